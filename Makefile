@@ -1,0 +1,35 @@
+# edgerag — the commands a developer and CI use. 'make help' lists them.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+# Benchmarks: override to narrow, e.g. make bench BENCH=Query PKG=./node/...
+BENCH   ?= .
+PKG     ?= ./...
+COUNT   ?= 5
+
+.PHONY: help build run test vet bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build bin/edgerag (static, no cgo)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgerag .
+
+run: build ## start a node on the embedded default, ingest the sample manuals, ask a question
+	scripts/demo.sh
+
+vet: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: vet ## every test, with the race detector
+	$(GO) test -race -timeout 25m ./...
+
+bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG)
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/lexical"
+)
+
+// evalReport is what 'edgerag eval' prints; --json emits it as one object.
+type evalReport struct {
+	Dataset       string  `json:"dataset"`
+	Retrieval     string  `json:"retrieval"`
+	Documents     int     `json:"documents"`
+	Chunks        int     `json:"chunks"`
+	Queries       int     `json:"queries"`
+	NDCG10        float64 `json:"ndcg@10"`
+	Recall10      float64 `json:"recall@10"`
+	Recall100     float64 `json:"recall@100"`
+	MRR10         float64 `json:"mrr@10"`
+	P50MS         float64 `json:"p50_ms"`
+	P99MS         float64 `json:"p99_ms"`
+	IngestSeconds float64 `json:"ingest_s"`
+	K1            float64 `json:"bm25_k1"`
+	B             float64 `json:"bm25_b"`
+}
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval", "[flags] DIR", stderr)
+	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
+	runOut := fs.String("run-out", "", "write the ranking as a TREC run to this file")
+	limit := fs.Int("limit", 0, "evaluate only the first N queries (0: all)")
+	var p lexical.Params
+	fs.Float64Var(&p.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1")
+	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"eval needs one dataset directory (corpus.jsonl, queries.jsonl, qrels.tsv), e.g. ../shared/eval/cranfield"}
+	}
+	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, *limit, stderr)
+	if err != nil {
+		return err
+	}
+	if *runOut != "" {
+		if err := writeRun(*runOut, runs, order); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "dataset    %s (%d documents, %d chunks, %d queries)\nretrieval  %s (k1=%.2f b=%.2f)\n",
+		rep.Dataset, rep.Documents, rep.Chunks, rep.Queries, rep.Retrieval, rep.K1, rep.B)
+	fmt.Fprintf(stdout, "nDCG@10    %.4f\nRecall@10  %.4f\nRecall@100 %.4f\nMRR@10     %.4f\nlatency    p50 %.3f ms, p99 %.3f ms\ningest     %.1f s\n",
+		rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10, rep.P50MS, rep.P99MS, rep.IngestSeconds)
+	return nil
+}
+
+// evaluate ingests a dataset into a scratch node and runs its queries
+// through the node's own retrieval path.
+func evaluate(ctx context.Context, dir string, p lexical.Params, limit int, progress io.Writer) (evalReport, map[string][]evalset.Ranked, []string, error) {
+	ds, err := evalset.Open(dir)
+	if err != nil {
+		return evalReport{}, nil, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "edgerag-eval-")
+	if err != nil {
+		return evalReport{}, nil, nil, err
+	}
+	defer os.RemoveAll(tmp)
+	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: p})
+	if err != nil {
+		return evalReport{}, nil, nil, err
+	}
+	if err := n.Open(ctx); err != nil {
+		return evalReport{}, nil, nil, err
+	}
+	defer n.Close()
+
+	start := time.Now()
+	var batch []api.Document
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := n.Ingest(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	err = ds.Corpus(func(d evalset.Doc) error {
+		body := d.Text
+		if body == "" {
+			body = d.Title // a few corpora have empty documents; keep them findable by title
+		}
+		if body == "" {
+			return nil
+		}
+		batch = append(batch, api.Document{ID: d.ID, Title: d.Title, Body: body})
+		if len(batch) == 500 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return evalReport{}, nil, nil, fmt.Errorf("ingest %s: %w", dir, err)
+	}
+	ingest := time.Since(start)
+
+	queries := ds.Queries
+	if limit > 0 && limit < len(queries) {
+		queries = queries[:limit]
+	}
+	runs := make(map[string][]evalset.Ranked, len(queries))
+	order := make([]string, 0, len(queries))
+	lat := make([]time.Duration, 0, len(queries))
+	for i, q := range queries {
+		if i%256 == 0 && ctx.Err() != nil {
+			return evalReport{}, nil, nil, ctx.Err()
+		}
+		t0 := time.Now()
+		hits, err := n.SearchDocs(q.Text, 100)
+		if err != nil {
+			return evalReport{}, nil, nil, fmt.Errorf("query %s: %w", q.ID, err)
+		}
+		lat = append(lat, time.Since(t0))
+		r := make([]evalset.Ranked, len(hits))
+		for j, h := range hits {
+			r[j] = evalset.Ranked{DocID: h.DocID, Score: h.Score}
+		}
+		runs[q.ID] = r
+		order = append(order, q.ID)
+	}
+	qrels := ds.Qrels
+	if limit > 0 {
+		qrels = make(evalset.Qrels, len(queries))
+		for _, q := range queries {
+			if r, ok := ds.Qrels[q.ID]; ok {
+				qrels[q.ID] = r
+			}
+		}
+	}
+	m := evalset.Score(runs, qrels)
+	slices.Sort(lat)
+	st, _ := n.Status(ctx)
+	return evalReport{
+		Dataset: dir, Retrieval: st.Retrieval, Documents: st.Documents, Chunks: st.Chunks, Queries: m.Queries,
+		NDCG10: m.NDCG10, Recall10: m.Recall10, Recall100: m.Recall100, MRR10: m.MRR10,
+		P50MS: msf(evalset.Percentile(lat, 50)), P99MS: msf(evalset.Percentile(lat, 99)),
+		IngestSeconds: ingest.Seconds(), K1: p.K1, B: p.B,
+	}, runs, order, nil
+}
+
+func msf(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+func writeRun(path string, runs map[string][]evalset.Ranked, order []string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	for _, qid := range order {
+		if err := evalset.WriteTREC(f, qid, runs[qid], "edgerag"); err != nil {
+			f.Close()
+			return fmt.Errorf("write run: %w", err)
+		}
+	}
+	return f.Close()
+}

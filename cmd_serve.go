@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/lexical"
+)
+
+// serveOptions are the flags of 'edgerag serve'.
+type serveOptions struct {
+	data          string
+	httpAddr      string
+	name          string
+	logLevel      string
+	logFormat     string
+	readyFile     string
+	noSync        bool
+	bm25          lexical.Params
+	minConfidence float64
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o serveOptions
+	fs := newFlags("serve", "--data DIR [--http ADDR]", stderr)
+	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
+	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
+	fs.StringVar(&o.name, "name", hostname(), "node name reported in answers")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.readyFile, "ready-file", "", "write the API's URL to this file once the node is ready (for scripts and tests)")
+	fs.BoolVar(&o.noSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
+	fs.Float64Var(&o.bm25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
+	fs.Float64Var(&o.bm25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
+	fs.Float64Var(&o.minConfidence, "min-confidence", 0.15, "abstain below this confidence (0..1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if o.data == "" {
+		return usageError{"serve needs --data DIR: where the node keeps its shards"}
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(node.Config{
+		Name: o.name, Version: version, DataDir: o.data, NoSync: o.noSync,
+		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Open(ctx); err != nil {
+		return err
+	}
+	defer n.Close()
+
+	ln, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another node running? pick another --http port)", o.httpAddr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           api.NewHandler(n, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "url", url, "data", o.data)
+	if o.readyFile != "" {
+		if err := os.WriteFile(o.readyFile, []byte(url+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write ready file: %w", err)
+		}
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; a second signal forces exit")
+	force := make(chan os.Signal, 1)
+	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(force)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-force:
+			cancel()
+		case <-shutdownCtx.Done():
+		}
+	}()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "edge"
+	}
+	return h
+}

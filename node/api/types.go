@@ -1,0 +1,180 @@
+// Package api is a node's local HTTP interface: the JSON types of requests and
+// responses, the http.Handler that serves them on a method-pattern mux, and a
+// Client that the CLI uses to talk to a running node. The handler validates
+// every request (size, types, encoding) before the Service sees it. The node
+// and central packages implement Service; main and tests use the Client.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/edgerag/edgerag/node/shard"
+)
+
+// Document is one document to ingest.
+type Document struct {
+	ID       string            `json:"id"`
+	Shard    string            `json:"shard,omitempty"` // default "default"
+	Title    string            `json:"title,omitempty"`
+	Source   string            `json:"source,omitempty"` // URI the text came from
+	Format   string            `json:"format,omitempty"` // text (default), markdown or html
+	Body     string            `json:"body"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// IngestRequest carries a batch of documents. A request body may also be a
+// single Document object.
+type IngestRequest struct {
+	Documents []Document `json:"documents"`
+}
+
+// IngestedDocument reports what happened to one document.
+type IngestedDocument struct {
+	ID       string `json:"id"`
+	Shard    string `json:"shard"`
+	Chunks   int    `json:"chunks"`
+	Replaced bool   `json:"replaced"` // an earlier version was replaced
+}
+
+// IngestResponse answers an ingest: every document is stored durably.
+type IngestResponse struct {
+	Documents     []IngestedDocument `json:"documents"`
+	ShardVersions map[string]uint64  `json:"shard_versions"`
+}
+
+// DeleteResponse answers a document deletion.
+type DeleteResponse struct {
+	ID           string `json:"id"`
+	Shard        string `json:"shard"`
+	ShardVersion uint64 `json:"shard_version"`
+}
+
+// QueryRequest asks a question.
+type QueryRequest struct {
+	Question string `json:"question"`
+	K        int    `json:"k,omitempty"`     // passages to retrieve; default 5, at most MaxK
+	Shard    string `json:"shard,omitempty"` // restrict to one shard
+	Stream   bool   `json:"stream,omitempty"`
+}
+
+// Citation is a passage the answer may cite as [N].
+type Citation struct {
+	N          int     `json:"n"`
+	DocumentID string  `json:"document_id"`
+	ChunkID    string  `json:"chunk_id"`
+	Shard      string  `json:"shard"`
+	Source     string  `json:"source,omitempty"`
+	Title      string  `json:"title,omitempty"`
+	Score      float64 `json:"score"`
+	Snippet    string  `json:"snippet"`
+	Cited      bool    `json:"cited"` // the answer text refers to it
+}
+
+// Timings break a query's time down, in milliseconds.
+type Timings struct {
+	RetrieveMS float64 `json:"retrieve_ms"`
+	AnswerMS   float64 `json:"answer_ms"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+// QueryResponse is a node's answer.
+type QueryResponse struct {
+	Answer     string             `json:"answer"`
+	Citations  []Citation         `json:"citations"`
+	Confidence float64            `json:"confidence"`
+	Signals    map[string]float64 `json:"signals"`
+	Mode       string             `json:"mode"`  // extractive or generative
+	Route      string             `json:"route"` // local, peer:<name> or central
+	Reasons    []string           `json:"reasons,omitempty"`
+	Abstained  bool               `json:"abstained"`
+	Degraded   bool               `json:"degraded,omitempty"`
+	Timings    Timings            `json:"timings"`
+	Node       string             `json:"node"`
+	RequestID  string             `json:"request_id,omitempty"`
+}
+
+// Status describes a node.
+type Status struct {
+	Node       string       `json:"node"`
+	Role       string       `json:"role"`
+	Version    string       `json:"version"`
+	Ready      bool         `json:"ready"`
+	StartedAt  time.Time    `json:"started_at"`
+	Shards     []shard.Info `json:"shards"`
+	Documents  int          `json:"documents"`
+	Chunks     int          `json:"chunks"`
+	Terms      int          `json:"terms"`
+	StoreBytes int64        `json:"store_bytes"`
+	Retrieval  string       `json:"retrieval"` // bm25, or hybrid when vectors exist
+	Answerer   string       `json:"answerer"`  // extractive, or the generation model
+}
+
+// Service is what the handler serves; a node implements it.
+type Service interface {
+	Ingest(ctx context.Context, docs []Document) (IngestResponse, error)
+	Delete(ctx context.Context, shardName, id string) (DeleteResponse, error)
+	Query(ctx context.Context, req QueryRequest) (QueryResponse, error)
+	Status(ctx context.Context) (Status, error)
+	Ready() bool
+}
+
+// Error is the error body of every failed request:
+// {"error":{"code":"...","message":"..."}}. Services return it to choose the
+// HTTP status and code; any other error is a 500.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the status and code.
+func Errorf(status int, code, format string, a ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// Codes used across the API.
+const (
+	CodeBadRequest  = "bad_request"
+	CodeTooLarge    = "too_large"
+	CodeNotFound    = "not_found"
+	CodeUnsupported = "unsupported_media_type"
+	CodeNotReady    = "not_ready"
+	CodeInternal    = "internal"
+	CodeTimeout     = "timeout"
+)
+
+// Limits on requests. They are generous for real documents and questions and
+// keep a misbehaving client from exhausting a small device.
+const (
+	MaxIngestBody   = 32 << 20 // one ingest request
+	MaxDocumentBody = 1 << 20  // one document's body text
+	MaxQueryBody    = 64 << 10
+	MaxQuestion     = 2000 // bytes
+	MaxK            = 50
+	MaxBatch        = 10000 // documents per ingest request
+	MaxTitle        = 1024
+	MaxSource       = 2048
+	MaxMetadata     = 64 // entries
+	MaxMetaValue    = 1024
+)
+
+// AsError returns err as an *Error, mapping context errors to a timeout.
+func AsError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, context.DeadlineExceeded):
+		return Errorf(http.StatusGatewayTimeout, CodeTimeout, "the request took longer than its deadline: %v", err)
+	case errors.Is(err, context.Canceled):
+		return Errorf(499, CodeTimeout, "the request was cancelled")
+	default:
+		return Errorf(http.StatusInternalServerError, CodeInternal, "internal error: %v", err)
+	}
+}

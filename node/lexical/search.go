@@ -1,0 +1,151 @@
+package lexical
+
+import (
+	"slices"
+	"sync"
+)
+
+// QueryTerm is one analysed query term as the index scores it.
+type QueryTerm struct {
+	ID uint32
+	// Weight is the term's idf times its count in the query. The caller
+	// computes it from the statistics of every shard being searched, so
+	// that scores from different shards are comparable.
+	Weight float32
+	// Bit is the term's position in Hit.Matched (0–63); terms past the 64th
+	// share bit 63.
+	Bit uint8
+}
+
+// Hit is one scored chunk.
+type Hit struct {
+	Slot    uint32
+	Score   float32
+	Matched uint64 // bit i is set when the query term with Bit i occurs in the chunk
+}
+
+// Scratch holds the per-query buffers of Search. Reusing one across queries
+// keeps the query path free of allocations; the pool below does that for
+// callers that do not keep their own.
+type Scratch struct {
+	acc     []float32
+	mask    []uint64
+	touched []uint32
+	heap    []Hit
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(Scratch) }}
+
+// GetScratch returns a scratch buffer from a shared pool.
+func GetScratch() *Scratch { return scratchPool.Get().(*Scratch) }
+
+// PutScratch returns a buffer to the pool.
+func PutScratch(s *Scratch) { scratchPool.Put(s) }
+
+// Search appends to out the k best live chunks for the query terms, best
+// first, ties broken by slot so results are deterministic.
+func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []Hit) []Hit {
+	if k <= 0 || ix.live == 0 || len(terms) == 0 {
+		return out
+	}
+	if n := len(ix.slots); len(sc.acc) < n {
+		sc.acc = make([]float32, n+n/4)
+		sc.mask = make([]uint64, n+n/4)
+	}
+	avg := float64(ix.totalLen) / float64(ix.live)
+	if avg <= 0 {
+		avg = 1
+	}
+	k1 := float32(p.K1)
+	// norm(len) = k1·(1−b+b·len/avg) is split into a constant and a slope so
+	// the inner loop is one multiply-add per posting.
+	base := float32(p.K1 * (1 - p.B))
+	slope := float32(p.K1 * p.B / avg)
+	acc, mask, touched := sc.acc, sc.mask, sc.touched[:0]
+	for _, qt := range terms {
+		if int(qt.ID) >= len(ix.postings) {
+			continue
+		}
+		bit := uint64(1) << min(qt.Bit, 63)
+		w := qt.Weight * (k1 + 1)
+		for _, po := range ix.postings[qt.ID] {
+			s := po.slot()
+			tf := float32(po.tf())
+			norm := base + slope*float32(ix.slots[s].Length)
+			if mask[s] == 0 {
+				touched = append(touched, s)
+			}
+			acc[s] += w * tf / (tf + norm)
+			mask[s] |= bit
+		}
+	}
+	h := sc.heap[:0]
+	for _, s := range touched {
+		hit := Hit{Slot: s, Score: acc[s], Matched: mask[s]}
+		acc[s], mask[s] = 0, 0
+		if ix.slots[s].dead {
+			continue
+		}
+		switch {
+		case len(h) < k:
+			h = append(h, hit)
+			up(h, len(h)-1)
+		case better(hit, h[0]):
+			h[0] = hit
+			down(h, 0)
+		}
+	}
+	sc.touched, sc.heap = touched, h
+	start := len(out)
+	out = append(out, h...)
+	res := out[start:]
+	slices.SortFunc(res, func(a, b Hit) int {
+		if better(a, b) {
+			return -1
+		}
+		if better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// better orders hits: higher score first, then lower slot.
+func better(a, b Hit) bool {
+	if a.Score != b.Score {
+		return a.Score > b.Score
+	}
+	return a.Slot < b.Slot
+}
+
+// up and down keep h a min-heap under better, so h[0] is the weakest of the
+// k hits kept and a new hit replaces it when it is better.
+func up(h []Hit, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !better(h[p], h[i]) {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func down(h []Hit, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && better(h[l], h[r]) {
+			m = r
+		}
+		if !better(h[i], h[m]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}

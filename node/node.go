@@ -1,0 +1,232 @@
+// Package node is the edgerag daemon's heart: it holds a node's shards (the
+// Badger store and the in-memory BM25 index built from it), ingests documents,
+// retrieves and answers questions. It implements api.Service; main wires it
+// to HTTP, membership and the QUIC transport. Only main and tests import it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgerag/edgerag/models/extractive"
+	"github.com/edgerag/edgerag/node/analysis"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/shard"
+	"github.com/edgerag/edgerag/node/shardstore"
+)
+
+// Config configures a node. The zero value of every field but DataDir is a
+// usable default.
+type Config struct {
+	Name    string // node name, reported in answers; default "edge"
+	Role    string // "edge" or "central"; default "edge"
+	Version string // build version for status
+	DataDir string // where the Badger database lives
+	// NoSync skips fsync on commit (tests and scratch evaluation nodes):
+	// acknowledged writes then survive a crash but not a power cut.
+	NoSync   bool
+	BM25     lexical.Params // zero: lexical.DefaultParams()
+	Chunking chunk.Options  // zero: 256-token chunks with 32 tokens of overlap
+	// MinConfidence is the confidence below which the node abstains
+	// ("not in the local index") instead of guessing. Default 0.15.
+	MinConfidence float64
+	// GCInterval is how often value-log GC runs; default 10 minutes.
+	GCInterval time.Duration
+	Logger     *slog.Logger     // nil: discard
+	Now        func() time.Time // nil: time.Now
+}
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("node: no data directory (use --data DIR)")
+	}
+	if c.Name == "" {
+		c.Name = "edge"
+	}
+	if c.Role == "" {
+		c.Role = "edge"
+	}
+	if c.BM25 == (lexical.Params{}) {
+		c.BM25 = lexical.DefaultParams()
+	}
+	if err := c.BM25.Validate(); err != nil {
+		return err
+	}
+	if err := c.Chunking.Validate(); err != nil {
+		return fmt.Errorf("chunking: %w", err)
+	}
+	if c.MinConfidence == 0 {
+		c.MinConfidence = 0.15
+	}
+	if c.MinConfidence < 0 || c.MinConfidence > 1 {
+		return fmt.Errorf("min confidence %v: must be between 0 and 1", c.MinConfidence)
+	}
+	if c.GCInterval == 0 {
+		c.GCInterval = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// shardState is one shard's index and record. The index is replaced whole
+// when rebuilt, so readers that loaded the pointer keep a consistent view.
+type shardState struct {
+	mu   sync.RWMutex // guards ix contents and meta
+	ix   *lexical.Index
+	meta shardstore.ShardMeta
+}
+
+// Node is a running node. Its methods are safe for concurrent use.
+type Node struct {
+	// Immutable after New.
+	cfg      Config
+	log      *slog.Logger
+	analyzer *analysis.Analyzer
+	answerer *extractive.Answerer
+	started  time.Time
+
+	// Set by Open.
+	store  *shardstore.Store
+	dict   *lexical.Dict
+	ready  atomic.Bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	writeMu sync.Mutex // serialises writes: term ids, store and index stay in step
+
+	mu     sync.RWMutex // guards shards
+	shards map[string]*shardState
+}
+
+// New validates the configuration. It opens nothing; Open does.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	a := analysis.New()
+	return &Node{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		analyzer: a,
+		answerer: extractive.New(a, extractive.Options{}),
+		started:  cfg.Now(),
+		dict:     lexical.NewDict(),
+		shards:   make(map[string]*shardState),
+	}, nil
+}
+
+// Open opens the store, rebuilds the index from it and starts background
+// maintenance. The node is ready when Open returns.
+func (n *Node) Open(ctx context.Context) error {
+	start := time.Now()
+	st, err := shardstore.Open(shardstore.Options{Dir: n.cfg.DataDir, NoSync: n.cfg.NoSync, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.store = st
+	err = st.Load(ctx,
+		func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
+		func(m shardstore.ShardMeta) { n.shards[m.Name] = &shardState{ix: lexical.New(), meta: m} },
+		func(sh, doc string, chunks []lexical.Chunk) error {
+			s, ok := n.shards[sh]
+			if !ok {
+				return fmt.Errorf("document %q belongs to unknown shard %q", doc, sh)
+			}
+			return s.ix.Add(doc, chunks)
+		})
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	gcCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		st.RunGC(gcCtx, n.cfg.GCInterval)
+	}()
+	n.ready.Store(true)
+	docs, chunks := n.counts()
+	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
+		"terms", n.dict.Len(), "load_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// Close stops background work and closes the store.
+func (n *Node) Close() error {
+	n.ready.Store(false)
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Close()
+}
+
+// Ready reports whether the node has loaded its index.
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+func (n *Node) counts() (docs, chunks int) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, s := range n.shards {
+		s.mu.RLock()
+		docs += s.ix.Docs()
+		chunks += s.ix.Live()
+		s.mu.RUnlock()
+	}
+	return docs, chunks
+}
+
+// Shards returns a summary of every shard, sorted by name.
+func (n *Node) Shards() []shard.Info {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]shard.Info, 0, len(n.shards))
+	for name, s := range n.shards {
+		s.mu.RLock()
+		out = append(out, shard.Info{Name: name, Version: s.meta.Version, Documents: s.ix.Docs(), Chunks: s.ix.Live(), UpdatedAt: s.meta.UpdatedAt})
+		s.mu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Status implements api.Service.
+func (n *Node) Status(context.Context) (api.Status, error) {
+	st := api.Status{
+		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
+		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: "bm25", Answerer: "extractive",
+	}
+	for _, s := range st.Shards {
+		st.Documents += s.Documents
+		st.Chunks += s.Chunks
+	}
+	if n.store != nil {
+		lsm, vlog := n.store.Size()
+		st.StoreBytes = lsm + vlog
+	}
+	return st, nil
+}
+
+// workers is how many goroutines analyse documents during ingest.
+func workers() int { return max(1, runtime.GOMAXPROCS(0)) }

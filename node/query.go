@@ -1,0 +1,260 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/bits"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/models/confidence"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/shard"
+)
+
+// Hit is one retrieved chunk.
+type Hit struct {
+	Shard    string
+	DocID    string
+	ChunkID  shard.ChunkID
+	Position int
+	Score    float64
+	matched  uint64
+}
+
+// Retrieval is the outcome of a search with the signals confidence is made of.
+type Retrieval struct {
+	Hits       []Hit
+	QueryTerms int     // distinct analysed terms of the question
+	MaxScore   float64 // BM25 upper bound for this question
+}
+
+// Signals returns the retrieval inputs of the confidence computation.
+func (r Retrieval) Signals() confidence.Retrieval {
+	s := confidence.Retrieval{MaxScore: r.MaxScore, QueryTerms: r.QueryTerms}
+	if len(r.Hits) > 0 {
+		s.TopScore = r.Hits[0].Score
+		s.MatchedTerms = bits.OnesCount64(r.Hits[0].matched)
+	}
+	if len(r.Hits) > 1 {
+		s.SecondScore = r.Hits[1].Score
+	}
+	return s
+}
+
+// Search returns the k best chunks for the question from one shard, or from
+// every shard when shardName is "". Scores use the term statistics of all the
+// shards searched, so hits from different shards compare fairly.
+func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
+	terms := n.analyzer.Terms(question)
+	slices.Sort(terms)
+
+	n.mu.RLock()
+	var states []*shardState
+	var names []string
+	if shardName != "" {
+		if s, ok := n.shards[shardName]; ok {
+			states, names = append(states, s), append(names, shardName)
+		}
+	} else {
+		for name, s := range n.shards {
+			states, names = append(states, s), append(names, name)
+		}
+	}
+	n.mu.RUnlock()
+	if shardName != "" && len(states) == 0 {
+		return Retrieval{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q is not held by this node", shardName)
+	}
+	for _, s := range states {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+	}
+
+	var r Retrieval
+	var total uint64
+	for _, s := range states {
+		total += uint64(s.ix.Live())
+	}
+	qts := make([]lexical.QueryTerm, 0, len(terms))
+	for i := 0; i < len(terms); {
+		j := i
+		for j < len(terms) && terms[j] == terms[i] {
+			j++
+		}
+		bit := uint8(min(r.QueryTerms, 63))
+		r.QueryTerms++
+		if id, ok := n.dict.Lookup(terms[i]); ok {
+			var df uint64
+			for _, s := range states {
+				df += uint64(s.ix.DF(id))
+			}
+			if df > 0 {
+				w := lexical.IDF(total, df) * float64(j-i)
+				qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
+				r.MaxScore += w * (n.cfg.BM25.K1 + 1)
+			}
+		}
+		i = j
+	}
+	sc := lexical.GetScratch()
+	defer lexical.PutScratch(sc)
+	var hits []lexical.Hit
+	for si, s := range states {
+		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])
+		for _, h := range hits {
+			sl := s.ix.Slot(h.Slot)
+			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched})
+		}
+	}
+	// Merge shards: best first; ties by shard, document and position so the
+	// order never depends on map iteration.
+	slices.SortFunc(r.Hits, func(a, b Hit) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Shard, b.Shard); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.DocID, b.DocID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Position, b.Position)
+	})
+	if len(r.Hits) > k {
+		r.Hits = r.Hits[:k]
+	}
+	return r, nil
+}
+
+// DocHit is a document ranked by its best chunk.
+type DocHit struct {
+	DocID string
+	Score float64
+}
+
+// SearchDocs ranks documents by their best chunk, as evaluation needs: the
+// n best documents, looking at up to 4n chunks so that documents split into
+// several chunks do not crowd others out.
+func (n *Node) SearchDocs(question string, limit int) ([]DocHit, error) {
+	r, err := n.Search(question, "", 4*limit)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, limit)
+	out := make([]DocHit, 0, limit)
+	for _, h := range r.Hits {
+		if seen[h.DocID] {
+			continue
+		}
+		seen[h.DocID] = true
+		out = append(out, DocHit{DocID: h.DocID, Score: h.Score})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Query implements api.Service: retrieve, answer extractively, score the
+// confidence, and abstain below the threshold.
+func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	if !n.Ready() {
+		return api.QueryResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+	}
+	if err := api.ValidateQuery(&req); err != nil {
+		return api.QueryResponse{}, err
+	}
+	if req.Shard != "" {
+		if err := shard.ValidName(req.Shard); err != nil {
+			return api.QueryResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		}
+	}
+	start := time.Now()
+	r, err := n.Search(req.Question, req.Shard, req.K)
+	if err != nil {
+		return api.QueryResponse{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return api.QueryResponse{}, err
+	}
+	passages, cites, err := n.passages(r.Hits)
+	if err != nil {
+		return api.QueryResponse{}, err
+	}
+	retrieved := time.Now()
+	ans := n.answerer.Answer(req.Question, passages)
+	conf := confidence.Score(r.Signals(), ans.Signals, confidence.Generation{}, confidence.DefaultWeights())
+	resp := api.QueryResponse{
+		Answer: ans.Text, Citations: cites, Confidence: conf.Confidence, Signals: conf.Signals,
+		Mode: models.ModeExtractive, Route: "local", Abstained: ans.Abstained,
+		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
+	}
+	if !ans.Abstained && conf.Confidence < n.cfg.MinConfidence {
+		resp.Abstained = true
+		resp.Reasons = append(resp.Reasons, "low_confidence")
+	}
+	if resp.Abstained {
+		resp.Answer = "Not in the local index: no passage answers this question well enough."
+	}
+	for _, c := range ans.Cited {
+		if c >= 1 && c <= len(resp.Citations) && !resp.Abstained {
+			resp.Citations[c-1].Cited = true
+		}
+	}
+	end := time.Now()
+	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
+	return resp, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// passages loads the text and provenance of hits, numbered from 1.
+func (n *Node) passages(hits []Hit) ([]models.Passage, []api.Citation, error) {
+	ids := make([]shard.ChunkID, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ChunkID
+	}
+	texts, err := n.store.Texts(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps := make([]models.Passage, len(hits))
+	cs := make([]api.Citation, len(hits))
+	type key struct{ shard, doc string }
+	metas := make(map[key][2]string, len(hits))
+	for i, h := range hits {
+		m, ok := metas[key{h.Shard, h.DocID}]
+		if !ok {
+			d, err := n.store.Doc(h.Shard, h.DocID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("load citation: %w", err)
+			}
+			m = [2]string{d.Title, d.Source}
+			metas[key{h.Shard, h.DocID}] = m
+		}
+		ps[i] = models.Passage{N: i + 1, ChunkID: h.ChunkID.String(), DocumentID: h.DocID, Title: m[0], Source: m[1], Text: texts[i], Score: h.Score}
+		cs[i] = api.Citation{N: i + 1, DocumentID: h.DocID, ChunkID: h.ChunkID.String(), Shard: h.Shard, Source: m[1], Title: m[0], Score: h.Score, Snippet: snippet(texts[i], 240)}
+	}
+	return ps, cs, nil
+}
+
+// snippet cuts text at a word boundary near max bytes.
+func snippet(text string, max int) string {
+	if len(text) <= max {
+		return text
+	}
+	cut := strings.LastIndexByte(text[:max], ' ')
+	if cut < max/2 {
+		cut = max
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+	}
+	return text[:cut] + "…"
+}

@@ -1,0 +1,107 @@
+package shardstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/shard"
+)
+
+// Doc returns the record of a document.
+func (s *Store) Doc(shardName, docID string) (DocMeta, error) {
+	var m DocMeta
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(docKey(prefixDoc, shardName, docID))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &m) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return m, fmt.Errorf("document %q in shard %q: %w", docID, shardName, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("read document %q: %w", docID, err)
+	}
+	return m, nil
+}
+
+// Texts returns the text of each chunk, in order, reading them in one
+// transaction so a concurrent write cannot interleave.
+func (s *Store) Texts(ids []shard.ChunkID) ([]string, error) {
+	out := make([]string, len(ids))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			item, err := txn.Get(textKey(id))
+			if err != nil {
+				return fmt.Errorf("chunk %s: %w", id, err)
+			}
+			if err := item.Value(func(v []byte) error { out[i] = string(v); return nil }); err != nil {
+				return fmt.Errorf("chunk %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("read chunk texts: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk texts: %w", err)
+	}
+	return out, nil
+}
+
+// Size returns the bytes the database takes on disk: LSM tables and value log.
+func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+// RunGC reclaims value-log space every interval until ctx ends. Badger never
+// does this on its own; without it, replaced documents keep their disk space.
+func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Each call rewrites at most one file; repeat until nothing is
+		// worth rewriting, but give way to shutdown between files.
+		for ctx.Err() == nil {
+			err := s.db.RunValueLogGC(0.5)
+			if err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					s.log.Warn("value log gc", "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// Vectors streams the term vectors of every document of one shard. The
+// slices passed to fn are reused after it returns.
+func (s *Store) Vectors(ctx context.Context, shardName string, fn func(docID string, chunks []lexical.Chunk) error) error {
+	var chunks []lexical.Chunk
+	var terms []lexical.TermFreq
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k, v []byte) error {
+			_, id, _ := splitDocKey(k)
+			var err error
+			if chunks, terms, err = decodeVectors(v, chunks, terms); err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			return fn(id, chunks)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("read shard %q: %w", shardName, err)
+	}
+	return nil
+}
