@@ -97,6 +97,7 @@ type Node struct {
 	log      *slog.Logger
 	analyzer *analysis.Analyzer
 	answerer *extractive.Answerer
+	scratch  *lexical.ScratchPool
 	started  time.Time
 
 	// Set by Open.
@@ -123,6 +124,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger,
 		analyzer: a,
 		answerer: extractive.New(a, extractive.Options{}),
+		scratch:  lexical.NewScratchPool(2 * workers()),
 		started:  cfg.Now(),
 		dict:     lexical.NewDict(),
 		shards:   make(map[string]*shardState),

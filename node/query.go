@@ -102,8 +102,8 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 		}
 		i = j
 	}
-	sc := lexical.GetScratch()
-	defer lexical.PutScratch(sc)
+	sc := n.scratch.Get()
+	defer n.scratch.Put(sc)
 	var hits []lexical.Hit
 	for si, s := range states {
 		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])

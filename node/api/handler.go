@@ -301,7 +301,7 @@ func decodeStrict(body []byte, v any) error {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			return Errorf(http.StatusBadRequest, CodeBadRequest, "field %q must be a JSON %s, got %s", te.Field, jsonType(te.Type.Kind().String()), te.Value)
+			return Errorf(http.StatusBadRequest, CodeBadRequest, "field %q must be a JSON %s, got %s", strings.TrimPrefix(te.Field, "Document."), jsonType(te.Type.Kind().String()), te.Value)
 		case errors.As(err, &se):
 			return Errorf(http.StatusBadRequest, CodeBadRequest, "malformed JSON at byte %d: %v", se.Offset, err)
 		case strings.HasPrefix(err.Error(), "json: unknown field"):

@@ -24,10 +24,7 @@ import (
 // EDGERAG_EVAL_DIR overrides the default for machines that keep them
 // elsewhere.
 func evalRoot() string {
-	if d := os.Getenv("EDGERAG_EVAL_DIR"); d != "" {
-		return d
-	}
-	return "/work/shared/eval"
+	return SharedDir()
 }
 
 // scorePyShim loads score.py as a module and runs its command line. It

@@ -50,6 +50,7 @@ func (p posting) tf() uint32   { return uint32(p) & 0xff }
 // node guards it with a read-write lock, searching under the read lock.
 type Index struct {
 	slots    []Slot
+	lens     []uint32            // slot → length, apart from slots so the scoring loop stays in cache
 	docs     map[string][]uint32 // document id → its live slots
 	postings [][]posting         // term id → postings, slots ascending
 	df       []uint32            // term id → live chunks containing it
@@ -108,6 +109,7 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 	for _, c := range chunks {
 		s := uint32(len(ix.slots))
 		ix.slots = append(ix.slots, Slot{DocID: docID, ID: c.ID, Position: c.Position, Length: c.Length})
+		ix.lens = append(ix.lens, c.Length)
 		for _, tf := range c.Terms {
 			ix.grow(tf.Term)
 			f := tf.TF

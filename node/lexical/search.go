@@ -1,9 +1,6 @@
 package lexical
 
-import (
-	"slices"
-	"sync"
-)
+import "slices"
 
 // QueryTerm is one analysed query term as the index scores it.
 type QueryTerm struct {
@@ -29,18 +26,35 @@ type Hit struct {
 // callers that do not keep their own.
 type Scratch struct {
 	acc     []float32
-	mask    []uint64
 	touched []uint32
 	heap    []Hit
 }
 
-var scratchPool = sync.Pool{New: func() any { return new(Scratch) }}
+// ScratchPool keeps scratch buffers between queries. Unlike sync.Pool it is
+// not emptied by garbage collection: a buffer for a 100k-chunk shard is
+// 400 KB, and reallocating it after every GC cycle showed up as latency.
+type ScratchPool struct{ free chan *Scratch }
 
-// GetScratch returns a scratch buffer from a shared pool.
-func GetScratch() *Scratch { return scratchPool.Get().(*Scratch) }
+// NewScratchPool keeps at most n idle buffers.
+func NewScratchPool(n int) *ScratchPool { return &ScratchPool{free: make(chan *Scratch, n)} }
 
-// PutScratch returns a buffer to the pool.
-func PutScratch(s *Scratch) { scratchPool.Put(s) }
+// Get returns an idle buffer or a new one.
+func (p *ScratchPool) Get() *Scratch {
+	select {
+	case s := <-p.free:
+		return s
+	default:
+		return new(Scratch)
+	}
+}
+
+// Put returns a buffer for reuse, or drops it when enough are idle.
+func (p *ScratchPool) Put(s *Scratch) {
+	select {
+	case p.free <- s:
+	default:
+	}
+}
 
 // Search appends to out the k best live chunks for the query terms, best
 // first, ties broken by slot so results are deterministic.
@@ -50,7 +64,6 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	}
 	if n := len(ix.slots); len(sc.acc) < n {
 		sc.acc = make([]float32, n+n/4)
-		sc.mask = make([]uint64, n+n/4)
 	}
 	avg := float64(ix.totalLen) / float64(ix.live)
 	if avg <= 0 {
@@ -61,28 +74,25 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	// the inner loop is one multiply-add per posting.
 	base := float32(p.K1 * (1 - p.B))
 	slope := float32(p.K1 * p.B / avg)
-	acc, mask, touched := sc.acc, sc.mask, sc.touched[:0]
+	acc, lens, touched := sc.acc, ix.lens, sc.touched[:0]
 	for _, qt := range terms {
-		if int(qt.ID) >= len(ix.postings) {
-			continue
+		if int(qt.ID) >= len(ix.postings) || !(qt.Weight > 0) {
+			continue // a weight of 0 would leave a touched slot looking untouched
 		}
-		bit := uint64(1) << min(qt.Bit, 63)
 		w := qt.Weight * (k1 + 1)
 		for _, po := range ix.postings[qt.ID] {
 			s := po.slot()
 			tf := float32(po.tf())
-			norm := base + slope*float32(ix.slots[s].Length)
-			if mask[s] == 0 {
+			if acc[s] == 0 {
 				touched = append(touched, s)
 			}
-			acc[s] += w * tf / (tf + norm)
-			mask[s] |= bit
+			acc[s] += w * tf / (tf + base + slope*float32(lens[s]))
 		}
 	}
 	h := sc.heap[:0]
 	for _, s := range touched {
-		hit := Hit{Slot: s, Score: acc[s], Matched: mask[s]}
-		acc[s], mask[s] = 0, 0
+		hit := Hit{Slot: s, Score: acc[s]}
+		acc[s] = 0
 		if ix.slots[s].dead {
 			continue
 		}
@@ -99,6 +109,15 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	start := len(out)
 	out = append(out, h...)
 	res := out[start:]
+	// Which query terms each hit contains is needed only for the few hits
+	// returned, so it is looked up here rather than tracked per posting.
+	for i := range res {
+		for _, qt := range terms {
+			if ix.contains(qt.ID, res[i].Slot) {
+				res[i].Matched |= uint64(1) << min(qt.Bit, 63)
+			}
+		}
+	}
 	slices.SortFunc(res, func(a, b Hit) int {
 		if better(a, b) {
 			return -1
@@ -109,6 +128,17 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 		return 0
 	})
 	return out
+}
+
+// contains reports whether slot s has term, by binary search: posting
+// lists are in slot order because slots are only ever appended.
+func (ix *Index) contains(term, s uint32) bool {
+	if int(term) >= len(ix.postings) {
+		return false
+	}
+	p := ix.postings[term]
+	i, _ := slices.BinarySearchFunc(p, s, func(po posting, s uint32) int { return int(po.slot()) - int(s) })
+	return i < len(p) && p[i].slot() == s
 }
 
 // better orders hits: higher score first, then lower slot.

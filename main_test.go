@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/lexical"
+)
+
+// binary is the edgerag binary built once for the tests that run it as a
+// separate process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgerag-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "edgerag")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build edgerag: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a node running as a child process.
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+}
+
+// startNode runs 'edgerag serve' on a free loopback port and waits until it
+// is ready.
+func startNode(t *testing.T, data string, extra ...string) *proc {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	args := append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--ready-file", ready, "--name", "child"}, extra...)
+	p := &proc{cmd: exec.Command(binary, args...), logs: new(bytes.Buffer)}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("node log:\n%s", p.logs)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			p.url = strings.TrimSpace(string(b))
+			return p
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("node did not become ready:\n%s", p.logs)
+	return nil
+}
+
+// TestAcknowledgedWritesSurviveKill9 ingests into a child process with
+// fsync on, kills it with SIGKILL right after the last acknowledgement, and
+// finds every acknowledged document after a restart.
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	p := startNode(t, data)
+	c := api.NewClient(p.url, nil)
+	const batches, per = 20, 25
+	for b := range batches {
+		docs := make([]api.Document, per)
+		for i := range docs {
+			id := fmt.Sprintf("doc-%d-%d", b, i)
+			docs[i] = api.Document{ID: id, Body: fmt.Sprintf("Maintenance record %s mentions the marker word zq%dx%d.", id, b, i)}
+		}
+		if _, err := c.Ingest(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+
+	p2 := startNode(t, data)
+	c2 := api.NewClient(p2.url, nil)
+	st, err := c2.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Documents != batches*per {
+		t.Fatalf("after kill -9 and restart: %d documents, want %d", st.Documents, batches*per)
+	}
+	for b := range batches {
+		i := (b * 7) % per
+		q, err := c2.Query(ctx, api.QueryRequest{Question: fmt.Sprintf("zq%dx%d", b, i), K: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("doc-%d-%d", b, i); len(q.Citations) == 0 || q.Citations[0].DocumentID != want {
+			t.Fatalf("document %s lost after kill -9: %+v", want, q.Citations)
+		}
+	}
+}
+
+// TestCLIIngestAndQuery drives the binary the way a user does.
+func TestCLIIngestAndQuery(t *testing.T) {
+	p := startNode(t, t.TempDir())
+	out, err := exec.Command(binary, "ingest", "--node", p.url, "--quiet", "scripts/sample").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ingested 5 documents") {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "query", "--node", p.url, "How do I reset the pump after a fault?").CombinedOutput()
+	if err != nil {
+		t.Fatalf("query: %v\n%s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "[1]") || !strings.Contains(s, "mode: extractive") || !strings.Contains(s, "pump-p100.md") {
+		t.Fatalf("query output lacks answer, citations or mode:\n%s", s)
+	}
+	out, err = exec.Command(binary, "query", "--node", p.url).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs a question") {
+		t.Fatalf("query without a question: %v\n%s", err, out)
+	}
+}
+
+// TestQualityBar holds BM25 to the reference numbers of the two development
+// sets, less 0.005 (shared/eval/*/SOURCE.md).
+func TestQualityBar(t *testing.T) {
+	root := evalset.SharedDir()
+	for _, tc := range []struct {
+		name string
+		min  float64
+	}{
+		{"cranfield", 0.347},
+		{"squad-v1.1-dev", 0.865},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(root, tc.name)
+			if _, err := os.Stat(filepath.Join(dir, "corpus.jsonl")); root == "" || err != nil {
+				t.Skipf("dataset %s not found beside the repository (../shared/eval) nor in EDGERAG_EVAL_DIR", tc.name)
+			}
+			rep, _, _, err := evaluate(context.Background(), dir, lexical.DefaultParams(), 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: nDCG@10 %.4f recall@100 %.4f MRR@10 %.4f over %d queries", tc.name, rep.NDCG10, rep.Recall100, rep.MRR10, rep.Queries)
+			if rep.NDCG10 < tc.min {
+				t.Errorf("nDCG@10 = %.4f, below the bar %.3f", rep.NDCG10, tc.min)
+			}
+		})
+	}
+}

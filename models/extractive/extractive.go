@@ -1,0 +1,264 @@
+// Package extractive is the embedded default answerer: when no model server
+// is available, it answers a question by quoting the sentences of the
+// retrieved passages that together cover most of the question's terms, each
+// followed by its citation mark [n]. It never writes a word of its own, so
+// its answers are only as good as retrieval, and it abstains rather than
+// quote text that misses the question.
+//
+// It is part of the pure core: no I/O, no clocks, no globals. The node's
+// query path imports it; it imports the project's models, node/analysis and
+// node/chunk packages and the standard library.
+package extractive
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/node/analysis"
+	"github.com/edgerag/edgerag/node/chunk"
+)
+
+// AbstainText is the answer text when the passages do not answer the
+// question. Clients may match on it, so it does not change.
+const AbstainText = "not in the local index"
+
+// Signal names this answerer reports in models.Answer.Signals.
+const (
+	// SignalCoverage is the share of the question's distinct content terms
+	// (stopwords and question words left out) that the chosen sentences
+	// contain, 0..1.
+	SignalCoverage = "answer_coverage"
+	// SignalSentences is the number of sentences quoted over MaxSentences,
+	// 0..1; 0 when the answerer abstained.
+	SignalSentences = "answer_sentences"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxSentences = 3
+	DefaultMinCoverage  = 0.2
+)
+
+// maxQueryTerms bounds the distinct question terms tracked, so coverage fits
+// one uint64 bit set. Questions with more content terms than that are rare;
+// the terms past the 64th are ignored.
+const maxQueryTerms = 64
+
+// questionWords ask rather than say: interrogatives, auxiliaries and the
+// phrasing of requests. Lucene's stopword list keeps them because they help
+// nothing and hurt little in BM25, but answer sentences almost never contain
+// them ("What does a valve do?" is answered by "A valve controls flow."), so
+// counting them would cap coverage of every question well below 1 and make
+// the abstain threshold depend on how a question was phrased.
+const questionWords = `what which who whom whose when where why how
+	do does did can could should would shall might must have has had
+	i me my you your we our tell explain describe please many much`
+
+// Options tune an Answerer.
+type Options struct {
+	// MaxSentences is the most sentences quoted; 0 means
+	// DefaultMaxSentences. Three sentences answer most factual questions
+	// while staying short enough to read on a small screen.
+	MaxSentences int
+	// MinCoverage is the least share of question terms the chosen sentences
+	// must contain, below which the answerer abstains; 0 means
+	// DefaultMinCoverage, a negative value never abstains on coverage.
+	MinCoverage float64
+}
+
+// Answerer answers questions extractively. It is safe for concurrent use.
+type Answerer struct {
+	an   *analysis.Analyzer
+	opts Options
+	skip []string // analysed questionWords
+	// pool recycles per-call buffers, because Answer runs on every query and
+	// the buffers would otherwise be most of its garbage.
+	pool sync.Pool
+}
+
+// New returns an Answerer that analyses text with a, which must be the same
+// analysis the index uses so question and sentence terms match.
+func New(a *analysis.Analyzer, opts Options) *Answerer {
+	if opts.MaxSentences <= 0 {
+		opts.MaxSentences = DefaultMaxSentences
+	}
+	if opts.MinCoverage == 0 || math.IsNaN(opts.MinCoverage) {
+		opts.MinCoverage = DefaultMinCoverage
+	}
+	x := &Answerer{an: a, opts: opts, skip: distinct(nil, nil, a.Terms(questionWords))}
+	x.pool.New = func() any { return new(scratch) }
+	return x
+}
+
+// scratch is the reusable state of one Answer call.
+type scratch struct {
+	terms  []string    // analysed terms of the question, then of each sentence
+	query  []string    // distinct question terms, at most maxQueryTerms
+	cands  []candidate // sentences that contain at least one question term
+	chosen []int       // indexes into cands, in the order picked
+}
+
+// candidate is one sentence that shares terms with the question.
+type candidate struct {
+	passage    int // index into the passages, i.e. rank (0 = best)
+	start, end int // byte span in the passage text
+	terms      uint64
+}
+
+// Answer quotes the sentences of passages that best cover question.
+// Passages are taken in rank order, best first; a passage whose N is not
+// positive is cited by its 1-based position instead, so a mark is always
+// a valid number.
+//
+// Sentences are picked greedily: each time the one that adds the most
+// question terms not yet covered, ties going to the better-ranked passage and
+// then to the earlier sentence, until MaxSentences are picked or no sentence
+// adds anything. Greedy selection reaches at least 1−1/e of the best
+// possible coverage and, unlike ranking sentences independently, never
+// quotes a sentence that only repeats terms already covered.
+func (x *Answerer) Answer(question string, passages []models.Passage) models.Answer {
+	if len(passages) == 0 {
+		return abstain(0)
+	}
+	s := x.pool.Get().(*scratch)
+	defer x.pool.Put(s)
+
+	s.query = distinct(s.query[:0], x.skip, x.an.AppendTerms(s.terms[:0], question))
+	if len(s.query) == 0 {
+		// Only stopwords and question words: there is nothing to match,
+		// so anything quoted would be chosen at random.
+		return abstain(0)
+	}
+
+	s.cands = s.cands[:0]
+	for i, p := range passages {
+		for _, sp := range chunk.Sentences(p.Text) {
+			s.terms = x.an.AppendTerms(s.terms[:0], p.Text[sp.Start:sp.End])
+			if m := termSet(s.query, s.terms); m != 0 {
+				s.cands = append(s.cands, candidate{passage: i, start: sp.Start, end: sp.End, terms: m})
+			}
+		}
+	}
+
+	var covered uint64
+	s.chosen = s.chosen[:0]
+	for len(s.chosen) < x.opts.MaxSentences {
+		best, gain := -1, 0
+		// cands are in passage then sentence order, so keeping the first
+		// of equal gains is exactly the tie-break the doc promises.
+		for i, c := range s.cands {
+			if g := bits.OnesCount64(c.terms &^ covered); g > gain {
+				best, gain = i, g
+			}
+		}
+		if best < 0 {
+			break
+		}
+		covered |= s.cands[best].terms
+		s.chosen = append(s.chosen, best)
+	}
+
+	coverage := float64(bits.OnesCount64(covered)) / float64(len(s.query))
+	if len(s.chosen) == 0 || coverage < x.opts.MinCoverage {
+		return abstain(coverage)
+	}
+	text, cited := render(passages, s.cands, s.chosen)
+	return models.Answer{
+		Text:  text,
+		Mode:  models.ModeExtractive,
+		Cited: cited,
+		Signals: map[string]float64{
+			SignalCoverage:  coverage,
+			SignalSentences: float64(len(s.chosen)) / float64(x.opts.MaxSentences),
+		},
+	}
+}
+
+func abstain(coverage float64) models.Answer {
+	return models.Answer{
+		Text:      AbstainText,
+		Mode:      models.ModeExtractive,
+		Abstained: true,
+		Signals:   map[string]float64{SignalCoverage: coverage, SignalSentences: 0},
+	}
+}
+
+// distinct appends to dst the terms neither already in it nor in skip, in
+// first-seen order, up to maxQueryTerms. Questions have a handful of terms,
+// so a linear scan beats hashing.
+func distinct(dst, skip, terms []string) []string {
+	for _, t := range terms {
+		if len(dst) == maxQueryTerms {
+			break
+		}
+		if !slices.Contains(dst, t) && !slices.Contains(skip, t) {
+			dst = append(dst, t)
+		}
+	}
+	return dst
+}
+
+// termSet returns the bit set of query terms that occur in terms; a term
+// counts once however often it repeats, so a sentence cannot win by
+// repeating one word.
+func termSet(query, terms []string) uint64 {
+	var m uint64
+	for _, t := range terms {
+		if i := slices.Index(query, t); i >= 0 {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// render joins the chosen sentences, each followed by " [n]", and returns
+// the text with the sorted distinct citation numbers. The text is sized
+// first so it is built in one allocation.
+func render(passages []models.Passage, cands []candidate, chosen []int) (string, []int) {
+	cited := make([]int, 0, len(chosen))
+	size := 0
+	for _, ci := range chosen {
+		c := cands[ci]
+		n := citation(passages, c.passage)
+		size += c.end - c.start + len(" []") + decimalLen(n) + 1
+		if !slices.Contains(cited, n) {
+			cited = append(cited, n)
+		}
+	}
+	slices.Sort(cited)
+	var b strings.Builder
+	b.Grow(size)
+	var num [20]byte
+	for i, ci := range chosen {
+		c := cands[ci]
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(passages[c.passage].Text[c.start:c.end])
+		b.WriteString(" [")
+		b.Write(strconv.AppendInt(num[:0], int64(citation(passages, c.passage)), 10))
+		b.WriteByte(']')
+	}
+	return b.String(), cited
+}
+
+func citation(passages []models.Passage, i int) int {
+	if n := passages[i].N; n > 0 {
+		return n
+	}
+	return i + 1
+}
+
+func decimalLen(n int) int {
+	l := 1
+	for n >= 10 {
+		n /= 10
+		l++
+	}
+	return l
+}

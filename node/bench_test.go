@@ -1,0 +1,147 @@
+package node_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
+)
+
+// corpus100k is the generated benchmark corpus: 25,000 documents of four
+// ~150-word sections, one chunk each at the default budget: 100,000 chunks.
+var corpus100k = evalset.Synthetic{Docs: 25000, SectionsPerDoc: 4, WordsPerSection: 150, Vocabulary: 50000, Seed: 1}
+
+func generate(b *testing.B, s evalset.Synthetic) []api.Document {
+	b.Helper()
+	var docs []api.Document
+	err := s.Generate(func(d evalset.Doc) error {
+		docs = append(docs, api.Document{ID: d.ID, Title: d.Title, Format: "markdown", Body: d.Text})
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return docs
+}
+
+func ingestAll(b *testing.B, n *node.Node, docs []api.Document) int {
+	b.Helper()
+	chunks := 0
+	for i := 0; i < len(docs); i += 1000 {
+		resp, err := n.Ingest(context.Background(), docs[i:min(i+1000, len(docs))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range resp.Documents {
+			chunks += d.Chunks
+		}
+	}
+	return chunks
+}
+
+// BenchmarkIngest100k ingests the 100k-chunk corpus into a fresh node with
+// fsync on, in batches of 1,000 documents, and reports chunks per second.
+func BenchmarkIngest100k(b *testing.B) {
+	docs := generate(b, corpus100k)
+	b.ResetTimer()
+	var chunks int
+	var elapsed time.Duration
+	for range b.N {
+		b.StopTimer()
+		n, err := node.New(node.Config{DataDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Open(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		chunks = ingestAll(b, n, docs)
+		elapsed += time.Since(start)
+		b.StopTimer()
+		n.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(chunks*b.N)/elapsed.Seconds(), "chunks/s")
+	b.ReportMetric(float64(chunks), "chunks")
+}
+
+var (
+	fixtureOnce sync.Once
+	fixtureNode *node.Node
+	fixtureDocs []api.Document
+)
+
+// fixture100k is a node holding the 100k-chunk corpus, built once per test
+// binary run (it takes seconds) and shared by the query benchmarks.
+func fixture100k(b *testing.B) (*node.Node, []api.Document) {
+	fixtureOnce.Do(func() {
+		fixtureDocs = generate(b, corpus100k)
+		n, err := node.New(node.Config{DataDir: b.TempDir(), NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Open(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		ingestAll(b, n, fixtureDocs)
+		fixtureNode = n
+	})
+	if fixtureNode == nil {
+		b.Skip("fixture failed to build")
+	}
+	return fixtureNode, fixtureDocs
+}
+
+// BenchmarkQueryHTTP100k asks questions over HTTP on loopback, one client,
+// at 100k chunks, and reports the latency percentiles a user sees.
+func BenchmarkQueryHTTP100k(b *testing.B) {
+	n, docs := fixture100k(b)
+	srv := httptest.NewServer(api.NewHandler(n, nil))
+	defer srv.Close()
+	c := api.NewClient(srv.URL, srv.Client())
+	rng := rand.New(rand.NewPCG(7, 7))
+	questions := make([]string, 1000)
+	for i := range questions {
+		questions[i] = corpus100k.Query(rng, docs[rng.IntN(len(docs))].Body)
+	}
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if _, err := c.Query(ctx, api.QueryRequest{Question: questions[i%len(questions)]}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(evalset.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(evalset.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkSearch100k is the retrieval step alone, in process.
+func BenchmarkSearch100k(b *testing.B) {
+	n, docs := fixture100k(b)
+	rng := rand.New(rand.NewPCG(7, 7))
+	questions := make([]string, 1000)
+	for i := range questions {
+		questions[i] = corpus100k.Query(rng, docs[rng.IntN(len(docs))].Body)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := n.Search(questions[i%len(questions)], "", 5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
