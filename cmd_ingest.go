@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -41,23 +42,44 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	bar := newProgress(stderr, total, *quiet)
+	// Two requests in flight: the node analyses one batch while it writes
+	// the other, which keeps both cores of a small device busy.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, 2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var docs, chunks int
 	var batch []api.Document
 	var batchBytes int64
-	var docs, chunks int
 	flush := func() error {
 		if len(batch) == 0 {
-			return nil
+			return context.Cause(ctx)
 		}
-		resp, err := client.Ingest(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("ingest batch starting at %q: %w", batch[0].ID, err)
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		for _, d := range resp.Documents {
-			chunks += d.Chunks
-		}
-		docs += len(batch)
-		bar.add(batchBytes, len(batch), chunks)
-		batch, batchBytes = batch[:0], 0
+		b, size := batch, batchBytes
+		batch, batchBytes = nil, 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			resp, err := client.Ingest(ctx, b)
+			if err != nil {
+				cancel(fmt.Errorf("ingest batch starting at %q: %w", b[0].ID, err))
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, d := range resp.Documents {
+				chunks += d.Chunks
+			}
+			docs += len(b)
+			bar.add(size, len(b), chunks)
+		}()
 		return nil
 	}
 	emit := func(d api.Document, size int64) error {
@@ -73,10 +95,19 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	for _, root := range fs.Args() {
 		if err := readPath(ctx, root, emit); err != nil {
+			wg.Wait()
+			if cause := context.Cause(ctx); cause != nil {
+				return cause
+			}
 			return err
 		}
 	}
-	if err := flush(); err != nil {
+	err = flush()
+	wg.Wait()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	bar.done()

@@ -31,18 +31,37 @@ func generate(b *testing.B, s evalset.Synthetic) []api.Document {
 	return docs
 }
 
+// ingestAll ingests docs in batches of 1,000 with two batches in flight, as
+// 'edgerag ingest' does: one batch is analysed while the other is written.
 func ingestAll(b *testing.B, n *node.Node, docs []api.Document) int {
 	b.Helper()
+	var mu sync.Mutex
 	chunks := 0
-	for i := 0; i < len(docs); i += 1000 {
-		resp, err := n.Ingest(context.Background(), docs[i:min(i+1000, len(docs))])
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, d := range resp.Documents {
-			chunks += d.Chunks
-		}
+	next := make(chan []api.Document)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range next {
+				resp, err := n.Ingest(context.Background(), batch)
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				mu.Lock()
+				for _, d := range resp.Documents {
+					chunks += d.Chunks
+				}
+				mu.Unlock()
+			}
+		}()
 	}
+	for i := 0; i < len(docs); i += 1000 {
+		next <- docs[i:min(i+1000, len(docs))]
+	}
+	close(next)
+	wg.Wait()
 	return chunks
 }
 
