@@ -17,6 +17,8 @@ import (
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/pki"
 )
 
 // serveOptions are the flags of 'edgerag serve'.
@@ -30,14 +32,34 @@ type serveOptions struct {
 	noSync        bool
 	bm25          lexical.Params
 	minConfidence float64
+	escalateBelow float64
+	queryTimeout  time.Duration
+	cooldown      time.Duration
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runNode(ctx, "edge", args, stdout, stderr)
+}
+
+// runCentral runs the central node: the same daemon holding the full index,
+// listening for escalations on QUIC.
+func runCentral(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runNode(ctx, "central", args, stdout, stderr)
+}
+
+func runNode(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
 	var o serveOptions
-	fs := newFlags("serve", "--data DIR [--http ADDR]", stderr)
+	var fo fleetOptions
+	cmd := "serve"
+	quicDefault := ""
+	if role == "central" {
+		cmd, quicDefault = "central", "127.0.0.1:7443"
+	}
+	fs := newFlags(cmd, "--data DIR [--http ADDR]", stderr)
+	fo.register(fs, quicDefault)
 	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
-	fs.StringVar(&o.name, "name", hostname(), "node name reported in answers")
+	fs.StringVar(&o.name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.readyFile, "ready-file", "", "write the API's URL to this file once the node is ready (for scripts and tests)")
@@ -45,6 +67,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.bm25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
 	fs.Float64Var(&o.bm25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
 	fs.Float64Var(&o.minConfidence, "min-confidence", 0.15, "abstain below this confidence (0..1)")
+	fs.Float64Var(&o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
+	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
+	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,15 +77,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
 	if o.data == "" {
-		return usageError{"serve needs --data DIR: where the node keeps its shards"}
+		return usageError{cmd + " needs --data DIR: where the node keeps its shards"}
+	}
+	if role == "central" && fo.central != "" {
+		return usageError{"central does not escalate: drop --central"}
 	}
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
-	n, err := node.New(node.Config{
-		Name: o.name, Version: version, DataDir: o.data, NoSync: o.noSync,
-		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log,
+	routing := route.DefaultThresholds()
+	routing.MinConfidence = o.escalateBelow
+	var n *node.Node
+	link, err := openFleet(ctx, fo, o.name, func() *node.Node { return n }, log)
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	n, err = node.New(node.Config{
+		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
+		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
+		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown,
 	})
 	if err != nil {
 		return err
@@ -84,7 +121,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "url", url, "data", o.data)
 	if o.readyFile != "" {
-		if err := os.WriteFile(o.readyFile, []byte(url+"\n"), 0o644); err != nil {
+		ready := url + "\n"
+		if link.server != nil {
+			ready += "quic://" + link.server.Addr().String() + "\n"
+		}
+		if err := os.WriteFile(o.readyFile, []byte(ready), 0o644); err != nil {
 			return fmt.Errorf("write ready file: %w", err)
 		}
 	}
@@ -128,10 +169,11 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
 }
 
-func hostname() string {
+// defaultName is the host name when it is a valid node name, else the role.
+func defaultName(role string) string {
 	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "edge"
+	if err != nil || pki.ValidName(h) != nil {
+		return role
 	}
 	return h
 }

@@ -26,6 +26,9 @@ Usage: edgerag <command> [flags]
 
 Commands:
   serve     run a node: local HTTP API over the shards in --data
+  central   run the central node: the full index, answering escalations over QUIC
+  ca        ca init: create the fleet's certificate authority
+  cert      cert issue: issue a node certificate from the fleet CA
   ingest    send files, directories or JSONL corpora to a running node
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
@@ -65,6 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
+	case "central":
+		return runCentral(ctx, rest, stdout, stderr)
+	case "ca":
+		return runCA(ctx, rest, stdout, stderr)
+	case "cert":
+		return runCert(ctx, rest, stdout, stderr)
 	case "ingest":
 		return runIngest(ctx, rest, stdout, stderr)
 	case "query":

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,17 +42,42 @@ func TestMain(m *testing.M) {
 // proc is a node running as a child process.
 type proc struct {
 	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
+	url  string // HTTP API
+	quic string // QUIC endpoint, when it has one
+	logs *syncBuffer
+}
+
+// syncBuffer collects a child's output; the test reads it while exec's copier writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startNode runs 'edgerag serve' on a free loopback port and waits until it
 // is ready.
 func startNode(t *testing.T, data string, extra ...string) *proc {
 	t.Helper()
+	return startProc(t, append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--name", "child"}, extra...))
+}
+
+// startProc runs the binary with args plus a ready file and waits for it.
+func startProc(t *testing.T, args []string) *proc {
+	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	args := append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--ready-file", ready, "--name", "child"}, extra...)
-	p := &proc{cmd: exec.Command(binary, args...), logs: new(bytes.Buffer)}
+	args = append(args, "--ready-file", ready)
+	p := &proc{cmd: exec.Command(binary, args...), logs: new(syncBuffer)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -67,8 +93,14 @@ func startNode(t *testing.T, data string, extra ...string) *proc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
-			p.url = strings.TrimSpace(string(b))
+		if b, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(b), "\n") {
+			for _, line := range strings.Fields(string(b)) {
+				if q, ok := strings.CutPrefix(line, "quic://"); ok {
+					p.quic = q
+				} else {
+					p.url = line
+				}
+			}
 			return p
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"sort"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
 )
@@ -41,8 +43,21 @@ type Config struct {
 	MinConfidence float64
 	// GCInterval is how often value-log GC runs; default 10 minutes.
 	GCInterval time.Duration
-	Logger     *slog.Logger     // nil: discard
-	Now        func() time.Time // nil: time.Now
+	// Remote reaches central (and later peers); nil: the node answers on
+	// its own.
+	Remote Remote
+	// Routing tunes when a query leaves the node; zero:
+	// route.DefaultThresholds().
+	Routing route.Thresholds
+	// QueryTimeout bounds a whole query, escalation included; default 5 s.
+	QueryTimeout time.Duration
+	// CentralFailures consecutive failed escalations open the circuit to
+	// central for CentralCooldown, after which one probe is let through;
+	// defaults 3 and 30 s.
+	CentralFailures int
+	CentralCooldown time.Duration
+	Logger          *slog.Logger     // nil: discard
+	Now             func() time.Time // nil: time.Now
 }
 
 func (c *Config) setDefaults() error {
@@ -69,6 +84,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MinConfidence < 0 || c.MinConfidence > 1 {
 		return fmt.Errorf("min confidence %v: must be between 0 and 1", c.MinConfidence)
+	}
+	if c.Routing == (route.Thresholds{}) {
+		c.Routing = route.DefaultThresholds()
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = 5 * time.Second
+	}
+	if c.CentralFailures == 0 {
+		c.CentralFailures = 3
+	}
+	if c.CentralCooldown == 0 {
+		c.CentralCooldown = 30 * time.Second
 	}
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute
@@ -111,6 +138,10 @@ type Node struct {
 
 	mu     sync.RWMutex // guards shards
 	shards map[string]*shardState
+
+	breaker     *route.Breaker // the link to central
+	escMu       sync.Mutex     // guards escalations
+	escalations map[string]int64
 }
 
 // New validates the configuration. It opens nothing; Open does.
@@ -128,6 +159,9 @@ func New(cfg Config) (*Node, error) {
 		started:  cfg.Now(),
 		dict:     lexical.NewDict(),
 		shards:   make(map[string]*shardState),
+		breaker:  route.NewBreaker(cfg.CentralFailures, cfg.CentralCooldown),
+
+		escalations: make(map[string]int64),
 	}, nil
 }
 
@@ -219,6 +253,10 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: "bm25", Answerer: "extractive",
 	}
+	st.Central = n.centralState(n.cfg.Now())
+	n.escMu.Lock()
+	st.Escalations = maps.Clone(n.escalations)
+	n.escMu.Unlock()
 	for _, s := range st.Shards {
 		st.Documents += s.Documents
 		st.Chunks += s.Chunks

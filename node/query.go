@@ -161,9 +161,10 @@ func (n *Node) SearchDocs(question string, limit int) ([]DocHit, error) {
 	return out, nil
 }
 
-// Query implements api.Service: retrieve, answer extractively, score the
-// confidence, and abstain below the threshold.
-func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+// QueryLocal answers from this node's own shards only: retrieve, answer
+// extractively, score the confidence, and abstain below the threshold. It is
+// what a node runs for a question another node forwarded.
+func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	if !n.Ready() {
 		return api.QueryResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
 	}

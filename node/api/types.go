@@ -111,6 +111,12 @@ type Status struct {
 	StoreBytes int64        `json:"store_bytes"`
 	Retrieval  string       `json:"retrieval"` // bm25, or hybrid when vectors exist
 	Answerer   string       `json:"answerer"`  // extractive, or the generation model
+	// Central is the state of the link to central: "none" when no central
+	// is configured, else the circuit breaker's "closed", "open" or
+	// "half-open".
+	Central string `json:"central"`
+	// Escalations counts queries sent to another node, by reason.
+	Escalations map[string]int64 `json:"escalations"`
 }
 
 // Service is what the handler serves; a node implements it.

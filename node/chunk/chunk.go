@@ -183,7 +183,50 @@ func CountTokens(s string) int {
 }
 
 // normalizeSpace joins the words of s with single spaces, the form every
-// paragraph and piece text takes.
+// paragraph and piece text takes. Text is usually normalised already, so
+// that case returns s without copying.
 func normalizeSpace(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	if isNormalized(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			b.WriteString(s[i : i+size])
+			i += size
+			continue
+		}
+		for i < len(s) {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			i += size
+		}
+		if b.Len() > 0 && i < len(s) {
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+// isNormalized reports whether s has no white space but single ASCII spaces
+// between words.
+func isNormalized(s string) bool {
+	prevSpace := true // a leading space is not normalised
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
+		space := unicode.IsSpace(r)
+		if space && (prevSpace || r != ' ') {
+			return false
+		}
+		prevSpace = space
+	}
+	return !prevSpace || s == ""
 }

@@ -180,3 +180,27 @@ func TestChunkEndToEnd(t *testing.T) {
 		t.Errorf("Chunk =\n%#v\nwant\n%#v", got, want)
 	}
 }
+
+func TestNormalizeSpace(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{" ", ""},
+		{"a", "a"},
+		{"a b", "a b"},
+		{" a b", "a b"},
+		{"a b ", "a b"},
+		{"a  b", "a b"},
+		{"a\tb\nc\r\n", "a b c"},
+		{"a\u00a0b\u2003 c", "a b c"},
+		{"\xff x", "\xff x"},
+		{"é  ü", "é ü"},
+	}
+	for _, tt := range tests {
+		if got := normalizeSpace(tt.in); got != tt.want {
+			t.Errorf("normalizeSpace(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if got := strings.Join(strings.Fields(tt.in), " "); got != tt.want {
+			t.Errorf("test is wrong for %q: Fields gives %q", tt.in, got)
+		}
+	}
+}

@@ -11,8 +11,10 @@ import (
 // building the HTML5 tree: the tree builder's scope checks walk the stack of
 // open elements for every tag, which is quadratic on deeply nested input,
 // while this reader does constant work per token. The price is that it
-// closes elements only at their end tags (or an ancestor's), which is what
-// the tree builder does for every element this reader cares about.
+// closes elements only at their end tags (or an ancestor's) rather than by
+// HTML5's implied-end rules ("<p>a<div>" closes the p); for extracting text
+// that hardly matters, because every block start breaks the paragraph
+// anyway.
 //
 // The page's main text is the first <main> or <article> when there is one
 // with text, otherwise everything outside <head>; navigation, scripts,
@@ -35,8 +37,7 @@ func parseHTML(body string) []Section {
 			return r.page.sections
 		case html.TextToken:
 			if r.dropped == 0 {
-				text := string(z.Text()) // Text may be read only once per token
-				r.emit(func(b *htmlOutline) { b.write(text) })
+				r.write(string(z.Text()))
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
@@ -92,12 +93,34 @@ type openElement struct {
 	drop bool
 }
 
-// emit sends an event to the page outline, and to the main outline while
-// inside the main element.
-func (r *htmlReader) emit(event func(*htmlOutline)) {
-	event(&r.page)
+// write, breakParagraph, startHeading and endHeading send the reader's
+// events to the page outline, and to the main outline while inside the
+// main element.
+func (r *htmlReader) write(text string) {
+	r.page.write(text)
 	if r.mainState == mainOpen {
-		event(&r.main)
+		r.main.write(text)
+	}
+}
+
+func (r *htmlReader) breakParagraph() {
+	r.page.breakParagraph()
+	if r.mainState == mainOpen {
+		r.main.breakParagraph()
+	}
+}
+
+func (r *htmlReader) startHeading(level int) {
+	r.page.startHeading(level)
+	if r.mainState == mainOpen {
+		r.main.startHeading(level)
+	}
+}
+
+func (r *htmlReader) endHeading() {
+	r.page.endHeading()
+	if r.mainState == mainOpen {
+		r.main.endHeading()
 	}
 }
 
@@ -110,7 +133,7 @@ func (r *htmlReader) start(a atom.Atom, name string, selfClosing, hidden bool) {
 		return
 	case atom.Br:
 		if r.dropped == 0 {
-			r.emit(func(b *htmlOutline) { b.write(" ") })
+			r.write(" ")
 		}
 	}
 	// The tokenizer reads the content of raw-text elements such as
@@ -118,7 +141,7 @@ func (r *htmlReader) start(a atom.Atom, name string, selfClosing, hidden bool) {
 	// elements can close themselves.
 	if (selfClosing && !isRawText(a)) || isVoid(a) {
 		if r.dropped == 0 && isBlock(a) {
-			r.emit((*htmlOutline).breakParagraph) // <hr>
+			r.breakParagraph() // <hr>
 		}
 		return
 	}
@@ -136,9 +159,9 @@ func (r *htmlReader) start(a atom.Atom, name string, selfClosing, hidden bool) {
 		r.mainDepth = len(r.stack) - 1
 	}
 	if level := headingLevel(a); level > 0 {
-		r.emit(func(b *htmlOutline) { b.startHeading(level) })
+		r.startHeading(level)
 	} else if isBlock(a) {
-		r.emit((*htmlOutline).breakParagraph)
+		r.breakParagraph()
 	}
 }
 
@@ -169,9 +192,9 @@ func (r *htmlReader) pop() string {
 		return el.name
 	}
 	if headingLevel(el.atom) > 0 {
-		r.emit((*htmlOutline).endHeading)
+		r.endHeading()
 	} else if isBlock(el.atom) {
-		r.emit((*htmlOutline).breakParagraph)
+		r.breakParagraph()
 	}
 	if r.mainState == mainOpen && len(r.stack) == r.mainDepth {
 		r.mainState = mainClosed

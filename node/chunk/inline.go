@@ -16,7 +16,7 @@ const removed = 0xFF
 // stripInline removes Markdown inline markup that is noise for retrieval
 // while keeping every word: emphasis markers, link and image syntax (the
 // text or alt text stays), code span backticks (the code stays), backslash
-// escapes and autolink brackets; entities are decoded.
+// escapes, autolink brackets, HTML tags and comments; entities are decoded.
 //
 // Every scan forward stops at the next bracket or space, or after a fixed
 // number of bytes, so the cost stays linear on hostile input.
@@ -27,6 +27,7 @@ func stripInline(s string) string {
 	codeEnd := matchCodeSpans(s)
 	out := make([]byte, 0, len(s))
 	var openers []int // output offsets of unmatched '[', innermost last
+	var comments commentFinder
 	needsFilter := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -70,6 +71,14 @@ func stripInline(s string) string {
 			if end := autolinkEnd(s, i); end > 0 {
 				out = append(out, s[i+1:end]...)
 				i = end + 1
+			} else if next := comments.end(s, i); next > 0 {
+				out = append(out, ' ')
+				i = next
+			} else if next := htmlTagEnd(s, i); next > 0 {
+				// READMEs use tags for layout (<br>, <p align=center>,
+				// <img>); a space keeps the words on either side apart.
+				out = append(out, ' ')
+				i = next
 			} else {
 				out = append(out, c)
 				i++
@@ -263,6 +272,63 @@ func autolinkEnd(s string, i int) int {
 	return 0
 }
 
+// htmlTagEnd returns the offset after an HTML tag such as <br>, </div> or
+// <img src="x.png" alt="logo"/> starting at i, or 0. The tag must close
+// within a short distance and before the next '<', which keeps "a < b" and
+// hostile input from costing more than a bounded scan.
+func htmlTagEnd(s string, i int) int {
+	j := i + 1
+	if j < len(s) && s[j] == '/' {
+		j++
+	}
+	if j >= len(s) || !isASCIILetter(s[j]) {
+		return 0
+	}
+	for j < len(s) && (isASCIIAlnum(s[j]) || s[j] == '-') {
+		j++
+	}
+	if j >= len(s) || (s[j] != '>' && s[j] != ' ' && s[j] != '/' && s[j] != '\t') {
+		return 0
+	}
+	const longestTag = 1024
+	for limit := min(len(s), i+longestTag); j < limit; j++ {
+		switch s[j] {
+		case '>':
+			return j + 1
+		case '<':
+			return 0
+		}
+	}
+	return 0
+}
+
+// commentFinder finds the ends of HTML comments ("<!-- toc -->"). It
+// remembers where the next "-->" is, so that many comment openings with no
+// end cost one scan rather than one each.
+type commentFinder struct {
+	searched bool
+	close    int // offset of the next "-->" at or after the last search, -1 if none
+}
+
+// end returns the offset after the comment starting at i, or 0.
+func (c *commentFinder) end(s string, i int) int {
+	if !strings.HasPrefix(s[i:], "<!--") {
+		return 0
+	}
+	from := i + len("<!--")
+	if !c.searched || (c.close >= 0 && c.close < from) {
+		c.searched = true
+		c.close = strings.Index(s[from:], "-->")
+		if c.close >= 0 {
+			c.close += from
+		}
+	}
+	if c.close < 0 {
+		return 0
+	}
+	return c.close + len("-->")
+}
+
 // entity decodes an HTML character reference ("&amp;", "&#8212;") starting
 // at i and returns it with the offset after it, or next == 0 if there is
 // none.
@@ -312,6 +378,10 @@ func isPunct(r rune) bool { return unicode.IsPunct(r) || unicode.IsSymbol(r) }
 
 func isASCIIPunct(c byte) bool {
 	return c > ' ' && c < 0x7f && !isASCIIAlnum(c)
+}
+
+func isASCIILetter(c byte) bool {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
 
 func isASCIIAlnum(c byte) bool {

@@ -155,6 +155,11 @@ func TestParseMarkdown(t *testing.T) {
 			[]Section{sec(nil, "*literal* and [x](y) & \u00a9 \u2014 &bogus; AT&T")},
 		},
 		{
+			"HTML tags and comments are dropped, comparisons kept",
+			"<p align=\"center\"><img src=\"logo.png\" alt=\"Logo\"></p>\n\nText<br>with <kbd>Ctrl</kbd>+C <!-- note --> and a < b, c > d, x<y.",
+			[]Section{sec(nil, "Text with Ctrl +C and a < b, c > d, x<y.")},
+		},
+		{
 			"front matter is skipped",
 			"---\ntitle: Doc\ntags: [a]\n---\n# Real\nbody",
 			[]Section{sec(path("Real"), "body")},
@@ -209,6 +214,8 @@ func TestParseMarkdownHostileInputIsFast(t *testing.T) {
 		"unclosed titles":        strings.Repeat(`[a](b "`, mb/7),
 		"backtick runs":          backtickRuns(mb),
 		"autolink starts":        strings.Repeat("<http://", mb/8),
+		"comment starts":         strings.Repeat("<!--", mb/4),
+		"tag starts":             strings.Repeat("<a b=", mb/5),
 		"entity starts":          strings.Repeat("&amp", mb/4),
 		"emphasis":               strings.Repeat("*_~", mb/3),
 		"nested quotes":          strings.Repeat(">", mb),

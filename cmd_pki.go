@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgerag/edgerag/sync/pki"
+)
+
+// runCA handles 'edgerag ca init'.
+func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "init" {
+		return usageError{"usage: edgerag ca init --dir DIR --fleet NAME"}
+	}
+	fs := newFlags("ca init", "--dir DIR --fleet NAME", stderr)
+	dir := fs.String("dir", "", "directory for ca.crt and ca.key (ca.key is the fleet's root secret: keep it off the devices)")
+	fleet := fs.String("fleet", "", "fleet name, written into the CA certificate")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dir == "" || *fleet == "" {
+		return usageError{"ca init needs --dir and --fleet"}
+	}
+	if err := pki.InitCA(*dir, *fleet, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fleet CA %q written to %s\n", *fleet, *dir)
+	return nil
+}
+
+// runCert handles 'edgerag cert issue'.
+func runCert(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "issue" {
+		return usageError{"usage: edgerag cert issue --ca DIR --out DIR --name NODE [--role edge|central]"}
+	}
+	fs := newFlags("cert issue", "--ca DIR --out DIR --name NODE [--role edge|central]", stderr)
+	caDir := fs.String("ca", "", "directory of the fleet CA (ca init)")
+	out := fs.String("out", "", "directory for NODE.crt and NODE.key")
+	name := fs.String("name", "", "node name: lower-case letters, digits and '-'")
+	role := fs.String("role", pki.RoleEdge, "edge or central")
+	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *caDir == "" || *out == "" || *name == "" {
+		return usageError{"cert issue needs --ca, --out and --name"}
+	}
+	if err := pki.IssueCert(*caDir, *out, *name, *role, *valid); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "certificate for %s (%s) written to %s; copy %s/ca.crt beside it\n", *name, *role, *out, *caDir)
+	return nil
+}

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
+)
+
+// Remote reaches other nodes. main implements it over the QUIC transport;
+// tests may fake it. A node without one answers on its own.
+type Remote interface {
+	// AskCentral sends a question to the central node, which answers it
+	// from the full index without forwarding it further.
+	AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
+}
+
+// Reasons the node adds to route's when an escalation does not work out.
+const (
+	reasonCentralFailed = "central_failed" // central was asked and did not answer in time
+)
+
+// Query implements api.Service: answer locally, then let the routing policy
+// decide whether a better answer is worth asking central for. Whatever
+// happens remotely, the caller gets an answer before the deadline: the local
+// one, labelled degraded, when central cannot help.
+func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	start := n.cfg.Now()
+	deadline := start.Add(n.cfg.QueryTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	local, err := n.QueryLocal(ctx, req)
+	var ae *api.Error
+	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
+	if err != nil && !(notHeld && n.cfg.Remote != nil) {
+		return local, err
+	}
+	if n.cfg.Remote == nil {
+		return local, nil
+	}
+	d := route.Decide(route.Input{
+		Confidence:       local.Confidence,
+		HasLocalAnswer:   err == nil,
+		NeedShard:        req.Shard,
+		HeldShards:       n.shardNames(),
+		CentralReachable: true,
+		CircuitOpen:      n.breaker.State(start) == route.StateOpen,
+		Remaining:        deadline.Sub(start),
+	}, n.cfg.Routing)
+	if d.Action != route.Central || !n.breaker.Allow(start) {
+		return n.degrade(local, err == nil, d.Reasons), nil
+	}
+	n.countEscalation(d.Reasons)
+	ectx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
+	now := n.cfg.Now()
+	if rerr != nil {
+		if ctx.Err() == nil {
+			// The caller is still waiting, so this is central's fault.
+			n.breaker.Failure(now)
+		}
+		n.log.Warn("escalation to central failed", "request_id", api.RequestID(ctx), "err", rerr)
+		reasons := append(d.Reasons, reasonCentralFailed)
+		if errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil {
+			reasons = append(reasons, route.ReasonDeadline)
+		}
+		out := n.degrade(local, err == nil, reasons)
+		out.Timings.TotalMS = ms(now.Sub(start))
+		return out, nil
+	}
+	n.breaker.Success(now)
+	resp.Route = "central"
+	resp.Reasons = d.Reasons
+	resp.RequestID = api.RequestID(ctx)
+	resp.Timings.TotalMS = ms(now.Sub(start))
+	return resp, nil
+}
+
+// degrade labels the local answer when a better one was wanted but could
+// not be had, or makes an abstention when there is no local answer at all.
+func (n *Node) degrade(local api.QueryResponse, have bool, reasons []string) api.QueryResponse {
+	if len(reasons) == 0 {
+		return local
+	}
+	if !have {
+		local = api.QueryResponse{
+			Answer: "The shard this question needs is not held here, and no other node could be asked.",
+			Mode:   "extractive", Route: "local", Abstained: true, Node: n.cfg.Name,
+			Citations: []api.Citation{}, Signals: map[string]float64{},
+		}
+	}
+	local.Degraded = true
+	local.Reasons = append(local.Reasons, reasons...)
+	return local
+}
+
+func (n *Node) countEscalation(reasons []string) {
+	n.escMu.Lock()
+	defer n.escMu.Unlock()
+	for _, r := range reasons {
+		n.escalations[r]++
+	}
+}
+
+func (n *Node) shardNames() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]string, 0, len(n.shards))
+	for name := range n.shards {
+		out = append(out, name)
+	}
+	return out
+}
+
+// centralState reports the link to central for status pages.
+func (n *Node) centralState(now time.Time) string {
+	if n.cfg.Remote == nil {
+		return "none"
+	}
+	return n.breaker.State(now)
+}

@@ -1,0 +1,87 @@
+// Package queryrpc carries questions between nodes over the QUIC transport:
+// the client an edge uses to ask central or a peer, and the handler with
+// which central and peers answer. A forwarded question is answered where it
+// lands and never forwarded again, so two unsure nodes cannot bounce it
+// between them. main wires the handler into the node's transport server;
+// the node uses the client through its Remote interface.
+package queryrpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+// request is the payload of a wire.TypeQuery request.
+type request struct {
+	Query api.QueryRequest `json:"query"`
+	From  string           `json:"from"` // name of the asking node, for logs
+}
+
+// Target is a node to ask: its QUIC address and the name its certificate
+// must carry.
+type Target struct {
+	Name string
+	Addr string
+}
+
+// Client asks other nodes.
+type Client struct {
+	tc   *transport.Client
+	self string
+}
+
+// NewClient returns a client that calls through tc and names itself self.
+func NewClient(tc *transport.Client, self string) *Client { return &Client{tc: tc, self: self} }
+
+// Ask sends a question to target and returns its answer. The context's
+// deadline and request id travel with it.
+func (c *Client) Ask(ctx context.Context, target Target, q api.QueryRequest) (api.QueryResponse, error) {
+	q.Stream = false
+	b, err := json.Marshal(request{Query: q, From: c.self})
+	if err != nil {
+		return api.QueryResponse{}, fmt.Errorf("encode query: %w", err)
+	}
+	if id := api.RequestID(ctx); id != "" {
+		ctx = transport.WithRequestID(ctx, id)
+	}
+	out, err := c.tc.Call(ctx, target.Addr, target.Name, wire.TypeQuery, b)
+	if err != nil {
+		return api.QueryResponse{}, fmt.Errorf("ask %s at %s: %w", target.Name, target.Addr, err)
+	}
+	var resp api.QueryResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return api.QueryResponse{}, fmt.Errorf("answer from %s: %w", target.Name, err)
+	}
+	return resp, nil
+}
+
+// Answerer answers a forwarded question locally, without forwarding it.
+type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
+
+// Handle serves a wire.TypeQuery request with answer. Bad payloads get a
+// CodeBadRequest error that says what was wrong.
+func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer) ([]byte, error) {
+	var r request
+	if err := json.Unmarshal(req.Payload, &r); err != nil {
+		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("query payload is not the expected JSON: %v", err)}
+	}
+	if err := api.ValidateQuery(&r.Query); err != nil {
+		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: err.Error()}
+	}
+	ctx = api.WithRequestID(ctx, transport.RequestID(ctx))
+	resp, err := answer(ctx, r.Query)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Status < 500 {
+			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: ae.Message}
+		}
+		return nil, err
+	}
+	return json.Marshal(resp)
+}
