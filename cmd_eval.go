@@ -13,6 +13,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/route"
 )
 
 // evalReport is what 'edgerag eval' prints; --json emits it as one object.
@@ -38,6 +39,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print the figures as one JSON object")
 	runOut := fs.String("run-out", "", "write the ranking as a TREC run to this file")
 	limit := fs.Int("limit", 0, "evaluate only the first N queries (0: all)")
+	fleet := fs.Int("fleet", 0, "model a fleet: central with the whole dataset and N edges holding one partition each, over QUIC")
+	escalateBelow := fs.Float64("escalate-below", route.DefaultThresholds().MinConfidence, "with --fleet: edges ask central below this confidence")
+	seed := fs.Uint64("seed", 1, "with --fleet: seed of the query-to-edge assignment")
 	var p lexical.Params
 	fs.Float64Var(&p.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1")
 	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
@@ -46,6 +50,22 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if fs.NArg() != 1 {
 		return usageError{"eval needs one dataset directory (corpus.jsonl, queries.jsonl, qrels.tsv), e.g. ../shared/eval/cranfield"}
+	}
+	if *fleet > 0 {
+		rep, runs, order, err := fleetEval(ctx, fs.Arg(0), *fleet, p, *escalateBelow, *limit, *seed)
+		if err != nil {
+			return err
+		}
+		if *runOut != "" {
+			if err := writeRun(*runOut, runs, order); err != nil {
+				return err
+			}
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(rep)
+		}
+		printFleet(stdout, rep)
+		return nil
 	}
 	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, *limit, stderr)
 	if err != nil {

@@ -139,8 +139,9 @@ type Node struct {
 	mu     sync.RWMutex // guards shards
 	shards map[string]*shardState
 
-	breaker     *route.Breaker // the link to central
-	escMu       sync.Mutex     // guards escalations
+	fleet       atomic.Pointer[lexical.FleetStats] // nil until central sends them
+	breaker     *route.Breaker                     // the link to central
+	escMu       sync.Mutex                         // guards escalations
 	escalations map[string]int64
 }
 
@@ -266,6 +267,34 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		st.StoreBytes = lsm + vlog
 	}
 	return st, nil
+}
+
+// SetFleetStats gives the node the fleet's term statistics; nil removes them.
+func (n *Node) SetFleetStats(s *lexical.FleetStats) { n.fleet.Store(s) }
+
+// TermStats returns the term statistics of every shard this node holds, as
+// central hands them to edges.
+func (n *Node) TermStats() *lexical.FleetStats {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	fs := &lexical.FleetStats{DF: make(map[string]uint32)}
+	for _, s := range n.shards {
+		s.mu.RLock()
+		fs.N += uint64(s.ix.Live())
+		s.mu.RUnlock()
+	}
+	n.dict.Each(func(term string, id uint32) {
+		var df uint32
+		for _, s := range n.shards {
+			s.mu.RLock()
+			df += s.ix.DF(id)
+			s.mu.RUnlock()
+		}
+		if df > 0 {
+			fs.DF[term] = df
+		}
+	})
+	return fs
 }
 
 // workers is how many goroutines analyse documents during ingest.

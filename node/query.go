@@ -33,11 +33,15 @@ type Retrieval struct {
 	Hits       []Hit
 	QueryTerms int     // distinct analysed terms of the question
 	MaxScore   float64 // BM25 upper bound for this question
+	// HeldMass is the share of the question's idf mass, over the terms the
+	// fleet knows, that occurs in the shards searched; -1 without fleet
+	// statistics. A question about something held elsewhere scores low.
+	HeldMass float64
 }
 
 // Signals returns the retrieval inputs of the confidence computation.
 func (r Retrieval) Signals() confidence.Retrieval {
-	s := confidence.Retrieval{MaxScore: r.MaxScore, QueryTerms: r.QueryTerms}
+	s := confidence.Retrieval{MaxScore: r.MaxScore, QueryTerms: r.QueryTerms, HeldMass: r.HeldMass, HasHeldMass: r.HeldMass >= 0}
 	if len(r.Hits) > 0 {
 		s.TopScore = r.Hits[0].Score
 		s.MatchedTerms = bits.OnesCount64(r.Hits[0].matched)
@@ -76,11 +80,16 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 		defer s.mu.RUnlock()
 	}
 
-	var r Retrieval
+	r := Retrieval{HeldMass: -1}
 	var total uint64
 	for _, s := range states {
 		total += uint64(s.ix.Live())
 	}
+	fleet := n.fleet.Load()
+	if fleet != nil && fleet.N > 0 {
+		total = fleet.N
+	}
+	var heldMass, fleetMass float64
 	qts := make([]lexical.QueryTerm, 0, len(terms))
 	for i := 0; i < len(terms); {
 		j := i
@@ -89,18 +98,33 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 		}
 		bit := uint8(min(r.QueryTerms, 63))
 		r.QueryTerms++
-		if id, ok := n.dict.Lookup(terms[i]); ok {
-			var df uint64
+		var df uint64 // chunks searched that hold the term
+		id, ok := n.dict.Lookup(terms[i])
+		if ok {
 			for _, s := range states {
 				df += uint64(s.ix.DF(id))
 			}
-			if df > 0 {
-				w := lexical.IDF(total, df) * float64(j-i)
-				qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
-				r.MaxScore += w * (n.cfg.BM25.K1 + 1)
+		}
+		scoreDF := df
+		if fleet != nil {
+			if fdf := uint64(fleet.DF[terms[i]]); fdf > 0 {
+				w := lexical.IDF(total, fdf)
+				fleetMass += w
+				if df > 0 {
+					heldMass += w
+				}
+				scoreDF = max(fdf, df)
 			}
 		}
+		if df > 0 {
+			w := lexical.IDF(total, scoreDF) * float64(j-i)
+			qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
+			r.MaxScore += w * (n.cfg.BM25.K1 + 1)
+		}
 		i = j
+	}
+	if fleet != nil && fleetMass > 0 {
+		r.HeldMass = heldMass / fleetMass
 	}
 	sc := n.scratch.Get()
 	defer n.scratch.Put(sc)

@@ -24,6 +24,7 @@ const (
 	SignalTokP50         = "tok_p50"
 	SignalTokMin         = "tok_min"
 	SignalLowProbShare   = "low_prob_share"
+	SignalHeldMass       = "held_mass"
 )
 
 // Retrieval describes how well the best retrieved chunks matched the query.
@@ -38,6 +39,11 @@ type Retrieval struct {
 	QueryTerms, MatchedTerms int
 	DenseTop                 float64 // cosine of the best dense hit, valid when HasDense
 	HasDense                 bool
+	// HeldMass is the share of the question's idf mass, over the terms the
+	// whole fleet knows, that this node holds at all; valid when HasHeldMass
+	// (the node has the fleet's term statistics).
+	HeldMass    float64
+	HasHeldMass bool
 }
 
 // Generation carries the natural-log probability of each generated token,
@@ -55,6 +61,7 @@ type Generation struct {
 type Weights struct {
 	TopScoreNorm, Margin, TermCoverage, AnswerCoverage, DenseTop float64
 	TokP10, TokP50, TokMin, LowProbShare                         float64
+	HeldMass                                                     float64
 	// LowProb is the token probability below which a token counts as low
 	// for low_prob_share; outside (0,1) the default 0.1 is used.
 	LowProb float64
@@ -79,6 +86,7 @@ func DefaultWeights() Weights {
 		TokP50:         0.10,
 		TokMin:         0, // reported only: the minimum over n tokens falls as n grows, so it would penalise long answers
 		LowProbShare:   0.15,
+		HeldMass:       0.6,
 		LowProb:        DefaultLowProb,
 	}
 }
@@ -154,6 +162,16 @@ func Score(r Retrieval, answerSignals map[string]float64, g Generation, w Weight
 		}
 	}
 
+	// held_mass: the other signals only see the chunks this node holds, so
+	// a question about something held elsewhere can still match a local
+	// chunk on its common words and look fine. The fleet's term statistics
+	// show which of the question's rare words this node has never seen.
+	if r.HasHeldMass {
+		if v, ok := unit(r.HeldMass); ok {
+			sig[SignalHeldMass] = v
+		}
+	}
+
 	if g.Has {
 		addGeneration(sig, g.Logprobs, lowProb(w.LowProb))
 	}
@@ -177,6 +195,7 @@ func Score(r Retrieval, answerSignals map[string]float64, g Generation, w Weight
 		{SignalTokP50, w.TokP50, false},
 		{SignalTokMin, w.TokMin, false},
 		{SignalLowProbShare, w.LowProbShare, true},
+		{SignalHeldMass, w.HeldMass, false},
 	}
 	var sum, wsum float64
 	for _, t := range terms {

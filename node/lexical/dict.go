@@ -68,3 +68,12 @@ func (d *Dict) Forget(fresh []string) {
 		delete(d.ids, t)
 	}
 }
+
+// Each calls fn for every term. fn must not call back into the dictionary.
+func (d *Dict) Each(fn func(term string, id uint32)) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for t, id := range d.ids {
+		fn(t, id)
+	}
+}
