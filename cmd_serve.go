@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +37,7 @@ type serveOptions struct {
 	escalateBelow float64
 	queryTimeout  time.Duration
 	cooldown      time.Duration
+	memoryLimit   string
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,8 +73,16 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.Float64Var(&o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
+	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.memoryLimit != "" {
+		limit, err := parseBytes(o.memoryLimit)
+		if err != nil {
+			return usageError{fmt.Sprintf("--memory-limit %q: %v", o.memoryLimit, err)}
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
@@ -167,6 +178,26 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
+}
+
+// parseBytes reads sizes like 512MiB, 96MB, 1GiB or a plain byte count.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 96MiB or 1GiB")
+	}
+	return n * mult, nil
 }
 
 // defaultName is the host name when it is a valid node name, else the role.

@@ -18,6 +18,9 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 )
 
+// execCommand is exec.Command; a variable so benchmarks share the helper.
+var execCommand = exec.Command
+
 // binary is the edgerag binary built once for the tests that run it as a
 // separate process.
 var binary string

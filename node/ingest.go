@@ -18,7 +18,7 @@ import (
 )
 
 // txnBudget is the estimated size of one store transaction. Badger caps a
-// transaction at 15% of a memtable (2.4 MB here); staying well under it
+// transaction at 15% of a memtable (1.8 MB here); staying well under it
 // means a batch rarely has to be split after the fact.
 const txnBudget = 1 << 20
 
@@ -306,6 +306,7 @@ func (n *Node) rebuild(ctx context.Context, name string, s *shardState) {
 		n.log.Warn("rebuild index", "shard", name, "err", err)
 		return
 	}
+	ix.Compact()
 	s.mu.Lock()
 	s.ix = ix
 	s.mu.Unlock()

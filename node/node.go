@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -189,6 +190,13 @@ func (n *Node) Open(ctx context.Context) error {
 		_ = st.Close()
 		return err
 	}
+	for _, s := range n.shards {
+		s.ix.Compact()
+	}
+	// Loading decoded every term vector once; hand that garbage back to
+	// the OS now rather than whenever the heap next grows, so a small
+	// device sees the node's steady-state footprint from the start.
+	debug.FreeOSMemory()
 	gcCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Add(1)

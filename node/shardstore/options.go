@@ -16,10 +16,12 @@ import (
 // in a few tens of MB and ingest faster.
 func badgerOptions(dir string, syncWrites bool, log *slog.Logger) badger.Options {
 	o := badger.DefaultOptions(dir).
-		// Two 16 MB memtables: enough to absorb an ingest batch while one
-		// flushes, and a transaction may be 15% of a memtable (2.4 MB), which
-		// bounds the largest document at 1 MiB of text with room to spare.
-		WithMemTableSize(16 << 20).
+		// Two 12 MB memtables: enough to absorb an ingest batch while one
+		// flushes, and a transaction may be 15% of a memtable (1.8 MB), which
+		// holds the largest document (1 MiB of text) with its term vectors.
+		// Each memtable's arena is allocated whole, so this is also ~30 MB
+		// of the node's resident memory.
+		WithMemTableSize(12 << 20).
 		WithNumMemtables(2).
 		// Flush level 0 early and stall late: small L0 keeps reads cheap,
 		// the stall margin keeps an ingest burst from blocking writers.
