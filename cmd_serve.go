@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/pki"
@@ -38,6 +39,7 @@ type serveOptions struct {
 	queryTimeout  time.Duration
 	cooldown      time.Duration
 	memoryLimit   string
+	chunking      chunk.Options
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +75,8 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.Float64Var(&o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
+	fs.IntVar(&o.chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
+	fs.IntVar(&o.chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,7 +112,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	n, err = node.New(node.Config{
 		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
 		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
-		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown,
+		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
 	})
 	if err != nil {
 		return err
