@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
@@ -42,6 +43,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fleet := fs.Int("fleet", 0, "model a fleet: central with the whole dataset and N edges holding one partition each, over QUIC")
 	escalateBelow := fs.Float64("escalate-below", route.DefaultThresholds().MinConfidence, "with --fleet: edges ask central below this confidence")
 	seed := fs.Uint64("seed", 1, "with --fleet: seed of the query-to-edge assignment")
+	var chunking chunk.Options
+	fs.IntVar(&chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
 	var p lexical.Params
 	fs.Float64Var(&p.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1")
 	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
@@ -67,7 +70,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		printFleet(stdout, rep)
 		return nil
 	}
-	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, *limit, stderr)
+	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, chunking, *limit, stderr)
 	if err != nil {
 		return err
 	}
@@ -88,7 +91,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // evaluate ingests a dataset into a scratch node and runs its queries
 // through the node's own retrieval path.
-func evaluate(ctx context.Context, dir string, p lexical.Params, limit int, progress io.Writer) (evalReport, map[string][]evalset.Ranked, []string, error) {
+func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.Options, limit int, progress io.Writer) (evalReport, map[string][]evalset.Ranked, []string, error) {
 	ds, err := evalset.Open(dir)
 	if err != nil {
 		return evalReport{}, nil, nil, err
@@ -98,7 +101,7 @@ func evaluate(ctx context.Context, dir string, p lexical.Params, limit int, prog
 		return evalReport{}, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
-	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: p})
+	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: p, Chunking: chunking})
 	if err != nil {
 		return evalReport{}, nil, nil, err
 	}

@@ -15,8 +15,8 @@ import (
 )
 
 // corpus100k is the generated benchmark corpus: 25,000 documents of four
-// ~150-word sections, one chunk each at the default budget: 100,000 chunks.
-var corpus100k = evalset.Synthetic{Docs: 25000, SectionsPerDoc: 4, WordsPerSection: 150, Vocabulary: 50000, Seed: 1}
+// ~90-word sections, one chunk each at the default budget: 100,000 chunks.
+var corpus100k = evalset.Synthetic{Docs: 25000, SectionsPerDoc: 4, WordsPerSection: 90, Vocabulary: 50000, Seed: 1}
 
 func generate(b *testing.B, s evalset.Synthetic) []api.Document {
 	b.Helper()

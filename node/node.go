@@ -38,7 +38,7 @@ type Config struct {
 	// acknowledged writes then survive a crash but not a power cut.
 	NoSync   bool
 	BM25     lexical.Params // zero: lexical.DefaultParams()
-	Chunking chunk.Options  // zero: 256-token chunks with 32 tokens of overlap
+	Chunking chunk.Options  // zero: 128-token chunks with 32 tokens of overlap
 	// MinConfidence is the confidence below which the node abstains
 	// ("not in the local index") instead of guessing. Default 0.15.
 	MinConfidence float64

@@ -62,12 +62,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"largest budget", Options{MaxTokens: 4096, OverlapTokens: 2047}, nil},
 		{"no overlap", Options{MaxTokens: 64, OverlapTokens: -1}, nil},
 		{"overlap just under half", Options{MaxTokens: 64, OverlapTokens: 31}, nil},
-		{"budget too small", Options{MaxTokens: 15}, []string{"MaxTokens 15", "16 to 4096", "0 for the default (256)"}},
+		{"budget too small", Options{MaxTokens: 15}, []string{"MaxTokens 15", "16 to 4096", "0 for the default (128)"}},
 		{"budget too large", Options{MaxTokens: 5000}, []string{"MaxTokens 5000", "16 to 4096"}},
 		{"negative budget", Options{MaxTokens: -1}, []string{"MaxTokens -1"}},
 		{"overlap half the budget", Options{MaxTokens: 64, OverlapTokens: 32}, []string{"OverlapTokens 32", "less than half of MaxTokens 64", "at most 31", "negative value for no overlap"}},
 		{"huge overlap", Options{OverlapTokens: math.MaxInt}, []string{"less than half"}},
-		{"overlap against default budget", Options{OverlapTokens: 128}, []string{"OverlapTokens 128", "MaxTokens 256", "at most 127"}},
+		{"overlap against default budget", Options{OverlapTokens: 64}, []string{"OverlapTokens 64", "MaxTokens 128", "at most 63"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
