@@ -17,8 +17,8 @@ import (
 )
 
 // corpus100k matches node's benchmark corpus: 25,000 documents of four
-// ~150-word sections, 100,000 chunks.
-var corpus100k = evalset.Synthetic{Docs: 25000, SectionsPerDoc: 4, WordsPerSection: 150, Vocabulary: 50000, Seed: 1}
+// ~90-word sections, 100,000 chunks.
+var corpus100k = evalset.Synthetic{Docs: 25000, SectionsPerDoc: 4, WordsPerSection: 90, Vocabulary: 50000, Seed: 1}
 
 // buildStore100k writes the 100k-chunk corpus into a data directory with an
 // in-process node and closes it, ready for a child process to open.
