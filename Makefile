@@ -9,7 +9,7 @@ BENCH   ?= .
 PKG     ?= ./...
 COUNT   ?= 5
 
-.PHONY: help build run test vet bench clean
+.PHONY: help build run test vet bench clean ollama
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,8 +25,12 @@ vet: ## gofmt and go vet
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: vet ## every test, with the race detector
+test: vet ## every test, with the race detector (builds the Ollama server for the integration tests once)
+	@scripts/ollama-server.sh >/dev/null || echo "make test: the Ollama server could not be built (see above); its integration tests will skip"
 	$(GO) test -race -timeout 25m ./...
+
+ollama: ## build the real Ollama server v0.24.0 once (cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+	@scripts/ollama-server.sh
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG)
