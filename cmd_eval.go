@@ -48,7 +48,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var p lexical.Params
 	fs.Float64Var(&p.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1")
 	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

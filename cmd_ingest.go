@@ -30,7 +30,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
 	shardName := fs.String("shard", "", "shard to put the documents in (default: the node's default shard)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

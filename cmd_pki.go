@@ -17,7 +17,7 @@ func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ca init", "--dir DIR --fleet NAME", stderr)
 	dir := fs.String("dir", "", "directory for ca.crt and ca.key (ca.key is the fleet's root secret: keep it off the devices)")
 	fleet := fs.String("fleet", "", "fleet name, written into the CA certificate")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *dir == "" || *fleet == "" {
@@ -41,7 +41,7 @@ func runCert(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "node name: lower-case letters, digits and '-'")
 	role := fs.String("role", pki.RoleEdge, "edge or central")
 	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *caDir == "" || *out == "" || *name == "" {

@@ -18,7 +18,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shardName := fs.String("shard", "", "ask only this shard")
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	q := strings.TrimSpace(strings.Join(fs.Args(), " "))
