@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -40,6 +42,7 @@ type serveOptions struct {
 	cooldown      time.Duration
 	memoryLimit   string
 	chunking      chunk.Options
+	model         ollama.Config
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,6 +80,13 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
 	fs.IntVar(&o.chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
 	fs.IntVar(&o.chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
+	fs.StringVar(&o.model.Host, "ollama", "", "Ollama server (host:port or URL) to generate answers with; empty: extractive answers only")
+	fs.StringVar(&o.model.GenModel, "gen-model", "", "generation model on the Ollama server, e.g. qwen2.5:0.5b")
+	fs.IntVar(&o.model.NumCtx, "num-ctx", 0, "context window of the generation model in tokens (0: the server's default)")
+	fs.Float64Var(&o.model.Temperature, "temperature", 0, "sampling temperature (0: greedy, repeatable)")
+	fs.DurationVar(&o.model.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
+	fs.IntVar(&o.model.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
+	fs.BoolVar(&o.model.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -109,8 +119,13 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer link.Close()
+	gen, err := openModels(ctx, o.model, log)
+	if err != nil {
+		return err
+	}
 	n, err = node.New(node.Config{
-		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
+		Generator: gen,
+		Name:      o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
 		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
 		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
 	})
@@ -182,6 +197,43 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
+}
+
+// openModels connects to Ollama when a generation model is configured: it
+// checks the model is there (pulling it when allowed), warms it so the first
+// query does not pay the load, and returns the generator. A server that is
+// down is not fatal: the node answers extractively and tries again later.
+func openModels(ctx context.Context, cfg ollama.Config, log *slog.Logger) (models.Generator, error) {
+	if cfg.Host == "" && cfg.GenModel == "" {
+		return nil, nil
+	}
+	if cfg.GenModel == "" {
+		return nil, usageError{"--ollama needs --gen-model: the model to answer with"}
+	}
+	c, err := ollama.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	progress := func(status string, done, total int64) {
+		log.Info("model", "status", status, "done", done, "total", total)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if cfg.AllowPull {
+		cancel()
+		cctx, cancel = context.WithCancel(ctx) // a pull takes as long as it takes
+	}
+	defer cancel()
+	if err := c.Check(cctx, progress); err != nil {
+		log.Warn("generation model not available; answering extractively until it is", "err", err)
+		return c.Generator(), nil
+	}
+	start := time.Now()
+	if err := c.Warm(cctx); err != nil {
+		log.Warn("warming the model failed", "err", err)
+	} else {
+		log.Info("model warm", "model", c.Generator().Model(), "ms", time.Since(start).Milliseconds())
+	}
+	return c.Generator(), nil
 }
 
 // parseBytes reads sizes like 512MiB, 96MB, 1GiB or a plain byte count.

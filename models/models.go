@@ -45,6 +45,9 @@ type Answer struct {
 	// Abstained is true when the answerer decided the passages do not answer
 	// the question; Text then says so.
 	Abstained bool
+	// InvalidCitations counts [n] marks the model wrote for passages it was
+	// not given; they are removed from Text.
+	InvalidCitations int
 }
 
 // Embedder turns texts into vectors.

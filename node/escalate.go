@@ -28,12 +28,24 @@ const (
 // happens remotely, the caller gets an answer before the deadline: the local
 // one, labelled degraded, when central cannot help.
 func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	return n.query(ctx, req, nil)
+}
+
+// QueryStream implements api.StreamingService: the local answer's tokens go
+// to onToken as the model writes them. When the node then escalates, the
+// final response (the stream's "done" event) carries central's answer,
+// which supersedes the streamed text.
+func (n *Node) QueryStream(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
+	return n.query(ctx, req, onToken)
+}
+
+func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	start := n.cfg.Now()
 	deadline := start.Add(n.cfg.QueryTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	local, err := n.QueryLocal(ctx, req)
+	local, err := n.answerLocal(ctx, req, onToken)
 	var ae *api.Error
 	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
 	if err != nil && !(notHeld && n.cfg.Remote != nil) {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/extractive"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
@@ -44,6 +45,13 @@ type Config struct {
 	MinConfidence float64
 	// GCInterval is how often value-log GC runs; default 10 minutes.
 	GCInterval time.Duration
+	// Generator writes answers from the retrieved passages; nil: the
+	// embedded default (extractive answers). When it fails the node answers
+	// extractively and says so, and tries the model again after a cooldown.
+	Generator models.Generator
+	// ModelCooldown is how long the node answers extractively after the
+	// generation model failed before it tries the model again; default 5 s.
+	ModelCooldown time.Duration
 	// Remote reaches central (and later peers); nil: the node answers on
 	// its own.
 	Remote Remote
@@ -91,6 +99,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = 5 * time.Second
+	}
+	if c.ModelCooldown == 0 {
+		c.ModelCooldown = 5 * time.Second
 	}
 	if c.CentralFailures == 0 {
 		c.CentralFailures = 3
@@ -142,6 +153,7 @@ type Node struct {
 
 	fleet       atomic.Pointer[lexical.FleetStats] // nil until central sends them
 	breaker     *route.Breaker                     // the link to central
+	genBreaker  *route.Breaker                     // the generation model
 	escMu       sync.Mutex                         // guards escalations
 	escalations map[string]int64
 }
@@ -162,6 +174,9 @@ func New(cfg Config) (*Node, error) {
 		dict:     lexical.NewDict(),
 		shards:   make(map[string]*shardState),
 		breaker:  route.NewBreaker(cfg.CentralFailures, cfg.CentralCooldown),
+		// One failure is enough to stop asking a local model server for a
+		// few seconds: each failed call costs the user a timeout.
+		genBreaker: route.NewBreaker(1, cfg.ModelCooldown),
 
 		escalations: make(map[string]int64),
 	}, nil
@@ -261,6 +276,12 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: "bm25", Answerer: "extractive",
+	}
+	if n.cfg.Generator != nil {
+		st.Answerer = n.cfg.Generator.Model()
+		if n.genBreaker.State(n.cfg.Now()) == route.StateOpen {
+			st.Answerer += " (down: answering extractively)"
+		}
 	}
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()

@@ -186,9 +186,17 @@ func (n *Node) SearchDocs(question string, limit int) ([]DocHit, error) {
 }
 
 // QueryLocal answers from this node's own shards only: retrieve, answer
-// extractively, score the confidence, and abstain below the threshold. It is
-// what a node runs for a question another node forwarded.
+// (with the generation model when one is up, else extractively), score the
+// confidence, and abstain below the threshold. It is what a node runs for a
+// question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	return n.answerLocal(ctx, req, nil)
+}
+
+// Reasons a local answer carries when the model could not write it.
+const reasonModelUnavailable = "model_unavailable"
+
+func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	if !n.Ready() {
 		return api.QueryResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
 	}
@@ -213,13 +221,29 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 		return api.QueryResponse{}, err
 	}
 	retrieved := time.Now()
-	ans := n.answerer.Answer(req.Question, passages)
-	conf := confidence.Score(r.Signals(), ans.Signals, confidence.Generation{}, confidence.DefaultWeights())
 	resp := api.QueryResponse{
-		Answer: ans.Text, Citations: cites, Confidence: conf.Confidence, Signals: conf.Signals,
-		Mode: models.ModeExtractive, Route: "local", Abstained: ans.Abstained,
+		Citations: cites, Mode: models.ModeExtractive, Route: "local",
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
+	ans, gen, first, err := n.generate(ctx, req.Question, passages, onToken)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return api.QueryResponse{}, err
+	case err != nil:
+		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
+		ans = n.answerer.Answer(req.Question, passages)
+	case ans.Mode == "":
+		ans = n.answerer.Answer(req.Question, passages)
+	default:
+		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, n.cfg.Generator.Model(), ans.InvalidCitations
+	}
+	if resp.Mode == models.ModeExtractive && onToken != nil && !ans.Abstained {
+		if err := onToken(ans.Text); err != nil {
+			return api.QueryResponse{}, err
+		}
+	}
+	conf := confidence.Score(r.Signals(), ans.Signals, gen, confidence.DefaultWeights())
+	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
 	if !ans.Abstained && conf.Confidence < n.cfg.MinConfidence {
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
@@ -234,7 +258,51 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 	}
 	end := time.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
+	if !first.IsZero() {
+		resp.Timings.FirstTokenMS = ms(first.Sub(start))
+	}
 	return resp, nil
+}
+
+// generate asks the generation model, when there is one and it is not known
+// to be down. It returns a zero Answer when the node should answer
+// extractively, and an error when the model failed (the caller falls back).
+// A failure opens the model's breaker: the next queries answer extractively
+// at once, and one probe after the cooldown finds out whether the model is
+// back, so the node returns to generating by itself.
+func (n *Node) generate(ctx context.Context, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
+	var first time.Time
+	if n.cfg.Generator == nil || len(passages) == 0 {
+		return models.Answer{}, confidence.Generation{}, first, nil
+	}
+	if !n.genBreaker.Allow(time.Now()) {
+		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
+	}
+	ans, tokens, err := n.cfg.Generator.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
+		if first.IsZero() {
+			first = time.Now()
+		}
+		if onToken != nil {
+			return onToken(t.Text)
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			n.genBreaker.Failure(time.Now())
+			n.log.Warn("generation failed; answering extractively", "model", n.cfg.Generator.Model(), "request_id", api.RequestID(ctx), "err", err)
+		}
+		return models.Answer{}, confidence.Generation{}, first, err
+	}
+	n.genBreaker.Success(time.Now())
+	g := confidence.Generation{Has: true}
+	for _, t := range tokens {
+		if t.HasLogprob {
+			g.Logprobs = append(g.Logprobs, t.Logprob)
+		}
+	}
+	g.Has = len(g.Logprobs) > 0
+	return ans, g, first, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

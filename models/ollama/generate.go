@@ -154,6 +154,8 @@ func (c *Client) Generate(ctx context.Context, req models.GenerateRequest, onTok
 		Cited:     cited,
 		Abstained: isAbstention(clean),
 		Signals:   signals(tokens, margins, len(cited), invalid, doneReason),
+
+		InvalidCitations: invalid,
 	}
 	return answer, tokens, nil
 }

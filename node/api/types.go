@@ -78,7 +78,9 @@ type Citation struct {
 type Timings struct {
 	RetrieveMS float64 `json:"retrieve_ms"`
 	AnswerMS   float64 `json:"answer_ms"`
-	TotalMS    float64 `json:"total_ms"`
+	// FirstTokenMS is when a generative answer's first token came.
+	FirstTokenMS float64 `json:"first_token_ms,omitempty"`
+	TotalMS      float64 `json:"total_ms"`
 }
 
 // QueryResponse is a node's answer.
@@ -92,9 +94,14 @@ type QueryResponse struct {
 	Reasons    []string           `json:"reasons,omitempty"`
 	Abstained  bool               `json:"abstained"`
 	Degraded   bool               `json:"degraded,omitempty"`
-	Timings    Timings            `json:"timings"`
-	Node       string             `json:"node"`
-	RequestID  string             `json:"request_id,omitempty"`
+	// Model names the generation model of a generative answer.
+	Model string `json:"model,omitempty"`
+	// InvalidCitations counts citation marks the model wrote for passages
+	// it was not given; they were removed from the answer.
+	InvalidCitations int     `json:"invalid_citations,omitempty"`
+	Timings          Timings `json:"timings"`
+	Node             string  `json:"node"`
+	RequestID        string  `json:"request_id,omitempty"`
 }
 
 // Status describes a node.
