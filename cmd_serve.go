@@ -142,8 +142,10 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return fmt.Errorf("listen on %s: %w (is another node running? pick another --http port)", o.httpAddr, err)
 	}
 	url := "http://" + ln.Addr().String()
+	handler := api.NewHandler(n, log)
+	handler.Handle("GET /metrics", n.Metrics().Handler())
 	srv := &http.Server{
-		Handler:           api.NewHandler(n, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
@@ -40,6 +41,27 @@ func (n *Node) QueryStream(ctx context.Context, req api.QueryRequest, onToken fu
 }
 
 func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
+	resp, err := n.route(ctx, req, onToken)
+	if err == nil {
+		outcome := "answered"
+		switch {
+		case resp.Degraded:
+			outcome = "degraded"
+		case resp.Abstained:
+			outcome = "abstained"
+		}
+		route := resp.Route
+		if strings.HasPrefix(route, "peer:") {
+			route = "peer" // one series per peer name would grow without bound
+		}
+		n.metrics.Answers.WithLabelValues(route, resp.Mode, outcome).Inc()
+		n.metrics.QueryLatency.WithLabelValues(route).Observe(resp.Timings.TotalMS / 1000)
+	}
+	return resp, err
+}
+
+// route answers locally, then escalates when the routing policy says so.
+func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	start := n.cfg.Now()
 	deadline := start.Add(n.cfg.QueryTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -116,6 +138,7 @@ func (n *Node) countEscalation(reasons []string) {
 	defer n.escMu.Unlock()
 	for _, r := range reasons {
 		n.escalations[r]++
+		n.metrics.Escalations.WithLabelValues(r).Inc()
 	}
 }
 

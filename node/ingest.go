@@ -76,6 +76,10 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		}
 		resp.Documents = append(resp.Documents, out...)
 		resp.ShardVersions[preps[start].shard] = version
+		n.metrics.IngestedDocuments.Add(float64(len(out)))
+		for _, d := range out {
+			n.metrics.IngestedChunks.Add(float64(d.Chunks))
+		}
 		start = end
 	}
 	return resp, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
@@ -138,6 +139,7 @@ type Node struct {
 	answerer *extractive.Answerer
 	scratch  *lexical.ScratchPool
 	started  time.Time
+	metrics  *metrics.Metrics
 
 	// Set by Open.
 	store  *shardstore.Store
@@ -164,7 +166,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	a := analysis.New()
-	return &Node{
+	n := &Node{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		analyzer: a,
@@ -179,7 +181,38 @@ func New(cfg Config) (*Node, error) {
 		genBreaker: route.NewBreaker(1, cfg.ModelCooldown),
 
 		escalations: make(map[string]int64),
-	}, nil
+		metrics:     metrics.New(),
+	}
+	n.metrics.Observe(n.metricsSnapshot)
+	return n, nil
+}
+
+// Metrics returns the node's Prometheus metrics.
+func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
+
+func (n *Node) metricsSnapshot() metrics.Snapshot {
+	s := metrics.Snapshot{Shards: make(map[string]metrics.ShardSnapshot), ModelUp: -1, CentralUp: -1}
+	for _, sh := range n.Shards() {
+		s.Shards[sh.Name] = metrics.ShardSnapshot{Version: sh.Version, Documents: sh.Documents, Chunks: sh.Chunks}
+	}
+	if n.ready.Load() {
+		lsm, vlog := n.store.Size()
+		s.StoreBytes = lsm + vlog
+	}
+	now := n.cfg.Now()
+	if n.cfg.Generator != nil {
+		s.ModelUp = 1
+		if n.genBreaker.State(now) == route.StateOpen {
+			s.ModelUp = 0
+		}
+	}
+	if n.cfg.Remote != nil {
+		s.CentralUp = 0
+		if n.breaker.State(now) == route.StateClosed {
+			s.CentralUp = 1
+		}
+	}
+	return s
 }
 
 // Open opens the store, rebuilds the index from it and starts background

@@ -258,6 +258,8 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	end := time.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
+	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
+	n.metrics.Generation.Observe(end.Sub(retrieved).Seconds())
 	if !first.IsZero() {
 		resp.Timings.FirstTokenMS = ms(first.Sub(start))
 	}
