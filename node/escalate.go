@@ -89,7 +89,10 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		return n.degrade(local, err == nil, d.Reasons), nil
 	}
 	n.countEscalation(d.Reasons)
-	ectx, cancel := context.WithDeadline(ctx, deadline)
+	// Stop waiting for central a little before the query's deadline, so the
+	// local answer still goes out in time when central never answers.
+	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
 	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
 	now := n.cfg.Now()

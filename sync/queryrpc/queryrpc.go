@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -67,6 +68,11 @@ type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, 
 // Handle serves a wire.TypeQuery request with answer. Bad payloads get a
 // CodeBadRequest error that says what was wrong.
 func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer) ([]byte, error) {
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD and
+	// answer a question nobody asked; the HTTP API refuses it too.
+	if !utf8.Valid(req.Payload) {
+		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: "query payload is not valid UTF-8"}
+	}
 	var r request
 	if err := json.Unmarshal(req.Payload, &r); err != nil {
 		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("query payload is not the expected JSON: %v", err)}

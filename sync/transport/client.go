@@ -298,12 +298,12 @@ func (c *Client) conn(ctx context.Context, key connKey, early bool) (conn *quic.
 		tr, err := c.transportLocked()
 		c.mu.Unlock()
 
+		var dialled *quic.Conn
 		if err == nil {
-			s.conn, s.err = c.dial(ctx, tr, key, early)
-		} else {
-			s.err = err
+			dialled, err = c.dial(ctx, tr, key, early)
 		}
 		c.mu.Lock()
+		s.conn, s.err = dialled, err
 		if s.err != nil && c.conns[key] == s {
 			delete(c.conns, key)
 		}
@@ -311,9 +311,10 @@ func (c *Client) conn(ctx context.Context, key connKey, early bool) (conn *quic.
 			s.conn.CloseWithError(connClosing, "client closing")
 			s.conn, s.err = nil, ErrClosed
 		}
+		conn, err = s.conn, s.err
 		close(s.ready)
 		c.mu.Unlock()
-		return s.conn, true, s.err
+		return conn, true, err
 	}
 }
 
@@ -362,6 +363,9 @@ func (c *Client) dial(ctx context.Context, tr *quic.Transport, key connKey, earl
 		return nil, err
 	}
 	c.log.Debug("connected", "server", key.serverName, "addr", addr, "resumed", conn.ConnectionState().TLS.DidResume)
+	// Drop the connection from the pool once it dies, so that a node
+	// never called again does not keep it.
+	context.AfterFunc(conn.Context(), func() { c.forget(key, conn) })
 	return conn, nil
 }
 

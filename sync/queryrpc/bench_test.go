@@ -1,0 +1,207 @@
+package queryrpc_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/queryrpc"
+	"github.com/edgerag/edgerag/sync/transport"
+)
+
+// benchCorpus is what central holds in the benchmarks: 20,000 chunks, so
+// that central's own work is that of a real index rather than a toy one.
+var benchCorpus = evalset.Synthetic{Docs: 5000, SectionsPerDoc: 4, WordsPerSection: 90, Vocabulary: 50000, Seed: 1}
+
+var (
+	benchOnce    sync.Once
+	benchCentral *node.Node
+	benchDocs    []api.Document
+	benchDir     string
+)
+
+// TestMain removes the benchmarks' shared central node, which outlives any
+// one benchmark.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchCentral != nil {
+		benchCentral.Close()
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+// sharedCentral is a central node holding benchCorpus, built once per test
+// binary run (ingesting takes seconds) and shared by the benchmarks.
+func sharedCentral(b *testing.B) (*node.Node, []api.Document) {
+	benchOnce.Do(func() {
+		benchDocs = documents(b, benchCorpus)
+		dir, err := os.MkdirTemp("", "queryrpc-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDir = dir
+		n, err := node.New(node.Config{Name: centralName, Role: "central", DataDir: dir, NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Open(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		benchCentral = n
+		for i := 0; i < len(benchDocs); i += 1000 {
+			if _, err := n.Ingest(context.Background(), benchDocs[i:i+min(1000, len(benchDocs)-i)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if benchCentral == nil || len(benchCentral.Shards()) == 0 {
+		b.Skip("the shared central node failed to build")
+	}
+	return benchCentral, benchDocs
+}
+
+func pctMS(sorted []time.Duration, pct float64) float64 {
+	return float64(evalset.Percentile(sorted, pct).Nanoseconds()) / 1e6
+}
+
+// BenchmarkEscalationOverhead asks the same questions of central directly
+// and through an edge that holds nothing, over a warm loopback connection,
+// and reports what escalating adds to central's own processing time.
+func BenchmarkEscalationOverhead(b *testing.B) {
+	central, docs := sharedCentral(b)
+	fleet := newTestFleet(b)
+	srv := serve(b, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
+	tc := newTransportClient(b, transport.Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	edge := openEdge(b, "edge-1", tc, srv.Addr().String(), node.Config{})
+	qs := questions(benchCorpus, docs, 1000, 11)
+	ctx := context.Background()
+	if r, err := edge.Query(ctx, api.QueryRequest{Question: qs[0]}); err != nil || r.Route != "central" {
+		b.Fatalf("warm-up: route %q, %v", r.Route, err)
+	}
+
+	var direct, escalated, overhead []time.Duration
+	i := 0
+	for b.Loop() {
+		q := api.QueryRequest{Question: qs[i%len(qs)]}
+		var d, e time.Duration
+		// Alternate which goes first, so that neither always finds the
+		// question's postings warm in the CPU caches.
+		for k := range 2 {
+			if (i+k)%2 == 0 {
+				t0 := time.Now()
+				if _, err := central.QueryLocal(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+				d = time.Since(t0)
+			} else {
+				t0 := time.Now()
+				r, err := edge.Query(ctx, q)
+				e = time.Since(t0)
+				if err != nil || r.Route != "central" {
+					b.Fatalf("escalation: route %q reasons %v, %v", r.Route, r.Reasons, err)
+				}
+			}
+		}
+		direct, escalated, overhead = append(direct, d), append(escalated, e), append(overhead, e-d)
+		i++
+	}
+	slices.Sort(direct)
+	slices.Sort(escalated)
+	slices.Sort(overhead)
+	b.ReportMetric(pctMS(direct, 50), "central-p50-ms")
+	b.ReportMetric(pctMS(escalated, 50), "escalated-p50-ms")
+	b.ReportMetric(pctMS(overhead, 50), "overhead-p50-ms")
+	b.ReportMetric(pctMS(overhead, 99), "overhead-p99-ms")
+}
+
+// BenchmarkConcurrentEscalations has 50 askers escalate to one central at
+// once and reports throughput and tail latency. "edges" gives each asker
+// its own transport client, socket and connection, as 50 edge sites would
+// (central sees the same traffic as from 50 edge nodes; opening 50 Badger
+// stores in one process would measure memory, not the link). "one-edge"
+// has 50 users of one edge node share its single connection.
+func BenchmarkConcurrentEscalations(b *testing.B) {
+	const askers = 50
+	central, docs := sharedCentral(b)
+	fleet := newTestFleet(b)
+	srv := serve(b, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
+	addr := srv.Addr().String()
+	target := queryrpc.Target{Name: centralName, Addr: addr}
+	qs := questions(benchCorpus, docs, 1000, 13)
+	id := fleet.identity("edge-1", pki.RoleEdge)
+
+	run := func(b *testing.B, ask []func(context.Context, api.QueryRequest) (api.QueryResponse, error)) {
+		var next atomic.Int64
+		var failed atomic.Pointer[error]
+		lats := make([][]time.Duration, len(ask))
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		for g, ask := range ask {
+			wg.Go(func() {
+				for {
+					i := next.Add(1)
+					if i > int64(b.N) {
+						return
+					}
+					t0 := time.Now()
+					r, err := ask(context.Background(), api.QueryRequest{Question: qs[int(i)%len(qs)]})
+					lats[g] = append(lats[g], time.Since(t0))
+					if err == nil && r.Node != centralName {
+						err = errEscalation(r)
+					}
+					if err != nil {
+						failed.Store(&err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		if err := failed.Load(); err != nil {
+			b.Fatal(*err)
+		}
+		all := slices.Concat(lats...)
+		slices.Sort(all)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+		b.ReportMetric(pctMS(all, 50), "p50-ms")
+		b.ReportMetric(pctMS(all, 99), "p99-ms")
+	}
+
+	b.Run("edges=50", func(b *testing.B) {
+		ask := make([]func(context.Context, api.QueryRequest) (api.QueryResponse, error), askers)
+		for g := range ask {
+			c := queryrpc.NewClient(newTransportClient(b, transport.Config{Identity: id}), "edge-1")
+			if _, err := c.Ask(context.Background(), target, api.QueryRequest{Question: qs[0]}); err != nil {
+				b.Fatal(err)
+			}
+			ask[g] = func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) { return c.Ask(ctx, target, q) }
+		}
+		run(b, ask)
+	})
+	b.Run("one-edge", func(b *testing.B) {
+		edge := openEdge(b, "edge-1", newTransportClient(b, transport.Config{Identity: id}), addr, node.Config{})
+		if r, err := edge.Query(context.Background(), api.QueryRequest{Question: qs[0]}); err != nil || r.Route != "central" {
+			b.Fatalf("warm-up: route %q, %v", r.Route, err)
+		}
+		ask := make([]func(context.Context, api.QueryRequest) (api.QueryResponse, error), askers)
+		for g := range ask {
+			ask[g] = edge.Query
+		}
+		run(b, ask)
+	})
+}
+
+func errEscalation(r api.QueryResponse) error {
+	return fmt.Errorf("the answer did not come from central: route %q node %q reasons %v", r.Route, r.Node, r.Reasons)
+}
