@@ -56,6 +56,8 @@ func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(str
 		}
 		n.metrics.Answers.WithLabelValues(route, resp.Mode, outcome).Inc()
 		n.metrics.QueryLatency.WithLabelValues(route).Observe(resp.Timings.TotalMS / 1000)
+		n.remember(api.RecentQuery{At: n.cfg.Now(), Question: req.Question, Route: resp.Route, Mode: resp.Mode,
+			Confidence: resp.Confidence, Abstained: resp.Abstained, Degraded: resp.Degraded, TotalMS: resp.Timings.TotalMS})
 	}
 	return resp, err
 }

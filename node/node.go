@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,8 +158,10 @@ type Node struct {
 	fleet       atomic.Pointer[lexical.FleetStats] // nil until central sends them
 	breaker     *route.Breaker                     // the link to central
 	genBreaker  *route.Breaker                     // the generation model
-	escMu       sync.Mutex                         // guards escalations
+	escMu       sync.Mutex                         // guards escalations and recent
 	escalations map[string]int64
+	recent      []api.RecentQuery // ring of the last recentSize queries
+	recentNext  int
 }
 
 // New validates the configuration. It opens nothing; Open does.
@@ -319,7 +323,16 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
+	for i, l := 0, len(n.recent); i < l; i++ {
+		st.Recent = append(st.Recent, n.recent[((n.recentNext-1-i)%l+l)%l]) // newest first
+	}
 	n.escMu.Unlock()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st.Memory = api.Memory{HeapBytes: ms.HeapAlloc, SysBytes: ms.Sys}
+	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 {
+		st.Memory.LimitBytes = l
+	}
 	for _, s := range st.Shards {
 		st.Documents += s.Documents
 		st.Chunks += s.Chunks
@@ -357,6 +370,25 @@ func (n *Node) TermStats() *lexical.FleetStats {
 		}
 	})
 	return fs
+}
+
+// recentSize is how many queries the status page shows.
+const recentSize = 50
+
+// remember adds a query to the recent history.
+func (n *Node) remember(q api.RecentQuery) {
+	if len(q.Question) > 120 {
+		q.Question = strings.ToValidUTF8(q.Question[:120], "") + "…"
+	}
+	n.escMu.Lock()
+	defer n.escMu.Unlock()
+	if len(n.recent) < recentSize {
+		n.recent = append(n.recent, q)
+		n.recentNext = len(n.recent) % recentSize
+		return
+	}
+	n.recent[n.recentNext] = q
+	n.recentNext = (n.recentNext + 1) % recentSize
 }
 
 // workers is how many goroutines analyse documents during ingest.

@@ -312,3 +312,27 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestStatusListsRecentQueriesNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t, t.TempDir())
+	if _, err := n.Ingest(ctx, manuals); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		q := "pump reset"
+		if i == 59 {
+			q = "what oil does the press use"
+		}
+		if _, err := n.Query(ctx, api.QueryRequest{Question: q}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := n.Status(ctx)
+	if len(st.Recent) != 50 || st.Recent[0].Question != "what oil does the press use" || st.Recent[0].Route != "local" {
+		t.Fatalf("recent: %d entries, newest %+v", len(st.Recent), st.Recent[0])
+	}
+	if st.Memory.HeapBytes == 0 {
+		t.Error("no memory figures in status")
+	}
+}

@@ -124,6 +124,29 @@ type Status struct {
 	Central string `json:"central"`
 	// Escalations counts queries sent to another node, by reason.
 	Escalations map[string]int64 `json:"escalations"`
+	// Recent lists the latest queries, newest first.
+	Recent []RecentQuery `json:"recent,omitempty"`
+	// Memory is the node's own memory use.
+	Memory Memory `json:"memory"`
+}
+
+// Memory describes a node's memory use.
+type Memory struct {
+	HeapBytes  uint64 `json:"heap_bytes"`  // live Go heap
+	SysBytes   uint64 `json:"sys_bytes"`   // memory the Go runtime holds from the OS
+	LimitBytes int64  `json:"limit_bytes"` // soft limit (GOMEMLIMIT); 0 when none
+}
+
+// RecentQuery is one query in a node's recent history, for status pages.
+type RecentQuery struct {
+	At         time.Time `json:"at"`
+	Question   string    `json:"question"` // cut to 120 bytes
+	Route      string    `json:"route"`
+	Mode       string    `json:"mode"`
+	Confidence float64   `json:"confidence"`
+	Abstained  bool      `json:"abstained"`
+	Degraded   bool      `json:"degraded"`
+	TotalMS    float64   `json:"total_ms"`
 }
 
 // Service is what the handler serves; a node implements it.
