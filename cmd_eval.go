@@ -54,11 +54,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() != 1 {
 		return usageError{"eval needs one dataset directory (corpus.jsonl, queries.jsonl, qrels.tsv), e.g. ../shared/eval/cranfield"}
 	}
-	if *fleet > 0 {
-		rep, runs, order, err := fleetEval(ctx, fs.Arg(0), *fleet, p, *escalateBelow, *limit, *seed)
-		if err != nil {
-			return err
-		}
+	// Both kinds of evaluation end the same way: an optional TREC run,
+	// then the figures as JSON or for a person.
+	report := func(rep any, runs map[string][]evalset.Ranked, order []string, print func()) error {
 		if *runOut != "" {
 			if err := writeRun(*runOut, runs, order); err != nil {
 				return err
@@ -67,26 +65,26 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(rep)
 		}
-		printFleet(stdout, rep)
+		print()
 		return nil
+	}
+	if *fleet > 0 {
+		rep, runs, order, err := fleetEval(ctx, fs.Arg(0), *fleet, p, *escalateBelow, *limit, *seed)
+		if err != nil {
+			return err
+		}
+		return report(rep, runs, order, func() { printFleet(stdout, rep) })
 	}
 	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, chunking, *limit, stderr)
 	if err != nil {
 		return err
 	}
-	if *runOut != "" {
-		if err := writeRun(*runOut, runs, order); err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(rep)
-	}
-	fmt.Fprintf(stdout, "dataset    %s (%d documents, %d chunks, %d queries)\nretrieval  %s (k1=%.2f b=%.2f)\n",
-		rep.Dataset, rep.Documents, rep.Chunks, rep.Queries, rep.Retrieval, rep.K1, rep.B)
-	fmt.Fprintf(stdout, "nDCG@10    %.4f\nRecall@10  %.4f\nRecall@100 %.4f\nMRR@10     %.4f\nlatency    p50 %.3f ms, p99 %.3f ms\ningest     %.1f s\n",
-		rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10, rep.P50MS, rep.P99MS, rep.IngestSeconds)
-	return nil
+	return report(rep, runs, order, func() {
+		fmt.Fprintf(stdout, "dataset    %s (%d documents, %d chunks, %d queries)\nretrieval  %s (k1=%.2f b=%.2f)\n",
+			rep.Dataset, rep.Documents, rep.Chunks, rep.Queries, rep.Retrieval, rep.K1, rep.B)
+		fmt.Fprintf(stdout, "nDCG@10    %.4f\nRecall@10  %.4f\nRecall@100 %.4f\nMRR@10     %.4f\nlatency    p50 %.3f ms, p99 %.3f ms\ningest     %.1f s\n",
+			rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10, rep.P50MS, rep.P99MS, rep.IngestSeconds)
+	})
 }
 
 // evaluate ingests a dataset into a scratch node and runs its queries
