@@ -66,6 +66,7 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	RegisterCompat(h)
 	return h
 }
 

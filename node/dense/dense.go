@@ -130,7 +130,9 @@ type entry struct {
 }
 
 // book is the manager's record of one shard's chunks. Vector ids are never
-// reused, so a queued item that names a removed entry is simply skipped.
+// reused, so a queued item that names a removed entry is simply skipped; the
+// price is 24 bytes for every chunk occurrence ingested since start, which
+// a restart (Load) reclaims.
 type book struct {
 	ents  []entry
 	slots map[uint32]uint32 // slot → vector id of the live entry there
@@ -157,7 +159,7 @@ type part struct {
 	ix vector.Index // nil until the shard's first vector
 
 	// Guarded by Manager.mu.
-	kind    string // ix.Kind(), readable without mu
+	kind    string // ix.Kind(), readable without the part's mu
 	has     []bool // vector id → has a vector in this generation
 	done    int    // live entries with a vector
 	deleted int    // vectors deleted since ix was built (HNSW keeps them as dead nodes)
@@ -562,6 +564,7 @@ func (m *Manager) Remove(shardName string, slots ...uint32) {
 	}
 	m.mu.Unlock()
 	m.applyDeletions(dels)
+	m.signal() // an HNSW graph may now carry enough dead nodes to rebuild
 }
 
 // ReplaceShard gives the manager a shard's complete list of chunks again,
@@ -650,12 +653,15 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 	switch {
 	case model == m.cur.model:
 		m.cur.emb = emb
+		// A new embedder (say, another server) is worth trying at once.
+		m.cur.retryAt, m.cur.downUntil = time.Time{}, time.Time{}
 		if m.next != nil {
 			m.log.Info("dense: model switch cancelled", "model", model, "abandoned", m.next.model)
 			m.next = nil
 		}
 	case m.next != nil && model == m.next.model:
 		m.next.emb = emb
+		m.next.retryAt, m.next.downUntil = time.Time{}, time.Time{}
 	default:
 		if m.next != nil {
 			m.log.Info("dense: model switch replaced", "abandoned", m.next.model, "model", model)

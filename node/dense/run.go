@@ -51,7 +51,7 @@ func (m *Manager) step(ctx context.Context) time.Duration {
 	now := m.now()
 	m.mu.RLock()
 	var g *gen
-	wait := time.Duration(idleWait)
+	wait := idleWait
 	// The serving model first: new chunks become searchable before a model
 	// switch progresses. A serving model that is down does not hold the
 	// switch up, which may be the very reason for it.
@@ -288,7 +288,9 @@ func (m *Manager) fillTexts(w *batchWork, miss []int) error {
 		for j, i := range need {
 			t, err := m.st.Texts(ids[j : j+1])
 			if errors.Is(err, shardstore.ErrNotFound) {
-				m.log.Debug("dense: chunk text gone before it was embedded", "chunk", ids[j])
+				// Normally the document was deleted and Remove follows;
+				// if not, the chunk stays pending, and this says why.
+				m.log.Warn("dense: chunk text is not in the store; the chunk gets no vector until it is ingested again", "chunk", ids[j])
 				continue
 			}
 			if err != nil {
@@ -540,14 +542,18 @@ func (m *Manager) Search(ctx context.Context, question, shardName string, k int)
 		}
 		return nil, fmt.Errorf("dense search: embed the question: %w", err)
 	}
-	m.mu.Lock()
-	if errors.Is(g.lastErr, models.ErrUnavailable) && m.now().Before(g.retryAt) {
+	if errors.Is(lastErr, models.ErrUnavailable) {
 		// The model answered a question, so it is back: let the
 		// background loop retry now rather than at the end of its backoff.
-		g.retryAt, g.downUntil = time.Time{}, time.Time{}
-		m.signal()
+		// Checked on the copy first, so a healthy search never takes the
+		// write lock.
+		m.mu.Lock()
+		if errors.Is(g.lastErr, models.ErrUnavailable) {
+			g.retryAt, g.downUntil = time.Time{}, time.Time{}
+			m.signal()
+		}
+		m.mu.Unlock()
 	}
-	m.mu.Unlock()
 	q := slices.Clone(vs[0])
 	vector.Normalize(q)
 
