@@ -152,7 +152,7 @@ func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.
 			return evalReport{}, nil, nil, ctx.Err()
 		}
 		t0 := time.Now()
-		hits, err := n.SearchDocs(q.Text, 100)
+		hits, err := n.SearchDocs(ctx, q.Text, 100)
 		if err != nil {
 			return evalReport{}, nil, nil, fmt.Errorf("query %s: %w", q.ID, err)
 		}

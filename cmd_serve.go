@@ -23,6 +23,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/statuspage"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
@@ -144,6 +145,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	url := "http://" + ln.Addr().String()
 	handler := api.NewHandler(n, log)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
+	handler.Handle("GET /{$}", statuspage.Handler(n.Status))
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -159,7 +159,7 @@ func BenchmarkSearch100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := n.Search(questions[i%len(questions)], "", 5); err != nil {
+		if _, err := n.Search(context.Background(), questions[i%len(questions)], "", 5); err != nil {
 			b.Fatal(err)
 		}
 	}

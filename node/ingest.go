@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
@@ -266,9 +267,11 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 		return nil, 0, err
 	}
 	out := make([]api.IngestedDocument, len(preps))
+	var gone []uint32
+	var fresh2 []dense.Chunk
 	s.mu.Lock()
 	for id, old := range res.Removed {
-		s.ix.Remove(id, old)
+		gone = append(gone, s.ix.Remove(id, old)...)
 	}
 	for i, p := range preps {
 		if err := s.ix.Add(p.meta.ID, vectors[i]); err != nil {
@@ -276,12 +279,21 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 			// document, so a restart indexes it.
 			n.log.Error("index add after commit", "shard", shardName, "doc", p.meta.ID, "err", err)
 		}
+		if n.dense != nil {
+			for j, slot := range s.ix.DocSlots(p.meta.ID) {
+				fresh2 = append(fresh2, dense.Chunk{Shard: shardName, Slot: slot, ID: p.chunks[j].id, Text: p.texts[j]})
+			}
+		}
 		_, replaced := res.Removed[p.meta.ID]
 		out[i] = api.IngestedDocument{ID: p.meta.ID, Shard: shardName, Chunks: len(p.chunks), Replaced: replaced}
 	}
 	s.meta.Version, s.meta.UpdatedAt = res.Version, w.Now
 	needRebuild := s.ix.Dead() > 4096 && s.ix.Dead() > s.ix.Live()
 	s.mu.Unlock()
+	if n.dense != nil {
+		n.dense.Remove(shardName, gone...)
+		n.dense.Enqueue(fresh2...)
+	}
 	if needRebuild {
 		n.rebuild(ctx, shardName, s)
 	}
@@ -314,6 +326,10 @@ func (n *Node) rebuild(ctx context.Context, name string, s *shardState) {
 	s.mu.Lock()
 	s.ix = ix
 	s.mu.Unlock()
+	if n.dense != nil {
+		// Slots were renumbered; the dense side follows by chunk id.
+		n.dense.ReplaceShard(name, n.liveChunks(name))
+	}
 }
 
 // Delete implements api.Service.
@@ -345,11 +361,15 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 	if err != nil {
 		return api.DeleteResponse{}, err
 	}
+	var gone []uint32
 	s.mu.Lock()
 	for doc, old := range res.Removed {
-		s.ix.Remove(doc, old)
+		gone = append(gone, s.ix.Remove(doc, old)...)
 	}
 	s.meta.Version, s.meta.UpdatedAt = res.Version, now
 	s.mu.Unlock()
+	if n.dense != nil {
+		n.dense.Remove(shardName, gone...)
+	}
 	return api.DeleteResponse{ID: id, Shard: shardName, ShardVersion: res.Version}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"math"
@@ -24,6 +25,8 @@ import (
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/dense"
+	"github.com/edgerag/edgerag/node/fusion"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
@@ -52,6 +55,14 @@ type Config struct {
 	// embedded default (extractive answers). When it fails the node answers
 	// extractively and says so, and tries the model again after a cooldown.
 	Generator models.Generator
+	// Embedder turns chunks and questions into vectors; nil: BM25 only.
+	// With one, chunks are embedded in the background and retrieval is
+	// hybrid (BM25 and dense, fused by reciprocal rank) for every shard
+	// whose vectors are complete.
+	Embedder models.Embedder
+	// Fusion weighs BM25 against dense retrieval; zero:
+	// fusion.DefaultWeights().
+	Fusion fusion.Weights
 	// ModelCooldown is how long the node answers extractively after the
 	// generation model failed before it tries the model again; default 5 s.
 	ModelCooldown time.Duration
@@ -103,6 +114,12 @@ func (c *Config) setDefaults() error {
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = 5 * time.Second
 	}
+	if c.Fusion == (fusion.Weights{}) {
+		c.Fusion = fusion.DefaultWeights()
+	}
+	if err := c.Fusion.Validate(); err != nil {
+		return err
+	}
 	if c.ModelCooldown == 0 {
 		c.ModelCooldown = 5 * time.Second
 	}
@@ -145,6 +162,7 @@ type Node struct {
 
 	// Set by Open.
 	store  *shardstore.Store
+	dense  *dense.Manager // nil without an embedder
 	dict   *lexical.Dict
 	ready  atomic.Bool
 	cancel context.CancelFunc
@@ -249,12 +267,25 @@ func (n *Node) Open(ctx context.Context) error {
 	// the OS now rather than whenever the heap next grows, so a small
 	// device sees the node's steady-state footprint from the start.
 	debug.FreeOSMemory()
-	gcCtx, cancel := context.WithCancel(context.Background())
+	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if n.cfg.Embedder != nil {
+		n.dense = dense.New(st, n.cfg.Embedder, n.log)
+		if err := n.dense.Load(ctx, n.liveChunks("")); err != nil {
+			cancel()
+			_ = st.Close()
+			return fmt.Errorf("load chunk vectors: %w", err)
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.dense.Run(bg)
+		}()
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		st.RunGC(gcCtx, n.cfg.GCInterval)
+		st.RunGC(bg, n.cfg.GCInterval)
 	}()
 	n.ready.Store(true)
 	docs, chunks := n.counts()
@@ -312,7 +343,15 @@ func (n *Node) Shards() []shard.Info {
 func (n *Node) Status(context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
-		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: "bm25", Answerer: "extractive",
+		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: n.retrievalKind(""), Answerer: "extractive",
+	}
+	if n.dense != nil {
+		p := n.dense.Progress()
+		st.Embedding = &api.EmbeddingStatus{Model: p.Model, Dims: p.Dims, Embedded: p.Embedded, Pending: p.Pending, Error: p.Err}
+		if p.Next != nil {
+			st.Embedding.Next = p.Next.Model
+			st.Embedding.NextPending = p.Next.Pending
+		}
 	}
 	if n.cfg.Generator != nil {
 		st.Answerer = n.cfg.Generator.Model()
@@ -342,6 +381,35 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		st.StoreBytes = lsm + vlog
 	}
 	return st, nil
+}
+
+// liveChunks yields the findable chunks of one shard, or of all shards when
+// name is "", as the dense manager numbers them.
+func (n *Node) liveChunks(name string) iter.Seq[dense.Chunk] {
+	return func(yield func(dense.Chunk) bool) {
+		n.mu.RLock()
+		states := make(map[string]*shardState, len(n.shards))
+		for sn, s := range n.shards {
+			if name == "" || sn == name {
+				states[sn] = s
+			}
+		}
+		n.mu.RUnlock()
+		for sn, s := range states {
+			var out []dense.Chunk
+			s.mu.RLock()
+			s.ix.EachLive(func(slot uint32, sl lexical.Slot) bool {
+				out = append(out, dense.Chunk{Shard: sn, Slot: slot, ID: sl.ID})
+				return true
+			})
+			s.mu.RUnlock()
+			for _, c := range out {
+				if !yield(c) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // SetFleetStats gives the node the fleet's term statistics; nil removes them.

@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/fusion"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 )
@@ -24,8 +25,9 @@ type Hit struct {
 	DocID    string
 	ChunkID  shard.ChunkID
 	Position int
-	Score    float64
+	Score    float64 // BM25, or the fused rank score of a hybrid search
 	matched  uint64
+	slot     uint32
 }
 
 // Retrieval is the outcome of a search with the signals confidence is made of.
@@ -37,25 +39,122 @@ type Retrieval struct {
 	// fleet knows, that occurs in the shards searched; -1 without fleet
 	// statistics. A question about something held elsewhere scores low.
 	HeldMass float64
+	// Kind is "bm25", or "hybrid" when dense hits were fused in.
+	Kind string
+	// lexTop, lexSecond and lexMatched describe the best BM25 hits before
+	// fusion: confidence reads BM25 scores, which fused ranks are not.
+	lexTop, lexSecond float64
+	lexMatched        uint64
+	denseTop          float64
+	hasDense          bool
 }
 
 // Signals returns the retrieval inputs of the confidence computation.
 func (r Retrieval) Signals() confidence.Retrieval {
-	s := confidence.Retrieval{MaxScore: r.MaxScore, QueryTerms: r.QueryTerms, HeldMass: r.HeldMass, HasHeldMass: r.HeldMass >= 0}
-	if len(r.Hits) > 0 {
-		s.TopScore = r.Hits[0].Score
-		s.MatchedTerms = bits.OnesCount64(r.Hits[0].matched)
+	return confidence.Retrieval{
+		MaxScore: r.MaxScore, QueryTerms: r.QueryTerms, HeldMass: r.HeldMass, HasHeldMass: r.HeldMass >= 0,
+		TopScore: r.lexTop, SecondScore: r.lexSecond, MatchedTerms: bits.OnesCount64(r.lexMatched),
+		DenseTop: r.denseTop, HasDense: r.hasDense,
 	}
-	if len(r.Hits) > 1 {
-		s.SecondScore = r.Hits[1].Score
-	}
-	return s
 }
 
 // Search returns the k best chunks for the question from one shard, or from
 // every shard when shardName is "". Scores use the term statistics of all the
 // shards searched, so hits from different shards compare fairly.
-func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
+func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
+	if n.retrievalKind(shardName) != "hybrid" {
+		return n.searchLexical(question, shardName, k)
+	}
+	// Each retriever proposes more candidates than are kept, so that a
+	// chunk ranked fifth by both can beat one ranked first by only one.
+	depth := max(k, 50)
+	r, err := n.searchLexical(question, shardName, depth)
+	if err != nil {
+		return r, err
+	}
+	dh, err := n.dense.Search(ctx, question, shardName, depth)
+	if err != nil {
+		// The embedder is down or has nothing yet: BM25 alone still answers.
+		n.log.Debug("dense search unavailable; using bm25 alone", "err", err)
+		r.Hits = r.Hits[:min(k, len(r.Hits))]
+		return r, nil
+	}
+	type key struct {
+		shard string
+		slot  uint32
+	}
+	byKey := make(map[key]Hit, len(r.Hits)+len(dh))
+	lk := make([]key, len(r.Hits))
+	for i, h := range r.Hits {
+		lk[i] = key{h.Shard, h.slot}
+		byKey[lk[i]] = h
+	}
+	dk := make([]key, len(dh))
+	for i, h := range dh {
+		dk[i] = key{h.Shard, h.Slot}
+	}
+	if len(dh) > 0 {
+		r.denseTop, r.hasDense = float64(dh[0].Score), true
+	}
+	fused := fusion.Hybrid(lk, dk, n.cfg.Fusion, k)
+	hits := make([]Hit, 0, len(fused))
+	for _, f := range fused {
+		h, ok := byKey[f.Key]
+		if !ok {
+			if h, ok = n.slotHit(f.Key.shard, f.Key.slot); !ok {
+				continue // removed since the dense search
+			}
+		}
+		h.Score = f.Score
+		hits = append(hits, h)
+	}
+	r.Hits, r.Kind = hits, "hybrid"
+	return r, nil
+}
+
+// slotHit describes a chunk found only by dense search.
+func (n *Node) slotHit(shardName string, slot uint32) (Hit, bool) {
+	n.mu.RLock()
+	s, ok := n.shards[shardName]
+	n.mu.RUnlock()
+	if !ok {
+		return Hit{}, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if int(slot) >= s.ix.Live()+s.ix.Dead() {
+		return Hit{}, false
+	}
+	sl := s.ix.Slot(slot)
+	if !s.ix.HasDoc(sl.DocID) {
+		return Hit{}, false
+	}
+	return Hit{Shard: shardName, DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, slot: slot}, true
+}
+
+// retrievalKind says how a search of shardName ("" for all) retrieves:
+// "hybrid" once every shard searched has all its chunk vectors, else "bm25".
+func (n *Node) retrievalKind(shardName string) string {
+	if n.dense == nil {
+		return "bm25"
+	}
+	names := []string{shardName}
+	if shardName == "" {
+		names = n.shardNames()
+	}
+	for _, name := range names {
+		if !n.dense.Ready(name) {
+			return "bm25"
+		}
+	}
+	if len(names) == 0 {
+		return "bm25"
+	}
+	return "hybrid"
+}
+
+// searchLexical is BM25 alone.
+func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, error) {
 	terms := n.analyzer.Terms(question)
 	slices.Sort(terms)
 
@@ -80,7 +179,7 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 		defer s.mu.RUnlock()
 	}
 
-	r := Retrieval{HeldMass: -1}
+	r := Retrieval{HeldMass: -1, Kind: "bm25"}
 	var total uint64
 	for _, s := range states {
 		total += uint64(s.ix.Live())
@@ -133,7 +232,7 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])
 		for _, h := range hits {
 			sl := s.ix.Slot(h.Slot)
-			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched})
+			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot})
 		}
 	}
 	// Merge shards: best first; ties by shard, document and position so the
@@ -153,6 +252,12 @@ func (n *Node) Search(question, shardName string, k int) (Retrieval, error) {
 	if len(r.Hits) > k {
 		r.Hits = r.Hits[:k]
 	}
+	if len(r.Hits) > 0 {
+		r.lexTop, r.lexMatched = r.Hits[0].Score, r.Hits[0].matched
+	}
+	if len(r.Hits) > 1 {
+		r.lexSecond = r.Hits[1].Score
+	}
 	return r, nil
 }
 
@@ -165,8 +270,8 @@ type DocHit struct {
 // SearchDocs ranks documents by their best chunk, as evaluation needs: the
 // n best documents, looking at up to 4n chunks so that documents split into
 // several chunks do not crowd others out.
-func (n *Node) SearchDocs(question string, limit int) ([]DocHit, error) {
-	r, err := n.Search(question, "", 4*limit)
+func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]DocHit, error) {
+	r, err := n.Search(ctx, question, "", 4*limit)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +314,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	start := time.Now()
-	r, err := n.Search(req.Question, req.Shard, req.K)
+	r, err := n.Search(ctx, req.Question, req.Shard, req.K)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
@@ -222,7 +327,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	retrieved := time.Now()
 	resp := api.QueryResponse{
-		Citations: cites, Mode: models.ModeExtractive, Route: "local",
+		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
 	ans, gen, first, err := n.generate(ctx, req.Question, passages, onToken)

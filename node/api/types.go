@@ -89,8 +89,9 @@ type QueryResponse struct {
 	Citations  []Citation         `json:"citations"`
 	Confidence float64            `json:"confidence"`
 	Signals    map[string]float64 `json:"signals"`
-	Mode       string             `json:"mode"`  // extractive or generative
-	Route      string             `json:"route"` // local, peer:<name> or central
+	Mode       string             `json:"mode"`      // extractive or generative
+	Retrieval  string             `json:"retrieval"` // bm25, or hybrid (bm25 + dense)
+	Route      string             `json:"route"`     // local, peer:<name> or central
 	Reasons    []string           `json:"reasons,omitempty"`
 	Abstained  bool               `json:"abstained"`
 	Degraded   bool               `json:"degraded,omitempty"`
@@ -124,10 +125,24 @@ type Status struct {
 	Central string `json:"central"`
 	// Escalations counts queries sent to another node, by reason.
 	Escalations map[string]int64 `json:"escalations"`
+	// Embedding reports background embedding, when the node has an
+	// embedding model.
+	Embedding *EmbeddingStatus `json:"embedding,omitempty"`
 	// Recent lists the latest queries, newest first.
 	Recent []RecentQuery `json:"recent,omitempty"`
 	// Memory is the node's own memory use.
 	Memory Memory `json:"memory"`
+}
+
+// EmbeddingStatus is the progress of a node's chunk embedding.
+type EmbeddingStatus struct {
+	Model       string `json:"model"`
+	Dims        int    `json:"dims"`
+	Embedded    int    `json:"embedded"`
+	Pending     int    `json:"pending"`
+	Error       string `json:"error,omitempty"`        // the last failure, while backing off
+	Next        string `json:"next,omitempty"`         // a new model being built in the background
+	NextPending int    `json:"next_pending,omitempty"` // chunks it still lacks
 }
 
 // Memory describes a node's memory use.

@@ -131,13 +131,26 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 	return nil
 }
 
-// Remove takes a document out of the index. terms must be the term vectors it
-// was added with (the store keeps them), so document frequencies stay exact.
-// Its postings stay in place, skipped at search time, until a rebuild.
-func (ix *Index) Remove(docID string, chunks []Chunk) {
+// DocSlots returns the slots of a document's chunks, in document order.
+func (ix *Index) DocSlots(docID string) []uint32 { return ix.docs[docID] }
+
+// EachLive calls fn for every chunk that can be found, in slot order.
+func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
+	for i, s := range ix.slots {
+		if !s.dead && !fn(uint32(i), s) {
+			return
+		}
+	}
+}
+
+// Remove takes a document out of the index and returns the slots its chunks
+// had. terms must be the term vectors it was added with (the store keeps
+// them), so document frequencies stay exact. Its postings stay in place,
+// skipped at search time, until a rebuild.
+func (ix *Index) Remove(docID string, chunks []Chunk) []uint32 {
 	slots, ok := ix.docs[docID]
 	if !ok {
-		return
+		return nil
 	}
 	delete(ix.docs, docID)
 	for _, s := range slots {
@@ -153,6 +166,7 @@ func (ix *Index) Remove(docID string, chunks []Chunk) {
 			}
 		}
 	}
+	return slots
 }
 
 func (ix *Index) grow(term uint32) {

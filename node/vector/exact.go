@@ -13,6 +13,9 @@ type flat struct {
 }
 
 func newFlat(dim int) flat {
+	if err := (Config{Dim: dim}).withDefaults().validate(); err != nil {
+		panic(err)
+	}
 	return flat{dim: dim, vecs: newRows[float32](dim), pos: make(map[uint32]uint32)}
 }
 
@@ -66,7 +69,8 @@ type Exact struct {
 	flat
 }
 
-// NewExact returns an empty exact index for vectors of dimension dim.
+// NewExact returns an empty exact index for vectors of dimension dim. It
+// panics when dim is outside 1..MaxDim; New returns an error instead.
 func NewExact(dim int) *Exact { return &Exact{newFlat(dim)} }
 
 // Add stores v, normalised, under id.

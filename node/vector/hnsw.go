@@ -44,13 +44,13 @@ type HNSW struct {
 	kept  []Hit       // what the heuristic keeps of cands
 }
 
-// maxLevel caps node levels. With M=16 a level above 6 has odds below one
-// in 16 million per node; the cap matters only for tiny M.
+// maxLevel caps node levels. With M=16 a node reaches level 6 with odds of
+// one in 16.7 million; the cap matters only for tiny M.
 const maxLevel = 16
 
 // NewHNSW returns an empty graph index; zero fields of cfg take defaults.
-// It panics on a configuration New would reject, since a constant
-// configuration that is wrong is a programming error.
+// It panics on a configuration New would reject: a configuration is
+// constant, so a wrong one is a programming error.
 func NewHNSW(cfg Config) *HNSW {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -237,6 +237,9 @@ func (h *HNSW) link(e, node uint32, layer int, sim float32) {
 		return
 	}
 	ve := h.vecs.at(int(e))
+	for _, nb := range row[1 : 1+n] {
+		h.build.sink ^= touch(h.vecs.at(int(nb)))
+	}
 	c := h.cands[:0]
 	for _, nb := range row[1 : 1+n] {
 		c = append(c, Hit{ID: nb, Score: dot(ve, h.vecs.at(int(nb)))})

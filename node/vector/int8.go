@@ -18,9 +18,11 @@ type Int8 struct {
 type int8Scratch struct {
 	words, even, odd []uint64 // the query's codes, packed and spread for dot7
 	short            []Hit    // the shortlist heap; ids are rows
+	sink             uint32   // keeps touch's loads from being optimised away
 }
 
-// NewInt8 returns an empty int8 index for vectors of dimension dim.
+// NewInt8 returns an empty int8 index for vectors of dimension dim. It
+// panics when dim is outside 1..MaxDim; New returns an error instead.
 func NewInt8(dim int) *Int8 {
 	return &Int8{flat: newFlat(dim), codes: newRows[uint64](codeWords(dim)), pool: newPool[int8Scratch]()}
 }
@@ -113,6 +115,10 @@ func (x *Int8) Search(q []float32, k int, dst []Hit) ([]Hit, error) {
 	}
 	s.short = short
 
+	// Fetch the shortlisted rows in parallel before scoring them (see touch).
+	for _, c := range short {
+		s.sink ^= touch(x.vecs.at(int(c.ID)))
+	}
 	dst, h := topIn(dst, k)
 	for _, c := range short {
 		h = offer(h, k, Hit{ID: x.ids[c.ID], Score: dot(q, x.vecs.at(int(c.ID)))})

@@ -471,7 +471,7 @@ func (h *HNSW) readBody(d *decoder, hd header) error {
 		return fmt.Errorf("vector: stored top level %d does not fit %d nodes: %s", top, n, corrupt)
 	case n > 0 && int(entry) >= n:
 		return fmt.Errorf("vector: stored entry node %d of %d: %s", entry, n, corrupt)
-	case upperLen > n*(cfg.M+1)*maxLevel:
+	case int64(upperLen) > int64(n)*int64(cfg.M+1)*maxLevel:
 		return fmt.Errorf("vector: stored upper lists of %d words for %d nodes: %s", upperLen, n, corrupt)
 	}
 	// h is fresh (see Load and ReadFrom) but for the configuration.

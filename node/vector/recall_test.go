@@ -37,7 +37,7 @@ func TestInt8Recall(t *testing.T) {
 }
 
 func TestHNSWRecall(t *testing.T) {
-	const n, dim, k = 5000, 32, 10
+	const n, dim, k = 5000, 24, 10
 	cv, centres := clustered(n, dim, 50, 32)
 	tests := []struct {
 		name   string
@@ -48,7 +48,7 @@ func TestHNSWRecall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := NewHNSW(Config{Dim: dim, EfConstruction: 64, Seed: 1})
+			x := NewHNSW(Config{Dim: dim, EfConstruction: 40, Seed: 1})
 			ids := seqIDs(n)
 			fill(t, x, ids, tt.vs)
 			r := meanRecall(t, x, tt.vs, ids, tt.qs, k)

@@ -272,7 +272,7 @@ func TestDeleteAndReplace(t *testing.T) {
 }
 
 func TestSearchDoesNotAllocate(t *testing.T) {
-	const n, dim = 2000, 32
+	const n, dim = 1000, 32
 	vs := uniform(n, dim, 4)
 	q := uniform(1, dim, 5)[0]
 	for _, kind := range allKinds() {
