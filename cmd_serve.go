@@ -83,6 +83,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.IntVar(&o.chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
 	fs.StringVar(&o.model.Host, "ollama", "", "Ollama server (host:port or URL) to generate answers with; empty: extractive answers only")
 	fs.StringVar(&o.model.GenModel, "gen-model", "", "generation model on the Ollama server, e.g. qwen2.5:0.5b")
+	fs.StringVar(&o.model.EmbedModel, "embed-model", "", "embedding model on the Ollama server, e.g. all-minilm; enables hybrid retrieval")
 	fs.IntVar(&o.model.NumCtx, "num-ctx", 0, "context window of the generation model in tokens (0: the server's default)")
 	fs.Float64Var(&o.model.Temperature, "temperature", 0, "sampling temperature (0: greedy, repeatable)")
 	fs.DurationVar(&o.model.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
@@ -120,12 +121,12 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer link.Close()
-	gen, err := openModels(ctx, o.model, log)
+	gen, emb, err := openModels(ctx, o.model, log)
 	if err != nil {
 		return err
 	}
 	n, err = node.New(node.Config{
-		Generator: gen,
+		Generator: gen, Embedder: emb,
 		Name:      o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
 		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
 		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
@@ -203,20 +204,29 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
 }
 
-// openModels connects to Ollama when a generation model is configured: it
-// checks the model is there (pulling it when allowed), warms it so the first
-// query does not pay the load, and returns the generator. A server that is
-// down is not fatal: the node answers extractively and tries again later.
-func openModels(ctx context.Context, cfg ollama.Config, log *slog.Logger) (models.Generator, error) {
-	if cfg.Host == "" && cfg.GenModel == "" {
-		return nil, nil
+// openModels connects to Ollama when models are configured: it checks they
+// are there (pulling them when allowed), warms them so the first query does
+// not pay the load, and returns the generator and embedder (nil for a role
+// without a model). A server that is down is not fatal: the node answers
+// extractively with BM25 and tries again later.
+func openModels(ctx context.Context, cfg ollama.Config, log *slog.Logger) (models.Generator, models.Embedder, error) {
+	if cfg.Host == "" && cfg.GenModel == "" && cfg.EmbedModel == "" {
+		return nil, nil, nil
 	}
-	if cfg.GenModel == "" {
-		return nil, usageError{"--ollama needs --gen-model: the model to answer with"}
+	if cfg.GenModel == "" && cfg.EmbedModel == "" {
+		return nil, nil, usageError{"--ollama needs --gen-model and/or --embed-model"}
 	}
 	c, err := ollama.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var gen models.Generator
+	var emb models.Embedder
+	if cfg.GenModel != "" {
+		gen = c.Generator()
+	}
+	if cfg.EmbedModel != "" {
+		emb = c.Embedder()
 	}
 	progress := func(status string, done, total int64) {
 		log.Info("model", "status", status, "done", done, "total", total)
@@ -228,16 +238,16 @@ func openModels(ctx context.Context, cfg ollama.Config, log *slog.Logger) (model
 	}
 	defer cancel()
 	if err := c.Check(cctx, progress); err != nil {
-		log.Warn("generation model not available; answering extractively until it is", "err", err)
-		return c.Generator(), nil
+		log.Warn("models not available; answering extractively with BM25 until they are", "err", err)
+		return gen, emb, nil
 	}
 	start := time.Now()
 	if err := c.Warm(cctx); err != nil {
-		log.Warn("warming the model failed", "err", err)
+		log.Warn("warming the models failed", "err", err)
 	} else {
-		log.Info("model warm", "model", c.Generator().Model(), "ms", time.Since(start).Milliseconds())
+		log.Info("models warm", "ms", time.Since(start).Milliseconds())
 	}
-	return c.Generator(), nil
+	return gen, emb, nil
 }
 
 // parseBytes reads sizes like 512MiB, 96MB, 1GiB or a plain byte count.
