@@ -127,7 +127,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	}
 	n, err = node.New(node.Config{
 		Generator: gen, Embedder: emb,
-		Name:      o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
+		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
 		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
 		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
 	})

@@ -3,6 +3,7 @@ package vector
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,8 +22,9 @@ import (
 //	go test -run XXX -bench . -cpu 1 -benchtime 1000x -timeout 30m ./node/vector/
 //
 // Each reports p50 and p99 latency over 200 queries (each run several
-// times; see runQueries), recall@10 against the exact scan, and the heap
-// and stored bytes per vector. Building the 100k graph
+// times; see runQueries) and recall@10 against the exact scan; those over
+// all 100k vectors also report the heap and stored bytes per vector, and
+// HNSW the seconds its build took. Building the 100k graph
 // takes about a minute, so the first run stores it (and its build time) in
 // the temp directory via WriteTo and later runs load it; delete
 // $TMPDIR/edgerag-vector-bench-* to rebuild.
@@ -37,7 +39,14 @@ type fixture struct {
 	name    string
 	vs, qs  [][]float32
 	truth   [][]Hit
-	indexes map[string]Index
+	indexes map[string]*benchIndex
+}
+
+// benchIndex is an index of the whole fixture and what it cost.
+type benchIndex struct {
+	Index
+	heap  uint64        // bytes it holds after garbage collection
+	build time.Duration // for HNSW: inserting all vectors
 }
 
 // fixtures are built once per process; generating them and the ground
@@ -48,7 +57,7 @@ func benchFixture(b *testing.B, name string) *fixture {
 	if f := fixtures[name]; f != nil {
 		return f
 	}
-	f := &fixture{name: name, indexes: map[string]Index{}}
+	f := &fixture{name: name, indexes: map[string]*benchIndex{}}
 	switch name {
 	case "uniform":
 		f.vs, f.qs = uniform(benchN, benchDim, 1), uniform(benchQueries, benchDim, 2)
@@ -75,55 +84,61 @@ func benchFixture(b *testing.B, name string) *fixture {
 
 // index returns the fixture's index of a kind, building (or for HNSW,
 // loading from the temp directory) on first use.
-func (f *fixture) index(b *testing.B, kind string) Index {
+func (f *fixture) index(b *testing.B, kind string) *benchIndex {
 	if x := f.indexes[kind]; x != nil {
 		return x
 	}
-	var x Index
+	bi := &benchIndex{}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	if kind == KindHNSW {
-		x = f.hnsw(b)
+		bi.Index, bi.build = f.hnsw(b)
 	} else {
-		x = newKind(b, kind, benchDim)
-		fill(b, x, seqIDs(len(f.vs)), f.vs)
+		bi.Index = newKind(b, kind, benchDim)
+		fill(b, bi.Index, seqIDs(len(f.vs)), f.vs)
 	}
-	f.indexes[kind] = x
-	return x
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	bi.heap = after.HeapAlloc - before.HeapAlloc
+	f.indexes[kind] = bi
+	return bi
 }
 
-func (f *fixture) hnsw(b *testing.B) Index {
+// hnsw loads the fixture's graph from the temp directory or builds and
+// stores it there, returning the time the build took.
+func (f *fixture) hnsw(b *testing.B) (Index, time.Duration) {
 	cfg := Config{Dim: benchDim, Seed: 1}.withDefaults()
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("edgerag-vector-bench-%s-%d-M%d-efc%d.idx", f.name, benchN, cfg.M, cfg.EfConstruction))
 	if data, err := os.ReadFile(path); err == nil {
-		if x, err := Load(bytes.NewReader(data)); err == nil && x.Len() == benchN {
-			if s, err := os.ReadFile(path + ".build"); err == nil {
-				b.Logf("%s: loaded graph built in %s", f.name, s)
-			}
-			return x
+		x, err := Load(bytes.NewReader(data))
+		s, err2 := os.ReadFile(path + ".build")
+		took, err3 := time.ParseDuration(string(s))
+		if err == nil && err2 == nil && err3 == nil && x.Len() == benchN {
+			return x, took
 		}
 	}
 	x := NewHNSW(cfg)
 	start := time.Now()
 	fill(b, x, seqIDs(len(f.vs)), f.vs)
 	took := time.Since(start)
-	b.Logf("%s: built %d-node graph in %s (%.0f inserts/s)", f.name, benchN, took.Round(time.Millisecond), benchN/took.Seconds())
 	var buf bytes.Buffer
 	if _, err := x.WriteTo(&buf); err != nil {
 		b.Fatal(err)
 	}
 	_ = os.WriteFile(path, buf.Bytes(), 0o644)
-	_ = os.WriteFile(path+".build", []byte(took.Round(time.Millisecond).String()), 0o644)
-	return x
+	_ = os.WriteFile(path+".build", []byte(took.String()), 0o644)
+	return x, took
 }
 
-// heapBytes measures what building an index holds after garbage collection.
-func heapBytes(build func() Index) (Index, uint64) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	x := build()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	return x, after.HeapAlloc - before.HeapAlloc
+// reportSize reports the index's heap and stored bytes per vector.
+func reportSize(b *testing.B, x *benchIndex) {
+	stored, err := x.WriteTo(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(x.heap)/benchN, "heap-B/vec")
+	b.ReportMetric(float64(stored)/benchN, "stored-B/vec")
 }
 
 // runQueries searches the fixture's queries round-robin, timing each, and
@@ -179,7 +194,9 @@ func BenchmarkScan(b *testing.B) {
 					f := benchFixture(b, data)
 					var x Index
 					if n == benchN {
-						x = f.index(b, kind)
+						bi := f.index(b, kind)
+						defer reportSize(b, bi) // after runQueries resets metrics
+						x = bi
 					} else {
 						x = newKind(b, kind, benchDim)
 						fill(b, x, seqIDs(n), f.vs[:n])
@@ -207,54 +224,14 @@ func BenchmarkHNSW(b *testing.B) {
 		for _, ef := range []int{40, 64, 100} {
 			b.Run(data+"/ef="+strconv.Itoa(ef), func(b *testing.B) {
 				f := benchFixture(b, data)
-				h := f.index(b, KindHNSW).(*HNSW)
-				if err := h.SetEfSearch(ef); err != nil {
+				bi := f.index(b, KindHNSW)
+				if err := bi.Index.(*HNSW).SetEfSearch(ef); err != nil {
 					b.Fatal(err)
 				}
-				runQueries(b, f, h)
+				runQueries(b, f, bi)
+				reportSize(b, bi)
+				b.ReportMetric(bi.build.Seconds(), "build-s")
 			})
 		}
-	}
-}
-
-// BenchmarkHNSWBuild inserts 10k vectors per op, for the insert rate
-// without the minute of the 100k build.
-func BenchmarkHNSWBuild(b *testing.B) {
-	const n = 10_000
-	vs := uniform(n, benchDim, 9)
-	b.ReportAllocs()
-	for b.Loop() {
-		x := NewHNSW(Config{Dim: benchDim, Seed: 1})
-		fill(b, x, seqIDs(n), vs)
-	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "inserts/s")
-}
-
-// BenchmarkMemory reports the heap each kind holds per 100k × 384 vector,
-// loading each from its stored form as a node does at start.
-func BenchmarkMemory(b *testing.B) {
-	f := benchFixture(b, "uniform")
-	for _, kind := range allKinds() {
-		b.Run(kind, func(b *testing.B) {
-			var buf bytes.Buffer
-			if _, err := f.index(b, kind).WriteTo(&buf); err != nil {
-				b.Fatal(err)
-			}
-			stored := buf.Len()
-			var held uint64
-			for b.Loop() {
-				var x Index
-				x, held = heapBytes(func() Index {
-					y, err := Load(bytes.NewReader(buf.Bytes()))
-					if err != nil {
-						b.Fatal(err)
-					}
-					return y
-				})
-				runtime.KeepAlive(x)
-			}
-			b.ReportMetric(float64(held)/benchN, "heap-B/vector")
-			b.ReportMetric(float64(stored)/benchN, "stored-B/vector")
-		})
 	}
 }

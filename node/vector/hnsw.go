@@ -134,8 +134,10 @@ func splitmix64(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// Add stores v, normalised, under id and links it into the graph. It takes
-// about 0.6 ms at 100k vectors of 384 dimensions on one core.
+// Add stores v, normalised, under id and links it into the graph. Building
+// 100k clustered vectors of 384 dimensions takes 50 s on one core (0.5 ms
+// an insert); uniform random ones twice that. The graph holds about 1.7 KB
+// a vector, of which 1.5 KB is the vector itself.
 func (h *HNSW) Add(id uint32, v []float32) error {
 	norm, err := checkVector(v, h.cfg.Dim)
 	if err != nil {
@@ -171,12 +173,12 @@ func (h *HNSW) insert(node uint32, level int) {
 		return
 	}
 	q := h.vecs.at(int(node))
+	s := &h.build
 	ep := h.entry
 	eps := dot(q, h.vecs.at(int(ep)))
 	for l := h.top; l > level; l-- {
-		ep, eps = h.greedy(q, ep, eps, l)
+		ep, eps = h.greedy(s, q, ep, eps, l)
 	}
-	s := &h.build
 	for l := min(level, h.top); l >= 0; l-- {
 		s.reset(len(h.ids))
 		// Dead nodes are walked through but not linked to: links to them

@@ -49,10 +49,13 @@ func (s *hnswScratch) reset(n int) {
 
 // greedy walks one upper layer from ep to a node no neighbour of which is
 // more similar to q (the paper's search with ef = 1, without bookkeeping).
-func (h *HNSW) greedy(q []float32, ep uint32, eps float32, layer int) (uint32, float32) {
+func (h *HNSW) greedy(s *hnswScratch, q []float32, ep uint32, eps float32, layer int) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
 		row := h.list(ep, layer)
+		for _, nb := range row[1 : 1+row[0]] {
+			s.sink ^= touch(h.vecs.at(int(nb)))
+		}
 		for _, nb := range row[1 : 1+row[0]] {
 			if sc := dot(q, h.vecs.at(int(nb))); sc > eps {
 				ep, eps, changed = nb, sc, true
@@ -121,7 +124,7 @@ func (h *HNSW) Search(q []float32, k int, dst []Hit) ([]Hit, error) {
 	ep := h.entry
 	eps := dot(q, h.vecs.at(int(ep)))
 	for l := h.top; l > 0; l-- {
-		ep, eps = h.greedy(q, ep, eps, l)
+		ep, eps = h.greedy(s, q, ep, eps, l)
 	}
 	h.searchLayer(s, q, ep, eps, max(h.cfg.EfSearch, k), 0, true)
 	// Select under the ids the caller knows, so ties break by id as the

@@ -10,18 +10,14 @@ import (
 
 func TestInt8Recall(t *testing.T) {
 	const n, dim, k = 5000, 64, 10
-	tests := []struct {
-		name string
-		vs   [][]float32
-		qs   [][]float32
-	}{
-		{"uniform", uniform(n, dim, 20), uniform(50, dim, 21)},
-	}
 	cv, centres := clustered(n, dim, 50, 22)
-	tests = append(tests, struct {
+	tests := []struct {
 		name   string
 		vs, qs [][]float32
-	}{"clustered", cv, centres})
+	}{
+		{"uniform", uniform(n, dim, 20), uniform(50, dim, 21)},
+		{"clustered", cv, centres},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			x := NewInt8(dim)
