@@ -2,6 +2,10 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	"github.com/edgerag/edgerag/models/ollama/ollamatest"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
 )
 
 // TestHybridRetrievalWithRealEmbedder embeds the chunks in the background
@@ -69,4 +74,105 @@ func TestHybridRetrievalWithRealEmbedder(t *testing.T) {
 	if r.Citations[0].DocumentID != "pump" || r.Abstained {
 		t.Fatalf("with the embedder down the node must still answer from BM25: %+v", r)
 	}
+}
+
+// BenchmarkHybridQueryHTTP times hybrid queries over HTTP on loopback with
+// the tiny embedder of a real Ollama server, at 10k chunks, and how much of
+// each query is the embedding call.
+func BenchmarkHybridQueryHTTP(b *testing.B) {
+	srv := ollamatest.Start(b)
+	c, err := ollama.New(ollama.Config{Host: srv.Host, EmbedModel: srv.EmbedModel, NumThread: 1, Timeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Check(ctx, nil); err != nil {
+		b.Fatal(err)
+	}
+	n, err := node.New(node.Config{DataDir: b.TempDir(), NoSync: true, Embedder: c.Embedder()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	corpus := evalset.Synthetic{Docs: 300, SectionsPerDoc: 4, WordsPerSection: 90, Vocabulary: 20000, Seed: 5}
+	docs := generate(b, corpus)
+	ingestAll(b, n, docs)
+	start := time.Now()
+	for {
+		st, _ := n.Status(ctx)
+		if st.Retrieval == "hybrid" {
+			b.Logf("embedded %d chunks in %v", st.Embedding.Embedded, time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			b.Fatalf("embedding did not finish: %+v", st.Embedding)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The baseline, measured in the same run: a node holding the same
+	// chunks with no embedder, answering by BM25 alone.
+	lex, err := node.New(node.Config{DataDir: b.TempDir(), NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := lex.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer lex.Close()
+	ingestAll(b, lex, docs)
+
+	hybrid := httptest.NewServer(api.NewHandler(n, nil))
+	defer hybrid.Close()
+	lexical := httptest.NewServer(api.NewHandler(lex, nil))
+	defer lexical.Close()
+	hc := api.NewClient(hybrid.URL, hybrid.Client())
+	lc := api.NewClient(lexical.URL, lexical.Client())
+	rng := rand.New(rand.NewPCG(9, 9))
+	questions := make([]string, 500)
+	for i := range questions {
+		questions[i] = corpus.Query(rng, docs[rng.IntN(len(docs))].Body)
+	}
+	emb := c.Embedder()
+	timed := func(f func() error) time.Duration {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	var total, bm25, embed []time.Duration
+	i := 0
+	for b.Loop() {
+		q := questions[i%len(questions)]
+		i++
+		total = append(total, timed(func() error {
+			r, err := hc.Query(ctx, api.QueryRequest{Question: q})
+			if err == nil && r.Retrieval != "hybrid" {
+				err = fmt.Errorf("retrieval %q, want hybrid", r.Retrieval)
+			}
+			return err
+		}))
+		bm25 = append(bm25, timed(func() error {
+			_, err := lc.Query(ctx, api.QueryRequest{Question: q})
+			return err
+		}))
+		embed = append(embed, timed(func() error {
+			_, err := emb.Embed(ctx, []string{q})
+			return err
+		}))
+	}
+	for _, d := range [][]time.Duration{total, bm25, embed} {
+		slices.Sort(d)
+	}
+	ms := func(d []time.Duration, p float64) float64 {
+		return float64(evalset.Percentile(d, p).Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(total, 50), "p50-ms")
+	b.ReportMetric(ms(total, 99), "p99-ms")
+	b.ReportMetric(ms(bm25, 50), "bm25-p50-ms")
+	b.ReportMetric(ms(total, 50)/ms(bm25, 50), "x-bm25")
+	b.ReportMetric(float64(evalset.Percentile(embed, 50).Microseconds())/1000, "embed-p50-ms")
 }

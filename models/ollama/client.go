@@ -82,6 +82,9 @@ type Client struct {
 
 	mu      sync.Mutex
 	digests map[string]string // model name -> digest, learnt by Check
+	// embedCtx is the embedding model's own context window, learnt by
+	// Check; 0 until then.
+	embedCtx int
 }
 
 // New checks cfg and returns a client; it does no I/O.
@@ -228,6 +231,9 @@ func (c *Client) Check(ctx context.Context, progress func(status string, done, t
 
 		c.mu.Lock()
 		c.digests[n.name] = digest
+		if n.role == "embedding" {
+			c.embedCtx = contextLength(show.ModelInfo)
+		}
 		c.mu.Unlock()
 	}
 	return nil
@@ -334,6 +340,20 @@ func (c *Client) keepAlive() *api.Duration {
 		return &api.Duration{Duration: -1} // the server reads negative as "forever"
 	}
 	return &api.Duration{Duration: c.cfg.KeepAlive}
+}
+
+// contextLength reads a model's trained window from its GGUF metadata
+// ("<arch>.context_length"); 0 when the server did not say.
+func contextLength(info map[string]any) int {
+	for k, v := range info {
+		if !strings.HasSuffix(k, ".context_length") {
+			continue
+		}
+		if f, ok := v.(float64); ok && f > 0 { // JSON numbers decode as float64
+			return int(f)
+		}
+	}
+	return 0
 }
 
 func (c *Client) options(generate bool) map[string]any {

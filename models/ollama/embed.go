@@ -3,6 +3,8 @@ package ollama
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ollama/ollama/api"
 
@@ -53,7 +55,53 @@ func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return out, nil
 }
 
+// embedOptions caps num_ctx at the embedding model's own window. Ollama
+// truncates over-long input to num_ctx, not to the model's window, so
+// without the cap a chunk longer than a small model's window (512 tokens
+// for many BERT embedders) is refused instead of truncated.
+func (c *Client) embedOptions() map[string]any {
+	o := c.options(false)
+	c.mu.Lock()
+	window := c.embedCtx
+	c.mu.Unlock()
+	if n, _ := o["num_ctx"].(int); window > 0 && (n == 0 || n > window) {
+		o["num_ctx"] = window
+	}
+	return o
+}
+
+// embedBatch embeds texts. When the model's window is not known (Check has
+// not run) an over-long text is still refused ("the input length exceeds
+// the context length"); the batch is then retried with every text cut to
+// half its length, a few times, since a vector of a chunk's start beats none.
 func (c *Client) embedBatch(ctx context.Context, texts []string) ([][]float32, error) {
+	for range 4 {
+		vecs, err := c.embedOnce(ctx, texts)
+		if err == nil || !strings.Contains(err.Error(), "exceeds the context length") {
+			return vecs, err
+		}
+		cut := make([]string, len(texts))
+		for i, t := range texts {
+			cut[i] = halve(t)
+		}
+		texts = cut
+	}
+	return c.embedOnce(ctx, texts)
+}
+
+// halve cuts text to about half its bytes, at a space when there is one.
+func halve(text string) string {
+	h := len(text) / 2
+	if i := strings.LastIndexByte(text[:h], ' '); i > 0 {
+		return text[:i]
+	}
+	for h > 0 && !utf8.RuneStart(text[h]) {
+		h--
+	}
+	return text[:h]
+}
+
+func (c *Client) embedOnce(ctx context.Context, texts []string) ([][]float32, error) {
 	callCtx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	truncate := true // a chunk longer than the model's window still gets a vector
@@ -62,7 +110,7 @@ func (c *Client) embedBatch(ctx context.Context, texts []string) ([][]float32, e
 		Input:     texts,
 		KeepAlive: c.keepAlive(),
 		Truncate:  &truncate,
-		Options:   c.options(false),
+		Options:   c.embedOptions(),
 	})
 	if err != nil {
 		return nil, c.fail(ctx, callCtx, "embed", c.cfg.EmbedModel, err)
