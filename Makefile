@@ -9,7 +9,7 @@ BENCH   ?= .
 PKG     ?= ./...
 COUNT   ?= 5
 
-.PHONY: help build run test vet bench clean ollama
+.PHONY: help build run test vet bench clean ollama release install-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,8 +26,16 @@ vet: ## gofmt and go vet
 	$(GO) vet ./...
 
 test: vet ## every test, with the race detector (builds the Ollama server for the integration tests once)
+	@scripts/test-deps.sh
 	@scripts/ollama-server.sh >/dev/null || echo "make test: the Ollama server could not be built (see above); its integration tests will skip"
 	$(GO) test -race -timeout 25m ./...
+	@$(MAKE) --no-print-directory install-test
+
+install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root
+	INSTALL_TEST_BIN=bin/edgerag scripts/install_test.sh
+
+release: ## static binaries for amd64, arm64 and armv7 with SHA256SUMS, in dist/
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)' GO='$(GO)' scripts/release.sh
 
 ollama: ## build the real Ollama server v0.24.0 once (cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/ollama-server.sh
