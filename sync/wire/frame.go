@@ -258,7 +258,7 @@ func ReadFrame(r io.Reader, limits Limits) (Frame, error) {
 	limit, what := MaxMessage, "error message"
 	if !f.IsResponse() || f.Status == CodeOK {
 		if _, ok := Lookup(Version, f.Type); !ok {
-			return f, fmt.Errorf("%w %d: this node knows types 1 to %d; upgrade it or stop sending %d", ErrUnknownType, f.Type, TypeReport, f.Type)
+			return f, fmt.Errorf("%w %d: this node's wire version %d does not know it; upgrade this node or stop sending %d", ErrUnknownType, f.Type, Version, f.Type)
 		}
 		limit, what = limits.MaxPayload(f.Type), f.Type.String()+" payload"
 	}

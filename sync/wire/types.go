@@ -40,7 +40,13 @@ const (
 	// TypeReport acknowledges an applied shard version or reports node
 	// state; it changes state on the receiver, so it is not idempotent.
 	TypeReport Type = 6
+
+	// Numbers 7-9 are kept for fleet sync, 10-11 for model blobs and 12-13
+	// for membership, so that work on them can land in any order.
 )
+
+// maxType is the highest number Types scans; raise it when adding a type.
+const maxType Type = 16
 
 // Payload size limits, in bytes.
 const (
@@ -105,7 +111,7 @@ func Lookup(version uint8, t Type) (TypeInfo, bool) {
 // Types returns every type known to this version, in numeric order.
 func Types() []TypeInfo {
 	var out []TypeInfo
-	for t := Type(1); t <= TypeReport; t++ {
+	for t := Type(1); t <= maxType; t++ {
 		if info, ok := Lookup(Version, t); ok {
 			out = append(out, info)
 		}
