@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -31,8 +33,11 @@ type evalReport struct {
 	P50MS         float64 `json:"p50_ms"`
 	P99MS         float64 `json:"p99_ms"`
 	IngestSeconds float64 `json:"ingest_s"`
-	K1            float64 `json:"bm25_k1"`
-	B             float64 `json:"bm25_b"`
+	// EmbedModel and EmbedSeconds are set when dense vectors took part.
+	EmbedModel   string  `json:"embed_model,omitempty"`
+	EmbedSeconds float64 `json:"embed_s,omitempty"`
+	K1           float64 `json:"bm25_k1"`
+	B            float64 `json:"bm25_b"`
 }
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +53,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var p lexical.Params
 	fs.Float64Var(&p.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1")
 	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
+	host := fs.String("ollama", "", "Ollama server for --embed-model (default http://127.0.0.1:11434)")
+	embedModel := fs.String("embed-model", "", "evaluate hybrid retrieval: embed every chunk with this Ollama model first")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,13 +82,27 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return report(rep, runs, order, func() { printFleet(stdout, rep) })
 	}
-	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, chunking, *limit, stderr)
+	var emb models.Embedder
+	if *embedModel != "" {
+		c, err := ollama.New(ollama.Config{Host: *host, EmbedModel: *embedModel})
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if err := c.Check(ctx, nil); err != nil {
+			return fmt.Errorf("eval --embed-model: %w", err)
+		}
+		emb = c.Embedder()
+	}
+	rep, runs, order, err := evaluate(ctx, fs.Arg(0), p, chunking, emb, *limit, stderr)
 	if err != nil {
 		return err
 	}
 	return report(rep, runs, order, func() {
 		fmt.Fprintf(stdout, "dataset    %s (%d documents, %d chunks, %d queries)\nretrieval  %s (k1=%.2f b=%.2f)\n",
 			rep.Dataset, rep.Documents, rep.Chunks, rep.Queries, rep.Retrieval, rep.K1, rep.B)
+		if rep.EmbedModel != "" {
+			fmt.Fprintf(stdout, "embedding  %s (%.1f s)\n", rep.EmbedModel, rep.EmbedSeconds)
+		}
 		fmt.Fprintf(stdout, "nDCG@10    %.4f\nRecall@10  %.4f\nRecall@100 %.4f\nMRR@10     %.4f\nlatency    p50 %.3f ms, p99 %.3f ms\ningest     %.1f s\n",
 			rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10, rep.P50MS, rep.P99MS, rep.IngestSeconds)
 	})
@@ -89,7 +110,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // evaluate ingests a dataset into a scratch node and runs its queries
 // through the node's own retrieval path.
-func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.Options, limit int, progress io.Writer) (evalReport, map[string][]evalset.Ranked, []string, error) {
+// With an embedder, it first waits until every chunk has a vector, so that
+// the figures are those of hybrid retrieval.
+func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.Options, emb models.Embedder, limit int, progress io.Writer) (evalReport, map[string][]evalset.Ranked, []string, error) {
 	ds, err := evalset.Open(dir)
 	if err != nil {
 		return evalReport{}, nil, nil, err
@@ -99,7 +122,7 @@ func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.
 		return evalReport{}, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
-	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: p, Chunking: chunking})
+	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: p, Chunking: chunking, Embedder: emb})
 	if err != nil {
 		return evalReport{}, nil, nil, err
 	}
@@ -139,6 +162,14 @@ func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.
 		return evalReport{}, nil, nil, fmt.Errorf("ingest %s: %w", dir, err)
 	}
 	ingest := time.Since(start)
+	var embedded time.Duration
+	if emb != nil {
+		start := time.Now()
+		if err := waitEmbedded(ctx, n, progress); err != nil {
+			return evalReport{}, nil, nil, err
+		}
+		embedded = time.Since(start)
+	}
 
 	queries := ds.Queries
 	if limit > 0 && limit < len(queries) {
@@ -181,7 +212,54 @@ func evaluate(ctx context.Context, dir string, p lexical.Params, chunking chunk.
 		NDCG10: m.NDCG10, Recall10: m.Recall10, Recall100: m.Recall100, MRR10: m.MRR10,
 		P50MS: msf(evalset.Percentile(lat, 50)), P99MS: msf(evalset.Percentile(lat, 99)),
 		IngestSeconds: ingest.Seconds(), K1: p.K1, B: p.B,
+		EmbedModel: embedModelOf(emb), EmbedSeconds: embedded.Seconds(),
 	}, runs, order, nil
+}
+
+// waitEmbedded waits until the node's retrieval is hybrid, showing the
+// embedding progress; an embedder that keeps failing ends the wait with its
+// error after a minute without progress.
+func waitEmbedded(ctx context.Context, n *node.Node, progress io.Writer) error {
+	if progress == nil {
+		progress = io.Discard
+	}
+	last, lastChange := -1, time.Now()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := n.Status(ctx)
+		if err != nil {
+			return err
+		}
+		e := st.Embedding
+		if st.Retrieval == "hybrid" && e != nil && e.Pending == 0 {
+			fmt.Fprintf(progress, "\rembedded %d chunks%20s\n", e.Embedded, "")
+			return nil
+		}
+		if e != nil && e.Embedded != last {
+			last, lastChange = e.Embedded, time.Now()
+			fmt.Fprintf(progress, "\rembedding %d/%d chunks", e.Embedded, e.Embedded+e.Pending)
+		}
+		if time.Since(lastChange) > time.Minute {
+			reason := "no embedding status"
+			if e != nil {
+				reason = e.Error
+			}
+			return fmt.Errorf("eval: embedding made no progress for a minute: %s", reason)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func embedModelOf(emb models.Embedder) string {
+	if emb == nil {
+		return ""
+	}
+	return emb.Model()
 }
 
 func msf(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

@@ -126,7 +126,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	n, err = node.New(node.Config{
-		Generator: gen, Embedder: emb,
+		Generator: gen, Embedder: emb, PreviousEmbedder: previousEmbedder(o.model),
 		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
 		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
 		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
@@ -202,6 +202,29 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
+}
+
+// previousEmbedder reaches an earlier embedding model on the same Ollama
+// server, so that a node whose --embed-model changed keeps searching with
+// the old vectors until the new model's are complete.
+func previousEmbedder(cfg ollama.Config) func(ctx context.Context, model string) (models.Embedder, error) {
+	return func(ctx context.Context, model string) (models.Embedder, error) {
+		name, _, ok := ollama.ParseModelID(model)
+		if !ok {
+			return nil, fmt.Errorf("%q is not an Ollama model", model)
+		}
+		cfg.GenModel, cfg.EmbedModel, cfg.AllowPull = "", name, false
+		c, err := ollama.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := c.Check(cctx, nil); err != nil {
+			return nil, err
+		}
+		return c.Embedder(), nil
+	}
 }
 
 // openModels connects to Ollama when models are configured: it checks they

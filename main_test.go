@@ -195,7 +195,7 @@ func TestQualityBar(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "corpus.jsonl")); root == "" || err != nil {
 				t.Skipf("dataset %s not found beside the repository (../shared/eval) nor in EDGERAG_EVAL_DIR", tc.name)
 			}
-			rep, _, _, err := evaluate(context.Background(), dir, lexical.DefaultParams(), chunk.Options{}, 0, nil)
+			rep, _, _, err := evaluate(context.Background(), dir, lexical.DefaultParams(), chunk.Options{}, nil, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/models/ollama/ollamatest"
+	"github.com/edgerag/edgerag/models/ollama/tinymodel"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
@@ -175,4 +177,93 @@ func BenchmarkHybridQueryHTTP(b *testing.B) {
 	b.ReportMetric(ms(bm25, 50), "bm25-p50-ms")
 	b.ReportMetric(ms(total, 50)/ms(bm25, 50), "x-bm25")
 	b.ReportMetric(float64(evalset.Percentile(embed, 50).Microseconds())/1000, "embed-p50-ms")
+}
+
+// TestEmbeddingModelChange restarts a node with another embedding model:
+// it keeps answering with the old model's vectors while it embeds every
+// chunk with the new one (here, until the new model appears on the server),
+// then moves to the new model by itself.
+func TestEmbeddingModelChange(t *testing.T) {
+	srv := ollamatest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	client := func(model string) *ollama.Client {
+		c, err := ollama.New(ollama.Config{Host: srv.Host, EmbedModel: model, NumThread: 1, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	open := func(cfg node.Config) *node.Node {
+		cfg.DataDir, cfg.NoSync = dir, true
+		n, err := node.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitStatus := func(n *node.Node, what string, ok func(api.Status) bool) api.Status {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, err := n.Status(ctx)
+			if err == nil && ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %+v, embedding %+v", what, st, st.Embedding)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	const question = "How do I reset the pump after a fault?"
+
+	a := client(srv.EmbedModel)
+	if err := a.Check(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	oldModel := a.Embedder().Model()
+	n := open(node.Config{Embedder: a.Embedder()})
+	if _, err := n.Ingest(ctx, manuals); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(n, "model A complete", func(st api.Status) bool {
+		return st.Retrieval == "hybrid" && st.Embedding.Pending == 0
+	})
+	n.Close()
+
+	// Model B is configured but not yet on the server.
+	const modelB = "tiny-embed-b"
+	b := client(modelB)
+	previous := func(ctx context.Context, model string) (models.Embedder, error) {
+		name, _, _ := ollama.ParseModelID(model)
+		c := client(name)
+		return c.Embedder(), c.Check(ctx, nil)
+	}
+	n = open(node.Config{Embedder: b.Embedder(), PreviousEmbedder: previous})
+	defer n.Close()
+	st := waitStatus(n, "B queued behind A", func(st api.Status) bool { return st.Embedding.Next != "" })
+	if st.Embedding.Model != oldModel || st.Retrieval != "hybrid" {
+		t.Fatalf("during the switch the node must serve with %s: retrieval %q, embedding %+v", oldModel, st.Retrieval, st.Embedding)
+	}
+	r, err := n.Query(ctx, api.QueryRequest{Question: question})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Signals["dense_top"]; !ok || r.Retrieval != "hybrid" || r.Citations[0].DocumentID != "pump" {
+		t.Fatalf("during the switch: retrieval %q, signals %v, top %+v", r.Retrieval, r.Signals, r.Citations[0])
+	}
+
+	if err := tinymodel.Install(ctx, srv.Client, modelB, tinymodel.Embedding); err != nil {
+		t.Fatal(err)
+	}
+	st = waitStatus(n, "the switch to B", func(st api.Status) bool {
+		return st.Embedding.Model == b.Embedder().Model() && st.Embedding.Next == "" && st.Embedding.Pending == 0
+	})
+	if r, err = n.Query(ctx, api.QueryRequest{Question: question}); err != nil || r.Retrieval != "hybrid" {
+		t.Fatalf("after the switch: %v, retrieval %q", err, r.Retrieval)
+	}
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// hybrid (BM25 and dense, fused by reciprocal rank) for every shard
 	// whose vectors are complete.
 	Embedder models.Embedder
+	// PreviousEmbedder, when set, reaches an embedding model that the store
+	// holds a complete set of vectors for. At start, if Embedder's own set
+	// is not complete (the configured model changed), the node searches
+	// with the previous model's vectors through this embedder while it
+	// re-embeds with the new one, and switches when that set is whole.
+	PreviousEmbedder func(ctx context.Context, model string) (models.Embedder, error)
 	// Fusion weighs BM25 against dense retrieval; zero:
 	// fusion.DefaultWeights().
 	Fusion fusion.Weights
@@ -270,11 +276,15 @@ func (n *Node) Open(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	if n.cfg.Embedder != nil {
-		n.dense = dense.New(st, n.cfg.Embedder, n.log)
+		serving := n.servingEmbedder(ctx, st)
+		n.dense = dense.New(st, serving, n.log)
 		if err := n.dense.Load(ctx, n.liveChunks("")); err != nil {
 			cancel()
 			_ = st.Close()
 			return fmt.Errorf("load chunk vectors: %w", err)
+		}
+		if serving != n.cfg.Embedder {
+			n.dense.SetEmbedder(n.cfg.Embedder)
 		}
 		n.wg.Add(1)
 		go func() {
@@ -385,6 +395,46 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 
 // liveChunks yields the findable chunks of one shard, or of all shards when
 // name is "", as the dense manager numbers them.
+// servingEmbedder picks the model searches start with: the configured one
+// when its vectors are complete (or nothing better exists), else the most
+// recently completed earlier model, so that changing the model never leaves
+// the node without dense retrieval while it re-embeds.
+func (n *Node) servingEmbedder(ctx context.Context, st *shardstore.Store) models.Embedder {
+	want := n.cfg.Embedder
+	if n.cfg.PreviousEmbedder == nil {
+		return want
+	}
+	metas, err := st.EmbeddingModels(ctx)
+	if err != nil {
+		n.log.Warn("dense: cannot list stored vector sets; starting with the configured model", "err", err)
+		return want
+	}
+	var prev *shardstore.EmbeddingMeta
+	for i, m := range metas {
+		switch {
+		case m.Model == want.Model() && m.Complete:
+			return want
+		case m.Complete && (prev == nil || m.Completed.After(prev.Completed)):
+			prev = &metas[i]
+		}
+	}
+	if prev == nil {
+		return want
+	}
+	emb, err := n.cfg.PreviousEmbedder(ctx, prev.Model)
+	if err != nil {
+		n.log.Warn("dense: the previous embedding model is not reachable; hybrid retrieval waits for the new model's vectors",
+			"previous", prev.Model, "model", want.Model(), "err", err)
+		return want
+	}
+	if emb.Model() != prev.Model {
+		n.log.Warn("dense: the previous embedding model changed on the server; its vectors cannot be used",
+			"stored", prev.Model, "server", emb.Model())
+		return want
+	}
+	return emb
+}
+
 func (n *Node) liveChunks(name string) iter.Seq[dense.Chunk] {
 	return func(yield func(dense.Chunk) bool) {
 		n.mu.RLock()

@@ -319,6 +319,19 @@ func (c *Client) Warm(ctx context.Context) error {
 	return nil
 }
 
+// ParseModelID splits a name made by Embedder.Model or Generator.Model,
+// "ollama/NAME:TAG@DIGEST", into the model name and the digest prefix
+// (empty when the name carries none). ok is false for names of other
+// backends.
+func ParseModelID(id string) (name, digest string, ok bool) {
+	rest, ok := strings.CutPrefix(id, "ollama/")
+	if !ok || rest == "" {
+		return "", "", false
+	}
+	name, digest, _ = strings.Cut(rest, "@")
+	return name, digest, name != ""
+}
+
 // modelID names a model with the digest Check learnt, so that stored
 // vectors can be tied to the exact model that produced them.
 func (c *Client) modelID(name string) string {
