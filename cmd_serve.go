@@ -66,6 +66,10 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	}
 	fs := newFlags(cmd, "--data DIR [--http ADDR]", stderr)
 	fo.register(fs, quicDefault)
+	var syncOpt syncOptions
+	syncOpt.register(fs, role)
+	var gopt gossipOptions
+	gopt.register(fs)
 	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
 	fs.StringVar(&o.name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
@@ -90,7 +94,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.IntVar(&o.model.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
 	fs.BoolVar(&o.model.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNodeFlags(ctx, fs, args); err != nil {
 		return err
 	}
 	if o.memoryLimit != "" {
@@ -121,6 +125,10 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer link.Close()
+	gossip, err := newGossip(gopt, fo, o.name, link, log)
+	if err != nil {
+		return err
+	}
 	gen, emb, err := openModels(ctx, o.model, log)
 	if err != nil {
 		return err
@@ -128,7 +136,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	n, err = node.New(node.Config{
 		Generator: gen, Embedder: emb, PreviousEmbedder: previousEmbedder(o.model),
 		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
-		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote,
+		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote, Peers: gossip.peers(),
 		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
 	})
 	if err != nil {
@@ -138,6 +146,17 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer n.Close()
+	syncCtx, stopSync := context.WithCancel(ctx)
+	fsync, syncDone, err := startSync(syncCtx, role, syncOpt, o, fo, link, n, log)
+	if err != nil {
+		stopSync()
+		return err
+	}
+	defer func() { stopSync(); <-syncDone }() // before the store closes
+	if err := gossip.start(ctx, n, role, o.data, []string{o.model.GenModel, o.model.EmbedModel}); err != nil {
+		return err
+	}
+	defer gossip.Close() // runs first: peers see a graceful leave, not a failure
 
 	ln, err := net.Listen("tcp", o.httpAddr)
 	if err != nil {
@@ -147,8 +166,10 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	handler := api.NewHandler(n, log)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
 	handler.Handle("GET /{$}", statuspage.Handler(n.Status))
+	fsync.register(handler, n)
+	gossip.routes(handler, n.Metrics())
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           link.load.count(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -197,9 +218,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch strings.ToLower(format) {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(api.NewLogHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(api.NewLogHandler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -58,7 +60,14 @@ type fleetLink struct {
 	server *transport.Server
 	client *transport.Client
 	remote node.Remote
+	load   loadMeter                        // queries in flight, announced by membership
+	gossip atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
+	// syncHandler serves fleet sync's requests once central's publisher
+	// is up (cmd_sync.go); nil until then.
+	syncHandler atomic.Pointer[transport.Handler]
 }
+
+func (l *fleetLink) setSync(h transport.Handler) { l.syncHandler.Store(&h) }
 
 func (l *fleetLink) Close() {
 	if l.server != nil {
@@ -89,9 +98,20 @@ func openFleet(ctx context.Context, o fleetOptions, name string, n func() *node.
 		h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 			switch req.Type {
 			case wire.TypeQuery:
+				l.load.enter()
+				defer l.load.exit()
 				return queryrpc.Handle(ctx, peer, req, n().QueryLocal)
+			case wire.TypeShardList:
+				if a := l.gossip.Load(); a != nil {
+					return a.LocalShardList()
+				}
+				return nil, &transport.Error{Code: wire.CodeUnavailable, Message: "membership is off on this node (no --gossip)"}
 			case wire.TypePing:
 				return []byte(`{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}`), nil
+			case wire.TypeSyncVersions, wire.TypeManifest, wire.TypeChunks, wire.TypeReport:
+				if sh := l.syncHandler.Load(); sh != nil {
+					return (*sh)(ctx, peer, req)
+				}
 			}
 			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("this node does not serve %s requests", req.Type)}
 		}

@@ -33,6 +33,12 @@ Commands:
   ingest    send files, directories or JSONL corpora to a running node
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
+  publish   central: cut a signed version of a shard for fleet sync
+  shard     shard rollback: return a synced shard to its previous version
+  sync      sync keygen: make central's signing key; sync status: progress per shard
+  fleet     list the members of a node's gossip pool
+  keys      keys generate|list|rotate: the gossip keyring
+  config    check a configuration file, or print the default one
   version   print the version
 
 Run 'edgerag <command> -h' for the flags of a command.
@@ -81,6 +87,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runQuery(ctx, rest, stdout, stderr)
 	case "eval":
 		return runEval(ctx, rest, stdout, stderr)
+	case "publish":
+		return runPublish(ctx, rest, stdout, stderr)
+	case "shard":
+		return runShard(ctx, rest, stdout, stderr)
+	case "sync":
+		return runSync(ctx, rest, stdout, stderr)
+	case "fleet":
+		return runFleet(ctx, rest, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
 		return nil

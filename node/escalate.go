@@ -58,6 +58,10 @@ func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(str
 		n.metrics.QueryLatency.WithLabelValues(route).Observe(resp.Timings.TotalMS / 1000)
 		n.remember(api.RecentQuery{At: n.cfg.Now(), Question: req.Question, Route: resp.Route, Mode: resp.Mode,
 			Confidence: resp.Confidence, Abstained: resp.Abstained, Degraded: resp.Degraded, TotalMS: resp.Timings.TotalMS})
+		// One line per query, tagged with its request id (api.NewLogHandler),
+		// so it can be matched with the lines central or a peer logged for it.
+		n.log.InfoContext(ctx, "query", "route", resp.Route, "mode", resp.Mode, "outcome", outcome,
+			"confidence", resp.Confidence, "reasons", resp.Reasons, "answered_by", resp.Node, "ms", resp.Timings.TotalMS)
 	}
 	return resp, err
 }
@@ -72,28 +76,46 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	local, err := n.answerLocal(ctx, req, onToken)
 	var ae *api.Error
 	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
-	if err != nil && !(notHeld && n.cfg.Remote != nil) {
+	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
+	if err != nil && !(notHeld && remote) {
 		return local, err
 	}
-	if n.cfg.Remote == nil {
+	if !remote {
 		return local, nil
+	}
+	var peers []route.PeerInfo
+	if n.cfg.Peers != nil {
+		peers = n.cfg.Peers.Peers()
 	}
 	d := route.Decide(route.Input{
 		Confidence:       local.Confidence,
 		HasLocalAnswer:   err == nil,
 		NeedShard:        req.Shard,
 		HeldShards:       n.shardNames(),
-		CentralReachable: true,
-		CircuitOpen:      n.breaker.State(start) == route.StateOpen,
+		Peers:            peers,
+		CentralReachable: n.cfg.Remote != nil,
+		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
 		Remaining:        deadline.Sub(start),
 	}, n.cfg.Routing)
-	if d.Action != route.Central || !n.breaker.Allow(start) {
+	// Stop waiting for remote answers a little before the query's deadline,
+	// so the local answer still goes out in time when none comes.
+	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	if d.Action == route.Peer {
+		n.countEscalation(d.Reasons)
+		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+			resp.Reasons = d.Reasons
+			resp.RequestID = api.RequestID(ctx)
+			resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
+			return resp, nil
+		}
+		d.Reasons = append(d.Reasons, reasonPeerFailed)
+	}
+	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
 		return n.degrade(local, err == nil, d.Reasons), nil
 	}
-	n.countEscalation(d.Reasons)
-	// Stop waiting for central a little before the query's deadline, so the
-	// local answer still goes out in time when central never answers.
-	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	if d.Action == route.Central {
+		n.countEscalation(d.Reasons)
+	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
 	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
@@ -103,7 +125,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 			// The caller is still waiting, so this is central's fault.
 			n.breaker.Failure(now)
 		}
-		n.log.Warn("escalation to central failed", "request_id", api.RequestID(ctx), "err", rerr)
+		n.log.WarnContext(ctx, "escalation to central failed", "err", rerr)
 		reasons := append(d.Reasons, reasonCentralFailed)
 		if errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil {
 			reasons = append(reasons, route.ReasonDeadline)

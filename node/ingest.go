@@ -52,6 +52,9 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		if err := validateDoc(&docs[i]); err != nil {
 			return api.IngestResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
+		if n.syncManaged(docs[i].Shard) {
+			return api.IngestResponse{}, errSyncManaged(docs[i].Shard)
+		}
 		key := [2]string{docs[i].Shard, docs[i].ID}
 		if j, dup := seen[key]; dup {
 			return api.IngestResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] and documents[%d] both have id %q in shard %q: send each document once", j, i, docs[i].ID, docs[i].Shard)
@@ -342,6 +345,9 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 	}
 	if err := shard.ValidID(id); err != nil {
 		return api.DeleteResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	if n.syncManaged(shardName) {
+		return api.DeleteResponse{}, errSyncManaged(shardName)
 	}
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()

@@ -72,9 +72,12 @@ type Config struct {
 	// ModelCooldown is how long the node answers extractively after the
 	// generation model failed before it tries the model again; default 5 s.
 	ModelCooldown time.Duration
-	// Remote reaches central (and later peers); nil: the node answers on
-	// its own.
+	// Remote reaches central; nil: no central.
 	Remote Remote
+	// Peers reaches the other nodes of the site through membership; nil:
+	// no peer routing. With neither Remote nor Peers the node answers on
+	// its own.
+	Peers Peers
 	// Routing tunes when a query leaves the node; zero:
 	// route.DefaultThresholds().
 	Routing route.Thresholds
@@ -141,6 +144,8 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged with a query's context carry its request id.
+	c.Logger = slog.New(api.NewLogHandler(c.Logger.Handler()))
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -153,6 +158,9 @@ type shardState struct {
 	mu   sync.RWMutex // guards ix contents and meta
 	ix   *lexical.Index
 	meta shardstore.ShardMeta
+	// store is the store shard holding the data of a shard fleet sync
+	// delivers (its current version's key space); "" for ordinary shards.
+	store string
 }
 
 // Node is a running node. Its methods are safe for concurrent use.
@@ -252,16 +260,13 @@ func (n *Node) Open(ctx context.Context) error {
 		return err
 	}
 	n.store = st
-	err = st.Load(ctx,
-		func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
-		func(m shardstore.ShardMeta) { n.shards[m.Name] = &shardState{ix: lexical.New(), meta: m} },
-		func(sh, doc string, chunks []lexical.Chunk) error {
-			s, ok := n.shards[sh]
-			if !ok {
-				return fmt.Errorf("document %q belongs to unknown shard %q", doc, sh)
-			}
-			return s.ix.Add(doc, chunks)
-		})
+	sl, err := loadPointers(ctx, st)
+	if err == nil {
+		err = st.Load(ctx,
+			func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
+			func(m shardstore.ShardMeta) { n.loadShard(sl, m) },
+			func(sh, doc string, chunks []lexical.Chunk) error { return n.loadDoc(sl, sh, doc, chunks) })
+	}
 	if err != nil {
 		_ = st.Close()
 		return err

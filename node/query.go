@@ -28,6 +28,7 @@ type Hit struct {
 	Score    float64 // BM25, or the fused rank score of a hybrid search
 	matched  uint64
 	slot     uint32
+	store    string // store shard of a fleet-synced shard's version; "" means Shard
 }
 
 // Retrieval is the outcome of a search with the signals confidence is made of.
@@ -75,7 +76,7 @@ func (n *Node) Search(ctx context.Context, question, shardName string, k int) (R
 	dh, err := n.dense.Search(ctx, question, shardName, depth)
 	if err != nil {
 		// The embedder is down or has nothing yet: BM25 alone still answers.
-		n.log.Debug("dense search unavailable; using bm25 alone", "err", err)
+		n.log.DebugContext(ctx, "dense search unavailable; using bm25 alone", "err", err)
 		r.Hits = r.Hits[:min(k, len(r.Hits))]
 		return r, nil
 	}
@@ -129,7 +130,7 @@ func (n *Node) slotHit(shardName string, slot uint32) (Hit, bool) {
 	if !s.ix.HasDoc(sl.DocID) {
 		return Hit{}, false
 	}
-	return Hit{Shard: shardName, DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, slot: slot}, true
+	return Hit{Shard: shardName, DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, slot: slot, store: s.store}, true
 }
 
 // retrievalKind says how a search of shardName ("" for all) retrieves:
@@ -232,7 +233,7 @@ func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, erro
 		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])
 		for _, h := range hits {
 			sl := s.ix.Slot(h.Slot)
-			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot})
+			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot, store: states[si].store})
 		}
 	}
 	// Merge shards: best first; ties by shard, document and position so the
@@ -295,7 +296,14 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // confidence, and abstain below the threshold. It is what a node runs for a
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
-	return n.answerLocal(ctx, req, nil)
+	resp, err := n.answerLocal(ctx, req, nil)
+	if err != nil {
+		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
+	} else {
+		n.log.InfoContext(ctx, "forwarded query", "mode", resp.Mode, "confidence", resp.Confidence,
+			"abstained", resp.Abstained, "ms", resp.Timings.TotalMS)
+	}
+	return resp, err
 }
 
 // Reasons a local answer carries when the model could not write it.
@@ -397,7 +405,7 @@ func (n *Node) generate(ctx context.Context, question string, passages []models.
 	if err != nil {
 		if ctx.Err() == nil {
 			n.genBreaker.Failure(time.Now())
-			n.log.Warn("generation failed; answering extractively", "model", n.cfg.Generator.Model(), "request_id", api.RequestID(ctx), "err", err)
+			n.log.WarnContext(ctx, "generation failed; answering extractively", "model", n.cfg.Generator.Model(), "err", err)
 		}
 		return models.Answer{}, confidence.Generation{}, first, err
 	}
@@ -431,7 +439,11 @@ func (n *Node) passages(hits []Hit) ([]models.Passage, []api.Citation, error) {
 	for i, h := range hits {
 		m, ok := metas[key{h.Shard, h.DocID}]
 		if !ok {
-			d, err := n.store.Doc(h.Shard, h.DocID)
+			store := h.Shard
+			if h.store != "" {
+				store = h.store // the version the hit was retrieved from
+			}
+			d, err := n.store.Doc(store, h.DocID)
 			if err != nil {
 				return nil, nil, fmt.Errorf("load citation: %w", err)
 			}

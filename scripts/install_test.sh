@@ -181,13 +181,23 @@ fi
 
 check "edgerag.env: EDGERAG_HTTP=127.0.0.1:8080" grep -qx 'EDGERAG_HTTP=127.0.0.1:8080' "$env"
 check "edgerag.env: EDGERAG_DATA=/var/lib/edgerag" grep -qx 'EDGERAG_DATA=/var/lib/edgerag' "$env"
+conf=$d/etc/edgerag/edgerag.toml
+check "edgerag.toml is 0640" test "$(mode_of "$conf" 2>/dev/null)" = 640
+if as_root; then
+	check "edgerag.toml owned by root:edgerag" test "$(owner_of "$conf")" = "0:$gid"
+fi
+if [ "$real" = yes ]; then
+	check "edgerag config check accepts the installed edgerag.toml" bash -c '"$1" config check "$2" >/dev/null' _ "$bin" "$conf"
+else
+	skip "edgerag config check of edgerag.toml (stand-in binary)"
+fi
 
 want_unit=(
 	'Type=simple'
 	'User=edgerag'
 	'Group=edgerag'
 	'EnvironmentFile=/etc/edgerag/edgerag.env'
-	'ExecStart=/usr/local/bin/edgerag serve --data ${EDGERAG_DATA} --http ${EDGERAG_HTTP} --log-format json $EDGERAG_OPTS'
+	'ExecStart=/usr/local/bin/edgerag serve --config /etc/edgerag/edgerag.toml --data ${EDGERAG_DATA} --http ${EDGERAG_HTTP} $EDGERAG_OPTS'
 	'Restart=on-failure'
 	'RestartSec=2'
 	'NoNewPrivileges=yes'
@@ -260,6 +270,7 @@ if [ "$real" = yes ]; then
 		for w in "${words[@]}"; do
 			case $w in
 			/usr/local/bin/edgerag) argv+=("$bin") ;;
+			/etc/edgerag/edgerag.toml) argv+=("$d$w") ;;
 			'${EDGERAG_DATA}') argv+=("$d$EDGERAG_DATA") ;;
 			'${EDGERAG_HTTP}') argv+=(127.0.0.1:0) ;;
 			'$EDGERAG_OPTS') read -ra opts <<<"$EDGERAG_OPTS" && argv+=("${opts[@]}") ;;
@@ -291,7 +302,7 @@ if [ "$real" = yes ]; then
 		[ "$GOMEMLIMIT" = 409MiB ] || { echo "GOMEMLIMIT=$GOMEMLIMIT" && exit 1; }
 	) >"$tmp/smoke.out" 2>&1
 	then
-		ok "the unit's ExecStart serves on the data dir (JSON log, GOMEMLIMIT) and stops on SIGTERM"
+		ok "the unit's ExecStart serves on the data dir (JSON log from edgerag.toml, GOMEMLIMIT) and stops on SIGTERM"
 	else
 		fail "the unit's ExecStart" "$(cat "$tmp/smoke.out")"
 	fi
@@ -303,11 +314,14 @@ fi
 
 echo "# edited by the operator" >>"$env"
 cp "$env" "$tmp/env.before"
+echo "# edited by the operator" >>"$conf"
+cp "$conf" "$tmp/conf.before"
 echo "precious" >"$data/keep"
 run_install "$d" --from "$rel2" --memory-max 1G
 if [ "$rc" = 0 ]; then ok "second install (upgrade) succeeds"; else fail "second install (exit $rc)" "$out"; fi
 check "upgrade replaced the binary ($v2)" grep -q "^edgerag $v2 " <<<"$("$bin" version 2>&1)"
 check "upgrade kept edgerag.env as edited" cmp -s "$env" "$tmp/env.before"
+check "upgrade kept edgerag.toml as edited" cmp -s "$conf" "$tmp/conf.before"
 check "upgrade kept the data" grep -qx precious "$data/keep"
 check "upgrade regenerated the unit (MemoryMax=1024M, GOMEMLIMIT=819MiB)" \
 	bash -c 'grep -qx "MemoryMax=1024M" "$1" && grep -qx "Environment=GOMEMLIMIT=819MiB" "$1"' _ "$unit"

@@ -77,7 +77,7 @@ func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pa
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.Header.Get("X-Request-Id")
-	if id == "" || len(id) > 64 || !utf8.ValidString(id) {
+	if !ValidRequestID(id) {
 		id = NewRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)

@@ -90,6 +90,25 @@ func (m *Metrics) Observe(snap func() Snapshot) {
 	m.reg.MustRegister(&snapshotCollector{snap: snap})
 }
 
+// ObserveMembers registers the gossip members gauge, read from members
+// (count by status: alive, suspect, failed, leaving, left) at every
+// scrape. Call it once, on nodes that run membership.
+func (m *Metrics) ObserveMembers(members func() map[string]int) {
+	m.reg.MustRegister(&membersCollector{members: members})
+}
+
+var descGossipMembers = prometheus.NewDesc("edgerag_gossip_members", "Gossip pool members by status, as this node sees them.", []string{"status"}, nil)
+
+type membersCollector struct{ members func() map[string]int }
+
+func (c *membersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descGossipMembers }
+
+func (c *membersCollector) Collect(ch chan<- prometheus.Metric) {
+	for status, n := range c.members() {
+		ch <- prometheus.MustNewConstMetric(descGossipMembers, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -2,7 +2,8 @@
 // documents with their provenance, content-addressed chunk texts, the term
 // vectors the BM25 index is rebuilt from, the term dictionary and each shard's
 // version. Writes are atomic per call and durable once acknowledged. Only the
-// node package and its tests import it.
+// node package and its tests import it, and sync/fleet for its own key space
+// (SyncKV).
 package shardstore
 
 import (

@@ -197,7 +197,7 @@ func (c *Client) Call(ctx context.Context, addr, serverName string, typ wire.Typ
 		if attempt > 0 || fresh || (sent && !info.Idempotent) {
 			return fail(err)
 		}
-		c.log.Debug("connection died; redialling", "server", serverName, "addr", addr, "id", id, "err", err)
+		c.log.Debug("connection died; redialling", "server", serverName, "addr", addr, "request_id", id, "err", err)
 	}
 }
 

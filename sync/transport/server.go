@@ -265,13 +265,13 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *
 	switch {
 	case herr != nil:
 		code, msg := s.refusal(ctx, req, herr)
-		log.Info("request failed", "type", req.Type, "id", req.RequestID, "code", code, "err", herr, "took", time.Since(start))
+		log.Info("request failed", "type", req.Type, "request_id", req.RequestID, "code", code, "err", herr, "took", time.Since(start))
 		resp = wire.ErrorResponse(req, code, msg)
 	case len(payload) > s.cfg.Limits.MaxPayload(req.Type):
-		log.Error("handler response over the payload limit", "type", req.Type, "id", req.RequestID, "size", len(payload))
+		log.Error("handler response over the payload limit", "type", req.Type, "request_id", req.RequestID, "size", len(payload))
 		resp = wire.ErrorResponse(req, wire.CodeInternal, fmt.Sprintf("the %s response is %d bytes, over the limit of %d", req.Type, len(payload), s.cfg.Limits.MaxPayload(req.Type)))
 	default:
-		log.Debug("request served", "type", req.Type, "id", req.RequestID, "early", early, "took", time.Since(start))
+		log.Debug("request served", "type", req.Type, "request_id", req.RequestID, "early", early, "took", time.Since(start))
 		resp = wire.Response(req, payload)
 	}
 	if str.Context().Err() != nil {
@@ -279,7 +279,7 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *
 	}
 	str.SetWriteDeadline(time.Now().Add(s.cfg.MaxIdleTimeout))
 	if err := wire.WriteFrame(str, resp); err != nil {
-		log.Debug("writing response failed", "type", req.Type, "id", req.RequestID, "err", err)
+		log.Debug("writing response failed", "type", req.Type, "request_id", req.RequestID, "err", err)
 		str.CancelWrite(codeCanceled)
 		return
 	}
@@ -291,7 +291,7 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *
 func (s *Server) call(ctx context.Context, peer Peer, req wire.Frame) (payload []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panicked", "type", req.Type, "id", req.RequestID, "panic", r, "stack", string(debug.Stack()))
+			s.log.Error("handler panicked", "type", req.Type, "request_id", req.RequestID, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
@@ -318,7 +318,7 @@ func (s *Server) refusal(ctx context.Context, req wire.Frame, err error) (wire.C
 // reading first, so that a peer still sending an oversize payload is told
 // to stop rather than being read to the end.
 func (s *Server) refuse(str *quic.Stream, req wire.Frame, code wire.Code, msg string, log *slog.Logger) {
-	log.Warn("refused request", "type", req.Type, "id", req.RequestID, "code", code, "reason", msg)
+	log.Warn("refused request", "type", req.Type, "request_id", req.RequestID, "code", code, "reason", msg)
 	str.CancelRead(codeRefused)
 	str.SetWriteDeadline(time.Now().Add(s.cfg.MaxIdleTimeout))
 	if err := wire.WriteFrame(str, wire.ErrorResponse(req, code, msg)); err != nil {

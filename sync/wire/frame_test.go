@@ -201,7 +201,8 @@ func TestCodeOf(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	idempotent := map[Type]bool{TypePing: true, TypeQuery: true, TypeShardList: true, TypeManifest: true, TypeChunks: true, TypeReport: false}
+	idempotent := map[Type]bool{TypePing: true, TypeQuery: true, TypeShardList: true, TypeManifest: true, TypeChunks: true, TypeReport: false,
+		TypeModelManifest: true, TypeModelBlob: true, TypeSyncVersions: true}
 	types := Types()
 	if len(types) != len(idempotent) {
 		t.Fatalf("registry has %d types, want %d", len(types), len(idempotent))

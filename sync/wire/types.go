@@ -41,8 +41,19 @@ const (
 	// state; it changes state on the receiver, so it is not idempotent.
 	TypeReport Type = 6
 
-	// Numbers 7-9 are kept for fleet sync, 10-11 for model blobs and 12-13
+	// TypeSyncVersions asks central for the latest published version of
+	// each shard (fleet sync's poll).
+	TypeSyncVersions Type = 7
+
+	// Numbers 8-9 are kept for fleet sync, 10-11 for model blobs and 12-13
 	// for membership, so that work on them can land in any order.
+
+	// TypeModelManifest fetches central's signed model manifest: the
+	// Ollama models every edge must hold (sync/modelship).
+	TypeModelManifest Type = 10
+	// TypeModelBlob fetches one byte range of a model blob named by its
+	// digest (sync/modelship), so a broken transfer resumes where it was.
+	TypeModelBlob Type = 11
 )
 
 // maxType is the highest number Types scans; raise it when adding a type.
@@ -57,6 +68,9 @@ const (
 	MaxChunkBatch = 8 << 20
 	// MaxManifest bounds a shard manifest (one entry per chunk of a shard).
 	MaxManifest = 4 << 20
+	// MaxBlobRange bounds one range of a model blob: models are gigabytes,
+	// so they travel in many bounded ranges, never whole.
+	MaxBlobRange = 4 << 20
 	// MaxMessage bounds the human-readable message of an error response.
 	MaxMessage = 4 << 10
 	// MaxRequestID bounds a request id; ids only tie log lines together.
@@ -94,6 +108,12 @@ func registry(t Type) (TypeInfo, bool) {
 		return TypeInfo{t, "chunks", 1, MaxChunkBatch, true}, true
 	case TypeReport:
 		return TypeInfo{t, "report", 1, DefaultMaxPayload, false}, true
+	case TypeSyncVersions:
+		return TypeInfo{t, "sync-versions", 1, DefaultMaxPayload, true}, true
+	case TypeModelManifest:
+		return TypeInfo{t, "model-manifest", 1, MaxManifest, true}, true
+	case TypeModelBlob:
+		return TypeInfo{t, "model-blob", 1, MaxBlobRange, true}, true
 	}
 	return TypeInfo{}, false
 }

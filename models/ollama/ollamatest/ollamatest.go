@@ -55,6 +55,9 @@ type Server struct {
 	Client *api.Client
 	// GenModel and EmbedModel name the installed tiny models.
 	GenModel, EmbedModel string
+	// ModelsDir is the server's OLLAMA_MODELS directory; empty for the
+	// server at OLLAMA_HOST, whose directory is unknown.
+	ModelsDir string
 
 	t        testing.TB
 	external bool // OLLAMA_HOST: not ours to stop
@@ -82,7 +85,21 @@ func Start(t testing.TB) *Server {
 			return s
 		}
 	}
+	s := startOwn(t)
+	s.install()
+	return s
+}
 
+// StartEmpty starts a server of its own (never the one at OLLAMA_HOST) with
+// no models, for tests that put models there themselves, such as shipping
+// a model from one server to another. It skips t when there is no binary.
+func StartEmpty(t testing.TB) *Server {
+	t.Helper()
+	return startOwn(t)
+}
+
+func startOwn(t testing.TB) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Skipf("ollamatest: no Ollama server: %v; run 'make ollama' to build one, or set OLLAMA_HOST to a running server", err)
@@ -94,6 +111,7 @@ func Start(t testing.TB) *Server {
 		EmbedModel: EmbedModel,
 		t:          t,
 		bin:        bin,
+		ModelsDir:  filepath.Join(dir, "models"),
 		home:       dir,
 		logPath:    filepath.Join(dir, "ollama.log"),
 	}
@@ -115,7 +133,6 @@ func Start(t testing.TB) *Server {
 	if startErr != nil {
 		t.Fatalf("ollamatest: cannot start %s: %v\n%s", bin, startErr, s.logTail())
 	}
-	s.install()
 	return s
 }
 
@@ -267,7 +284,7 @@ func serverEnv(addr, home string) []string {
 	return append(env,
 		"HOME="+home,
 		"OLLAMA_HOST="+addr,
-		"OLLAMA_MODELS="+filepath.Join(home, "models"),
+		"OLLAMA_MODELS="+filepath.Join(home, "models"), // Server.ModelsDir
 		"OLLAMA_NO_CLOUD=1",
 		"OLLAMA_NUM_PARALLEL=1", // one KV cache per model keeps runners small
 	)

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/edgerag/edgerag/node/membership"
+)
+
+// runFleet lists the members of the gossip pool as one node sees them.
+func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("fleet", "[--node URL] [--json]", stderr)
+	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	asJSON := fs.Bool("json", false, "print the members as JSON")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("fleet takes no arguments, got %q", fs.Args())}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var f membership.Fleet
+	if err := nodeJSON(ctx, http.MethodGet, strings.TrimRight(*nodeURL, "/")+"/v1/fleet", nil, &f); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(f)
+	}
+	printMembers(stdout, f, time.Now())
+	return nil
+}
+
+// printMembers writes the members as a table for a person.
+func printMembers(w io.Writer, f membership.Fleet, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tROLE\tGOSSIP\tQUIC\tLOAD\tSHARDS\tMODELS\tCHANGED")
+	for _, m := range f.Members {
+		name := m.Name
+		if m.Self {
+			name += " *"
+		}
+		var shards []string
+		for _, s := range m.Shards {
+			shards = append(shards, fmt.Sprintf("%s@%d", s.Name, s.Version))
+		}
+		sh := strings.Join(shards, ",")
+		switch {
+		case m.ShardsPending:
+			sh = "(fetching)"
+		case sh == "":
+			sh = "-"
+		}
+		models := strings.Join(m.Models, ",")
+		if models == "" {
+			models = "-"
+		}
+		changed := "-"
+		if !m.LastChange.IsZero() {
+			changed = now.Sub(m.LastChange).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n", name, m.Status, orDash(m.Role, "?"), m.GossipAddr,
+			orDash(m.QUICAddr, "-"), m.Load, sh, models, changed)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d members · profile %s · * is %s\n", len(f.Members), f.Profile, f.Self)
+}
+
+func orDash(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// nodeJSON calls a node's API and decodes its JSON answer, turning the
+// API's error body into an error.
+func nodeJSON(ctx context.Context, method, url string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return fmt.Errorf("bad node URL: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach node: %w (is it running? see --node)", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read node's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("node's answer is not the expected JSON: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/node/metrics"
+	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/queryrpc"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+// gossipOptions are the membership flags of 'edgerag serve' and 'central'.
+type gossipOptions struct {
+	addr        string
+	join        string
+	advertise   string
+	profile     string
+	label       string
+	keyring     string
+	insecureDev bool
+}
+
+func (o *gossipOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "gossip", "", "host:port for Serf membership with the other nodes of the site, UDP and TCP (empty: no membership)")
+	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of members to join at start (not needed after a restart: the snapshot remembers)")
+	fs.StringVar(&o.advertise, "advertise", "", "host:port peers must use to reach this node's gossip, when it differs from --gossip (NAT, 0.0.0.0)")
+	fs.StringVar(&o.profile, "gossip-profile", membership.ProfileLAN, "gossip timings: lan (one switched network) or edge (lossy or slow links)")
+	fs.StringVar(&o.label, "fleet-label", "edgerag", "label of this fleet's gossip; nodes with another label are kept out")
+	fs.StringVar(&o.keyring, "keyring", "", "gossip keyring file, mode 0600 (edgerag keys generate); required with --gossip unless --insecure-dev")
+	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "allow gossip without encryption (development only: anyone on the network can join)")
+}
+
+// gossipLink is a node's membership: the Serf agent once started, and the
+// peer router the node asks through. Its methods accept a nil receiver
+// (membership off).
+type gossipLink struct {
+	opt     gossipOptions
+	profile membership.Profile
+	keys    [][]byte
+	name    string
+	client  *queryrpc.Client
+	tc      *transport.Client // own client when the fleet link has none
+	call    *transport.Client // the client calls go through
+	link    *fleetLink
+	log     *slog.Logger
+	agent   atomic.Pointer[membership.Agent]
+}
+
+// newGossip checks the membership flags and loads the keyring, so a bad
+// setup fails before the node opens its store.
+func newGossip(o gossipOptions, fo fleetOptions, name string, link *fleetLink, log *slog.Logger) (*gossipLink, error) {
+	if o.addr == "" {
+		if o.join != "" || o.advertise != "" || o.keyring != "" {
+			return nil, usageError{"--join, --advertise and --keyring need --gossip ADDR"}
+		}
+		return nil, nil
+	}
+	g := &gossipLink{opt: o, name: name, link: link, log: log}
+	var err error
+	if g.profile, err = membership.ProfileByName(o.profile); err != nil {
+		return nil, usageError{"--gossip-profile: " + err.Error()}
+	}
+	if err := membership.ValidLabel(o.label); err != nil {
+		return nil, usageError{"--fleet-label: " + err.Error()}
+	}
+	switch {
+	case o.keyring != "":
+		if g.keys, err = membership.LoadKeyring(o.keyring); err != nil {
+			return nil, err
+		}
+	case !o.insecureDev:
+		return nil, usageError{"--gossip needs --keyring FILE (create one with 'edgerag keys generate --out FILE'), or --insecure-dev to gossip in the clear"}
+	default:
+		log.Warn("gossip is not encrypted (--insecure-dev): anyone who reaches the gossip port can join")
+	}
+	if fo.quicAddr == "" {
+		log.Warn("membership without --quic: peers cannot ask this node, and it fetches no shard lists")
+		return g, nil
+	}
+	tc := link.client
+	if tc == nil {
+		id, err := fo.identity(name)
+		if err != nil {
+			return nil, err
+		}
+		g.tc = transport.NewClient(transport.Config{Identity: id, Logger: log})
+		tc = g.tc
+	}
+	g.call = tc
+	g.client = queryrpc.NewClient(tc, name)
+	return g, nil
+}
+
+// peers returns the router the node asks peers through, or nil.
+func (g *gossipLink) peers() node.Peers {
+	if g == nil || g.client == nil {
+		return nil
+	}
+	return g
+}
+
+// start joins the pool. n must be open: its shards go into the tags.
+func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir string, models []string) error {
+	if g == nil {
+		return nil
+	}
+	var join []string
+	for _, j := range strings.Split(g.opt.join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	models = append([]string(nil), models...)
+	models = slicesCompactNonEmpty(models)
+	cfg := membership.Config{
+		Name: g.name, Role: role, Version: version,
+		BindAddr: g.opt.addr, AdvertiseAddr: g.opt.advertise, Join: join,
+		Profile: g.profile, Label: g.opt.label, Keys: g.keys, KeyringFile: g.opt.keyring,
+		SnapshotPath: filepath.Join(dataDir, "membership", "serf.snapshot"),
+		Local: func() ([]membership.ShardVersion, []string) {
+			var out []membership.ShardVersion
+			for _, s := range n.Shards() {
+				out = append(out, membership.ShardVersion{Name: s.Name, Version: s.Version})
+			}
+			return out, models
+		},
+		Load:   g.link.load.value,
+		Logger: g.log,
+	}
+	if g.client != nil && g.link.server != nil {
+		cfg.QUICAddr = advertisedQUIC(g.link.server.Addr().String(), g.opt)
+		cfg.Fetch = g.fetchShards
+	}
+	a, err := membership.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	g.agent.Store(a)
+	g.link.gossip.Store(a)
+	return nil
+}
+
+// Close leaves the pool gracefully and releases the client.
+func (g *gossipLink) Close() {
+	if g == nil {
+		return
+	}
+	if a := g.agent.Load(); a != nil {
+		if err := a.Close(); err != nil {
+			g.log.Warn("gossip leave", "err", err)
+		} else {
+			g.log.Info("left the gossip pool")
+		}
+	}
+	if g.tc != nil {
+		g.tc.Close()
+	}
+}
+
+// routes adds /v1/fleet, the keyring endpoint and the members metric.
+func (g *gossipLink) routes(h *api.Handler, m *metrics.Metrics) {
+	var a *membership.Agent
+	if g != nil {
+		a = g.agent.Load()
+	}
+	h.Handle("GET /v1/fleet", membership.FleetHandler(a))
+	h.Handle("POST /v1/fleet/keys", membership.KeysHandler(a))
+	if a != nil {
+		m.ObserveMembers(func() map[string]int { return membership.CountByStatus(a.Members()) })
+	}
+}
+
+// Peers implements node.Peers.
+func (g *gossipLink) Peers() []route.PeerInfo {
+	a := g.agent.Load()
+	if a == nil {
+		return nil
+	}
+	return membership.PeerInfos(a.Members())
+}
+
+// AskPeer implements node.Peers over the QUIC transport; the peer's
+// certificate must carry the member's name.
+func (g *gossipLink) AskPeer(ctx context.Context, name string, q api.QueryRequest) (api.QueryResponse, error) {
+	a := g.agent.Load()
+	if a == nil {
+		return api.QueryResponse{}, fmt.Errorf("membership not started")
+	}
+	addr, ok := a.PeerAddr(name)
+	if !ok {
+		return api.QueryResponse{}, fmt.Errorf("peer %q announces no QUIC address", name)
+	}
+	return g.client.Ask(ctx, queryrpc.Target{Name: name, Addr: addr}, q)
+}
+
+func (g *gossipLink) fetchShards(ctx context.Context, name, addr string) ([]byte, error) {
+	return g.call.Call(ctx, addr, name, wire.TypeShardList, []byte("{}"))
+}
+
+// advertisedQUIC is the QUIC address to announce: the listener's, with an
+// unspecified host (0.0.0.0, ::) replaced by the host peers reach gossip on.
+func advertisedQUIC(listen string, o gossipOptions) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return listen
+	}
+	for _, a := range []string{o.advertise, o.addr} {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+				return net.JoinHostPort(h, port)
+			}
+		}
+	}
+	return listen
+}
+
+func slicesCompactNonEmpty(s []string) []string {
+	out := s[:0]
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// loadMeter counts the queries a node is working on. Its value, in
+// [0, 1], is what the node announces as its load: queries in flight over
+// twice the cores, since a BM25 query is CPU-bound and short.
+type loadMeter struct{ inflight atomic.Int64 }
+
+func (m *loadMeter) enter() { m.inflight.Add(1) }
+func (m *loadMeter) exit()  { m.inflight.Add(-1) }
+
+func (m *loadMeter) value() float64 {
+	return min(1, float64(m.inflight.Load())/float64(2*runtime.GOMAXPROCS(0)))
+}
+
+// count wraps the API so queries asked over HTTP count as load.
+func (m *loadMeter) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/query" {
+			m.enter()
+			defer m.exit()
+		}
+		h.ServeHTTP(w, r)
+	})
+}

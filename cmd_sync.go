@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/manifest"
+)
+
+// syncOptions are the fleet-sync flags of serve and central.
+type syncOptions struct {
+	key   string        // central: sync.key
+	pub   string        // edge: central's sync.pub
+	poll  time.Duration // edge: poll interval
+	batch int64         // edge: bytes of records per request
+}
+
+func (o *syncOptions) register(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	Int64Var(*int64, string, int64, string)
+}, role string) {
+	if role == "central" {
+		fs.StringVar(&o.key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
+		return
+	}
+	fs.StringVar(&o.pub, "sync-pub", "", "central's fleet-sync public key (sync.pub); with --central, enables fleet sync of published shards")
+	fs.DurationVar(&o.poll, "sync-poll", time.Minute, "how often to ask central for new shard versions")
+	fs.Int64Var(&o.batch, "sync-batch", 1<<20, "bytes of chunk records asked for in one request (smaller wastes less on flaky links)")
+}
+
+// nodeTarget lets fleet sync apply versions to a node.
+type nodeTarget struct{ n *node.Node }
+
+func (t nodeTarget) KV() fleet.KV      { return t.n.SyncKV() }
+func (t nodeTarget) Analyzer() string { return node.AnalyzerName }
+func (t nodeTarget) Pointer(name string) (fleet.Pointer, error) {
+	p, err := t.n.SyncPointer(name)
+	return fleet.Pointer{Current: p.Current, Previous: p.Previous, Highest: p.Highest}, err
+}
+func (t nodeTarget) Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
+	return t.n.ActivateVersion(ctx, name, v, sets, deletes)
+}
+func (t nodeTarget) Stage(ctx context.Context, name string, v uint64, docs func(yield func(fleet.Doc) error) error) error {
+	return t.n.StageVersion(ctx, name, v, func(yield func(node.SyncDoc) error) error {
+		return docs(func(d fleet.Doc) error {
+			sd := node.SyncDoc{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata}
+			for _, r := range d.Chunks {
+				sd.Chunks = append(sd.Chunks, node.SyncChunk{Position: r.Position, Heading: r.Heading, Text: r.Text})
+			}
+			return yield(sd)
+		})
+	})
+}
+
+// nodeSource lets central's publisher read a node's shards.
+type nodeSource struct{ n *node.Node }
+
+func (s nodeSource) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
+	return s.n.Snapshot(ctx, name, fn)
+}
+
+// syncLink is a node's fleet sync: a publisher on central, a syncer on an
+// edge (either may be nil).
+type syncLink struct {
+	pub    *fleet.Publisher
+	syncer *fleet.Syncer
+}
+
+// startSync wires fleet sync into a running node: on central a publisher
+// served on the QUIC transport, on an edge with --central and --sync-pub a
+// syncer running until ctx ends (done is closed when it has stopped).
+func startSync(ctx context.Context, role string, o syncOptions, so serveOptions, fo fleetOptions, link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, <-chan struct{}, error) {
+	done := make(chan struct{})
+	sl := &syncLink{}
+	if role == "central" {
+		var key ed25519.PrivateKey
+		if o.key != "" {
+			b, err := os.ReadFile(o.key)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--sync-key: %w", err)
+			}
+			if key, err = manifest.ParsePrivateKey(b); err != nil {
+				return nil, nil, fmt.Errorf("--sync-key %s: %w", o.key, err)
+			}
+		}
+		p, err := fleet.NewPublisher(fleet.PublisherConfig{
+			KV: n.SyncKV(), Source: nodeSource{n}, Key: key, Logger: log,
+			Index: manifest.IndexParams{K1: so.bm25.K1, B: so.bm25.B, Analyzer: node.AnalyzerName,
+				ChunkTokens: so.chunking.MaxTokens, ChunkOverlap: so.chunking.OverlapTokens},
+			EmbedModel: so.model.EmbedModel,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		sl.pub = p
+		link.setSync(p.Handle)
+		close(done)
+		return sl, done, nil
+	}
+	if o.pub == "" || fo.central == "" {
+		close(done)
+		return sl, done, nil
+	}
+	b, err := os.ReadFile(o.pub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sync-pub: %w", err)
+	}
+	pub, err := manifest.ParsePublicKey(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sync-pub %s: %w", o.pub, err)
+	}
+	cfg := fleet.SyncerConfig{
+		Client: link.client, Central: fo.central, CentralName: fo.centralName, Trusted: []ed25519.PublicKey{pub},
+		Target: nodeTarget{n}, StageDir: filepath.Join(so.data, "sync-staging"), Poll: o.poll, BatchBytes: o.batch, Logger: log,
+	}
+	testHooks(&cfg)
+	s, err := fleet.NewSyncer(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	sl.syncer = s
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	return sl, done, nil
+}
+
+// testHooks wires the fault-injection hooks the fleet tests drive real
+// processes with: EDGERAG_TEST_SYNC_KILL_AT=N kills the process (SIGKILL, no
+// cleanup) at the Nth step of a sync; EDGERAG_TEST_SYNC_TRACE=FILE appends
+// the hash of every chunk verified on arrival. Nothing else reads them.
+func testHooks(cfg *fleet.SyncerConfig) {
+	if v := os.Getenv("EDGERAG_TEST_SYNC_KILL_AT"); v != "" {
+		at, _ := strconv.Atoi(v)
+		calls := 0
+		cfg.Hook = func(string) error {
+			if calls++; calls == at {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+			return nil
+		}
+	}
+	if path := os.Getenv("EDGERAG_TEST_SYNC_TRACE"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err == nil {
+			cfg.OnVerified = func(h manifest.Hash) { f.WriteString(h.String() + "\n") }
+		}
+	}
+}
+
+// register adds fleet sync's HTTP endpoints to a node's API.
+func (sl *syncLink) register(h *api.Handler, n *node.Node) {
+	h.Handle("GET /v1/sync", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case sl.pub != nil:
+			st, err := sl.pub.Status(r.Context())
+			if err != nil {
+				httpError(w, err)
+				return
+			}
+			httpJSON(w, http.StatusOK, st)
+		case sl.syncer != nil:
+			httpJSON(w, http.StatusOK, sl.syncer.Status())
+		default:
+			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node: start it with --central and --sync-pub"))
+		}
+	}))
+	h.Handle("POST /v1/publish", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sl.pub == nil {
+			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central publishes shard versions"))
+			return
+		}
+		var req struct {
+			Shard      string `json:"shard"`
+			MinVersion uint64 `json:"min_version"`
+		}
+		d := json.NewDecoder(io.LimitReader(r.Body, 4096))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&req); err != nil || req.Shard == "" {
+			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}`))
+			return
+		}
+		res, err := sl.pub.Publish(r.Context(), req.Shard, req.MinVersion)
+		switch {
+		case errors.Is(err, fleet.ErrNoKey):
+			httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+		case errors.Is(err, shardstore.ErrNotFound):
+			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "%v", err))
+		case err != nil:
+			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+		default:
+			httpJSON(w, http.StatusOK, res)
+		}
+	}))
+	h.Handle("POST /v1/shards/{name}/rollback", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		from, to, err := n.RollbackShard(r.Context(), name, func(from, to uint64) error {
+			floor, err := fleet.Floor(n.SyncKV(), name, from)
+			if err != nil {
+				return fmt.Errorf("read the manifest of version %d: %w", from, err)
+			}
+			if to < floor {
+				return fmt.Errorf("version %d is below the floor (min_version %d) central set in version %d", to, floor, from)
+			}
+			return nil
+		})
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		httpJSON(w, http.StatusOK, map[string]any{"shard": name, "from": from, "to": to})
+	}))
+	h.Handle("POST /v1/sync", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sl.syncer == nil {
+			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node"))
+			return
+		}
+		sl.syncer.Nudge()
+		httpJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
+	}))
+}
+
+func httpJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, err error) {
+	e := api.AsError(err)
+	httpJSON(w, e.Status, map[string]*api.Error{"error": e})
+}
+
+// runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync status [--node URL] [--json]"
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	switch args[0] {
+	case "keygen":
+		fs := newFlags("sync keygen", "--out DIR", stderr)
+		out := fs.String("out", "", "directory for sync.key (central only, keep it secret) and sync.pub (every edge)")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if *out == "" {
+			return usageError{"sync keygen needs --out DIR"}
+		}
+		return syncKeygen(*out, stdout)
+	case "status":
+		fs := newFlags("sync status", "[--node URL] [--json]", stderr)
+		nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API (an edge, or central)")
+		asJSON := fs.Bool("json", false, "print the status as JSON")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := httpCall(ctx, http.MethodGet, *nodeURL+"/v1/sync", nil, &raw); err != nil {
+			return err
+		}
+		if *asJSON {
+			_, err := stdout.Write(append(raw, '\n'))
+			return err
+		}
+		return printSyncStatus(stdout, raw)
+	}
+	return usageError{usage}
+}
+
+func syncKeygen(dir string, stdout io.Writer) error {
+	pub, priv, err := manifest.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	kb, err := manifest.MarshalPrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	pb, err := manifest.MarshalPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("sync keygen: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+		mode os.FileMode
+	}{{"sync.key", kb, 0o600}, {"sync.pub", pb, 0o644}} {
+		// O_EXCL: never overwrite a key the fleet already trusts.
+		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		if err != nil {
+			return fmt.Errorf("sync keygen: %w (remove the old key only if no edge trusts it)", err)
+		}
+		_, err = fh.Write(f.b)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync keygen: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "sync key %s written to %s: sync.key for central (--sync-key), sync.pub for every edge (--sync-pub)\n", manifest.IDOf(pub), dir)
+	return nil
+}
+
+func printSyncStatus(w io.Writer, raw []byte) error {
+	var probe struct {
+		Role string `json:"role"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return fmt.Errorf("sync status: %w", err)
+	}
+	if probe.Role == "central" {
+		var st fleet.CentralStatus
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("sync status: %w", err)
+		}
+		fmt.Fprintln(w, "published:")
+		for _, v := range st.Published {
+			fmt.Fprintf(w, "  %-24s version %d\n", v.Shard, v.Version)
+		}
+		fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
+		if len(st.Edges) > 0 {
+			fmt.Fprintln(w, "edges (last report):")
+		}
+		for _, a := range st.Edges {
+			health := "healthy"
+			if !a.Healthy {
+				health = "UNHEALTHY " + a.Error
+			}
+			fmt.Fprintf(w, "  %-16s %-24s version %-6d %s  %s\n", a.Node, a.Shard, a.Version, health, a.At.Format(time.RFC3339))
+		}
+		return nil
+	}
+	var st fleet.EdgeStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("sync status: %w", err)
+	}
+	fmt.Fprintf(w, "central: %s", st.Central)
+	if !st.LastPoll.IsZero() {
+		fmt.Fprintf(w, " · last poll %s", st.LastPoll.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	if st.PollError != "" {
+		fmt.Fprintf(w, "poll error: %s\n", st.PollError)
+	}
+	for _, s := range st.Shards {
+		fmt.Fprintf(w, "%-24s applied %d (previous %d)  %s", s.Shard, s.Applied, s.Previous, s.State)
+		if s.Target != 0 && s.State != "idle" && s.State != "error" {
+			frac := 1.0
+			if s.BytesTotal > 0 {
+				frac = float64(s.BytesDone) / float64(s.BytesTotal)
+			}
+			bar := strings.Repeat("█", int(frac*20)) + strings.Repeat("░", 20-int(frac*20))
+			fmt.Fprintf(w, " → %d  %s %3.0f%%  %d/%d chunks", s.Target, bar, 100*frac, s.ChunksDone, s.ChunksTotal)
+		}
+		fmt.Fprintln(w)
+		if s.LastError != "" {
+			fmt.Fprintf(w, "  last error (%s): %s\n", s.LastErrorAt.Format(time.RFC3339), s.LastError)
+		}
+	}
+	return nil
+}
+
+// runPublish handles 'edgerag publish --shard NAME': central cuts a version.
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N]", stderr)
+	nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
+	shardName := fs.String("shard", "", "shard to publish")
+	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *shardName == "" {
+		return usageError{"publish needs --shard NAME"}
+	}
+	var res fleet.Published
+	err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
+	if err != nil {
+		return err
+	}
+	if res.Unchanged {
+		fmt.Fprintf(stdout, "shard %s unchanged since version %d: nothing published\n", res.Shard, res.Version)
+		return nil
+	}
+	fmt.Fprintf(stdout, "published shard %s version %d: %d chunks (%d new), %d bytes\n", res.Shard, res.Version, res.Chunks, res.NewChunks, res.Bytes)
+	return nil
+}
+
+// runShard handles 'edgerag shard rollback NAME'.
+func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rollback" {
+		return usageError{"usage: edgerag shard rollback [--node URL] NAME"}
+	}
+	fs := newFlags("shard rollback", "[--node URL] NAME", stderr)
+	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the edge's HTTP API")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"shard rollback needs one shard name"}
+	}
+	var res struct {
+		Shard    string `json:"shard"`
+		From, To uint64
+	}
+	if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/shards/"+fs.Arg(0)+"/rollback", nil, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "shard %s rolled back from version %d to %d\n", res.Shard, res.From, res.To)
+	return nil
+}
+
+// httpCall sends a JSON request to a node and decodes its JSON answer.
+func httpCall(ctx context.Context, method, url string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: is the node running? %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error *api.Error `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != nil {
+			return fmt.Errorf("%s", e.Error.Message)
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return json.Unmarshal(b, out)
+}
+

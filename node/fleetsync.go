@@ -1,0 +1,421 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/shard"
+	"github.com/edgerag/edgerag/node/shardstore"
+)
+
+// Shards that fleet sync delivers are stored one version per key space:
+// version 7 of shard "manuals" lives in the store as shard "manuals@7" ('@'
+// cannot appear in a shard name, so no user shard collides with it). A
+// pointer record in fleet sync's key space, which shard writes never touch,
+// names the version queries see and the one kept for rollback. Staging a
+// version writes its key space in as many transactions as it takes while
+// queries keep reading the current one; applying it is one transaction that
+// moves the pointer plus an in-memory swap of the shard's index, so a query
+// sees the old version or the new one, never a mix.
+
+// SyncPointer is an edge's record of a synced shard's versions.
+type SyncPointer struct {
+	Current  uint64 `json:"current"`  // version queries see; 0: none applied
+	Previous uint64 `json:"previous"` // kept for rollback; 0: none
+	// Highest is the highest version ever applied. Fleet sync refuses any
+	// manifest not above it, so a replayed old manifest cannot take the
+	// node back; only an explicit rollback can.
+	Highest uint64 `json:"highest"`
+}
+
+func pointerKey(name string) string { return "p/" + name }
+
+// keyspace is the store shard that holds version v of a synced shard.
+func keyspace(name string, v uint64) string { return name + "@" + strconv.FormatUint(v, 10) }
+
+// splitKeyspace parses a keyspace name; ok is false for an ordinary shard.
+func splitKeyspace(ks string) (name string, v uint64, ok bool) {
+	name, vs, ok := strings.Cut(ks, "@")
+	if !ok {
+		return "", 0, false
+	}
+	v, err := strconv.ParseUint(vs, 10, 64)
+	return name, v, err == nil && v > 0
+}
+
+// storeName is the store shard holding the data queries of s read.
+func (s *shardState) storeName(name string) string {
+	if s.store != "" {
+		return s.store
+	}
+	return name
+}
+
+// syncLoad is what Open needs to know of fleet sync while loading.
+type syncLoad struct {
+	ptrs map[string]SyncPointer // by shard name
+	ks   map[string]string      // searched key space → shard name
+}
+
+// loadPointers reads every sync pointer before the index is loaded.
+func loadPointers(ctx context.Context, st *shardstore.Store) (*syncLoad, error) {
+	out := make(map[string]SyncPointer)
+	err := st.SyncKV().Scan(ctx, "p/", false, func(k string, v []byte) error {
+		var p SyncPointer
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("sync pointer %q: %w", k, err)
+		}
+		out[strings.TrimPrefix(k, "p/")] = p
+		return nil
+	})
+	return &syncLoad{ptrs: out, ks: make(map[string]string)}, err
+}
+
+// loadShard registers a shard record during Open. Key spaces of synced
+// shards other than the current version (the previous one, a version being
+// staged) are held in the store but not searched; neither is an ordinary
+// shard whose name fleet sync has taken over.
+func (n *Node) loadShard(l *syncLoad, m shardstore.ShardMeta) {
+	name, v, synced := splitKeyspace(m.Name)
+	if !synced {
+		if _, managed := l.ptrs[m.Name]; !managed {
+			n.shards[m.Name] = &shardState{ix: lexical.New(), meta: m}
+		}
+		return
+	}
+	if p, ok := l.ptrs[name]; ok && p.Current == v {
+		meta := m
+		meta.Name, meta.Version = name, v
+		n.shards[name] = &shardState{ix: lexical.New(), meta: meta, store: m.Name}
+		l.ks[m.Name] = name
+	}
+}
+
+// loadDoc indexes a document during Open, if its shard is searched.
+func (n *Node) loadDoc(l *syncLoad, sh, doc string, chunks []lexical.Chunk) error {
+	name := sh
+	if ks, ok := l.ks[sh]; ok {
+		name = ks
+	} else if _, _, synced := splitKeyspace(sh); synced {
+		return nil
+	} else if _, managed := l.ptrs[sh]; managed {
+		return nil
+	}
+	s, ok := n.shards[name]
+	if !ok {
+		return fmt.Errorf("document %q belongs to unknown shard %q", doc, sh)
+	}
+	return s.ix.Add(doc, chunks)
+}
+
+// SyncKV is the store's key space for fleet sync's own records.
+func (n *Node) SyncKV() *shardstore.SyncKV { return n.store.SyncKV() }
+
+// SyncPointer returns the versions of a synced shard; the zero value when
+// nothing was ever applied.
+func (n *Node) SyncPointer(name string) (SyncPointer, error) {
+	var p SyncPointer
+	b, err := n.store.SyncKV().Get(pointerKey(name))
+	if errors.Is(err, shardstore.ErrNotFound) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("sync pointer of %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// syncManaged reports whether fleet sync owns a shard, in which case local
+// writes to it are refused: central is its only source.
+func (n *Node) syncManaged(name string) bool {
+	n.mu.RLock()
+	s, ok := n.shards[name]
+	n.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.store != ""
+}
+
+func errSyncManaged(name string) error {
+	return api.Errorf(http.StatusConflict, api.CodeBadRequest, "shard %q is delivered by fleet sync from central: change it there and publish a new version", name)
+}
+
+// SyncDoc is one document of a shard version fleet sync delivers: the
+// provenance and chunks central shipped, from which the node rebuilds term
+// vectors with its own analyzer.
+type SyncDoc struct {
+	ID       string
+	Title    string
+	Source   string
+	Metadata map[string]string
+	Chunks   []SyncChunk // by position
+}
+
+// SyncChunk is one chunk of a SyncDoc.
+type SyncChunk struct {
+	Position int
+	Heading  string
+	Text     string
+}
+
+// AnalyzerName names the analysis chain term vectors are built with; a
+// shard manifest naming another cannot be applied.
+const AnalyzerName = "english-porter"
+
+// StageVersion writes version v of a synced shard into its own key space
+// from docs, in as many transactions as it takes. Queries do not see it
+// until ActivateVersion. It can be run again after a crash: documents are
+// replaced whole.
+func (n *Node) StageVersion(ctx context.Context, name string, v uint64, docs func(yield func(SyncDoc) error) error) error {
+	if err := shard.ValidName(name); err != nil {
+		return err
+	}
+	ks := keyspace(name, v)
+	var batch []prepared
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := n.stageWrite(ctx, ks, batch)
+		batch, size = batch[:0], 0
+		return err
+	}
+	err := docs(func(d SyncDoc) error {
+		p, err := n.prepareSynced(ks, d)
+		if err != nil {
+			return err
+		}
+		if size+p.size > txnBudget {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch, size = append(batch, p), size+p.size
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("stage version %d of shard %q: %w", v, name, err)
+	}
+	return nil
+}
+
+// prepareSynced analyses a delivered document like ingest does (title and
+// heading indexed with every chunk), keeping central's chunking.
+func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
+	if err := shard.ValidID(d.ID); err != nil {
+		return prepared{}, err
+	}
+	if len(d.Chunks) == 0 {
+		return prepared{}, fmt.Errorf("document %q has no chunks", d.ID)
+	}
+	p := prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}}
+	titleTerms := n.analyzer.Terms(d.Title)
+	var scratch []string
+	for i, c := range d.Chunks {
+		if c.Position != i {
+			return prepared{}, fmt.Errorf("document %q: chunk at index %d has position %d; chunks must be complete and in order", d.ID, i, c.Position)
+		}
+		text := shard.Normalize(c.Text)
+		scratch = append(scratch[:0], titleTerms...)
+		scratch = n.analyzer.AppendTerms(scratch, c.Heading)
+		scratch = n.analyzer.AppendTerms(scratch, text)
+		pc := preparedChunk{id: shard.HashText(text), length: uint32(len(scratch))}
+		slices.Sort(scratch)
+		for j := 0; j < len(scratch); {
+			k := j
+			for k < len(scratch) && scratch[k] == scratch[j] {
+				k++
+			}
+			pc.terms = append(pc.terms, scratch[j])
+			pc.tfs = append(pc.tfs, uint32(k-j))
+			j = k
+		}
+		p.meta.Chunks = append(p.meta.Chunks, shardstore.ChunkMeta{ID: pc.id.String(), Position: i, Heading: c.Heading, Tokens: chunk.CountTokens(text)})
+		p.texts = append(p.texts, text)
+		p.chunks = append(p.chunks, pc)
+		p.size += len(text) + 4*len(pc.terms) + 64
+	}
+	p.size += len(d.Title) + len(d.Source) + 256
+	return p, nil
+}
+
+// stageWrite stores prepared documents in a key space without touching any
+// searched index; a batch too large for one transaction is halved.
+func (n *Node) stageWrite(ctx context.Context, ks string, preps []prepared) error {
+	n.writeMu.Lock()
+	var fresh []string
+	var ids []uint32
+	w := shardstore.Write{Shard: ks, Now: n.cfg.Now().UTC(), Puts: make([]shardstore.DocWrite, len(preps))}
+	for i, p := range preps {
+		vs := make([]lexical.Chunk, len(p.chunks))
+		for j, c := range p.chunks {
+			ids, fresh = n.dict.Assign(c.terms, ids[:0], fresh)
+			tf := make([]lexical.TermFreq, len(ids))
+			for k, id := range ids {
+				tf[k] = lexical.TermFreq{Term: id, TF: c.tfs[k]}
+			}
+			vs[j] = lexical.Chunk{ID: c.id, Position: j, Length: c.length, Terms: tf}
+		}
+		w.Puts[i] = shardstore.DocWrite{Meta: p.meta, Texts: p.texts, Vectors: vs}
+	}
+	for _, t := range fresh {
+		id, _ := n.dict.Lookup(t)
+		w.NewTerms = append(w.NewTerms, shardstore.Term{Term: t, ID: id})
+	}
+	_, err := n.store.Apply(ctx, w)
+	if err != nil {
+		n.dict.Forget(fresh)
+	}
+	n.writeMu.Unlock()
+	if errors.Is(err, shardstore.ErrTooLarge) && len(preps) > 1 {
+		half := len(preps) / 2
+		if err := n.stageWrite(ctx, ks, preps[:half]); err != nil {
+			return err
+		}
+		return n.stageWrite(ctx, ks, preps[half:])
+	}
+	return err
+}
+
+// ActivateVersion makes staged version v of a shard the one queries see:
+// it builds the index from the staged key space, then in one transaction
+// moves the pointer (the current version becomes the previous one) and
+// writes sets and deletes (fleet sync's own records of the switch), then
+// swaps the index in. Key spaces older than the previous version are
+// dropped afterwards.
+func (n *Node) ActivateVersion(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
+	p, err := n.SyncPointer(name)
+	if err != nil {
+		return err
+	}
+	if v <= p.Highest {
+		return fmt.Errorf("activate version %d of shard %q: version %d was already applied; only newer versions apply", v, name, p.Highest)
+	}
+	next := SyncPointer{Current: v, Previous: p.Current, Highest: v}
+	if err := n.switchVersion(ctx, name, next, sets, deletes); err != nil {
+		return fmt.Errorf("activate version %d of shard %q: %w", v, name, err)
+	}
+	return nil
+}
+
+// RollbackShard returns a synced shard to its previous version. allow may
+// refuse the switch (a version below the shard's floor); the version rolled
+// back from is kept as the new previous one.
+func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, to uint64) error) (from, to uint64, err error) {
+	p, err := n.SyncPointer(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if p.Current == 0 {
+		return 0, 0, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q was never delivered by fleet sync: nothing to roll back", name)
+	}
+	if p.Previous == 0 {
+		return p.Current, 0, api.Errorf(http.StatusConflict, api.CodeBadRequest, "shard %q has no previous version kept (only version %d was applied)", name, p.Current)
+	}
+	if allow != nil {
+		if err := allow(p.Current, p.Previous); err != nil {
+			return p.Current, p.Previous, api.Errorf(http.StatusConflict, api.CodeBadRequest, "roll back shard %q: %v", name, err)
+		}
+	}
+	next := SyncPointer{Current: p.Previous, Previous: p.Current, Highest: p.Highest}
+	if err := n.switchVersion(ctx, name, next, nil, nil); err != nil {
+		return p.Current, p.Previous, fmt.Errorf("roll back shard %q to version %d: %w", name, p.Previous, err)
+	}
+	n.log.Info("shard rolled back", "shard", name, "from", p.Current, "to", p.Previous)
+	return p.Current, p.Previous, nil
+}
+
+// switchVersion is the atomic switch: index built first, pointer moved in
+// one transaction, then the index swapped in under the shard's lock.
+func (n *Node) switchVersion(ctx context.Context, name string, next SyncPointer, sets []shardstore.KV, deletes []string) error {
+	ks := keyspace(name, next.Current)
+	ix := lexical.New()
+	docs := 0
+	err := n.store.Vectors(ctx, ks, func(doc string, chunks []lexical.Chunk) error {
+		docs++
+		return ix.Add(doc, chunks)
+	})
+	if err != nil {
+		return err
+	}
+	if docs == 0 {
+		return fmt.Errorf("version %d is not staged (key space %s is empty)", next.Current, ks)
+	}
+	ix.Compact()
+	rec, _ := json.Marshal(next)
+	sets = append(slices.Clip(sets), shardstore.KV{Key: pointerKey(name), Value: rec})
+	// writeMu keeps a concurrent stage or ingest from interleaving with
+	// the switch and the drop below.
+	n.writeMu.Lock()
+	defer n.writeMu.Unlock()
+	if err := n.store.SyncKV().Update(ctx, sets, deletes); err != nil {
+		return err
+	}
+	now := n.cfg.Now().UTC()
+	n.mu.Lock()
+	s, ok := n.shards[name]
+	if !ok {
+		s = &shardState{}
+		n.shards[name] = s
+	}
+	n.mu.Unlock()
+	s.mu.Lock()
+	s.ix, s.store = ix, ks
+	s.meta = shardstore.ShardMeta{Name: name, Version: next.Current, UpdatedAt: now}
+	s.mu.Unlock()
+	if n.dense != nil {
+		n.dense.ReplaceShard(name, n.liveChunks(name))
+	}
+	n.dropKeyspaces(ctx, name, next)
+	return nil
+}
+
+// dropKeyspaces deletes the stored versions of a shard that are neither
+// current nor previous. Failure only costs disk space until the next
+// switch, so it is logged, not returned. The caller holds writeMu.
+func (n *Node) dropKeyspaces(ctx context.Context, name string, keep SyncPointer) {
+	names, err := n.store.ShardNames(ctx)
+	if err != nil {
+		n.log.Warn("fleet sync: list stored versions", "shard", name, "err", err)
+		return
+	}
+	for _, ks := range names {
+		base, v, ok := splitKeyspace(ks)
+		if base != name || (ok && (v == keep.Current || v == keep.Previous || v > keep.Highest)) {
+			continue // versions above Highest are being staged
+		}
+		// The plain shard of that name (local data before sync took it
+		// over) is kept: it is invisible, but it was the user's.
+		if !ok {
+			continue
+		}
+		if err := n.store.DropShard(ctx, ks, n.cfg.Now().UTC()); err != nil {
+			n.log.Warn("fleet sync: drop old version", "keyspace", ks, "err", err)
+		}
+	}
+}
+
+// Snapshot streams a shard's documents with their chunk texts from one
+// consistent read; central publishes versions from it.
+func (n *Node) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
+	return n.store.Snapshot(ctx, name, fn)
+}

@@ -1,0 +1,615 @@
+// Package membership makes a node a member of its site's gossip pool: it
+// embeds one Serf member (hashicorp/serf over memberlist), announces the
+// node in compact tags (role, QUIC address, a digest of its shards, its
+// models, a coarse load, its version), fetches a peer's full shard list
+// over the QUIC transport when its digest changes, and gives the routing
+// policy its peers (PeerInfos) and the API its members (Fleet).
+//
+// The pure parts — tags, digests, profiles, load buckets, the shard-list
+// payload, members to route.PeerInfo — do no I/O and are table-tested;
+// Agent owns the sockets, the snapshot and the keyring. main wires it; the
+// QUIC calls are passed in as functions, so this package does not depend
+// on the transport.
+package membership
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+)
+
+// Config configures an Agent.
+type Config struct {
+	Name    string // node name: also the name in its fleet certificate
+	Role    string // "edge" or "central"
+	Version string
+	// BindAddr is the host:port gossip listens on (UDP and TCP); port 0
+	// picks one. AdvertiseAddr, when set, is the address peers must use
+	// instead (NAT, containers, a bind on 0.0.0.0).
+	BindAddr      string
+	AdvertiseAddr string
+	// Join lists members to contact at start; empty after a restart is
+	// fine: the snapshot remembers the pool.
+	Join    []string
+	Profile Profile
+	// Label is the fleet's memberlist label: packets with another label
+	// are dropped, so two fleets on one network never merge.
+	Label string
+	// Keys encrypt gossip (AES-256, primary first); nil sends it in the
+	// clear, which only --insecure-dev allows.
+	Keys [][]byte
+	// KeyringFile is where Serf persists key changes made at run time
+	// (keys rotate); usually the file Keys were read from.
+	KeyringFile string
+	// SnapshotPath is Serf's snapshot: the members last seen, replayed to
+	// rejoin after a restart.
+	SnapshotPath string
+	// QUICAddr is the address peers ask this node on ("" = none).
+	QUICAddr string
+	// Local returns the shards (with versions) and models this node holds.
+	Local func() ([]ShardVersion, []string)
+	// Load returns this node's load in [0, 1]; nil: always 0.
+	Load func() float64
+	// Fetch asks a peer's QUIC endpoint for its shard list; nil: shard
+	// lists are never fetched (members show digests only).
+	Fetch     func(ctx context.Context, name, quicAddr string) ([]byte, error)
+	TagPolicy TagPolicy // zero: DefaultTagPolicy()
+	Logger    *slog.Logger
+}
+
+// Agent is a running Serf member. Its methods are safe for concurrent use.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	serf *serf.Serf
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	poke   chan struct{}
+
+	mu       sync.Mutex
+	tags     Tags      // announced
+	sentAt   time.Time // when tags were last announced
+	loadAt   time.Time // when the load tag last changed
+	lists    map[string]ShardList
+	fetching map[string]bool
+	failedAt map[string]time.Time // digest → last failed fetch
+	seen     map[string]seenState
+	closed   bool
+}
+
+type seenState struct {
+	status string
+	tags   string // the raw tags, to notice any change
+	at     time.Time
+}
+
+// Bounds of the shard-list cache and its fetches.
+const (
+	maxCachedLists = 1024
+	fetchTimeout   = 3 * time.Second
+	fetchRetry     = 2 * time.Second
+	tickEvery      = 500 * time.Millisecond
+	rejoinEvery    = 5 * time.Second
+	maxLabel       = 255 // memberlist's limit
+)
+
+// ValidLabel checks a fleet label.
+func ValidLabel(l string) error {
+	if l == "" || len(l) > maxLabel {
+		return fmt.Errorf("fleet label %q: must be 1 to %d bytes", l, maxLabel)
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] < 0x21 || l[i] > 0x7e {
+			return fmt.Errorf("fleet label %q: use printable ASCII without spaces", l)
+		}
+	}
+	return nil
+}
+
+// Start creates the Serf member, joins cfg.Join (or the snapshot's
+// members) and starts announcing the node. Close leaves and stops it.
+func Start(ctx context.Context, cfg Config) (*Agent, error) {
+	if err := pki.ValidName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("gossip node name: %w", err)
+	}
+	if err := ValidLabel(cfg.Label); err != nil {
+		return nil, err
+	}
+	if cfg.Profile.Name == "" {
+		cfg.Profile = LAN()
+	}
+	if cfg.TagPolicy == (TagPolicy{}) {
+		cfg.TagPolicy = DefaultTagPolicy()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Local == nil {
+		cfg.Local = func() ([]ShardVersion, []string) { return nil, nil }
+	}
+	if cfg.Load == nil {
+		cfg.Load = func() float64 { return 0 }
+	}
+	bindHost, bindPort, err := splitHostPort(cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip %q: %w", cfg.BindAddr, err)
+	}
+	shards, models := cfg.Local()
+	tags, err := NewTags(cfg.Role, cfg.QUICAddr, shards, models, cfg.Load(), cfg.Version)
+	if err != nil {
+		return nil, fmt.Errorf("gossip tags: %w", err)
+	}
+	enc, err := tags.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("gossip tags: %w", err)
+	}
+
+	a := &Agent{
+		cfg: cfg, log: cfg.Logger.With("component", "gossip"), poke: make(chan struct{}, 1),
+		tags: tags, lists: map[string]ShardList{}, fetching: map[string]bool{},
+		failedAt: map[string]time.Time{}, seen: map[string]seenState{},
+	}
+	sc := serf.DefaultConfig()
+	sc.NodeName = cfg.Name
+	sc.Tags = enc
+	events := make(chan serf.Event, 256)
+	sc.EventCh = events
+	// After a graceful leave the snapshot says so, and Serf would not
+	// rejoin on restart; a node that stops for an upgrade must come back.
+	sc.RejoinAfterLeave = true
+	sc.SnapshotPath = cfg.SnapshotPath
+	sc.KeyringFile = cfg.KeyringFile
+	logger := log.New(&slogWriter{log: a.log}, "", 0)
+	sc.Logger = logger
+	sc.LogOutput = nil
+	mc := memberlist.DefaultLANConfig()
+	cfg.Profile.Apply(mc)
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = bindHost, bindPort
+	mc.AdvertisePort = bindPort
+	if cfg.AdvertiseAddr != "" {
+		h, p, err := splitHostPort(cfg.AdvertiseAddr)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("--advertise %q: want the host:port peers reach this node's gossip on", cfg.AdvertiseAddr)
+		}
+		mc.AdvertiseAddr, mc.AdvertisePort = h, p
+	}
+	mc.Label = cfg.Label
+	mc.Logger = logger
+	mc.LogOutput = nil
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	sc.MemberlistConfig = mc
+	if cfg.SnapshotPath != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.SnapshotPath), 0o700); err != nil {
+			return nil, fmt.Errorf("gossip snapshot directory: %w", err)
+		}
+	}
+	s, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
+	}
+	a.serf = s
+	now := time.Now()
+	a.sentAt, a.loadAt = now, now
+	lm := s.LocalMember()
+	a.log.Info("gossip started", "addr", net.JoinHostPort(lm.Addr.String(), strconv.Itoa(int(lm.Port))),
+		"profile", cfg.Profile.Name, "encrypted", s.EncryptionEnabled(), "label", cfg.Label)
+
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.wg.Add(2)
+	go a.events(rctx, events)
+	go a.loop(rctx)
+	return a, nil
+}
+
+// Addr is the gossip address this member advertises.
+func (a *Agent) Addr() string {
+	lm := a.serf.LocalMember()
+	return net.JoinHostPort(lm.Addr.String(), strconv.Itoa(int(lm.Port)))
+}
+
+// Profile is the profile the agent runs.
+func (a *Agent) Profile() Profile { return a.cfg.Profile }
+
+// Close leaves the pool gracefully (peers mark the node "left" at once
+// instead of suspecting it for the failure-detection window) and stops
+// the agent. It returns within about the Serf broadcast timeout.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	// Leave while the event loop still drains Serf's channel: Serf blocks
+	// on a full one.
+	lerr := a.serf.Leave()
+	a.cancel()
+	a.wg.Wait()
+	serr := a.serf.Shutdown()
+	return errors.Join(lerr, serr)
+}
+
+// events drains Serf's event channel (Serf blocks when it is full) and
+// nudges the loop so status changes and new digests are seen at once.
+func (a *Agent) events(ctx context.Context, ch <-chan serf.Event) {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-ch:
+			if me, ok := e.(serf.MemberEvent); ok {
+				for _, m := range me.Members {
+					a.log.Debug("member event", "event", me.EventType().String(), "member", m.Name)
+				}
+			}
+			select {
+			case a.poke <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// loop re-announces tags, records status changes, fetches shard lists
+// and retries the join while the node is alone.
+func (a *Agent) loop(ctx context.Context) {
+	defer a.wg.Done()
+	t := time.NewTicker(tickEvery)
+	defer t.Stop()
+	var lastJoin time.Time
+	if len(a.cfg.Join) > 0 {
+		a.join()
+		lastJoin = time.Now()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.poke:
+		}
+		now := time.Now()
+		a.announce(now)
+		a.observe(ctx, now)
+		if len(a.cfg.Join) > 0 && a.serf.NumNodes() <= 1 && now.Sub(lastJoin) >= rejoinEvery {
+			a.join()
+			lastJoin = now
+		}
+	}
+}
+
+func (a *Agent) join() {
+	n, err := a.serf.Join(a.cfg.Join, true)
+	if err != nil {
+		a.log.Warn("gossip join failed; retrying while alone", "join", a.cfg.Join, "contacted", n, "err", err)
+		return
+	}
+	a.log.Info("gossip joined", "contacted", n)
+}
+
+// announce sets new tags when the policy says they are due.
+func (a *Agent) announce(now time.Time) {
+	shards, models := a.cfg.Local()
+	want, err := NewTags(a.cfg.Role, a.cfg.QUICAddr, shards, models, a.cfg.Load(), a.cfg.Version)
+	if err != nil {
+		a.log.Warn("gossip tags", "err", err)
+		return
+	}
+	a.mu.Lock()
+	next, ok := a.cfg.TagPolicy.Next(a.tags, want, a.sentAt, a.loadAt, now)
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	enc, err := next.Encode()
+	if err == nil {
+		err = a.serf.SetTags(enc)
+	}
+	if err != nil {
+		a.log.Warn("gossip tags not announced", "err", err)
+		return
+	}
+	a.mu.Lock()
+	if next.Load != a.tags.Load {
+		a.loadAt = now
+	}
+	a.tags, a.sentAt = next, now
+	a.mu.Unlock()
+}
+
+// observe records status and tag changes and starts fetches of shard
+// lists for digests not yet cached.
+func (a *Agent) observe(ctx context.Context, now time.Time) {
+	ms := a.rawMembers()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range ms {
+		raw := fmt.Sprint(m.Tags)
+		if s, ok := a.seen[m.Name]; !ok || s.status != m.status || s.tags != raw {
+			if ok && s.status != m.status {
+				a.log.Info("member status", "member", m.Name, "from", s.status, "to", m.status)
+			}
+			a.seen[m.Name] = seenState{status: m.status, tags: raw, at: now}
+		}
+		if m.Name == a.cfg.Name || m.status != StatusAlive || a.cfg.Fetch == nil {
+			continue
+		}
+		t, err := DecodeTags(m.Tags)
+		if err != nil || t.QUIC == "" {
+			continue
+		}
+		if _, ok := a.lists[t.Digest]; ok || a.fetching[t.Digest] || now.Sub(a.failedAt[t.Digest]) < fetchRetry {
+			continue
+		}
+		a.fetching[t.Digest] = true
+		a.wg.Add(1)
+		go a.fetch(ctx, m.Name, t.QUIC, t.Digest)
+	}
+}
+
+// fetch gets a member's shard list and caches it under its digest.
+func (a *Agent) fetch(ctx context.Context, name, addr, digest string) {
+	defer a.wg.Done()
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	b, err := a.cfg.Fetch(fctx, name, addr)
+	var l ShardList
+	if err == nil {
+		l, err = DecodeShardList(b)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.fetching, digest)
+	if err != nil {
+		a.failedAt[digest] = time.Now()
+		a.log.Warn("shard list fetch failed", "member", name, "addr", addr, "err", err)
+		return
+	}
+	delete(a.failedAt, digest)
+	if len(a.lists) >= maxCachedLists {
+		clear(a.lists) // refetching costs one round trip per member
+	}
+	// The member may have changed its shards since it announced digest;
+	// cache the list under the digest it has, which its next tags carry.
+	a.lists[l.Digest] = l
+	select {
+	case a.poke <- struct{}{}:
+	default:
+	}
+}
+
+// rawMember is a Serf member with the status this package reports.
+type rawMember struct {
+	serf.Member
+	status string
+}
+
+func (a *Agent) rawMembers() []rawMember {
+	suspect := map[string]bool{}
+	for _, n := range a.serf.Memberlist().Members() {
+		if n.State == memberlist.StateSuspect {
+			suspect[n.Name] = true
+		}
+	}
+	var out []rawMember
+	for _, m := range a.serf.Members() {
+		st := StatusAlive
+		switch m.Status {
+		case serf.StatusAlive:
+			if suspect[m.Name] {
+				st = StatusSuspect
+			}
+		case serf.StatusLeaving:
+			st = StatusLeaving
+		case serf.StatusLeft:
+			st = StatusLeft
+		case serf.StatusFailed:
+			st = StatusFailed
+		default:
+			continue
+		}
+		out = append(out, rawMember{m, st})
+	}
+	return out
+}
+
+// Members returns every member this node knows of, itself included,
+// sorted by name.
+func (a *Agent) Members() []Member {
+	ms := a.rawMembers()
+	shards, models := a.cfg.Local()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Member, 0, len(ms))
+	for _, m := range ms {
+		v := Member{
+			Name: m.Name, Status: m.status, Self: m.Name == a.cfg.Name,
+			GossipAddr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
+			LastChange: a.seen[m.Name].at, Shards: []ShardVersion{},
+		}
+		t, err := DecodeTags(m.Tags)
+		if err != nil {
+			v.TagError = err.Error()
+			out = append(out, v)
+			continue
+		}
+		v.Role, v.QUICAddr, v.ShardDigest, v.Models = t.Role, t.QUIC, t.Digest, t.Models
+		v.Load, v.Version = BucketLoad(t.Load), t.Version
+		switch {
+		case v.Self:
+			v.Shards, v.Models = sortedShards(shards), models
+		default:
+			if l, ok := a.lists[t.Digest]; ok {
+				v.Shards = l.Shards
+				if len(l.Models) > 0 {
+					v.Models = l.Models
+				}
+			} else {
+				v.ShardsPending = t.QUIC != ""
+			}
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(x, y Member) int {
+		switch {
+		case x.Name < y.Name:
+			return -1
+		case x.Name > y.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Fleet is the body of GET /v1/fleet.
+func (a *Agent) Fleet() Fleet {
+	return Fleet{Self: a.cfg.Name, Profile: a.cfg.Profile.Name, Members: a.Members()}
+}
+
+// PeerAddr returns the QUIC address a member announced.
+func (a *Agent) PeerAddr(name string) (string, bool) {
+	for _, m := range a.serf.Members() {
+		if m.Name == name {
+			t, err := DecodeTags(m.Tags)
+			return t.QUIC, err == nil && t.QUIC != ""
+		}
+	}
+	return "", false
+}
+
+// LocalShardList is this node's answer to a shard-list request.
+func (a *Agent) LocalShardList() ([]byte, error) {
+	shards, models := a.cfg.Local()
+	return EncodeShardList(ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models})
+}
+
+func sortedShards(s []ShardVersion) []ShardVersion {
+	s = slices.Clone(s)
+	slices.SortFunc(s, func(a, b ShardVersion) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	if s == nil {
+		s = []ShardVersion{}
+	}
+	return s
+}
+
+// KeyResult is what a keyring operation reports from the pool.
+type KeyResult struct {
+	Op       string            `json:"op"`
+	Nodes    int               `json:"nodes"`    // members asked
+	Answered int               `json:"answered"` // members that answered
+	Failed   int               `json:"failed"`   // members that answered with an error
+	Messages map[string]string `json:"messages"` // member → error
+	Keys     map[string]int    `json:"keys"`     // list: key → members holding it
+	Primary  map[string]int    `json:"primary"`  // list: primary key → members using it
+}
+
+// errNoEncryption refuses key operations on a pool without a keyring.
+var errNoEncryption = errors.New("gossip is not encrypted (--insecure-dev); there are no keys to manage")
+
+// Keys runs a keyring operation across the pool: "list", or "install",
+// "use", "remove" of key (base64). Serf asks every member and each
+// rewrites its keyring file.
+func (a *Agent) Keys(op, key string) (KeyResult, error) {
+	if !a.serf.EncryptionEnabled() {
+		return KeyResult{}, errNoEncryption
+	}
+	km := a.serf.KeyManager()
+	if op != "list" {
+		if _, err := DecodeKey(key); err != nil {
+			return KeyResult{}, err
+		}
+	}
+	var r *serf.KeyResponse
+	var err error
+	switch op {
+	case "list":
+		r, err = km.ListKeys()
+	case "install":
+		r, err = km.InstallKey(key)
+	case "use":
+		r, err = km.UseKey(key)
+	case "remove":
+		r, err = km.RemoveKey(key)
+	default:
+		return KeyResult{}, fmt.Errorf("key operation %q: use list, install, use or remove", op)
+	}
+	if r == nil {
+		return KeyResult{}, err
+	}
+	res := KeyResult{Op: op, Nodes: r.NumNodes, Answered: r.NumResp, Failed: r.NumErr, Messages: r.Messages, Keys: r.Keys, Primary: r.PrimaryKeys}
+	if err != nil {
+		return res, fmt.Errorf("%s key: %w", op, err)
+	}
+	return res, nil
+}
+
+// splitHostPort parses host:port with a numeric port (0 allowed).
+func splitHostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port: %w", err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q: want 0..65535", p)
+	}
+	if h == "" {
+		h = "0.0.0.0"
+	}
+	return h, port, nil
+}
+
+// slogWriter turns Serf's and memberlist's "[LEVEL] msg" lines into slog
+// records at that level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	line := bytes.TrimSpace(p)
+	lv := slog.LevelInfo
+	for _, l := range []struct {
+		tag string
+		lv  slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}, {"[ERROR]", slog.LevelError}} {
+		if i := bytes.Index(line, []byte(l.tag)); i >= 0 {
+			lv, line = l.lv, bytes.TrimSpace(line[i+len(l.tag):])
+			break
+		}
+	}
+	w.log.Log(context.Background(), lv, string(line))
+	return len(p), nil
+}

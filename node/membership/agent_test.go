@@ -1,0 +1,170 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pool starts real Serf agents on loopback; fetch reads the shard list
+// straight from the other agent (the QUIC path is tested with processes in
+// package main).
+type pool struct {
+	mu     sync.Mutex
+	agents map[string]*Agent
+	shards map[string][]ShardVersion
+}
+
+func (p *pool) start(t *testing.T, name string, keys [][]byte, label string, join ...string) (*Agent, error) {
+	t.Helper()
+	a, err := Start(context.Background(), Config{
+		Name: name, Role: "edge", Version: "test", BindAddr: "127.0.0.1:0", Join: join,
+		Profile: LAN(), Label: label, Keys: keys, QUICAddr: "127.0.0.1:9",
+		SnapshotPath: t.TempDir() + "/serf.snapshot",
+		Local: func() ([]ShardVersion, []string) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.shards[name], []string{"m1"}
+		},
+		Fetch: func(ctx context.Context, peer, addr string) ([]byte, error) {
+			p.mu.Lock()
+			other := p.agents[peer]
+			p.mu.Unlock()
+			if other == nil {
+				return nil, fmt.Errorf("no agent %s", peer)
+			}
+			return other.LocalShardList()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { a.Close() })
+	p.mu.Lock()
+	p.agents[name] = a
+	p.mu.Unlock()
+	return a, nil
+}
+
+func (p *pool) setShards(name string, s []ShardVersion) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shards[name] = s
+}
+
+func mustKey(t *testing.T) []byte {
+	t.Helper()
+	s, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := DecodeKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestAgentsSeeEachOthersShards(t *testing.T) {
+	p := &pool{agents: map[string]*Agent{}, shards: map[string][]ShardVersion{}}
+	key := mustKey(t)
+	// A thousand shards still fit Serf's 512-byte tag limit: Start would
+	// fail otherwise (Serf checks it).
+	many := make([]ShardVersion, 1000)
+	for i := range many {
+		many[i] = ShardVersion{Name: fmt.Sprintf("shard-%04d", i), Version: uint64(i)}
+	}
+	p.setShards("a1", many)
+	p.setShards("a2", []ShardVersion{{"pumps", 1}})
+	a1, err := p.start(t, "a1", [][]byte{key}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := p.start(t, "a2", [][]byte{key}, "t", a1.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds := func(a *Agent, peer, shard string, version uint64) bool {
+		for _, m := range a.Members() {
+			if m.Name == peer && m.Status == StatusAlive {
+				for _, s := range m.Shards {
+					if s.Name == shard && s.Version == version {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	waitFor(t, "a2 sees a1's shards", 5*time.Second, func() bool { return holds(a2, "a1", "shard-0999", 999) })
+	waitFor(t, "a1 sees a2's shards", 5*time.Second, func() bool { return holds(a1, "a2", "pumps", 1) })
+
+	// A new version changes the digest; the peer refetches.
+	p.setShards("a2", []ShardVersion{{"pumps", 2}})
+	waitFor(t, "a1 sees pumps@2", 5*time.Second, func() bool { return holds(a1, "a2", "pumps", 2) })
+	peers := PeerInfos(a1.Members())
+	if len(peers) != 1 || peers[0].Name != "a2" || !peers[0].Alive {
+		t.Errorf("a1's peers = %+v; want a2 alive", peers)
+	}
+
+	// A graceful leave shows as left, not failed.
+	if err := a2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a1 sees a2 left", 5*time.Second, func() bool {
+		for _, m := range a1.Members() {
+			if m.Name == "a2" {
+				return m.Status == StatusLeft
+			}
+		}
+		return false
+	})
+}
+
+func TestForeignMembersCannotJoin(t *testing.T) {
+	p := &pool{agents: map[string]*Agent{}, shards: map[string][]ShardVersion{}}
+	key := mustKey(t)
+	a1, err := p.start(t, "a1", [][]byte{key}, "fleet-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		keys  [][]byte
+		label string
+	}{
+		{"wrong-key", [][]byte{mustKey(t)}, "fleet-a"},
+		{"no-key", nil, "fleet-a"},
+		{"other-label", [][]byte{key}, "fleet-b"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := p.start(t, c.name, c.keys, c.label, a1.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			for _, m := range a1.Members() {
+				if m.Name == c.name {
+					t.Errorf("a1 lists %s as %s", c.name, m.Status)
+				}
+			}
+			if n := len(b.Members()); n != 1 {
+				t.Errorf("%s sees %d members; want only itself", c.name, n)
+			}
+		})
+	}
+}

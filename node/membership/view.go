@@ -1,0 +1,153 @@
+package membership
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/shard"
+)
+
+// ShardList is the answer to a wire.TypeShardList request: everything the
+// tags only summarise.
+type ShardList struct {
+	Node   string         `json:"node"`
+	Digest string         `json:"digest"` // ShardDigest(Shards)
+	Shards []ShardVersion `json:"shards"`
+	Models []string       `json:"models,omitempty"`
+}
+
+// Limits of a shard list from a peer; a list beyond them is refused rather
+// than cached.
+const (
+	MaxShards    = 10000
+	MaxModels    = 64
+	maxModelName = 256
+)
+
+// EncodeShardList returns the payload for a shard-list response.
+func EncodeShardList(l ShardList) ([]byte, error) {
+	l.Digest = ShardDigest(l.Shards)
+	if l.Shards == nil {
+		l.Shards = []ShardVersion{}
+	}
+	return json.Marshal(l)
+}
+
+// DecodeShardList reads a peer's shard list and checks it: valid names, no
+// duplicates, and a digest that matches the shards it lists.
+func DecodeShardList(b []byte) (ShardList, error) {
+	if !utf8.Valid(b) {
+		return ShardList{}, fmt.Errorf("shard list is not valid UTF-8")
+	}
+	var l ShardList
+	if err := json.Unmarshal(b, &l); err != nil {
+		return ShardList{}, fmt.Errorf("shard list is not the expected JSON: %w", err)
+	}
+	if len(l.Shards) > MaxShards {
+		return ShardList{}, fmt.Errorf("shard list has %d shards, more than %d", len(l.Shards), MaxShards)
+	}
+	if len(l.Models) > MaxModels {
+		return ShardList{}, fmt.Errorf("shard list has %d models, more than %d", len(l.Models), MaxModels)
+	}
+	seen := make(map[string]bool, len(l.Shards))
+	for _, s := range l.Shards {
+		if err := shard.ValidName(s.Name); err != nil {
+			return ShardList{}, fmt.Errorf("shard list: %w", err)
+		}
+		if seen[s.Name] {
+			return ShardList{}, fmt.Errorf("shard list names %q twice", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	for _, m := range l.Models {
+		if m == "" || len(m) > maxModelName {
+			return ShardList{}, fmt.Errorf("shard list: model name of %d bytes; want 1 to %d", len(m), maxModelName)
+		}
+	}
+	if d := ShardDigest(l.Shards); d != l.Digest {
+		return ShardList{}, fmt.Errorf("shard list digest %q does not match its shards (%s)", l.Digest, d)
+	}
+	return l, nil
+}
+
+// Status of a member as /v1/fleet reports it.
+const (
+	StatusAlive   = "alive"
+	StatusSuspect = "suspect" // missed probes; failed unless it refutes in time
+	StatusFailed  = "failed"
+	StatusLeaving = "leaving"
+	StatusLeft    = "left"
+)
+
+// Member is one node of the pool as this node sees it.
+type Member struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	Role       string `json:"role,omitempty"`
+	GossipAddr string `json:"gossip_addr"`
+	QUICAddr   string `json:"quic_addr,omitempty"`
+	// Shards are the shards it holds, with versions, once fetched for its
+	// current digest; ShardsPending says the list is still being fetched.
+	Shards        []ShardVersion `json:"shards"`
+	ShardsPending bool           `json:"shards_pending,omitempty"`
+	ShardDigest   string         `json:"shard_digest,omitempty"`
+	Models        []string       `json:"models,omitempty"`
+	Load          float64        `json:"load"`
+	Version       string         `json:"version,omitempty"`
+	// LastChange is when this node last saw the member's status or tags
+	// change.
+	LastChange time.Time `json:"last_change"`
+	Self       bool      `json:"self,omitempty"`
+	// TagError says why the member's tags could not be read (another
+	// program in the pool, or a newer version).
+	TagError string `json:"tag_error,omitempty"`
+}
+
+// Fleet is the answer of GET /v1/fleet.
+type Fleet struct {
+	Self    string   `json:"self"`
+	Profile string   `json:"profile"`
+	Members []Member `json:"members"`
+}
+
+// PeerInfos turns the members into the routing policy's view of peers:
+// every other edge node that serves QUIC. Only an alive member counts as
+// Alive: a suspect one may be hung, and asking it would spend the query's
+// deadline on a likely timeout while holders that answer exist. Central is
+// left out: the policy reaches it on its own path.
+func PeerInfos(members []Member) []route.PeerInfo {
+	var out []route.PeerInfo
+	for _, m := range members {
+		if m.Self || m.Role == "central" || m.QUICAddr == "" || m.TagError != "" {
+			continue
+		}
+		p := route.PeerInfo{Name: m.Name, Load: m.Load, Alive: m.Status == StatusAlive}
+		for _, s := range m.Shards {
+			p.Shards = append(p.Shards, s.Name)
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b route.PeerInfo) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// CountByStatus counts members by status, for the gossip members metric.
+func CountByStatus(members []Member) map[string]int {
+	out := map[string]int{StatusAlive: 0, StatusSuspect: 0, StatusFailed: 0, StatusLeaving: 0, StatusLeft: 0}
+	for _, m := range members {
+		out[m.Status]++
+	}
+	return out
+}

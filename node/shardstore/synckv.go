@@ -1,0 +1,239 @@
+package shardstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/edgerag/edgerag/node/shard"
+)
+
+// Fleet sync keeps its own records in the same database, under a prefix no
+// shard write touches (shard writes only use t/, s/, d/, v/ and o/), so that
+// a shard's data can never overwrite the version an edge has applied:
+//
+//	y/<anything> → fleet sync's records (see sync/fleet)
+const prefixSync = "y/"
+
+// KV is one record of fleet sync's key space. Keys are given without the
+// y/ prefix.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// SyncKV is the fleet-sync key space of a store: a small key/value API whose
+// every write is one durable transaction.
+type SyncKV struct{ s *Store }
+
+// SyncKV returns the store's fleet-sync key space.
+func (s *Store) SyncKV() *SyncKV { return &SyncKV{s: s} }
+
+func syncKey(k string) []byte { return append([]byte(prefixSync), k...) }
+
+// Get returns a copy of the value of key, or an error wrapping ErrNotFound.
+func (kv *SyncKV) Get(key string) ([]byte, error) {
+	var out []byte
+	err := kv.s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(syncKey(key))
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("sync record %q: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read sync record %q: %w", key, err)
+	}
+	return out, nil
+}
+
+// GetMany returns the values of keys in one consistent read; a missing key
+// gives a nil value.
+func (kv *SyncKV) GetMany(keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	err := kv.s.db.View(func(txn *badger.Txn) error {
+		for i, k := range keys {
+			item, err := txn.Get(syncKey(k))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if out[i], err = item.ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read sync records: %w", err)
+	}
+	return out, nil
+}
+
+// Update sets and deletes records in one transaction: all of it is durable
+// when Update returns nil, or none of it is.
+func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	txn := kv.s.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, d := range deletes {
+		if err := txn.Delete(syncKey(d)); err != nil {
+			return kv.s.txnErr(err)
+		}
+	}
+	for _, s := range sets {
+		if err := txn.Set(syncKey(s.Key), s.Value); err != nil {
+			return kv.s.txnErr(err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return kv.s.txnErr(err)
+	}
+	return nil
+}
+
+// Scan calls fn with every key (without y/) under prefix, in order, and its
+// value unless keysOnly. Values are only valid during the call.
+func (kv *SyncKV) Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error {
+	err := kv.s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.Prefix = syncKey(prefix)
+		o.PrefetchValues = false
+		it := txn.NewIterator(o)
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			item := it.Item()
+			k := string(item.Key()[len(prefixSync):])
+			if keysOnly {
+				if err := fn(k, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := item.Value(func(v []byte) error { return fn(k, v) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan sync records %q: %w", prefix, err)
+	}
+	return nil
+}
+
+// DocSnapshot is one document of a shard as read by Snapshot, with the text
+// of each of its chunks.
+type DocSnapshot struct {
+	Meta  DocMeta
+	Texts []string
+}
+
+// Snapshot streams every document of one shard, with its chunk texts, from
+// one consistent read, in document id order, and returns the shard's record
+// as of that read. Central cuts published versions from it.
+func (s *Store) Snapshot(ctx context.Context, shardName string, fn func(DocSnapshot) error) (ShardMeta, error) {
+	var meta ShardMeta
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if meta, err = getShard(txn, shardName); err != nil {
+			return err
+		}
+		return iterate(ctx, txn, string(docKey(prefixDoc, shardName, "")), func(_, v []byte) error {
+			var d DocSnapshot
+			if err := json.Unmarshal(v, &d.Meta); err != nil {
+				return fmt.Errorf("document record: %w", err)
+			}
+			d.Texts = make([]string, len(d.Meta.Chunks))
+			for i, c := range d.Meta.Chunks {
+				id, err := shard.ParseChunkID(c.ID)
+				if err != nil {
+					return fmt.Errorf("document %q: %w: %w", d.Meta.ID, errCorrupt, err)
+				}
+				item, err := txn.Get(textKey(id))
+				if err != nil {
+					return fmt.Errorf("document %q: chunk %s: %w", d.Meta.ID, c.ID, err)
+				}
+				if err := item.Value(func(v []byte) error { d.Texts[i] = string(v); return nil }); err != nil {
+					return err
+				}
+			}
+			return fn(d)
+		})
+	})
+	if err != nil {
+		return meta, fmt.Errorf("snapshot shard %q: %w", shardName, err)
+	}
+	return meta, nil
+}
+
+// DocIDs returns the ids of every document of a shard, in order.
+func (s *Store) DocIDs(ctx context.Context, shardName string) ([]string, error) {
+	var ids []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k, _ []byte) error {
+			_, id, _ := splitDocKey(k)
+			ids = append(ids, id)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list documents of shard %q: %w", shardName, err)
+	}
+	return ids, nil
+}
+
+// DropShard deletes a shard: its documents, in as many transactions as it
+// takes, then its record. A crash in between leaves a shard with fewer
+// documents, which a second DropShard finishes.
+func (s *Store) DropShard(ctx context.Context, shardName string, now time.Time) error {
+	ids, err := s.DocIDs(ctx, shardName)
+	if err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), 512)
+		if _, err := s.Apply(ctx, Write{Shard: shardName, Deletes: ids[:n], Now: now}); err != nil {
+			return fmt.Errorf("drop shard %q: %w", shardName, err)
+		}
+		ids = ids[n:]
+	}
+	err = s.db.Update(func(txn *badger.Txn) error { return txn.Delete(shardKey(shardName)) })
+	if err != nil {
+		return fmt.Errorf("drop shard %q: %w", shardName, err)
+	}
+	return nil
+}
+
+// ShardNames returns the name of every shard record in the store.
+func (s *Store) ShardNames(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, prefixShard, func(k, _ []byte) error {
+			out = append(out, string(k[len(prefixShard):]))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list shards: %w", err)
+	}
+	return out, nil
+}

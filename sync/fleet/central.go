@@ -1,0 +1,432 @@
+// Package fleet is fleet sync: central cuts signed, immutable shard
+// versions from its own shards and serves their manifests and chunk records
+// over the QUIC transport (Publisher); an edge polls central, fetches only
+// the chunk records it lacks, verifies each against the signed manifest,
+// stages them so a broken transfer resumes where it stopped, and applies
+// the version atomically with rollback to the previous one (Syncer).
+//
+// Manifests, signatures and record encodings are sync/manifest's; the
+// edge's switch between versions is the node's (a Target). main wires both
+// into the node's transport server and HTTP API. Records live in the
+// store's fleet-sync key space (shardstore.SyncKV):
+//
+//	l/<shard>             central: latest published version (decimal)
+//	m/<shard>/<version>   signed manifest (central: every version; edge: current and previous)
+//	r/<hash>              chunk record (central: every published; edge: current and previous)
+//	s/<shard>             edge: signed manifest of the version being fetched
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+// KV is the fleet-sync key space of a node's store.
+type KV interface {
+	Get(key string) ([]byte, error)
+	GetMany(keys []string) ([][]byte, error)
+	Update(ctx context.Context, sets []shardstore.KV, deletes []string) error
+	Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error
+}
+
+var _ KV = (*shardstore.SyncKV)(nil)
+
+func latestKey(name string) string { return "l/" + name }
+func manifestKey(name string, v uint64) string {
+	return fmt.Sprintf("m/%s/%020d", name, v) // zero-padded: keys sort by version
+}
+func recordKey(h manifest.Hash) string { return "r/" + h.String() }
+func stagedKey(name string) string     { return "s/" + name }
+
+// Source is central's shard data: one consistent snapshot of a shard.
+type Source interface {
+	Snapshot(ctx context.Context, shardName string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error)
+}
+
+// PublisherConfig configures central's side.
+type PublisherConfig struct {
+	KV     KV
+	Source Source
+	Key    ed25519.PrivateKey // central's sync key; nil: serve, but cannot publish
+	// Index and EmbedModel are written into every manifest: how edges must
+	// index the shard and which embedding model its vectors need.
+	Index      manifest.IndexParams
+	EmbedModel string
+	Now        func() time.Time // nil: time.Now
+	Logger     *slog.Logger     // nil: discard
+}
+
+// Publisher is central's side of fleet sync.
+type Publisher struct {
+	cfg PublisherConfig
+	log *slog.Logger
+
+	pubMu sync.Mutex // one publish at a time: versions stay ordered
+
+	// Serving counters, for status and benchmarks.
+	manifestsServed atomic.Int64
+	chunksServed    atomic.Int64
+	bytesServed     atomic.Int64
+
+	ackMu sync.Mutex
+	acks  map[string]map[string]Ack // node → shard → last report
+}
+
+// Ack is what an edge last reported for a shard.
+type Ack struct {
+	Node    string    `json:"node"`
+	Shard   string    `json:"shard"`
+	Version uint64    `json:"version"`
+	Healthy bool      `json:"healthy"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// NewPublisher returns central's side of fleet sync.
+func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if cfg.KV == nil || cfg.Source == nil {
+		return nil, errors.New("fleet: publisher needs a KV and a Source")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{cfg: cfg, log: cfg.Logger, acks: make(map[string]map[string]Ack)}, nil
+}
+
+// Published describes one published version.
+type Published struct {
+	Shard      string `json:"shard"`
+	Version    uint64 `json:"version"`
+	MinVersion uint64 `json:"min_version"`
+	Chunks     int    `json:"chunks"`
+	NewChunks  int    `json:"new_chunks"` // records not in any earlier version
+	Bytes      int64  `json:"bytes"`      // of all its records
+	Unchanged  bool   `json:"unchanged"`  // the shard had not changed: no new version was cut
+}
+
+// ErrNoKey reports a publish on a central without a sync key.
+var ErrNoKey = errors.New("no sync key: start central with --sync-key (make one with 'edgerag sync keygen')")
+
+// Publish cuts an immutable version of a shard from central's current data:
+// it stores every chunk record not stored before, then the signed manifest,
+// so that a version is never visible before its records are retrievable.
+// minVersion is the floor written into the manifest (0: none).
+func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion uint64) (Published, error) {
+	if p.cfg.Key == nil {
+		return Published{}, ErrNoKey
+	}
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	latest, err := p.latest(shardName)
+	if err != nil {
+		return Published{}, err
+	}
+	m := manifest.Shard{Name: shardName, MinVersion: minVersion, Created: p.cfg.Now().UTC(), Index: p.cfg.Index, EmbedModel: p.cfg.EmbedModel}
+	out := Published{Shard: shardName}
+	var pending []shardstore.KV
+	pendingBytes := 0
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		keys := make([]string, len(pending))
+		for i, kv := range pending {
+			keys[i] = kv.Key
+		}
+		have, err := p.cfg.KV.GetMany(keys)
+		if err != nil {
+			return err
+		}
+		var sets []shardstore.KV
+		for i, kv := range pending {
+			if have[i] == nil {
+				sets = append(sets, kv)
+			}
+		}
+		out.NewChunks += len(sets)
+		pending, pendingBytes = pending[:0], 0
+		return p.cfg.KV.Update(ctx, sets, nil)
+	}
+	meta, err := p.cfg.Source.Snapshot(ctx, shardName, func(d shardstore.DocSnapshot) error {
+		for i, c := range d.Meta.Chunks {
+			r := manifest.Record{DocID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Position: c.Position,
+				Heading: c.Heading, Text: d.Texts[i], Metadata: d.Meta.Metadata}
+			b, err := r.Marshal()
+			if err != nil {
+				return err
+			}
+			h := manifest.HashOf(b)
+			m.Chunks = append(m.Chunks, manifest.ChunkRef{Hash: h, Size: uint32(len(b))})
+			pending = append(pending, shardstore.KV{Key: recordKey(h), Value: b})
+			if pendingBytes += len(b) + 64; pendingBytes > 512<<10 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if errors.Is(err, shardstore.ErrNotFound) {
+		return Published{}, fmt.Errorf("publish shard %q: central holds no such shard: %w", shardName, err)
+	}
+	if err != nil {
+		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
+	}
+	if len(m.Chunks) == 0 {
+		return Published{}, fmt.Errorf("publish shard %q: it has no documents; ingest some first", shardName)
+	}
+	out.Chunks, out.Bytes = len(m.Chunks), m.Bytes()
+	if latest > 0 {
+		prev, err := p.manifest(shardName, latest)
+		if err != nil {
+			return Published{}, err
+		}
+		if sameChunks(prev.Chunks, m.Chunks) && prev.MinVersion == minVersion {
+			out.Version, out.MinVersion, out.Unchanged, out.NewChunks = latest, prev.MinVersion, true, 0
+			return out, nil
+		}
+	}
+	// The shard's own version counts every change, so it is a natural
+	// version number; it cannot go backwards past what was published.
+	m.Version = max(meta.Version, latest+1)
+	if minVersion > m.Version {
+		return Published{}, fmt.Errorf("publish shard %q: --min-version %d is above the new version %d", shardName, minVersion, m.Version)
+	}
+	signed, err := manifest.SignShard(p.cfg.Key, &m)
+	if err != nil {
+		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
+	}
+	if len(signed) > wire.MaxManifest {
+		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
+	}
+	err = p.cfg.KV.Update(ctx, []shardstore.KV{
+		{Key: manifestKey(shardName, m.Version), Value: signed},
+		{Key: latestKey(shardName), Value: []byte(strconv.FormatUint(m.Version, 10))},
+	}, nil)
+	if err != nil {
+		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
+	}
+	out.Version, out.MinVersion = m.Version, minVersion
+	p.log.Info("published shard version", "shard", shardName, "version", m.Version, "chunks", out.Chunks, "new_chunks", out.NewChunks, "bytes", out.Bytes)
+	return out, nil
+}
+
+func sameChunks(a, b []manifest.ChunkRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Publisher) latest(name string) (uint64, error) {
+	b, err := p.cfg.KV.Get(latestKey(name))
+	if errors.Is(err, shardstore.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(string(b), 10, 64)
+}
+
+// manifest decodes a stored manifest without checking its signature (it
+// is central's own).
+func (p *Publisher) manifest(name string, v uint64) (manifest.Shard, error) {
+	b, err := p.cfg.KV.Get(manifestKey(name, v))
+	if err != nil {
+		return manifest.Shard{}, err
+	}
+	e, err := manifest.UnmarshalEnvelope(b)
+	if err != nil {
+		return manifest.Shard{}, err
+	}
+	return manifest.UnmarshalShard(e.Body)
+}
+
+// Version is a shard's latest published version, as the poll returns it.
+type Version struct {
+	Shard      string `json:"shard"`
+	Version    uint64 `json:"version"`
+	MinVersion uint64 `json:"min_version,omitempty"`
+}
+
+// Versions lists the latest published version of every shard.
+func (p *Publisher) Versions(ctx context.Context) ([]Version, error) {
+	var out []Version
+	err := p.cfg.KV.Scan(ctx, "l/", false, func(k string, v []byte) error {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("latest version of %q: %w", k, err)
+		}
+		out = append(out, Version{Shard: strings.TrimPrefix(k, "l/"), Version: n})
+		return nil
+	})
+	return out, err
+}
+
+// manifestRequest is the payload of a wire.TypeManifest request.
+type manifestRequest struct {
+	Kind    string `json:"kind"` // "shard"
+	Name    string `json:"name"`
+	Version uint64 `json:"version"` // 0: the latest
+}
+
+// reportRequest is the payload of a wire.TypeReport request.
+type reportRequest struct {
+	Shard   string `json:"shard"`
+	Version uint64 `json:"version"`
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+}
+
+// MaxBatch bounds the chunk records one request may ask for.
+const MaxBatch = 4096
+
+func badRequest(format string, args ...any) error {
+	return &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// Handle serves fleet sync's requests: the poll (TypeSyncVersions), signed
+// manifests (TypeManifest), chunk record batches (TypeChunks) and reports
+// (TypeReport). The transport has already checked that the peer holds a
+// certificate of the fleet's CA.
+func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+	switch req.Type {
+	case wire.TypeSyncVersions:
+		vs, err := p.Versions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"shards": vs})
+	case wire.TypeManifest:
+		var r manifestRequest
+		if err := strictJSON(req.Payload, &r); err != nil {
+			return nil, badRequest("manifest request: %v", err)
+		}
+		if r.Kind != "shard" {
+			return nil, badRequest("manifest request: kind %q: this node serves shard manifests", r.Kind)
+		}
+		v := r.Version
+		if v == 0 {
+			var err error
+			if v, err = p.latest(r.Name); err != nil {
+				return nil, err
+			}
+		}
+		b, err := p.cfg.KV.Get(manifestKey(r.Name, v))
+		if errors.Is(err, shardstore.ErrNotFound) || v == 0 {
+			return nil, &transport.Error{Code: wire.CodeNotFound, Message: fmt.Sprintf("no version %d of shard %q was published", v, r.Name)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.manifestsServed.Add(1)
+		p.bytesServed.Add(int64(len(b)))
+		return b, nil
+	case wire.TypeChunks:
+		if len(req.Payload) == 0 || len(req.Payload)%len(manifest.Hash{}) != 0 || len(req.Payload)/len(manifest.Hash{}) > MaxBatch {
+			return nil, badRequest("chunks request: want 1 to %d chunk hashes of %d bytes each, got %d bytes", MaxBatch, len(manifest.Hash{}), len(req.Payload))
+		}
+		keys := make([]string, 0, len(req.Payload)/16)
+		for b := req.Payload; len(b) > 0; b = b[16:] {
+			keys = append(keys, recordKey(manifest.Hash(b[:16])))
+		}
+		recs, err := p.cfg.KV.GetMany(keys)
+		if err != nil {
+			return nil, err
+		}
+		var out []byte
+		for i, r := range recs {
+			if r == nil {
+				return nil, &transport.Error{Code: wire.CodeNotFound, Message: fmt.Sprintf("chunk %s is not held by central", strings.TrimPrefix(keys[i], "r/"))}
+			}
+			out = binary.AppendUvarint(out, uint64(len(r)))
+			out = append(out, r...)
+			if len(out) > wire.MaxChunkBatch {
+				return nil, &transport.Error{Code: wire.CodeTooLarge, Message: "the chunks asked for exceed one response: ask for fewer"}
+			}
+		}
+		p.chunksServed.Add(int64(len(recs)))
+		p.bytesServed.Add(int64(len(out)))
+		return out, nil
+	case wire.TypeReport:
+		var r reportRequest
+		if err := strictJSON(req.Payload, &r); err != nil {
+			return nil, badRequest("report: %v", err)
+		}
+		p.ackMu.Lock()
+		if p.acks[peer.Name] == nil {
+			p.acks[peer.Name] = make(map[string]Ack)
+		}
+		p.acks[peer.Name][r.Shard] = Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, At: p.cfg.Now().UTC()}
+		p.ackMu.Unlock()
+		return []byte("{}"), nil
+	}
+	return nil, &transport.Error{Code: wire.CodeUnknownType, Message: fmt.Sprintf("fleet sync does not serve %s requests", req.Type)}
+}
+
+func strictJSON(b []byte, v any) error {
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// CentralStatus is central's view of fleet sync, for GET /v1/sync.
+type CentralStatus struct {
+	Role            string    `json:"role"` // "central"
+	Published       []Version `json:"published"`
+	Edges           []Ack     `json:"edges"` // last report of each edge and shard
+	ManifestsServed int64     `json:"manifests_served"`
+	ChunksServed    int64     `json:"chunks_served"`
+	BytesServed     int64     `json:"bytes_served"`
+}
+
+// Status reports what central published and what edges acknowledged.
+func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
+	vs, err := p.Versions(ctx)
+	if err != nil {
+		return CentralStatus{}, err
+	}
+	st := CentralStatus{Role: "central", Published: vs, ManifestsServed: p.manifestsServed.Load(), ChunksServed: p.chunksServed.Load(), BytesServed: p.bytesServed.Load()}
+	p.ackMu.Lock()
+	for _, byShard := range p.acks {
+		for _, a := range byShard {
+			st.Edges = append(st.Edges, a)
+		}
+	}
+	p.ackMu.Unlock()
+	sortAcks(st.Edges)
+	return st, nil
+}

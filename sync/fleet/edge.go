@@ -1,0 +1,595 @@
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+// Pointer is an edge's record of a synced shard's versions.
+type Pointer struct {
+	Current, Previous uint64
+	Highest           uint64 // highest version ever applied: manifests must be above it
+}
+
+// Doc is one document of a delivered version, in the order the manifest
+// lists its chunks.
+type Doc struct {
+	ID, Title, Source string
+	Metadata          map[string]string
+	Chunks            []manifest.Record
+}
+
+// Target is the edge node fleet sync applies versions to.
+type Target interface {
+	KV() KV
+	Pointer(name string) (Pointer, error)
+	// Analyzer names the analysis chain the node builds term vectors with.
+	Analyzer() string
+	// Stage writes version v of a shard where queries do not see it; it
+	// may run again after a crash.
+	Stage(ctx context.Context, name string, v uint64, docs func(yield func(Doc) error) error) error
+	// Activate switches queries to staged version v in one step, writing
+	// sets and deletes in the same transaction as the switch.
+	Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error
+}
+
+// Caller makes transport calls to central (a *transport.Client).
+type Caller interface {
+	Call(ctx context.Context, addr, serverName string, typ wire.Type, payload []byte) ([]byte, error)
+}
+
+// SyncerConfig configures an edge's fleet sync.
+type SyncerConfig struct {
+	Client      Caller
+	Central     string // central's QUIC address
+	CentralName string // name in central's certificate
+	// Trusted are central's sync public keys; manifests signed otherwise
+	// are refused.
+	Trusted  []ed25519.PublicKey
+	Target   Target
+	StageDir string        // where transfers in progress are staged
+	Poll     time.Duration // how often to ask central; default 1 minute
+	// Shards limits sync to these shards; empty: every shard central
+	// publishes.
+	Shards []string
+	// BatchBytes bounds the records asked for in one request; default
+	// 1 MiB. Smaller batches waste less when a link drops mid-transfer.
+	BatchBytes int64
+	Logger     *slog.Logger     // nil: discard
+	Now        func() time.Time // nil: time.Now
+	// Hook, when set, is called at each step of a sync (after every
+	// verified chunk, between phases); an error it returns aborts the sync
+	// there. Tests use it to kill a sync at chosen points.
+	Hook func(point string) error
+	// OnVerified, when set, is called with each chunk record verified on
+	// arrival, before it is staged. Tests count re-fetches with it.
+	OnVerified func(manifest.Hash)
+}
+
+// ShardStatus is an edge's sync state of one shard, for GET /v1/sync and
+// 'edgerag sync status'.
+type ShardStatus struct {
+	Shard    string `json:"shard"`
+	Applied  uint64 `json:"applied"`  // version queries see
+	Previous uint64 `json:"previous"` // kept for rollback
+	Target   uint64 `json:"target,omitempty"`
+	// State is idle, fetching, staging, applying or error.
+	State       string    `json:"state"`
+	ChunksTotal int       `json:"chunks_total,omitempty"` // chunk records the version needs fetched
+	ChunksDone  int       `json:"chunks_done,omitempty"`
+	BytesTotal  int64     `json:"bytes_total,omitempty"`
+	BytesDone   int64     `json:"bytes_done,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	AppliedAt   time.Time `json:"applied_at,omitzero"`
+}
+
+// EdgeStatus is an edge's view of fleet sync.
+type EdgeStatus struct {
+	Role      string        `json:"role"` // "edge"
+	Central   string        `json:"central"`
+	LastPoll  time.Time     `json:"last_poll,omitzero"`
+	PollError string        `json:"poll_error,omitempty"`
+	Shards    []ShardStatus `json:"shards"`
+}
+
+// Syncer is an edge's fleet sync: it polls central, and applies every
+// newer version of the shards it follows.
+type Syncer struct {
+	cfg   SyncerConfig
+	log   *slog.Logger
+	nudge chan struct{}
+	runMu sync.Mutex // one sync pass at a time
+
+	mu     sync.Mutex
+	status EdgeStatus
+	shards map[string]*ShardStatus
+}
+
+// NewSyncer validates cfg. It starts nothing; Run does.
+func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
+	switch {
+	case cfg.Client == nil || cfg.Target == nil:
+		return nil, errors.New("fleet: syncer needs a Client and a Target")
+	case cfg.Central == "":
+		return nil, errors.New("fleet: syncer needs central's address (--central)")
+	case len(cfg.Trusted) == 0:
+		return nil, errors.New("fleet: syncer needs central's sync public key (--sync-pub): without it no manifest can be trusted")
+	case cfg.StageDir == "":
+		return nil, errors.New("fleet: syncer needs a staging directory")
+	}
+	if cfg.CentralName == "" {
+		cfg.CentralName = "central"
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Minute
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Syncer{cfg: cfg, log: cfg.Logger, nudge: make(chan struct{}, 1), shards: make(map[string]*ShardStatus)}
+	s.status = EdgeStatus{Role: "edge", Central: cfg.CentralName + " at " + cfg.Central}
+	return s, nil
+}
+
+// Nudge asks for a sync pass soon, without waiting for the poll interval:
+// membership calls it when central announces a new version. It never
+// blocks; nudges while a pass is pending merge into one.
+func (s *Syncer) Nudge() {
+	select {
+	case s.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs at once, then every poll interval and on every nudge, until ctx
+// ends.
+func (s *Syncer) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		if err := s.SyncOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("fleet sync", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.nudge:
+		}
+	}
+}
+
+// SyncOnce polls central and brings every followed shard to its latest
+// version. A shard that fails is reported in its status and does not stop
+// the others.
+func (s *Syncer) SyncOnce(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	b, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeSyncVersions, []byte("{}"))
+	var resp struct {
+		Shards []Version `json:"shards"`
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &resp)
+	}
+	s.mu.Lock()
+	s.status.LastPoll = s.cfg.Now().UTC()
+	s.status.PollError = ""
+	if err != nil {
+		s.status.PollError = err.Error()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("poll central: %w", err)
+	}
+	var errs []error
+	for _, v := range resp.Shards {
+		if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, v.Shard) {
+			continue
+		}
+		if err := s.SyncShard(ctx, v.Shard, v.Version); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Syncer) shardStatus(name string) *ShardStatus {
+	st := s.shards[name]
+	if st == nil {
+		st = &ShardStatus{Shard: name, State: "idle"}
+		s.shards[name] = st
+	}
+	return st
+}
+
+func (s *Syncer) update(name string, f func(*ShardStatus)) {
+	s.mu.Lock()
+	f(s.shardStatus(name))
+	s.mu.Unlock()
+}
+
+// fail records why a sync of a shard stopped, for the status and the log.
+func (s *Syncer) fail(name string, err error) error {
+	s.update(name, func(st *ShardStatus) {
+		st.State, st.LastError, st.LastErrorAt = "error", err.Error(), s.cfg.Now().UTC()
+	})
+	s.log.Warn("fleet sync: version rejected or not applied", "shard", name, "err", err)
+	return fmt.Errorf("sync shard %q: %w", name, err)
+}
+
+func (s *Syncer) hook(point string) error {
+	if s.cfg.Hook == nil {
+		return nil
+	}
+	return s.cfg.Hook(point)
+}
+
+// SyncShard brings one shard to version want (0: the latest central
+// publishes), unless that is not newer than what the node applied.
+func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error {
+	tgt := s.cfg.Target
+	ptr, err := tgt.Pointer(name)
+	if err != nil {
+		return s.fail(name, err)
+	}
+	s.update(name, func(st *ShardStatus) { st.Applied, st.Previous = ptr.Current, ptr.Previous })
+	if want != 0 && want <= ptr.Highest {
+		return nil // up to date
+	}
+	req, _ := json.Marshal(manifestRequest{Kind: "shard", Name: name, Version: want})
+	env, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeManifest, req)
+	if err != nil {
+		return s.fail(name, fmt.Errorf("fetch manifest: %w", err))
+	}
+	m, err := manifest.OpenShard(env, s.cfg.Trusted...)
+	switch {
+	case err != nil:
+		return s.fail(name, fmt.Errorf("manifest of version %d refused: %w", want, err))
+	case m.Name != name:
+		return s.fail(name, fmt.Errorf("manifest refused: it describes shard %q", m.Name))
+	case m.Version <= ptr.Highest:
+		return s.fail(name, fmt.Errorf("manifest refused: version %d is not newer than version %d already applied (replayed or stale manifest)", m.Version, ptr.Highest))
+	case want != 0 && m.Version != want:
+		return s.fail(name, fmt.Errorf("manifest refused: central announced version %d but sent version %d", want, m.Version))
+	case m.Index.Analyzer != tgt.Analyzer():
+		return s.fail(name, fmt.Errorf("manifest refused: version %d needs analyzer %q, this node has %q: upgrade it", m.Version, m.Index.Analyzer, tgt.Analyzer()))
+	}
+	if err := s.apply(ctx, name, ptr, &m, env); err != nil {
+		if ctx.Err() != nil {
+			s.update(name, func(st *ShardStatus) { st.State = "idle" })
+			return err
+		}
+		return s.fail(name, err)
+	}
+	return nil
+}
+
+// apply fetches what version m lacks, stages and activates it.
+func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifest.Shard, env []byte) error {
+	kv := s.cfg.Target.KV()
+	if err := kv.Update(ctx, []shardstore.KV{{Key: stagedKey(name), Value: env}}, nil); err != nil {
+		return err
+	}
+	stage, err := openStage(s.cfg.StageDir, name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stage != nil {
+			stage.close()
+		}
+	}()
+	// What the node already holds: records of the versions it keeps, and
+	// records staged by an earlier, interrupted transfer.
+	held := make(map[manifest.Hash]bool, len(m.Chunks))
+	for start := 0; start < len(m.Chunks); start += 4096 {
+		part := m.Chunks[start:min(start+4096, len(m.Chunks))]
+		keys := make([]string, len(part))
+		for i, c := range part {
+			keys[i] = recordKey(c.Hash)
+		}
+		vals, err := kv.GetMany(keys)
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if v != nil {
+				held[part[i].Hash] = true
+			}
+		}
+	}
+	missing := manifest.Missing(m, func(h manifest.Hash) bool { return held[h] || stage.has(h) })
+	var total int64
+	for _, c := range missing {
+		total += int64(c.Size)
+	}
+	s.update(name, func(st *ShardStatus) {
+		st.Target, st.State, st.ChunksTotal, st.ChunksDone, st.BytesTotal, st.BytesDone = m.Version, "fetching", len(missing), 0, total, 0
+	})
+	if err := s.hook("fetch"); err != nil {
+		return err
+	}
+	for _, batch := range manifest.Batches(missing, s.cfg.BatchBytes, MaxBatch) {
+		if err := s.fetch(ctx, name, batch, stage); err != nil {
+			return err
+		}
+	}
+	if err := stage.sync(); err != nil {
+		return err
+	}
+	s.update(name, func(st *ShardStatus) { st.State = "staging" })
+	if err := s.hook("staged"); err != nil {
+		return err
+	}
+	// Staged records join the store's records, so the next version's
+	// delta knows the node holds them.
+	var sets []shardstore.KV
+	size := 0
+	for _, c := range missing {
+		rec, err := stage.get(c.Hash)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, shardstore.KV{Key: recordKey(c.Hash), Value: rec})
+		if size += len(rec) + 64; size > 512<<10 {
+			if err := kv.Update(ctx, sets, nil); err != nil {
+				return err
+			}
+			sets, size = sets[:0], 0
+		}
+	}
+	if err := kv.Update(ctx, sets, nil); err != nil {
+		return err
+	}
+	if err := s.hook("recorded"); err != nil {
+		return err
+	}
+	if err := s.cfg.Target.Stage(ctx, name, m.Version, func(yield func(Doc) error) error { return s.docs(ctx, m, yield) }); err != nil {
+		return err
+	}
+	if err := s.hook("materialized"); err != nil {
+		return err
+	}
+	s.update(name, func(st *ShardStatus) { st.State = "applying" })
+	// The switch records the manifest and forgets the staging record in
+	// the same transaction; manifests of versions no longer kept go too.
+	var deletes []string
+	deletes = append(deletes, stagedKey(name))
+	err = kv.Scan(ctx, "m/"+name+"/", true, func(k string, _ []byte) error {
+		if k != manifestKey(name, ptr.Current) {
+			deletes = append(deletes, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Target.Activate(ctx, name, m.Version, []shardstore.KV{{Key: manifestKey(name, m.Version), Value: env}}, deletes); err != nil {
+		return err
+	}
+	err = stage.remove()
+	stage = nil
+	if err != nil {
+		s.log.Warn("fleet sync: remove staging log", "err", err)
+	}
+	s.update(name, func(st *ShardStatus) {
+		st.State, st.Applied, st.Previous, st.Target, st.AppliedAt, st.LastError = "idle", m.Version, ptr.Current, 0, s.cfg.Now().UTC(), ""
+	})
+	s.log.Info("fleet sync: version applied", "shard", name, "version", m.Version, "previous", ptr.Current, "fetched_chunks", len(missing), "fetched_bytes", total)
+	s.gc(ctx, name, m, ptr.Current)
+	s.report(ctx, name, m.Version)
+	return nil
+}
+
+// fetch asks central for one batch of records, verifies each against the
+// manifest and stages it.
+func (s *Syncer) fetch(ctx context.Context, name string, batch []manifest.ChunkRef, stage *stageLog) error {
+	req := make([]byte, 0, len(batch)*len(manifest.Hash{}))
+	for _, c := range batch {
+		req = append(req, c.Hash[:]...)
+	}
+	resp, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeChunks, req)
+	if err != nil {
+		return fmt.Errorf("fetch chunks: %w", err)
+	}
+	for _, c := range batch {
+		n, k := binary.Uvarint(resp)
+		if k <= 0 || n > uint64(len(resp)-k) {
+			return fmt.Errorf("chunk %s: central's response is truncated or malformed", c.Hash)
+		}
+		rec := resp[k : k+int(n)]
+		resp = resp[k+int(n):]
+		if got := manifest.HashOf(rec); got != c.Hash || len(rec) != int(c.Size) {
+			return fmt.Errorf("chunk %s refused: hash mismatch (got %s, %d bytes, want %d): it was altered on the way or central's store is damaged", c.Hash, got, len(rec), c.Size)
+		}
+		if s.cfg.OnVerified != nil {
+			s.cfg.OnVerified(c.Hash)
+		}
+		if err := stage.append(c.Hash, rec); err != nil {
+			return err
+		}
+		s.update(name, func(st *ShardStatus) { st.ChunksDone++; st.BytesDone += int64(len(rec)) })
+		if err := s.hook("chunk"); err != nil {
+			return err
+		}
+	}
+	if len(resp) != 0 {
+		return fmt.Errorf("central's chunk response has %d bytes more than asked for", len(resp))
+	}
+	return nil
+}
+
+// docs yields version m's documents, reading each record from the store.
+// Records of one document are consecutive in the manifest.
+func (s *Syncer) docs(ctx context.Context, m *manifest.Shard, yield func(Doc) error) error {
+	kv := s.cfg.Target.KV()
+	var cur *Doc
+	for start := 0; start < len(m.Chunks); start += 1024 {
+		part := m.Chunks[start:min(start+1024, len(m.Chunks))]
+		keys := make([]string, len(part))
+		for i, c := range part {
+			keys[i] = recordKey(c.Hash)
+		}
+		vals, err := kv.GetMany(keys)
+		if err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if v == nil {
+				return fmt.Errorf("chunk %s of version %d is neither stored nor staged", part[i].Hash, m.Version)
+			}
+			r, err := manifest.UnmarshalRecord(v)
+			if err != nil {
+				return fmt.Errorf("chunk %s: %w", part[i].Hash, err)
+			}
+			if cur != nil && cur.ID != r.DocID {
+				if err := yield(*cur); err != nil {
+					return err
+				}
+				cur = nil
+			}
+			if cur == nil {
+				cur = &Doc{ID: r.DocID, Title: r.Title, Source: r.Source, Metadata: r.Metadata}
+			}
+			cur.Chunks = append(cur.Chunks, r)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if cur != nil {
+		return yield(*cur)
+	}
+	return nil
+}
+
+// gc deletes stored records no kept version lists. Failure costs only disk.
+func (s *Syncer) gc(ctx context.Context, name string, m *manifest.Shard, previous uint64) {
+	kv := s.cfg.Target.KV()
+	keep := make(map[string]bool, len(m.Chunks))
+	add := func(ms *manifest.Shard) {
+		for _, c := range ms.Chunks {
+			keep[recordKey(c.Hash)] = true
+		}
+	}
+	add(m)
+	// Other synced shards' kept versions share the record space.
+	err := kv.Scan(ctx, "m/", false, func(k string, v []byte) error {
+		if k == manifestKey(name, m.Version) {
+			return nil
+		}
+		e, err := manifest.UnmarshalEnvelope(v)
+		if err != nil {
+			return err
+		}
+		ms, err := manifest.UnmarshalShard(e.Body)
+		if err != nil {
+			return err
+		}
+		add(&ms)
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("fleet sync: gc of old records skipped", "err", err)
+		return
+	}
+	var drop []string
+	err = kv.Scan(ctx, "r/", true, func(k string, _ []byte) error {
+		if !keep[k] {
+			drop = append(drop, k)
+		}
+		return nil
+	})
+	for err == nil && len(drop) > 0 {
+		n := min(len(drop), 4096)
+		err = kv.Update(ctx, nil, drop[:n])
+		drop = drop[n:]
+	}
+	if err != nil {
+		s.log.Warn("fleet sync: gc of old records", "err", err)
+	}
+}
+
+// report tells central which version the node applied; best effort.
+func (s *Syncer) report(ctx context.Context, name string, v uint64) {
+	b, _ := json.Marshal(reportRequest{Shard: name, Version: v, Healthy: true})
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Client.Call(cctx, s.cfg.Central, s.cfg.CentralName, wire.TypeReport, b); err != nil {
+		s.log.Debug("fleet sync: report to central", "err", err)
+	}
+}
+
+// Status returns the sync state of every shard the edge follows.
+func (s *Syncer) Status() EdgeStatus {
+	names := map[string]bool{}
+	s.mu.Lock()
+	for n := range s.shards {
+		names[n] = true
+	}
+	s.mu.Unlock()
+	// Applied versions come from the store, the truth after a restart.
+	for n := range names {
+		if p, err := s.cfg.Target.Pointer(n); err == nil {
+			s.update(n, func(st *ShardStatus) { st.Applied, st.Previous = p.Current, p.Previous })
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Shards = make([]ShardStatus, 0, len(s.shards))
+	for _, sh := range s.shards {
+		st.Shards = append(st.Shards, *sh)
+	}
+	sort.Slice(st.Shards, func(i, j int) bool { return st.Shards[i].Shard < st.Shards[j].Shard })
+	return st
+}
+
+// Floor returns the min_version of the shard's current manifest, the
+// lowest version it may be rolled back to.
+func Floor(kv KV, name string, current uint64) (uint64, error) {
+	b, err := kv.Get(manifestKey(name, current))
+	if err != nil {
+		return 0, err
+	}
+	e, err := manifest.UnmarshalEnvelope(b)
+	if err != nil {
+		return 0, err
+	}
+	m, err := manifest.UnmarshalShard(e.Body)
+	if err != nil {
+		return 0, err
+	}
+	return m.MinVersion, nil
+}
+
+func sortAcks(a []Ack) {
+	sort.Slice(a, func(i, j int) bool {
+		if a[i].Node != a[j].Node {
+			return a[i].Node < a[j].Node
+		}
+		return strings.Compare(a[i].Shard, a[j].Shard) < 0
+	})
+}
