@@ -120,6 +120,9 @@ func (c *Config) setDefaults() error {
 	if c.Routing == (route.Thresholds{}) {
 		c.Routing = route.DefaultThresholds()
 	}
+	if r := c.Routing.MinConfidence; r < 0 || r > 1 {
+		return fmt.Errorf("escalation threshold (--escalate-below) %v: must be between 0 and 1; 0 never escalates a weak answer, 1 always asks", r)
+	}
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = 5 * time.Second
 	}

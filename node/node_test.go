@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
 )
 
 var manuals = []api.Document{
@@ -334,5 +335,21 @@ func TestStatusListsRecentQueriesNewestFirst(t *testing.T) {
 	}
 	if st.Memory.HeapBytes == 0 {
 		t.Error("no memory figures in status")
+	}
+}
+
+// TestConfigRefusesBadThresholds: a threshold outside 0..1 is a typo that
+// would silently route everything one way; the node refuses to start.
+func TestConfigRefusesBadThresholds(t *testing.T) {
+	bad := func() route.Thresholds { th := route.DefaultThresholds(); th.MinConfidence = 2; return th }
+	for name, cfg := range map[string]node.Config{
+		"min confidence above 1": {MinConfidence: 3},
+		"min confidence below 0": {MinConfidence: -0.1},
+		"escalate-below above 1": {Routing: bad()},
+	} {
+		cfg.DataDir = t.TempDir()
+		if _, err := node.New(cfg); err == nil || !strings.Contains(err.Error(), "between 0 and 1") {
+			t.Errorf("%s: err = %v, want a range error", name, err)
+		}
 	}
 }
