@@ -137,6 +137,7 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir stri
 			}
 			return out, models
 		},
+		Terms:  n.ShardTerms,
 		Load:   g.link.load.value,
 		Logger: g.log,
 	}
@@ -204,6 +205,15 @@ func (g *gossipLink) AskPeer(ctx context.Context, name string, q api.QueryReques
 		return api.QueryResponse{}, fmt.Errorf("peer %q announces no QUIC address", name)
 	}
 	return g.client.Ask(ctx, queryrpc.Target{Name: name, Addr: addr}, q)
+}
+
+// Holds implements node.Peers from the peers' term filters.
+func (g *gossipLink) Holds(terms []string) map[string][]bool {
+	a := g.agent.Load()
+	if a == nil {
+		return nil
+	}
+	return a.Holds(terms)
 }
 
 func (g *gossipLink) fetchShards(ctx context.Context, name, addr string) ([]byte, error) {

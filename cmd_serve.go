@@ -68,6 +68,8 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fo.register(fs, quicDefault)
 	var syncOpt syncOptions
 	syncOpt.register(fs, role)
+	var modelOpt modelOptions
+	modelOpt.register(fs, role)
 	var gopt gossipOptions
 	gopt.register(fs)
 	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
@@ -127,6 +129,12 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	defer link.Close()
 	gossip, err := newGossip(gopt, fo, o.name, link, log)
 	if err != nil {
+		return err
+	}
+	if err := publishModels(ctx, modelOpt, syncOpt.key, link, log); err != nil {
+		return err
+	}
+	if err := ensureModels(ctx, modelOpt, syncOpt.pub, o, fo, link, log); err != nil {
 		return err
 	}
 	gen, emb, err := openModels(ctx, o.model, log)

@@ -65,9 +65,15 @@ type fleetLink struct {
 	// syncHandler serves fleet sync's requests once central's publisher
 	// is up (cmd_sync.go); nil until then.
 	syncHandler atomic.Pointer[transport.Handler]
+	// modelHandler serves model blobs once central publishes models
+	// (--publish-models); nil until then.
+	modelHandler atomic.Pointer[transport.Handler]
 }
 
 func (l *fleetLink) setSync(h transport.Handler) { l.syncHandler.Store(&h) }
+
+// setModels serves model shipping (cmd_models.go) from now on.
+func (l *fleetLink) setModels(h transport.Handler) { l.modelHandler.Store(&h) }
 
 func (l *fleetLink) Close() {
 	if l.server != nil {
@@ -111,6 +117,10 @@ func openFleet(ctx context.Context, o fleetOptions, name string, n func() *node.
 			case wire.TypeSyncVersions, wire.TypeManifest, wire.TypeChunks, wire.TypeReport:
 				if sh := l.syncHandler.Load(); sh != nil {
 					return (*sh)(ctx, peer, req)
+				}
+			case wire.TypeModelManifest, wire.TypeModelBlob:
+				if mh := l.modelHandler.Load(); mh != nil {
+					return (*mh)(ctx, peer, req)
 				}
 			}
 			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("this node does not serve %s requests", req.Type)}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -162,6 +164,15 @@ func TestMembership(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("five nodes alive with their shards in every view %v after the first start", time.Since(start).Round(10*time.Millisecond))
+		resp, err := http.Get(procs["e5"].url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `edgerag_gossip_members{status="alive"} 5`) {
+			t.Errorf("/metrics lacks 5 alive gossip members")
+		}
 		out, err := exec.Command(binary, "fleet", "--node", procs["e5"].url).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "pumps@") || strings.Count(string(out), " alive ") != 5 {
 			t.Errorf("edgerag fleet: %v\n%s", err, out)
@@ -183,6 +194,15 @@ func TestMembership(t *testing.T) {
 		}
 		if r.Node != holder {
 			t.Errorf("answer names node %q; want %q", r.Node, holder)
+		}
+	})
+
+	t.Run("weak local answer goes to the peer with the better shard", func(t *testing.T) {
+		// e5 holds only valves; e3's term filter holds the press manual's
+		// words. The question names no shard.
+		r, _ := ask(t, "e5", api.QueryRequest{Question: "Which oil does the hydraulic press use?"})
+		if r.Route != "peer:e3" || len(r.Citations) == 0 || r.Citations[0].DocumentID != "press" {
+			t.Errorf("route %q (reasons %v) citations %v; want peer:e3 citing the press manual", r.Route, r.Reasons, citationIDs(r))
 		}
 	})
 
@@ -210,10 +230,11 @@ func TestMembership(t *testing.T) {
 		procs[victim].cmd.Wait()
 		killed := time.Now()
 		_, worst := lan.FailureDetection(len(edges))
-		var detected time.Duration
+		var detected, slowest time.Duration
 		routes := map[string]int{}
 		for time.Since(killed) < worst+3*time.Second {
-			r, _ := ask(t, "e5", pumpQ)
+			r, took := ask(t, "e5", pumpQ)
+			slowest = max(slowest, took)
 			checkPump(t, r)
 			routes[r.Route]++
 			if r.Route == "peer:"+victim {
@@ -232,8 +253,8 @@ func TestMembership(t *testing.T) {
 			t.Fatalf("%s not marked failed within %v (lan worst case for %d members)", victim, worst, len(edges))
 		}
 		best, _ := lan.FailureDetection(len(edges))
-		t.Logf("serf failure detection after kill -9: %v (lan profile, %d members: expected %v..%v); routes meanwhile %v",
-			detected.Round(10*time.Millisecond), len(edges), best, worst, routes)
+		t.Logf("serf failure detection after kill -9: %v (lan profile, %d members: expected %v..%v); routes meanwhile %v, slowest query %v",
+			detected.Round(10*time.Millisecond), len(edges), best, worst, routes, slowest.Round(time.Millisecond))
 		r, _ := ask(t, "e5", pumpQ)
 		checkPump(t, r)
 		if r.Route != "peer:e2" && r.Route != "peer:e1" {
@@ -256,6 +277,7 @@ func TestMembership(t *testing.T) {
 		if err := p.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		waitState(t, p.Pid, 'T')
 		stopped := time.Now()
 		routes := map[string]int{}
 		for time.Since(stopped) < 4*time.Second {
@@ -371,4 +393,23 @@ func TestGossipFlagsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitState waits until /proc says process pid is in state (T: stopped),
+// since a signal takes effect asynchronously.
+func waitState(t *testing.T, pid int, state byte) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Skipf("cannot read process state: %v", err)
+		}
+		// The state follows the command name in parentheses.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] == state {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d not in state %c after 5 s", pid, state)
 }

@@ -86,6 +86,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	var peers []route.PeerInfo
 	if n.cfg.Peers != nil {
 		peers = n.cfg.Peers.Peers()
+		if req.Shard == "" && err == nil && local.Confidence < n.cfg.Routing.MinConfidence {
+			n.scorePeers(req.Question, local.Confidence, peers)
+		}
 	}
 	d := route.Decide(route.Input{
 		Confidence:       local.Confidence,

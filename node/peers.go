@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
 )
 
@@ -17,6 +20,9 @@ type Peers interface {
 	// AskPeer sends a question to the named peer, which answers it from
 	// its own shards without forwarding it further.
 	AskPeer(ctx context.Context, name string, q api.QueryRequest) (api.QueryResponse, error)
+	// Holds reports, per peer it knows the vocabulary of, which of the
+	// analysed terms its shards may hold (false positives possible).
+	Holds(terms []string) map[string][]bool
 }
 
 // reasonPeerFailed is added when every peer candidate failed.
@@ -54,4 +60,83 @@ func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []strin
 		return resp, true
 	}
 	return api.QueryResponse{}, false
+}
+
+// ShardTerms returns the analysed terms shard holds (nil if it is not
+// held), for the term filter membership sends to peers.
+func (n *Node) ShardTerms(shard string) []string {
+	n.mu.RLock()
+	s, ok := n.shards[shard]
+	n.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	n.dict.Each(func(term string, id uint32) {
+		if s.ix.DF(id) > 0 {
+			out = append(out, term)
+		}
+	})
+	return out
+}
+
+// scorePeers sets each peer's Score for a question that names no shard and
+// got a weak local answer. Coverage is the share of the question's idf
+// weight whose terms a shard set holds; a peer's Score is the local
+// confidence plus how much more of the question the peer covers than this
+// node does, so the policy's "Score beats the confidence by
+// PeerPreferredOver" reads "the peer holds that much more of the question".
+// Peers whose vocabulary is unknown keep Score 0 and are not asked.
+func (n *Node) scorePeers(question string, conf float64, peers []route.PeerInfo) {
+	terms := n.analyzer.Terms(question)
+	slices.Sort(terms)
+	terms = slices.Compact(terms)
+	if len(terms) == 0 || len(peers) == 0 {
+		return
+	}
+	holds := n.cfg.Peers.Holds(terms)
+	if len(holds) == 0 {
+		return
+	}
+	n.mu.RLock()
+	states := make([]*shardState, 0, len(n.shards))
+	for _, s := range n.shards {
+		states = append(states, s)
+	}
+	n.mu.RUnlock()
+	var total uint64
+	df := make([]uint64, len(terms))
+	local := make([]bool, len(terms))
+	for _, s := range states {
+		s.mu.RLock()
+		total += uint64(s.ix.Live())
+		for i, t := range terms {
+			if id, ok := n.dict.Lookup(t); ok {
+				if d := s.ix.DF(id); d > 0 {
+					df[i] += uint64(d)
+					local[i] = true
+				}
+			}
+		}
+		s.mu.RUnlock()
+	}
+	fleet := n.fleet.Load()
+	weights := make([]float64, len(terms))
+	for i, t := range terms {
+		nn, d := total, df[i]
+		if fleet != nil && fleet.N > 0 {
+			nn, d = fleet.N, max(d, uint64(fleet.DF[t]))
+		}
+		// A term unknown here weighs as a rare one: it is what a peer
+		// holding another shard may have and this node lacks.
+		weights[i] = lexical.IDF(max(nn, 1), d)
+	}
+	localCov := membership.Coverage(weights, local)
+	for i := range peers {
+		if held, ok := holds[peers[i].Name]; ok {
+			peers[i].Score = max(0, min(1, conf+membership.Coverage(weights, held)-localCov))
+		}
+	}
 }

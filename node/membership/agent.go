@@ -62,6 +62,9 @@ type Config struct {
 	QUICAddr string
 	// Local returns the shards (with versions) and models this node holds.
 	Local func() ([]ShardVersion, []string)
+	// Terms returns the analysed terms a local shard holds, for the term
+	// filters peers match questions against; nil: no filters.
+	Terms func(shard string) []string
 	// Load returns this node's load in [0, 1]; nil: always 0.
 	Load func() float64
 	// Fetch asks a peer's QUIC endpoint for its shard list; nil: shard
@@ -90,6 +93,14 @@ type Agent struct {
 	failedAt map[string]time.Time // digest → last failed fetch
 	seen     map[string]seenState
 	closed   bool
+	local    localList // this node's encoded shard list
+}
+
+// localList is the encoded shard list of one digest: building the term
+// filters reads every term of every shard, so it is done once per change.
+type localList struct {
+	digest  string
+	payload []byte
 }
 
 type seenState struct {
@@ -507,7 +518,67 @@ func (a *Agent) PeerAddr(name string) (string, bool) {
 // LocalShardList is this node's answer to a shard-list request.
 func (a *Agent) LocalShardList() ([]byte, error) {
 	shards, models := a.cfg.Local()
-	return EncodeShardList(ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models})
+	digest := ShardDigest(shards)
+	a.mu.Lock()
+	cached := a.local
+	a.mu.Unlock()
+	if cached.digest == digest {
+		return cached.payload, nil
+	}
+	l := ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models}
+	if a.cfg.Terms != nil && len(shards) > 0 {
+		l.Terms = make(map[string]TermFilter, len(shards))
+		budget := MaxFilterTotal / len(shards)
+		for _, s := range shards {
+			terms := a.cfg.Terms(s.Name)
+			f := NewTermFilter(len(terms), budget)
+			for _, t := range terms {
+				f.Add(t)
+			}
+			l.Terms[s.Name] = f
+		}
+	}
+	b, err := EncodeShardList(l)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.local = localList{digest: digest, payload: b}
+	a.mu.Unlock()
+	return b, nil
+}
+
+// Holds reports, for every alive peer whose shard list carries term
+// filters, which of terms its shards may hold.
+func (a *Agent) Holds(terms []string) map[string][]bool {
+	ms := a.rawMembers()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string][]bool{}
+	for _, m := range ms {
+		if m.Name == a.cfg.Name || m.status != StatusAlive {
+			continue
+		}
+		t, err := DecodeTags(m.Tags)
+		if err != nil {
+			continue
+		}
+		l, ok := a.lists[t.Digest]
+		if !ok || len(l.Terms) == 0 {
+			continue
+		}
+		held := make([]bool, len(terms))
+		for i, term := range terms {
+			for _, f := range l.Terms {
+				if f.Has(term) {
+					held[i] = true
+					break
+				}
+			}
+		}
+		out[m.Name] = held
+	}
+	return out
 }
 
 func sortedShards(s []ShardVersion) []ShardVersion {

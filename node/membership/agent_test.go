@@ -28,6 +28,7 @@ func (p *pool) start(t *testing.T, name string, keys [][]byte, label string, joi
 			defer p.mu.Unlock()
 			return p.shards[name], []string{"m1"}
 		},
+		Terms: func(shard string) []string { return []string{shard + "-term"} },
 		Fetch: func(ctx context.Context, peer, addr string) ([]byte, error) {
 			p.mu.Lock()
 			other := p.agents[peer]
@@ -115,6 +116,9 @@ func TestAgentsSeeEachOthersShards(t *testing.T) {
 	// A new version changes the digest; the peer refetches.
 	p.setShards("a2", []ShardVersion{{"pumps", 2}})
 	waitFor(t, "a1 sees pumps@2", 5*time.Second, func() bool { return holds(a1, "a2", "pumps", 2) })
+	if h := a1.Holds([]string{"pumps-term", "nothing"})["a2"]; len(h) != 2 || !h[0] || h[1] {
+		t.Errorf("a1.Holds for a2 = %v; want [true false] from a2's term filter", h)
+	}
 	peers := PeerInfos(a1.Members())
 	if len(peers) != 1 || peers[0].Name != "a2" || !peers[0].Alive {
 		t.Errorf("a1's peers = %+v; want a2 alive", peers)

@@ -18,6 +18,9 @@ type ShardList struct {
 	Digest string         `json:"digest"` // ShardDigest(Shards)
 	Shards []ShardVersion `json:"shards"`
 	Models []string       `json:"models,omitempty"`
+	// Terms holds a filter of each shard's vocabulary, by shard name, so
+	// that a node can tell which peer's shards match a question best.
+	Terms map[string]TermFilter `json:"terms,omitempty"`
 }
 
 // Limits of a shard list from a peer; a list beyond them is refused rather
@@ -67,6 +70,19 @@ func DecodeShardList(b []byte) (ShardList, error) {
 		if m == "" || len(m) > maxModelName {
 			return ShardList{}, fmt.Errorf("shard list: model name of %d bytes; want 1 to %d", len(m), maxModelName)
 		}
+	}
+	total := 0
+	for name, f := range l.Terms {
+		if !seen[name] {
+			return ShardList{}, fmt.Errorf("shard list has a term filter for %q, which it does not list", name)
+		}
+		if err := f.validate(); err != nil {
+			return ShardList{}, fmt.Errorf("shard list, shard %q: %w", name, err)
+		}
+		total += len(f.Bits)
+	}
+	if total > MaxFilterTotal {
+		return ShardList{}, fmt.Errorf("shard list: %w (%d bytes, at most %d)", errFilterTotal, total, MaxFilterTotal)
 	}
 	if d := ShardDigest(l.Shards); d != l.Digest {
 		return ShardList{}, fmt.Errorf("shard list digest %q does not match its shards (%s)", l.Digest, d)

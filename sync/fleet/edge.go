@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -256,7 +258,12 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 	}
 	s.update(name, func(st *ShardStatus) { st.Applied, st.Previous = ptr.Current, ptr.Previous })
 	if want != 0 && want <= ptr.Highest {
-		return nil // up to date
+		// Up to date. A staging log left by a process killed just after
+		// applying has nothing more to give.
+		if err := os.Remove(filepath.Join(s.cfg.StageDir, name+".stage")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("fleet sync: remove staging log", "err", err)
+		}
+		return nil
 	}
 	req, _ := json.Marshal(manifestRequest{Kind: "shard", Name: name, Version: want})
 	env, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeManifest, req)
@@ -387,6 +394,9 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 		return err
 	}
 	if err := s.cfg.Target.Activate(ctx, name, m.Version, []shardstore.KV{{Key: manifestKey(name, m.Version), Value: env}}, deletes); err != nil {
+		return err
+	}
+	if err := s.hook("applied"); err != nil {
 		return err
 	}
 	err = stage.remove()

@@ -151,11 +151,10 @@ func (e *Edge) EnsureAll(ctx context.Context, ms manifest.Models) error {
 }
 
 // EnsureModel makes the local Ollama hold m: it does nothing when Ollama
-// already holds it; otherwise it fetches the blobs Ollama
-// lacks (resuming staged ones), verifies and pushes them, recreates the
-// model with /api/create and checks the result's digest. m must come from
-// a verified manifest (Manifest). See hasModel for how the result is
-// checked.
+// already holds it; otherwise it fetches the blobs Ollama lacks (resuming
+// staged ones), verifies and pushes them, recreates the model with
+// /api/create and checks the result as hasModel does. m must come from a
+// verified manifest (Manifest).
 func (e *Edge) EnsureModel(ctx context.Context, m manifest.Model) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -305,7 +304,10 @@ func (e *Edge) stagePath(d [32]byte) string {
 
 // fetch brings the blob d into the stage directory and returns its path
 // once its bytes hash to d. Bytes already staged by an earlier, broken
-// transfer are hashed again locally and not fetched again.
+// transfer are hashed again locally and not fetched again. They are only
+// checked with the whole blob: if the staged part was damaged on disk, the
+// blob fails its check, its staged copy is deleted and the next attempt
+// fetches it whole, so damage costs one extra transfer, never a bad model.
 func (e *Edge) fetch(ctx context.Context, modelName string, d [32]byte, size int64) (string, error) {
 	path := e.stagePath(d)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

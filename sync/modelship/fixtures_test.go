@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -32,6 +34,9 @@ type fleet struct {
 	// served counts the blob bytes central sent; tamper, if set, may
 	// change a range response or fail the call.
 	served atomic.Int64
+	// wire counts the UDP bytes central sent: payloads plus framing,
+	// QUIC, TLS and handshakes.
+	wire   atomic.Int64
 	mu     sync.Mutex
 	tamper func(req wire.Frame, resp []byte) ([]byte, error)
 }
@@ -69,11 +74,16 @@ func newFleet(t testing.TB) *fleet {
 		}
 		return resp, err
 	}
-	f.server, err = transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: f.identity("central", pki.RoleCentral)}, h)
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.server.Close() })
+	f.server, err = transport.ListenPacket(context.Background(), countingConn{udp, &f.wire}, transport.Config{Identity: f.identity("central", pki.RoleCentral)}, h)
+	if err != nil {
+		udp.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.server.Close(); udp.Close() })
 	return f
 }
 
@@ -85,15 +95,43 @@ func (f *fleet) setTamper(fn func(req wire.Frame, resp []byte) ([]byte, error)) 
 
 func (f *fleet) identity(name, role string) *pki.Identity {
 	f.t.Helper()
+	return f.issue(f.caDir, filepath.Join(f.caDir, pki.CACertFile), name, role)
+}
+
+func (f *fleet) issue(caDir, caFile, name, role string) *pki.Identity {
+	f.t.Helper()
 	out := f.t.TempDir()
-	if err := pki.IssueCert(f.caDir, out, name, role, time.Hour); err != nil {
+	if err := pki.IssueCert(caDir, out, name, role, time.Hour); err != nil {
 		f.t.Fatal(err)
 	}
-	id, err := pki.LoadIdentity(filepath.Join(f.caDir, pki.CACertFile), filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
+	id, err := pki.LoadIdentity(caFile, filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return id
+}
+
+// outsider is an edge whose certificate comes from another CA; it trusts
+// the fleet's CA too, so that it is central that must refuse it.
+func (f *fleet) outsider(name string) *pki.Identity {
+	f.t.Helper()
+	other := f.t.TempDir()
+	if err := pki.InitCA(other, "evil", time.Now()); err != nil {
+		f.t.Fatal(err)
+	}
+	ours, err := os.ReadFile(filepath.Join(f.caDir, pki.CACertFile))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	theirs, err := os.ReadFile(filepath.Join(other, pki.CACertFile))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	both := filepath.Join(f.t.TempDir(), "both.crt")
+	if err := os.WriteFile(both, append(ours, theirs...), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	return f.issue(other, both, name, pki.RoleEdge)
 }
 
 // edgeNode is an edge with its own empty Ollama and staging directory.
@@ -127,4 +165,16 @@ func (f *fleet) edge(name string, rangeSize int, trusted ...ed25519.PublicKey) *
 		f.t.Fatal(err)
 	}
 	return n
+}
+
+// countingConn counts the bytes written to the network.
+type countingConn struct {
+	net.PacketConn
+	n *atomic.Int64
+}
+
+func (c countingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(p, addr)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,8 +85,8 @@ func TestShipModelsToEdge(t *testing.T) {
 }
 
 // TestResumeAfterBrokenTransfer breaks the link after a few ranges of the
-// generation model's weights and checks that the next run fetches only
-// the bytes that were missing.
+// generation model's weights and checks that the next run, by a restarted
+// edge, fetches only the bytes that were missing.
 func TestResumeAfterBrokenTransfer(t *testing.T) {
 	f := newFleet(t)
 	const rangeSize = 64 << 10
@@ -121,11 +122,29 @@ func TestResumeAfterBrokenTransfer(t *testing.T) {
 	if staged != okRanges*rangeSize {
 		t.Fatalf("staged %d bytes after the break, want %d", staged, okRanges*rangeSize)
 	}
+	// A process killed while writing leaves a range half written: cut the
+	// staged file mid-range, so the resume starts at an unaligned offset.
+	const torn = 1000
+	staged -= torn
+	tornFile(t, e.stage, staged)
 
+	// A new Edge on the same stage directory stands for the node after a
+	// restart: all it has is what is on disk.
 	f.setTamper(nil)
+	restarted, err := NewEdge(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := f.served.Load()
-	if err := e.EnsureModel(ctx, gen); err != nil {
+	e.progress = nil
+	if err := restarted.EnsureModel(ctx, gen); err != nil {
 		t.Fatalf("resumed EnsureModel: %v", err)
+	}
+	if len(e.progress) == 0 || e.progress[0].Phase != "fetch" || e.progress[0].Done != staged+rangeSize || e.progress[0].Fetched != rangeSize {
+		t.Errorf("first progress report after resuming = %+v, want fetch with %d done, %d fetched", first(e.progress), staged+rangeSize, rangeSize)
+	}
+	if last := e.progress[len(e.progress)-1]; last.Phase != "ready" {
+		t.Errorf("last progress report = %+v, want ready", last)
 	}
 	resent := f.served.Load() - before
 	if want := modelBytes(gen) - staged; resent != want {
@@ -235,4 +254,57 @@ func stagedBytes(t testing.TB, dir string) int64 {
 		n += fi.Size()
 	}
 	return n
+}
+
+func first(ps []Progress) Progress {
+	if len(ps) == 0 {
+		return Progress{}
+	}
+	return ps[0]
+}
+
+// TestOutsiderCannotFetch checks that a node whose certificate is not from
+// the fleet CA gets neither the manifest nor a blob.
+func TestOutsiderCannotFetch(t *testing.T) {
+	f := newFleet(t)
+	tr := transport.NewClient(transport.Config{Identity: f.outsider("edge-x")})
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := f.server.Addr().String()
+	if _, err := tr.Call(ctx, addr, "central", wire.TypeModelManifest, nil); err == nil {
+		t.Error("an outsider fetched the model manifest")
+	}
+	ms, err := manifest.OpenModels(mustManifest(t, f), f.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := ParseDigest(ms.Models[0].Blobs[0].Digest)
+	if _, err := tr.Call(ctx, addr, "central", wire.TypeModelBlob, RangeRequest{Digest: d, Length: 10}.Marshal()); err == nil {
+		t.Error("an outsider fetched a blob range")
+	}
+	if got := f.served.Load(); got != 0 {
+		t.Errorf("central sent %d blob bytes to an outsider", got)
+	}
+}
+
+func mustManifest(t *testing.T, f *fleet) []byte {
+	t.Helper()
+	b, err := f.central.Handle(context.Background(), transport.Peer{Name: "test"}, wire.Frame{Type: wire.TypeModelManifest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tornFile truncates the one staged file in dir to size bytes.
+func tornFile(t *testing.T, dir string, size int64) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("stage directory holds %d files (%v), want 1", len(entries), err)
+	}
+	if err := os.Truncate(filepath.Join(dir, entries[0].Name()), size); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -264,7 +264,11 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 			res.DetectMissed++
 		}
 	}
-	res.FalseFailed = tr.falseFailed()
+	falsely := tr.falseFailed()
+	res.FalseFailed = len(falsely)
+	for i, at := range falsely {
+		log.Warn("live member marked failed", "member", members[i].name, "after_start", at.Sub(start))
+	}
 	log.Info("detect", "p50", Quantile(res.DetectLatencies, 0.5), "missed", res.DetectMissed, "false_failed", res.FalseFailed)
 
 	if sc.Partition > 0 {

@@ -2,6 +2,7 @@ package gossipsim
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ type tracker struct {
 	fullAt    time.Time // when full last reached liveCount
 	tags      map[string]*sighting
 	failed    map[int]*sighting // per killed member
-	falsely   map[int]bool      // live members someone marked failed
+	falsely   map[int]time.Time // live members someone marked failed, and when first
 }
 
 // sighting counts the distinct live observers that saw something.
@@ -48,7 +49,7 @@ func newTracker(n int) *tracker {
 		aliveLive: make([]int, n),
 		tags:      make(map[string]*sighting),
 		failed:    make(map[int]*sighting),
-		falsely:   make(map[int]bool),
+		falsely:   make(map[int]time.Time),
 	}
 	for i := range t.alive {
 		t.alive[i] = make([]bool, n)
@@ -114,7 +115,9 @@ func (t *tracker) sawFailed(o, m int) {
 		}
 		return
 	}
-	t.falsely[m] = true
+	if _, ok := t.falsely[m]; !ok {
+		t.falsely[m] = time.Now()
+	}
 }
 
 func (t *tracker) setAlive(o, m int, alive bool) {
@@ -178,10 +181,12 @@ func (t *tracker) kill(m int) {
 	}
 }
 
-func (t *tracker) falseFailed() int {
+// falseFailed returns, per live member some member marked failed, when
+// that first happened.
+func (t *tracker) falseFailed() map[int]time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.falsely)
+	return maps.Clone(t.falsely)
 }
 
 // waitFull waits until every live member sees every other alive, and

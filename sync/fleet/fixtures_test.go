@@ -1,0 +1,286 @@
+package fleet_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+const shardName = "manuals"
+
+// target adapts a node to fleet sync as main does (cmd_sync.go).
+type target struct{ n *node.Node }
+
+func (t target) KV() fleet.KV      { return t.n.SyncKV() }
+func (t target) Analyzer() string { return node.AnalyzerName }
+func (t target) Pointer(name string) (fleet.Pointer, error) {
+	p, err := t.n.SyncPointer(name)
+	return fleet.Pointer{Current: p.Current, Previous: p.Previous, Highest: p.Highest}, err
+}
+func (t target) Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
+	return t.n.ActivateVersion(ctx, name, v, sets, deletes)
+}
+func (t target) Stage(ctx context.Context, name string, v uint64, docs func(yield func(fleet.Doc) error) error) error {
+	return t.n.StageVersion(ctx, name, v, func(yield func(node.SyncDoc) error) error {
+		return docs(func(d fleet.Doc) error {
+			sd := node.SyncDoc{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata}
+			for _, r := range d.Chunks {
+				sd.Chunks = append(sd.Chunks, node.SyncChunk{Position: r.Position, Heading: r.Heading, Text: r.Text})
+			}
+			return yield(sd)
+		})
+	})
+}
+
+type source struct{ n *node.Node }
+
+func (s source) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
+	return s.n.Snapshot(ctx, name, fn)
+}
+
+// testPKI is a throwaway fleet CA.
+type testPKI struct {
+	t      testing.TB
+	caDir  string
+	caFile string
+}
+
+func newPKI(t testing.TB) *testPKI {
+	dir := t.TempDir()
+	if err := pki.InitCA(dir, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return &testPKI{t: t, caDir: dir, caFile: filepath.Join(dir, pki.CACertFile)}
+}
+
+func (p *testPKI) identity(name, role string) *pki.Identity {
+	return loadIdentity(p.t, p.caDir, p.caFile, name, role)
+}
+
+func loadIdentity(t testing.TB, caDir, caFile, name, role string) *pki.Identity {
+	out := t.TempDir()
+	if err := pki.IssueCert(caDir, out, name, role, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	id, err := pki.LoadIdentity(caFile, filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func openNode(t testing.TB, dir, name string) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Config{Name: name, DataDir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// central is a central node with a publisher on a real QUIC listener.
+type central struct {
+	n      *node.Node
+	pub    *fleet.Publisher
+	srv    *transport.Server
+	key    ed25519.PrivateKey
+	pubKey ed25519.PublicKey
+	// tamper, when set, may rewrite a response before it is sent.
+	mu     sync.Mutex
+	tamper func(req wire.Frame, resp []byte) []byte
+	served map[manifest.Hash]int // chunk records served, by hash
+}
+
+func startCentral(t testing.TB, p *testPKI) *central {
+	t.Helper()
+	c := &central{n: openNode(t, t.TempDir(), "central"), served: make(map[manifest.Hash]int)}
+	t.Cleanup(func() { c.n.Close() })
+	pubKey, key, err := manifest.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.key, c.pubKey = key, pubKey
+	c.pub, err = fleet.NewPublisher(fleet.PublisherConfig{KV: c.n.SyncKV(), Source: source{c.n}, Key: key,
+		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+		resp, err := c.pub.Handle(ctx, peer, req)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err == nil && req.Type == wire.TypeChunks {
+			for b := req.Payload; len(b) >= 16; b = b[16:] {
+				c.served[manifest.Hash(b[:16])]++
+			}
+		}
+		if err == nil && c.tamper != nil {
+			resp = c.tamper(req, resp)
+		}
+		return resp, err
+	}
+	c.srv, err = transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.identity("central", pki.RoleCentral)}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.srv.Close() })
+	return c
+}
+
+func (c *central) servedCount() (total, distinct int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.served {
+		total += n
+	}
+	return total, len(c.served)
+}
+
+func (c *central) resetServed() {
+	c.mu.Lock()
+	clear(c.served)
+	c.mu.Unlock()
+}
+
+// docs writes n documents to central's shard; version tags their text so a
+// query can tell which version an edge serves.
+func (c *central) ingest(t testing.TB, ids []int, tag string) {
+	t.Helper()
+	var docs []api.Document
+	for _, i := range ids {
+		docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%04d", i), Shard: shardName, Title: fmt.Sprintf("Machine %d manual", i),
+			Source: fmt.Sprintf("file:///m/%d.txt", i),
+			Body:   fmt.Sprintf("Machine %d maintenance. To reset unit%d press the %s button and wait. The %s procedure for unit%d takes ten minutes.", i, i, tag, tag, i)})
+	}
+	if _, err := c.n.Ingest(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *central) publish(t testing.TB) fleet.Published {
+	t.Helper()
+	res, err := c.pub.Publish(context.Background(), shardName, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// edge is an edge node with a syncer; restart reopens both from disk.
+type edge struct {
+	t        testing.TB
+	dir      string
+	stageDir string
+	n        *node.Node
+	client   *transport.Client
+	c        *central
+	trusted  ed25519.PublicKey
+	hook     func(string) error
+	verified map[manifest.Hash]int
+	s        *fleet.Syncer
+}
+
+func startEdge(t testing.TB, p *testPKI, c *central, name string) *edge {
+	t.Helper()
+	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int)}
+	e.client = transport.NewClient(transport.Config{Identity: p.identity(name, pki.RoleEdge)})
+	t.Cleanup(func() { e.client.Close() })
+	e.n = openNode(t, e.dir, name)
+	t.Cleanup(func() { e.n.Close() })
+	e.newSyncer()
+	return e
+}
+
+func (e *edge) newSyncer() {
+	var err error
+	e.s, err = fleet.NewSyncer(fleet.SyncerConfig{
+		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
+		Target: target{e.n}, StageDir: e.stageDir, BatchBytes: 4 << 10,
+		Hook:       func(p string) error { return e.callHook(p) },
+		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *edge) callHook(p string) error {
+	if e.hook == nil {
+		return nil
+	}
+	return e.hook(p)
+}
+
+// restart closes the node as a crash would leave it (the syncer simply
+// stops) and opens it again from disk.
+func (e *edge) restart() {
+	e.t.Helper()
+	if err := e.n.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.n = openNode(e.t, e.dir, "edge")
+	e.newSyncer()
+}
+
+// sees reports which documents of the shard a query for word finds.
+func (e *edge) sees(word string) []string {
+	e.t.Helper()
+	r, err := e.n.QueryLocal(context.Background(), api.QueryRequest{Question: word, K: 50, Shard: shardName})
+	if err != nil {
+		if strings.Contains(err.Error(), "not held") {
+			return nil
+		}
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, c := range r.Citations {
+		if strings.Contains(strings.ToLower(c.Snippet), word) {
+			out = append(out, c.DocumentID)
+		}
+	}
+	return out
+}
+
+func (e *edge) status() fleet.ShardStatus {
+	for _, s := range e.s.Status().Shards {
+		if s.Shard == shardName {
+			return s
+		}
+	}
+	return fleet.ShardStatus{}
+}
+
+func rangeInts(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+
+
+func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
+	st, err := c.pub.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
