@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -204,7 +205,16 @@ func (g *gossipLink) AskPeer(ctx context.Context, name string, q api.QueryReques
 	if !ok {
 		return api.QueryResponse{}, fmt.Errorf("peer %q announces no QUIC address", name)
 	}
-	return g.client.Ask(ctx, queryrpc.Target{Name: name, Addr: addr}, q)
+	resp, err := g.client.Ask(ctx, queryrpc.Target{Name: name, Addr: addr}, q)
+	switch {
+	case err == nil:
+		a.Reachable(name)
+	case ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// Failed, or did not answer within the share of the deadline it
+		// was given: skip it for a moment rather than pay that again.
+		a.Unreachable(name)
+	}
+	return resp, err
 }
 
 // Holds implements node.Peers from the peers' term filters.

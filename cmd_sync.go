@@ -147,14 +147,15 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 
 // testHooks wires the fault-injection hooks the fleet tests drive real
 // processes with: EDGERAG_TEST_SYNC_KILL_AT=N kills the process (SIGKILL, no
-// cleanup) at the Nth step of a sync; EDGERAG_TEST_SYNC_TRACE=FILE appends
+// cleanup) at the Nth step of a sync (or at the step named N: fetch, chunk,
+// staged, recorded, materialized, applied); EDGERAG_TEST_SYNC_TRACE=FILE appends
 // the hash of every chunk verified on arrival. Nothing else reads them.
 func testHooks(cfg *fleet.SyncerConfig) {
 	if v := os.Getenv("EDGERAG_TEST_SYNC_KILL_AT"); v != "" {
-		at, _ := strconv.Atoi(v)
+		at, err := strconv.Atoi(v) // a step number, or the name of a step
 		calls := 0
-		cfg.Hook = func(string) error {
-			if calls++; calls == at {
+		cfg.Hook = func(point string) error {
+			if calls++; (err == nil && calls == at) || point == v {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
 			}

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,16 +85,22 @@ type Agent struct {
 	wg     sync.WaitGroup
 	poke   chan struct{}
 
-	mu       sync.Mutex
-	tags     Tags      // announced
-	sentAt   time.Time // when tags were last announced
-	loadAt   time.Time // when the load tag last changed
-	lists    map[string]ShardList
-	fetching map[string]bool
-	failedAt map[string]time.Time // digest → last failed fetch
-	seen     map[string]seenState
-	closed   bool
-	local    localList // this node's encoded shard list
+	mu          sync.Mutex
+	tags        Tags      // announced
+	sentAt      time.Time // when tags were last announced
+	loadAt      time.Time // when the load tag last changed
+	lists       map[string]ShardList
+	fetching    map[string]bool
+	failedAt    map[string]time.Time // digest → last failed fetch
+	seen        map[string]seenState
+	closed      bool
+	local       localList            // this node's encoded shard list
+	unreachable map[string]time.Time // member → when a request to it last failed
+	// join is what the loop joins while alone: cfg.Join, else the members
+	// remembered in peersPath at the last run.
+	join      []string
+	peersPath string
+	peersSeen string // the member addresses last written there
 }
 
 // localList is the encoded shard list of one digest: building the term
@@ -117,6 +124,9 @@ const (
 	tickEvery      = 500 * time.Millisecond
 	rejoinEvery    = 5 * time.Second
 	maxLabel       = 255 // memberlist's limit
+	// maxShardListPayload keeps a shard list within the transport's 1 MiB
+	// response limit (wire.DefaultMaxPayload), with room to spare.
+	maxShardListPayload = 1<<20 - 16<<10
 )
 
 // ValidLabel checks a fleet label.
@@ -173,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: cfg.Logger.With("component", "gossip"), poke: make(chan struct{}, 1),
 		tags: tags, lists: map[string]ShardList{}, fetching: map[string]bool{},
-		failedAt: map[string]time.Time{}, seen: map[string]seenState{},
+		failedAt: map[string]time.Time{}, seen: map[string]seenState{}, unreachable: map[string]time.Time{},
 	}
 	sc := serf.DefaultConfig()
 	sc.NodeName = cfg.Name
@@ -215,6 +225,17 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if cfg.SnapshotPath != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.SnapshotPath), 0o700); err != nil {
 			return nil, fmt.Errorf("gossip snapshot directory: %w", err)
+		}
+	}
+	a.join = cfg.Join
+	if cfg.SnapshotPath != "" {
+		// Serf's snapshot flushes its buffer only when it appends the next
+		// record, so a node killed soon after the pool changed can restart
+		// with a snapshot that names nobody. The agent keeps its own list,
+		// written whenever the alive members change, as a second way back.
+		a.peersPath = filepath.Join(filepath.Dir(cfg.SnapshotPath), "peers")
+		if len(a.join) == 0 {
+			a.join = readPeers(a.peersPath)
 		}
 	}
 	s, err := serf.Create(sc)
@@ -294,8 +315,8 @@ func (a *Agent) loop(ctx context.Context) {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
 	var lastJoin time.Time
-	if len(a.cfg.Join) > 0 {
-		a.join()
+	if len(a.join) > 0 {
+		a.joinPool()
 		lastJoin = time.Now()
 	}
 	for {
@@ -308,20 +329,69 @@ func (a *Agent) loop(ctx context.Context) {
 		now := time.Now()
 		a.announce(now)
 		a.observe(ctx, now)
-		if len(a.cfg.Join) > 0 && a.serf.NumNodes() <= 1 && now.Sub(lastJoin) >= rejoinEvery {
-			a.join()
+		if len(a.join) > 0 && a.serf.NumNodes() <= 1 && now.Sub(lastJoin) >= rejoinEvery {
+			a.joinPool()
 			lastJoin = now
 		}
 	}
 }
 
-func (a *Agent) join() {
-	n, err := a.serf.Join(a.cfg.Join, true)
+func (a *Agent) joinPool() {
+	n, err := a.serf.Join(a.join, true)
 	if err != nil {
-		a.log.Warn("gossip join failed; retrying while alone", "join", a.cfg.Join, "contacted", n, "err", err)
+		a.log.Warn("gossip join failed; retrying while alone", "join", a.join, "contacted", n, "err", err)
 		return
 	}
 	a.log.Info("gossip joined", "contacted", n)
+}
+
+// maxPeersFile bounds the remembered members file.
+const maxPeersFile = 64 << 10
+
+// readPeers returns the member addresses remembered at the last run.
+func readPeers(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > maxPeersFile {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, _, err := splitHostPort(l); err == nil && l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// rememberPeers writes the alive members' addresses when they changed.
+func (a *Agent) rememberPeers(ms []rawMember) {
+	if a.peersPath == "" {
+		return
+	}
+	var addrs []string
+	for _, m := range ms {
+		if m.Name != a.cfg.Name && m.status == StatusAlive {
+			addrs = append(addrs, net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
+		}
+	}
+	if len(addrs) == 0 {
+		return // alone: keep the list of the last pool
+	}
+	slices.Sort(addrs)
+	text := strings.Join(addrs, "\n") + "\n"
+	if text == a.peersSeen || len(text) > maxPeersFile {
+		return
+	}
+	tmp := a.peersPath + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		a.log.Warn("remember gossip members", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, a.peersPath); err != nil {
+		a.log.Warn("remember gossip members", "err", err)
+		return
+	}
+	a.peersSeen = text
 }
 
 // announce sets new tags when the policy says they are due.
@@ -358,6 +428,7 @@ func (a *Agent) announce(now time.Time) {
 // lists for digests not yet cached.
 func (a *Agent) observe(ctx context.Context, now time.Time) {
 	ms := a.rawMembers()
+	a.rememberPeers(ms)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, m := range ms {
@@ -399,6 +470,7 @@ func (a *Agent) fetch(ctx context.Context, name, addr, digest string) {
 	delete(a.fetching, digest)
 	if err != nil {
 		a.failedAt[digest] = time.Now()
+		a.unreachable[name] = time.Now()
 		a.log.Warn("shard list fetch failed", "member", name, "addr", addr, "err", err)
 		return
 	}
@@ -422,12 +494,21 @@ type rawMember struct {
 }
 
 func (a *Agent) rawMembers() []rawMember {
+	// Memberlist does not expose its own suspicions (Members reports every
+	// listed node as alive), so "suspect" is this node's: a member whose
+	// request failed within the last suspectFor, while gossip still says
+	// alive. It spares the next queries a likely timeout.
+	now := time.Now()
 	suspect := map[string]bool{}
-	for _, n := range a.serf.Memberlist().Members() {
-		if n.State == memberlist.StateSuspect {
-			suspect[n.Name] = true
+	a.mu.Lock()
+	for name, at := range a.unreachable {
+		if now.Sub(at) < a.suspectFor() {
+			suspect[name] = true
+		} else {
+			delete(a.unreachable, name)
 		}
 	}
+	a.mu.Unlock()
 	var out []rawMember
 	for _, m := range a.serf.Members() {
 		st := StatusAlive
@@ -448,6 +529,30 @@ func (a *Agent) rawMembers() []rawMember {
 		out = append(out, rawMember{m, st})
 	}
 	return out
+}
+
+// suspectFor is how long a member stays suspect after a failed request:
+// the profile's shortest failure detection, so that a member that is really
+// gone is declared failed by gossip about when the mark would lapse, and
+// one that was only slow is tried again soon.
+func (a *Agent) suspectFor() time.Duration {
+	best, _ := a.cfg.Profile.FailureDetection(1)
+	return best
+}
+
+// Unreachable records that a request to member failed: it shows as
+// suspect, and PeerInfos leaves it out, for suspectFor.
+func (a *Agent) Unreachable(member string) {
+	a.mu.Lock()
+	a.unreachable[member] = time.Now()
+	a.mu.Unlock()
+}
+
+// Reachable clears Unreachable after a request to member succeeded.
+func (a *Agent) Reachable(member string) {
+	a.mu.Lock()
+	delete(a.unreachable, member)
+	a.mu.Unlock()
 }
 
 // Members returns every member this node knows of, itself included,
@@ -526,9 +631,11 @@ func (a *Agent) LocalShardList() ([]byte, error) {
 		return cached.payload, nil
 	}
 	l := ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models}
-	if a.cfg.Terms != nil && len(shards) > 0 {
+	// With thousands of shards a filter each would be too small to tell
+	// anything; such a node sends none, and peers fall back to central
+	// for its questions that name no shard.
+	if budget := MaxFilterTotal / max(1, len(shards)); a.cfg.Terms != nil && len(shards) > 0 && budget >= minFilterBytes {
 		l.Terms = make(map[string]TermFilter, len(shards))
-		budget := MaxFilterTotal / len(shards)
 		for _, s := range shards {
 			terms := a.cfg.Terms(s.Name)
 			f := NewTermFilter(len(terms), budget)
@@ -539,6 +646,10 @@ func (a *Agent) LocalShardList() ([]byte, error) {
 		}
 	}
 	b, err := EncodeShardList(l)
+	if err == nil && len(b) > maxShardListPayload && l.Terms != nil {
+		l.Terms = nil // the list itself matters more than the filters
+		b, err = EncodeShardList(l)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,20 @@ func TestAgentsSeeEachOthersShards(t *testing.T) {
 		t.Errorf("a1's peers = %+v; want a2 alive", peers)
 	}
 
+	// A failed request makes a member suspect here, and no routing
+	// candidate, until a request succeeds or the mark lapses.
+	a1.Unreachable("a2")
+	if m := memberNamed(a1, "a2"); m.Status != StatusSuspect {
+		t.Errorf("after a failed request a2 is %q; want suspect", m.Status)
+	}
+	if p := PeerInfos(a1.Members()); len(p) != 1 || p[0].Alive {
+		t.Errorf("suspect a2 still a live candidate: %+v", p)
+	}
+	a1.Reachable("a2")
+	if m := memberNamed(a1, "a2"); m.Status != StatusAlive {
+		t.Errorf("after a good request a2 is %q; want alive", m.Status)
+	}
+
 	// A graceful leave shows as left, not failed.
 	if err := a2.Close(); err != nil {
 		t.Fatal(err)
@@ -170,5 +184,44 @@ func TestForeignMembersCannotJoin(t *testing.T) {
 				t.Errorf("%s sees %d members; want only itself", c.name, n)
 			}
 		})
+	}
+}
+
+func memberNamed(a *Agent, name string) Member {
+	for _, m := range a.Members() {
+		if m.Name == name {
+			return m
+		}
+	}
+	return Member{}
+}
+
+// TestLocalShardListFitsOneResponse: whatever the number of shards, the
+// shard list a node serves decodes on the other side within the
+// transport's 1 MiB response limit.
+func TestLocalShardListFitsOneResponse(t *testing.T) {
+	for _, n := range []int{1, 100, 9000, MaxShards} {
+		shards := make([]ShardVersion, n)
+		for i := range shards {
+			shards[i] = ShardVersion{Name: fmt.Sprintf("shard-with-a-longer-name-%05d", i), Version: uint64(i)}
+		}
+		a := &Agent{cfg: Config{Name: "a1",
+			Local: func() ([]ShardVersion, []string) { return shards, nil },
+			Terms: func(s string) []string { return []string{s, "pump", "valve"} },
+		}}
+		b, err := a.LocalShardList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 1<<20 {
+			t.Errorf("%d shards: list of %d bytes exceeds 1 MiB", n, len(b))
+		}
+		l, err := DecodeShardList(b)
+		if err != nil {
+			t.Fatalf("%d shards: own list refused: %v", n, err)
+		}
+		if n <= 100 && !l.Terms[shards[0].Name].Has("pump") {
+			t.Errorf("%d shards: term filter missing", n)
+		}
 	}
 }

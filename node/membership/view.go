@@ -93,7 +93,7 @@ func DecodeShardList(b []byte) (ShardList, error) {
 // Status of a member as /v1/fleet reports it.
 const (
 	StatusAlive   = "alive"
-	StatusSuspect = "suspect" // missed probes; failed unless it refutes in time
+	StatusSuspect = "suspect" // gossip says alive, but this node's last request to it failed just now
 	StatusFailed  = "failed"
 	StatusLeaving = "leaving"
 	StatusLeft    = "left"

@@ -352,9 +352,10 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	}
 	// Staged records join the store's records, so the next version's
 	// delta knows the node holds them.
+	// That includes records staged before an earlier run was killed.
 	var sets []shardstore.KV
 	size := 0
-	for _, c := range missing {
+	for _, c := range manifest.Missing(m, func(h manifest.Hash) bool { return held[h] }) {
 		rec, err := stage.get(c.Hash)
 		if err != nil {
 			return err

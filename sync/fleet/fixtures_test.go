@@ -117,8 +117,7 @@ func startCentral(t testing.TB, p *testPKI) *central {
 		t.Fatal(err)
 	}
 	c.key, c.pubKey = key, pubKey
-	c.pub, err = fleet.NewPublisher(fleet.PublisherConfig{KV: c.n.SyncKV(), Source: source{c.n}, Key: key,
-		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
+	c.pub, err = newPublisher(c.n, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,13 +192,14 @@ type edge struct {
 	c        *central
 	trusted  ed25519.PublicKey
 	hook     func(string) error
+	batch    int64 // bytes of records a request asks for
 	verified map[manifest.Hash]int
 	s        *fleet.Syncer
 }
 
 func startEdge(t testing.TB, p *testPKI, c *central, name string) *edge {
 	t.Helper()
-	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int)}
+	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int), batch: 4 << 10}
 	e.client = transport.NewClient(transport.Config{Identity: p.identity(name, pki.RoleEdge)})
 	t.Cleanup(func() { e.client.Close() })
 	e.n = openNode(t, e.dir, name)
@@ -212,7 +212,7 @@ func (e *edge) newSyncer() {
 	var err error
 	e.s, err = fleet.NewSyncer(fleet.SyncerConfig{
 		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
-		Target: target{e.n}, StageDir: e.stageDir, BatchBytes: 4 << 10,
+		Target: target{e.n}, StageDir: e.stageDir, BatchBytes: e.batch,
 		Hook:       func(p string) error { return e.callHook(p) },
 		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
 	})
@@ -283,4 +283,9 @@ func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
 		t.Fatal(err)
 	}
 	return st
+}
+
+func newPublisher(n *node.Node, key ed25519.PrivateKey) (*fleet.Publisher, error) {
+	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: source{n}, Key: key,
+		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
 }

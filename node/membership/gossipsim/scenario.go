@@ -24,8 +24,8 @@ type Scenario struct {
 	// Override, when set, is measured instead of the named profile: how
 	// candidate timings are tried before a profile adopts them.
 	Override *membership.Profile `json:",omitempty"`
-	Link    LinkConfig
-	Seed    uint64
+	Link     LinkConfig
+	Seed     uint64
 	// TagUpdates is how many members change their tags (one new shard
 	// version each), TagSpacing apart.
 	TagUpdates int

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/edgerag/edgerag/node/membership"
 )
 
 // simLink is the link every benchmark uses: a site network where some
@@ -114,35 +116,48 @@ func BenchmarkGossip(b *testing.B) {
 			b.Fatalf("GOSSIPSIM_MEMBERS=%q: want a number", v)
 		}
 	}
-	for _, profile := range []string{"lan", "edge"} {
-		for _, loss := range []float64{0, 0.10} {
-			b.Run(fmt.Sprintf("%s/loss=%.0f%%/n=%d", profile, loss*100, members), func(b *testing.B) {
-				sc := Scenario{
-					Members: members, Profile: profile, Link: simLink(loss), Seed: 1,
-					TagUpdates: 100, TagSpacing: 500 * time.Millisecond,
-					Kills: 10, KillSpacing: 3 * time.Second,
-					Partition: 2 * time.Minute,
-					Limit:     10 * time.Minute,
-				}
-				var res Result
-				for b.Loop() {
-					res = runChild(b, sc)
-				}
-				secs := func(d time.Duration) float64 { return d.Seconds() }
-				b.ReportMetric(secs(Quantile(res.TagLatencies, 0.99)), "tag-p99-sim-s")
-				b.ReportMetric(secs(Quantile(res.TagLatencies, 0.50)), "tag-p50-sim-s")
-				b.ReportMetric(float64(res.TagMissed), "tag-missed")
-				b.ReportMetric(secs(Quantile(res.DetectLatencies, 0.50)), "detect-p50-sim-s")
-				b.ReportMetric(float64(res.DetectMissed), "detect-missed")
-				b.ReportMetric(float64(res.FalseFailed), "false-failed")
-				reconverge := secs(res.Reconverge)
-				if res.ReconvergeMissed {
-					reconverge = -1 // not within Limit
-				}
-				b.ReportMetric(reconverge, "heal-sim-s")
-				b.ReportMetric(secs(res.Join), "join-sim-s")
-			})
-		}
+	// edge-gossip100ms is the edge profile with gossip every 100 ms instead
+	// of 150 ms: the candidate that meets the bar (tag p99 ≤ 1.5 s at 10%
+	// loss) while keeping the fan-out at 2. Drop it once Edge() adopts it.
+	candidate := membership.Edge()
+	candidate.GossipInterval = 100 * time.Millisecond
+	cases := []struct {
+		profile  string
+		override *membership.Profile
+		loss     float64
+	}{
+		{"lan", nil, 0}, {"lan", nil, 0.10},
+		{"edge", nil, 0}, {"edge", nil, 0.10},
+		{"edge-gossip100ms", &candidate, 0.10},
+	}
+	for _, c := range cases {
+		profile, loss := c.profile, c.loss
+		b.Run(fmt.Sprintf("%s/loss=%.0f%%/n=%d", profile, loss*100, members), func(b *testing.B) {
+			sc := Scenario{
+				Members: members, Profile: profile, Override: c.override, Link: simLink(loss), Seed: 1,
+				TagUpdates: 100, TagSpacing: 500 * time.Millisecond,
+				Kills: 10, KillSpacing: 3 * time.Second,
+				Partition: 2 * time.Minute,
+				Limit:     10 * time.Minute,
+			}
+			var res Result
+			for b.Loop() {
+				res = runChild(b, sc)
+			}
+			secs := func(d time.Duration) float64 { return d.Seconds() }
+			b.ReportMetric(secs(Quantile(res.TagLatencies, 0.99)), "tag-p99-sim-s")
+			b.ReportMetric(secs(Quantile(res.TagLatencies, 0.50)), "tag-p50-sim-s")
+			b.ReportMetric(float64(res.TagMissed), "tag-missed")
+			b.ReportMetric(secs(Quantile(res.DetectLatencies, 0.50)), "detect-p50-sim-s")
+			b.ReportMetric(float64(res.DetectMissed), "detect-missed")
+			b.ReportMetric(float64(res.FalseFailed), "false-failed")
+			reconverge := secs(res.Reconverge)
+			if res.ReconvergeMissed {
+				reconverge = -1 // not within Limit
+			}
+			b.ReportMetric(reconverge, "heal-sim-s")
+			b.ReportMetric(secs(res.Join), "join-sim-s")
+		})
 	}
 }
 

@@ -115,7 +115,9 @@ func (t *tracker) sawFailed(o, m int) {
 		}
 		return
 	}
-	if _, ok := t.falsely[m]; !ok {
+	// A dead member's own view does not count: cut off, it sees everyone
+	// fail, but no one hears it.
+	if _, ok := t.falsely[m]; !ok && t.live[o] {
 		t.falsely[m] = time.Now()
 	}
 }
