@@ -185,6 +185,28 @@ func (g *gossipLink) routes(h *api.Handler, m *metrics.Metrics) {
 	}
 }
 
+// withFleet adds the gossip pool to a status, for the status page.
+func (g *gossipLink) withFleet(status func(context.Context) (api.Status, error)) func(context.Context) (api.Status, error) {
+	return func(ctx context.Context) (api.Status, error) {
+		st, err := status(ctx)
+		if err != nil || g == nil {
+			return st, err
+		}
+		a := g.agent.Load()
+		if a == nil {
+			return st, nil
+		}
+		for _, m := range a.Members() {
+			fm := api.FleetMember{Name: m.Name, Status: m.Status, Self: m.Self, Shards: []string{}}
+			for _, s := range m.Shards {
+				fm.Shards = append(fm.Shards, fmt.Sprintf("%s@%d", s.Name, s.Version))
+			}
+			st.Fleet = append(st.Fleet, fm)
+		}
+		return st, nil
+	}
+}
+
 // Peers implements node.Peers.
 func (g *gossipLink) Peers() []route.PeerInfo {
 	a := g.agent.Load()

@@ -52,16 +52,32 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// keysCall runs a keyring operation and insists that every member
+// answered: a key installed on only some members would cut the others off
+// once it is used. Serf asks the members with a gossip query, which a
+// member busy rejoining can miss, and every operation is idempotent, so a
+// partial answer is retried a few times before it is an error.
 func keysCall(ctx context.Context, nodeURL, op, key string) (membership.KeyResult, error) {
 	var res membership.KeyResult
-	err := nodeJSON(ctx, http.MethodPost, strings.TrimRight(nodeURL, "/")+"/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", op, err)
+	var err error
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return res, fmt.Errorf("%s: %w", op, ctx.Err())
+			}
+		}
+		res = membership.KeyResult{}
+		err = nodeJSON(ctx, http.MethodPost, strings.TrimRight(nodeURL, "/")+"/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
+		if err == nil && (res.Failed > 0 || res.Answered < res.Nodes) {
+			err = fmt.Errorf("%d of %d members answered, %d failed: %v", res.Answered, res.Nodes, res.Failed, res.Messages)
+		}
+		if err == nil {
+			return res, nil
+		}
 	}
-	if res.Failed > 0 || res.Answered < res.Nodes {
-		return res, fmt.Errorf("%s: %d of %d members answered, %d failed: %v", op, res.Answered, res.Nodes, res.Failed, res.Messages)
-	}
-	return res, nil
+	return res, fmt.Errorf("%s: %w (members that were down need the new keyring file copied to them)", op, err)
 }
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {

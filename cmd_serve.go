@@ -173,7 +173,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	url := "http://" + ln.Addr().String()
 	handler := api.NewHandler(n, log)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
-	handler.Handle("GET /{$}", statuspage.Handler(n.Status))
+	handler.Handle("GET /{$}", statuspage.Handler(gossip.withFleet(n.Status)))
 	fsync.register(handler, n)
 	gossip.routes(handler, n.Metrics())
 	srv := &http.Server{

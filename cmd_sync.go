@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,19 +28,17 @@ import (
 
 // syncOptions are the fleet-sync flags of serve and central.
 type syncOptions struct {
-	key   string        // central: sync.key
-	pub   string        // edge: central's sync.pub
-	poll  time.Duration // edge: poll interval
-	batch int64         // edge: bytes of records per request
+	key    string        // central: sync.key
+	canary float64       // central: canary share of staged rollouts
+	pub    string        // edge: central's sync.pub
+	poll   time.Duration // edge: poll interval
+	batch  int64         // edge: bytes of records per request
 }
 
-func (o *syncOptions) register(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	Int64Var(*int64, string, int64, string)
-}, role string) {
+func (o *syncOptions) register(fs *flag.FlagSet, role string) {
 	if role == "central" {
 		fs.StringVar(&o.key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
+		fs.Float64Var(&o.canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
 		return
 	}
 	fs.StringVar(&o.pub, "sync-pub", "", "central's fleet-sync public key (sync.pub); with --central, enables fleet sync of published shards")
@@ -50,7 +49,7 @@ func (o *syncOptions) register(fs interface {
 // nodeTarget lets fleet sync apply versions to a node.
 type nodeTarget struct{ n *node.Node }
 
-func (t nodeTarget) KV() fleet.KV      { return t.n.SyncKV() }
+func (t nodeTarget) KV() fleet.KV     { return t.n.SyncKV() }
 func (t nodeTarget) Analyzer() string { return node.AnalyzerName }
 func (t nodeTarget) Pointer(name string) (fleet.Pointer, error) {
 	p, err := t.n.SyncPointer(name)
@@ -106,7 +105,7 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 			KV: n.SyncKV(), Source: nodeSource{n}, Key: key, Logger: log,
 			Index: manifest.IndexParams{K1: so.bm25.K1, B: so.bm25.B, Analyzer: node.AnalyzerName,
 				ChunkTokens: so.chunking.MaxTokens, ChunkOverlap: so.chunking.OverlapTokens},
-			EmbedModel: so.model.EmbedModel,
+			EmbedModel: so.model.EmbedModel, CanaryShare: o.canary,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -214,6 +213,29 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			httpJSON(w, http.StatusOK, res)
 		}
 	}))
+	h.Handle("POST /v1/rollout", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sl.pub == nil {
+			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central runs rollouts"))
+			return
+		}
+		var req struct {
+			Shard  string `json:"shard"`
+			Action string `json:"action"`
+			Reason string `json:"reason"`
+		}
+		d := json.NewDecoder(io.LimitReader(r.Body, 4096))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&req); err != nil || req.Shard == "" || (req.Action != "promote" && req.Action != "halt") {
+			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "action": "promote"|"halt", "reason"?: TEXT}`))
+			return
+		}
+		st, err := sl.pub.SetRollout(r.Context(), req.Shard, req.Action, req.Reason)
+		if err != nil {
+			httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+			return
+		}
+		httpJSON(w, http.StatusOK, st)
+	}))
 	h.Handle("POST /v1/shards/{name}/rollback", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		from, to, err := n.RollbackShard(r.Context(), name, func(from, to uint64) error {
@@ -255,7 +277,7 @@ func httpError(w http.ResponseWriter, err error) {
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync status [--node URL] [--json]"
+	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -270,6 +292,27 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usageError{"sync keygen needs --out DIR"}
 		}
 		return syncKeygen(*out, stdout)
+	case "promote", "halt":
+		fs := newFlags("sync "+args[0], "--shard NAME [--node URL] [--reason TEXT]", stderr)
+		nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
+		shardName := fs.String("shard", "", "shard whose rollout to "+args[0])
+		reason := fs.String("reason", "", "why (kept in the rollout's status)")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if *shardName == "" {
+			return usageError{"sync " + args[0] + " needs --shard NAME"}
+		}
+		var st struct {
+			To     uint64 `json:"to"`
+			Stage  string `json:"stage"`
+			Reason string `json:"reason"`
+		}
+		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/rollout", map[string]string{"shard": *shardName, "action": args[0], "reason": *reason}, &st); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rollout of %s version %d: %s (%s)\n", *shardName, st.To, st.Stage, st.Reason)
+		return nil
 	case "status":
 		fs := newFlags("sync status", "[--node URL] [--json]", stderr)
 		nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API (an edge, or central)")
@@ -345,6 +388,13 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 			fmt.Fprintf(w, "  %-24s version %d\n", v.Shard, v.Version)
 		}
 		fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
+		for _, r := range st.Rollouts {
+			fmt.Fprintf(w, "rollout %-16s %d → %d: %s, canaries %s", r.Shard, r.From, r.To, r.Stage, strings.Join(r.Canaries, ", "))
+			if r.Reason != "" {
+				fmt.Fprintf(w, " (%s)", r.Reason)
+			}
+			fmt.Fprintln(w)
+		}
 		if len(st.Edges) > 0 {
 			fmt.Fprintln(w, "edges (last report):")
 		}
@@ -472,4 +522,3 @@ func httpCall(ctx context.Context, method, url string, in, out any) error {
 	}
 	return json.Unmarshal(b, out)
 }
-

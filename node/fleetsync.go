@@ -303,15 +303,13 @@ func (n *Node) stageWrite(ctx context.Context, ks string, preps []prepared) erro
 // swaps the index in. Key spaces older than the previous version are
 // dropped afterwards.
 func (n *Node) ActivateVersion(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
-	p, err := n.SyncPointer(name)
+	err := n.switchVersion(ctx, name, v, func(p SyncPointer) (SyncPointer, error) {
+		if v <= p.Highest {
+			return p, fmt.Errorf("version %d was already applied; only newer versions apply", p.Highest)
+		}
+		return SyncPointer{Current: v, Previous: p.Current, Highest: v}, nil
+	}, sets, deletes)
 	if err != nil {
-		return err
-	}
-	if v <= p.Highest {
-		return fmt.Errorf("activate version %d of shard %q: version %d was already applied; only newer versions apply", v, name, p.Highest)
-	}
-	next := SyncPointer{Current: v, Previous: p.Current, Highest: v}
-	if err := n.switchVersion(ctx, name, next, sets, deletes); err != nil {
 		return fmt.Errorf("activate version %d of shard %q: %w", v, name, err)
 	}
 	return nil
@@ -336,8 +334,13 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 			return p.Current, p.Previous, api.Errorf(http.StatusConflict, api.CodeBadRequest, "roll back shard %q: %v", name, err)
 		}
 	}
-	next := SyncPointer{Current: p.Previous, Previous: p.Current, Highest: p.Highest}
-	if err := n.switchVersion(ctx, name, next, nil, nil); err != nil {
+	err = n.switchVersion(ctx, name, p.Previous, func(now SyncPointer) (SyncPointer, error) {
+		if now != p {
+			return now, errors.New("the shard's versions changed meanwhile (a sync applied one); try again")
+		}
+		return SyncPointer{Current: p.Previous, Previous: p.Current, Highest: p.Highest}, nil
+	}, nil, nil)
+	if err != nil {
 		return p.Current, p.Previous, fmt.Errorf("roll back shard %q to version %d: %w", name, p.Previous, err)
 	}
 	n.log.Info("shard rolled back", "shard", name, "from", p.Current, "to", p.Previous)
@@ -346,8 +349,10 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 
 // switchVersion is the atomic switch: index built first, pointer moved in
 // one transaction, then the index swapped in under the shard's lock.
-func (n *Node) switchVersion(ctx context.Context, name string, next SyncPointer, sets []shardstore.KV, deletes []string) error {
-	ks := keyspace(name, next.Current)
+// The pointer is read and moved under writeMu, so a sync and a rollback
+// cannot interleave; move says what it becomes, or refuses.
+func (n *Node) switchVersion(ctx context.Context, name string, v uint64, move func(SyncPointer) (SyncPointer, error), sets []shardstore.KV, deletes []string) error {
+	ks := keyspace(name, v)
 	ix := lexical.New()
 	docs := 0
 	err := n.store.Vectors(ctx, ks, func(doc string, chunks []lexical.Chunk) error {
@@ -358,15 +363,23 @@ func (n *Node) switchVersion(ctx context.Context, name string, next SyncPointer,
 		return err
 	}
 	if docs == 0 {
-		return fmt.Errorf("version %d is not staged (key space %s is empty)", next.Current, ks)
+		return fmt.Errorf("version %d is not staged (key space %s is empty)", v, ks)
 	}
 	ix.Compact()
-	rec, _ := json.Marshal(next)
-	sets = append(slices.Clip(sets), shardstore.KV{Key: pointerKey(name), Value: rec})
-	// writeMu keeps a concurrent stage or ingest from interleaving with
-	// the switch and the drop below.
+	// writeMu keeps a concurrent stage, ingest or switch from interleaving
+	// with the switch and the drop below.
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
+	p, err := n.SyncPointer(name)
+	if err != nil {
+		return err
+	}
+	next, err := move(p)
+	if err != nil {
+		return err
+	}
+	rec, _ := json.Marshal(next)
+	sets = append(slices.Clip(sets), shardstore.KV{Key: pointerKey(name), Value: rec})
 	if err := n.store.SyncKV().Update(ctx, sets, deletes); err != nil {
 		return err
 	}

@@ -132,6 +132,17 @@ type Status struct {
 	Recent []RecentQuery `json:"recent,omitempty"`
 	// Memory is the node's own memory use.
 	Memory Memory `json:"memory"`
+	// Fleet summarises the gossip pool for the status page; GET /v1/fleet
+	// has the full view. Empty without membership.
+	Fleet []FleetMember `json:"fleet,omitempty"`
+}
+
+// FleetMember is one member of the gossip pool, in brief.
+type FleetMember struct {
+	Name   string   `json:"name"`
+	Status string   `json:"status"` // alive, suspect, failed, leaving, left
+	Shards []string `json:"shards"` // name@version
+	Self   bool     `json:"self,omitempty"`
 }
 
 // EmbeddingStatus is the progress of a node's chunk embedding.

@@ -587,7 +587,7 @@ func (a *Agent) Members() []Member {
 					v.Models = l.Models
 				}
 			} else {
-				v.ShardsPending = t.QUIC != ""
+				v.ShardsPending = t.QUIC != "" && a.cfg.Fetch != nil
 			}
 		}
 		out = append(out, v)

@@ -164,9 +164,8 @@ type escalationRow struct {
 	Pct    int // of the largest count, for the bar
 }
 
-// fleetView is the fleet as this node sees it. api.Status has no membership
-// yet, so Members is always empty and the template says so; when membership
-// lands, fill Members in build and the table appears.
+// fleetView is the fleet as this node sees it (api.Status.Fleet); empty
+// without membership, and the template says so.
 type fleetView struct {
 	Members []memberRow
 }
@@ -226,6 +225,18 @@ func build(st api.Status, now time.Time) view {
 		v.Shards = append(v.Shards, row)
 	}
 	slices.SortFunc(v.Shards, func(a, b shardRow) int { return strings.Compare(a.Name, b.Name) })
+
+	for _, m := range st.Fleet {
+		name := m.Name
+		if m.Self {
+			name += " (this node)"
+		}
+		shards := strings.Join(m.Shards, ", ")
+		if shards == "" {
+			shards = "—"
+		}
+		v.Fleet.Members = append(v.Fleet.Members, memberRow{Name: name, Status: m.Status, Shards: shards})
+	}
 
 	v.RecentTotal = len(st.Recent)
 	for _, q := range st.Recent[:min(len(st.Recent), maxRows)] {

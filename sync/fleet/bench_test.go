@@ -133,7 +133,7 @@ func startCentralConn(b *testing.B, p *testPKI) *countedCentral {
 	pubKey, key, _ := manifest.GenerateKey(nil)
 	c.key, c.pubKey = key, pubKey
 	var err error
-	c.pub, err = newPublisher(c.n, key)
+	c.pub, err = newPublisher(c.n, key, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

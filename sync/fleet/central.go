@@ -32,6 +32,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/rollout"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -67,7 +68,12 @@ type PublisherConfig struct {
 	// index the shard and which embedding model its vectors need.
 	Index      manifest.IndexParams
 	EmbedModel string
-	Now        func() time.Time // nil: time.Now
+	// CanaryShare, when above 0, rolls every new version of a shard out in
+	// stages: first to this share of the edges central knows (at least
+	// one), then to all once every canary reports it healthy; a canary
+	// that fails halts it. 0: every edge may take a version at once.
+	CanaryShare float64
+	Now         func() time.Time // nil: time.Now
 	Logger     *slog.Logger     // nil: discard
 }
 
@@ -84,7 +90,7 @@ type Publisher struct {
 	bytesServed     atomic.Int64
 
 	ackMu sync.Mutex
-	acks  map[string]map[string]Ack // node → shard → last report
+	known map[string]bool // edges that ever polled; nil until loaded
 }
 
 // Ack is what an edge last reported for a shard.
@@ -105,10 +111,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CanaryShare < 0 || cfg.CanaryShare > 1 {
+		return nil, fmt.Errorf("fleet: canary share %v: must be 0 (no staged rollout) to 1", cfg.CanaryShare)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, log: cfg.Logger, acks: make(map[string]map[string]Ack)}, nil
+	return &Publisher{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // Published describes one published version.
@@ -120,6 +129,8 @@ type Published struct {
 	NewChunks  int    `json:"new_chunks"` // records not in any earlier version
 	Bytes      int64  `json:"bytes"`      // of all its records
 	Unchanged  bool   `json:"unchanged"`  // the shard had not changed: no new version was cut
+	// Rollout is the staged rollout the version started, if any.
+	Rollout *rollout.State `json:"rollout,omitempty"`
 }
 
 // ErrNoKey reports a publish on a central without a sync key.
@@ -220,10 +231,32 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if len(signed) > wire.MaxManifest {
 		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
 	}
-	err = p.cfg.KV.Update(ctx, []shardstore.KV{
+	sets := []shardstore.KV{
 		{Key: manifestKey(shardName, m.Version), Value: signed},
 		{Key: latestKey(shardName), Value: []byte(strconv.FormatUint(m.Version, 10))},
-	}, nil)
+	}
+	if p.cfg.CanaryShare > 0 && latest > 0 {
+		// Edges outside the canaries stay where everyone may be: the
+		// previous version, or where a rollout still in progress started.
+		from := latest
+		if prev, ok, err := p.rolloutState(shardName); err != nil {
+			return Published{}, err
+		} else if ok && prev.Stage != rollout.StagePromoted {
+			from = prev.From
+		}
+		edges, err := p.knownEdges(ctx)
+		if err != nil {
+			return Published{}, err
+		}
+		st, err := rollout.Start(shardName, from, m.Version, edges, p.cfg.CanaryShare)
+		if err != nil {
+			return Published{}, err
+		}
+		b, _ := json.Marshal(st)
+		sets = append(sets, shardstore.KV{Key: rolloutKey(shardName), Value: b})
+		out.Rollout = &st
+	}
+	err = p.cfg.KV.Update(ctx, sets, nil)
 	if err != nil {
 		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
 	}
@@ -319,9 +352,22 @@ func badRequest(format string, args ...any) error {
 func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 	switch req.Type {
 	case wire.TypeSyncVersions:
+		if err := p.remember(ctx, peer.Name); err != nil {
+			return nil, err
+		}
 		vs, err := p.Versions(ctx)
 		if err != nil {
 			return nil, err
+		}
+		// A staged rollout decides which version this edge may take.
+		for i, v := range vs {
+			st, ok, err := p.rolloutState(v.Shard)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				vs[i].Version = st.Allowed(peer.Name)
+			}
 		}
 		return json.Marshal(map[string]any{"shards": vs})
 	case wire.TypeManifest:
@@ -385,12 +431,10 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if err := strictJSON(req.Payload, &r); err != nil {
 			return nil, badRequest("report: %v", err)
 		}
-		p.ackMu.Lock()
-		if p.acks[peer.Name] == nil {
-			p.acks[peer.Name] = make(map[string]Ack)
+		a := Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, At: p.cfg.Now().UTC()}
+		if err := p.ack(ctx, a); err != nil {
+			return nil, err
 		}
-		p.acks[peer.Name][r.Shard] = Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, At: p.cfg.Now().UTC()}
-		p.ackMu.Unlock()
 		return []byte("{}"), nil
 	}
 	return nil, &transport.Error{Code: wire.CodeUnknownType, Message: fmt.Sprintf("fleet sync does not serve %s requests", req.Type)}
@@ -416,6 +460,8 @@ type CentralStatus struct {
 	ManifestsServed int64     `json:"manifests_served"`
 	ChunksServed    int64     `json:"chunks_served"`
 	BytesServed     int64     `json:"bytes_served"`
+	// Rollouts are the staged rollouts of each shard's latest version.
+	Rollouts []rollout.State `json:"rollouts,omitempty"`
 }
 
 // Status reports what central published and what edges acknowledged.
@@ -425,13 +471,159 @@ func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
 		return CentralStatus{}, err
 	}
 	st := CentralStatus{Role: "central", Published: vs, ManifestsServed: p.manifestsServed.Load(), ChunksServed: p.chunksServed.Load(), BytesServed: p.bytesServed.Load()}
+	err = p.cfg.KV.Scan(ctx, "a/", false, func(_ string, v []byte) error {
+		var a Ack
+		if err := json.Unmarshal(v, &a); err != nil {
+			return err
+		}
+		st.Edges = append(st.Edges, a)
+		return nil
+	})
+	if err != nil {
+		return CentralStatus{}, err
+	}
+	sortAcks(st.Edges)
+	err = p.cfg.KV.Scan(ctx, "o/", false, func(_ string, v []byte) error {
+		var r rollout.State
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		st.Rollouts = append(st.Rollouts, r)
+		return nil
+	})
+	return st, err
+}
+
+func rolloutKey(name string) string   { return "o/" + name }
+func ackKey(shard, node string) string { return "a/" + shard + "/" + node }
+
+func (p *Publisher) rolloutState(name string) (rollout.State, bool, error) {
+	var st rollout.State
+	b, err := p.cfg.KV.Get(rolloutKey(name))
+	if errors.Is(err, shardstore.ErrNotFound) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, false, fmt.Errorf("rollout of %q: %w", name, err)
+	}
+	return st, true, nil
+}
+
+// remember records an edge that polled, so the next rollout can pick
+// canaries among the edges central knows.
+func (p *Publisher) remember(ctx context.Context, node string) error {
 	p.ackMu.Lock()
-	for _, byShard := range p.acks {
-		for _, a := range byShard {
-			st.Edges = append(st.Edges, a)
+	defer p.ackMu.Unlock()
+	if p.known == nil {
+		if err := p.loadKnownLocked(ctx); err != nil {
+			return err
 		}
 	}
-	p.ackMu.Unlock()
-	sortAcks(st.Edges)
+	if p.known[node] {
+		return nil
+	}
+	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: "k/" + node, Value: []byte(p.cfg.Now().UTC().Format(time.RFC3339))}}, nil); err != nil {
+		return err
+	}
+	p.known[node] = true
+	return nil
+}
+
+func (p *Publisher) loadKnownLocked(ctx context.Context) error {
+	known := make(map[string]bool)
+	err := p.cfg.KV.Scan(ctx, "k/", true, func(k string, _ []byte) error {
+		known[strings.TrimPrefix(k, "k/")] = true
+		return nil
+	})
+	if err == nil {
+		p.known = known
+	}
+	return err
+}
+
+func (p *Publisher) knownEdges(ctx context.Context) ([]string, error) {
+	p.ackMu.Lock()
+	defer p.ackMu.Unlock()
+	if p.known == nil {
+		if err := p.loadKnownLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, 0, len(p.known))
+	for n := range p.known {
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// ack stores an edge's report and lets it advance the shard's rollout, in
+// one transaction.
+func (p *Publisher) ack(ctx context.Context, a Ack) error {
+	p.pubMu.Lock() // a publish may be starting a rollout of this shard
+	defer p.pubMu.Unlock()
+	b, _ := json.Marshal(a)
+	sets := []shardstore.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
+	st, ok, err := p.rolloutState(a.Shard)
+	if err != nil {
+		return err
+	}
+	if ok && st.Stage == rollout.StageCanary {
+		reports := map[string]rollout.Report{a.Node: {Version: a.Version, Healthy: a.Healthy, Error: a.Error}}
+		for _, c := range st.Canaries {
+			if c == a.Node {
+				continue
+			}
+			v, err := p.cfg.KV.Get(ackKey(a.Shard, c))
+			if errors.Is(err, shardstore.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var ca Ack
+			if json.Unmarshal(v, &ca) == nil {
+				reports[c] = rollout.Report{Version: ca.Version, Healthy: ca.Healthy, Error: ca.Error}
+			}
+		}
+		if next, changed := st.Advance(reports); changed {
+			b, _ := json.Marshal(next)
+			sets = append(sets, shardstore.KV{Key: rolloutKey(a.Shard), Value: b})
+			p.log.Info("fleet sync: rollout "+next.Stage, "shard", a.Shard, "version", next.To, "reason", next.Reason)
+		}
+	}
+	return p.cfg.KV.Update(ctx, sets, nil)
+}
+
+// SetRollout promotes ("promote") or halts ("halt") a shard's rollout by
+// hand and returns its new state.
+func (p *Publisher) SetRollout(ctx context.Context, shardName, action, reason string) (rollout.State, error) {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	st, ok, err := p.rolloutState(shardName)
+	if err != nil {
+		return st, err
+	}
+	if !ok {
+		return st, fmt.Errorf("%w: shard %q has no staged rollout", rollout.ErrStage, shardName)
+	}
+	switch action {
+	case "promote":
+		st, err = st.Promote()
+	case "halt":
+		st, err = st.Halt(reason)
+	default:
+		return st, fmt.Errorf("rollout action %q: use promote or halt", action)
+	}
+	if err != nil {
+		return st, err
+	}
+	b, _ := json.Marshal(st)
+	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
+		return st, err
+	}
+	p.log.Info("fleet sync: rollout "+st.Stage, "shard", shardName, "version", st.To, "reason", st.Reason)
 	return st, nil
 }

@@ -54,6 +54,10 @@ type Caller interface {
 	Call(ctx context.Context, addr, serverName string, typ wire.Type, payload []byte) ([]byte, error)
 }
 
+// maxBatchBytes keeps a batch's response, length prefixes included, under
+// the wire limit of a chunk message.
+const maxBatchBytes = wire.MaxChunkBatch - MaxBatch*5
+
 // SyncerConfig configures an edge's fleet sync.
 type SyncerConfig struct {
 	Client      Caller
@@ -142,6 +146,9 @@ func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = 1 << 20
+	}
+	if cfg.BatchBytes > maxBatchBytes {
+		return nil, fmt.Errorf("fleet: a batch of %d bytes of records would not fit one response; at most %d (--sync-batch)", cfg.BatchBytes, maxBatchBytes)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -288,6 +295,13 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 			s.update(name, func(st *ShardStatus) { st.State = "idle" })
 			return err
 		}
+		// Central signed this version but it did not apply here: a staged
+		// rollout must hear of it before it reaches more edges. A link
+		// that failed says nothing about the version; the next poll
+		// resumes.
+		if !errors.As(err, new(linkError)) {
+			s.report(ctx, name, m.Version, err)
+		}
 		return s.fail(name, err)
 	}
 	return nil
@@ -410,7 +424,7 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	})
 	s.log.Info("fleet sync: version applied", "shard", name, "version", m.Version, "previous", ptr.Current, "fetched_chunks", len(missing), "fetched_bytes", total)
 	s.gc(ctx, name, m, ptr.Current)
-	s.report(ctx, name, m.Version)
+	s.report(ctx, name, m.Version, nil)
 	return nil
 }
 
@@ -423,15 +437,14 @@ func (s *Syncer) fetch(ctx context.Context, name string, batch []manifest.ChunkR
 	}
 	resp, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeChunks, req)
 	if err != nil {
-		return fmt.Errorf("fetch chunks: %w", err)
+		return fmt.Errorf("fetch chunks: %w", linkError{err})
 	}
-	for _, c := range batch {
-		n, k := binary.Uvarint(resp)
-		if k <= 0 || n > uint64(len(resp)-k) {
-			return fmt.Errorf("chunk %s: central's response is truncated or malformed", c.Hash)
-		}
-		rec := resp[k : k+int(n)]
-		resp = resp[k+int(n):]
+	recs, err := splitRecords(resp, len(batch))
+	if err != nil {
+		return err
+	}
+	for i, c := range batch {
+		rec := recs[i]
 		if got := manifest.HashOf(rec); got != c.Hash || len(rec) != int(c.Size) {
 			return fmt.Errorf("chunk %s refused: hash mismatch (got %s, %d bytes, want %d): it was altered on the way or central's store is damaged", c.Hash, got, len(rec), c.Size)
 		}
@@ -446,10 +459,32 @@ func (s *Syncer) fetch(ctx context.Context, name string, batch []manifest.ChunkR
 			return err
 		}
 	}
-	if len(resp) != 0 {
-		return fmt.Errorf("central's chunk response has %d bytes more than asked for", len(resp))
-	}
 	return nil
+}
+
+// linkError marks a failure to reach central, as opposed to a version that
+// does not apply.
+type linkError struct{ err error }
+
+func (e linkError) Error() string { return e.err.Error() }
+func (e linkError) Unwrap() error { return e.err }
+
+// splitRecords cuts a chunk response (each record prefixed by its length
+// as a uvarint) into exactly n records, which alias resp.
+func splitRecords(resp []byte, n int) ([][]byte, error) {
+	out := make([][]byte, 0, min(n, len(resp)))
+	for i := range n {
+		size, k := binary.Uvarint(resp)
+		if k <= 0 || size > uint64(len(resp)-k) {
+			return nil, fmt.Errorf("central's chunk response is truncated or malformed at record %d of %d", i+1, n)
+		}
+		out = append(out, resp[k:k+int(size):k+int(size)])
+		resp = resp[k+int(size):]
+	}
+	if len(resp) != 0 {
+		return nil, fmt.Errorf("central's chunk response has %d bytes more than the %d records asked for", len(resp), n)
+	}
+	return out, nil
 }
 
 // docs yields version m's documents, reading each record from the store.
@@ -543,9 +578,14 @@ func (s *Syncer) gc(ctx context.Context, name string, m *manifest.Shard, previou
 	}
 }
 
-// report tells central which version the node applied; best effort.
-func (s *Syncer) report(ctx context.Context, name string, v uint64) {
-	b, _ := json.Marshal(reportRequest{Shard: name, Version: v, Healthy: true})
+// report tells central which version the node applied, or that applying
+// it failed (failed != nil); best effort.
+func (s *Syncer) report(ctx context.Context, name string, v uint64, failed error) {
+	r := reportRequest{Shard: name, Version: v, Healthy: failed == nil}
+	if failed != nil {
+		r.Error = failed.Error()
+	}
+	b, _ := json.Marshal(r)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := s.cfg.Client.Call(cctx, s.cfg.Central, s.cfg.CentralName, wire.TypeReport, b); err != nil {

@@ -25,7 +25,7 @@ const shardName = "manuals"
 // target adapts a node to fleet sync as main does (cmd_sync.go).
 type target struct{ n *node.Node }
 
-func (t target) KV() fleet.KV      { return t.n.SyncKV() }
+func (t target) KV() fleet.KV     { return t.n.SyncKV() }
 func (t target) Analyzer() string { return node.AnalyzerName }
 func (t target) Pointer(name string) (fleet.Pointer, error) {
 	p, err := t.n.SyncPointer(name)
@@ -108,7 +108,10 @@ type central struct {
 	served map[manifest.Hash]int // chunk records served, by hash
 }
 
-func startCentral(t testing.TB, p *testPKI) *central {
+func startCentral(t testing.TB, p *testPKI) *central { return startCentralShare(t, p, 0) }
+
+// startCentralShare starts central with staged rollouts to a canary share.
+func startCentralShare(t testing.TB, p *testPKI, share float64) *central {
 	t.Helper()
 	c := &central{n: openNode(t, t.TempDir(), "central"), served: make(map[manifest.Hash]int)}
 	t.Cleanup(func() { c.n.Close() })
@@ -117,7 +120,7 @@ func startCentral(t testing.TB, p *testPKI) *central {
 		t.Fatal(err)
 	}
 	c.key, c.pubKey = key, pubKey
-	c.pub, err = newPublisher(c.n, key)
+	c.pub, err = newPublisher(c.n, key, share)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,8 +278,6 @@ func rangeInts(from, to int) []int {
 	return out
 }
 
-
-
 func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
 	st, err := c.pub.Status(context.Background())
 	if err != nil {
@@ -285,7 +286,7 @@ func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
 	return st
 }
 
-func newPublisher(n *node.Node, key ed25519.PrivateKey) (*fleet.Publisher, error) {
-	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: source{n}, Key: key,
+func newPublisher(n *node.Node, key ed25519.PrivateKey, share float64) (*fleet.Publisher, error) {
+	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: source{n}, Key: key, CanaryShare: share,
 		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
 }

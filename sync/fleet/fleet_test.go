@@ -323,3 +323,102 @@ func TestKilledSyncResumes(t *testing.T) {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+// TestStagedRollout: with a canary share, a new version goes to the
+// canaries first, to every edge once they report it healthy, and no
+// further when a canary fails to apply it.
+func TestStagedRollout(t *testing.T) {
+	ctx := context.Background()
+	p := newPKI(t)
+	c := startCentralShare(t, p, 0.3) // one canary of three edges
+	c.ingest(t, rangeInts(0, 10), "blue")
+	c.publish(t) // the first version goes to everyone: there is nothing to protect
+	es := []*edge{startEdge(t, p, c, "edge-a"), startEdge(t, p, c, "edge-b"), startEdge(t, p, c, "edge-c")}
+	for _, e := range es {
+		if err := e.s.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ingest(t, []int{1}, "orange")
+	v2 := c.publish(t)
+	if v2.Rollout == nil || v2.Rollout.Stage != "canary" || len(v2.Rollout.Canaries) != 1 {
+		t.Fatalf("rollout of v2: %+v", v2.Rollout)
+	}
+	canary := v2.Rollout.Canaries[0]
+	byName := map[string]*edge{"edge-a": es[0], "edge-b": es[1], "edge-c": es[2]}
+	// The others poll first: they stay on v1.
+	for name, e := range byName {
+		if name == canary {
+			continue
+		}
+		if err := e.s.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.sees("orange"); got != nil {
+			t.Fatalf("%s got v2 before the canary: %v", name, got)
+		}
+	}
+	// The canary takes v2, reports it healthy, and the rollout is promoted.
+	if err := byName[canary].s.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.pubStatus(t); len(st.Rollouts) != 1 || st.Rollouts[0].Stage != "promoted" {
+		t.Fatalf("after a healthy canary: %+v", st.Rollouts)
+	}
+	for name, e := range byName {
+		if err := e.s.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.sees("orange"); len(got) != 1 {
+			t.Fatalf("%s after promotion: 'orange' finds %v", name, got)
+		}
+	}
+
+	// v3 breaks on the canary (its chunks arrive damaged): halted.
+	c.ingest(t, []int{2}, "green")
+	v3 := c.publish(t)
+	canary = v3.Rollout.Canaries[0]
+	c.mu.Lock()
+	c.tamper = func(req wire.Frame, resp []byte) []byte {
+		if req.Type != wire.TypeChunks {
+			return resp
+		}
+		b := append([]byte(nil), resp...)
+		b[len(b)-1] ^= 1
+		return b
+	}
+	c.mu.Unlock()
+	if err := byName[canary].s.SyncOnce(ctx); err == nil {
+		t.Fatal("the canary applied damaged chunks")
+	}
+	c.mu.Lock()
+	c.tamper = nil
+	c.mu.Unlock()
+	st := c.pubStatus(t)
+	if len(st.Rollouts) != 1 || st.Rollouts[0].Stage != "halted" || !strings.Contains(st.Rollouts[0].Reason, "hash mismatch") {
+		t.Fatalf("after a failing canary: %+v", st.Rollouts)
+	}
+	for name, e := range byName {
+		if name == canary {
+			continue
+		}
+		if err := e.s.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.sees("green"); got != nil {
+			t.Fatalf("%s got v3 from a halted rollout", name)
+		}
+	}
+	// The operator fixes nothing but promotes anyway: everyone gets v3.
+	if _, err := c.pub.SetRollout(ctx, shardName, "promote", ""); err != nil {
+		t.Fatal(err)
+	}
+	for name, e := range byName {
+		if err := e.s.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.sees("green"); len(got) != 1 {
+			t.Fatalf("%s after a manual promotion: 'green' finds %v", name, got)
+		}
+	}
+}
