@@ -383,18 +383,19 @@ func (n *Node) switchVersion(ctx context.Context, name string, v uint64, move fu
 	if err := n.store.SyncKV().Update(ctx, sets, deletes); err != nil {
 		return err
 	}
-	now := n.cfg.Now().UTC()
+	meta := shardstore.ShardMeta{Name: name, Version: next.Current, UpdatedAt: n.cfg.Now().UTC()}
 	n.mu.Lock()
 	s, ok := n.shards[name]
 	if !ok {
-		s = &shardState{}
-		n.shards[name] = s
+		// A shard's first version: it appears whole, never half-built.
+		n.shards[name] = &shardState{ix: ix, store: ks, meta: meta}
+		n.mu.Unlock()
+	} else {
+		n.mu.Unlock()
+		s.mu.Lock()
+		s.ix, s.store, s.meta = ix, ks, meta
+		s.mu.Unlock()
 	}
-	n.mu.Unlock()
-	s.mu.Lock()
-	s.ix, s.store = ix, ks
-	s.meta = shardstore.ShardMeta{Name: name, Version: next.Current, UpdatedAt: now}
-	s.mu.Unlock()
 	if n.dense != nil {
 		n.dense.ReplaceShard(name, n.liveChunks(name))
 	}

@@ -74,7 +74,7 @@ type PublisherConfig struct {
 	// that fails halts it. 0: every edge may take a version at once.
 	CanaryShare float64
 	Now         func() time.Time // nil: time.Now
-	Logger     *slog.Logger     // nil: discard
+	Logger      *slog.Logger     // nil: discard
 }
 
 // Publisher is central's side of fleet sync.
@@ -494,7 +494,7 @@ func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
 	return st, err
 }
 
-func rolloutKey(name string) string   { return "o/" + name }
+func rolloutKey(name string) string    { return "o/" + name }
 func ackKey(shard, node string) string { return "a/" + shard + "/" + node }
 
 func (p *Publisher) rolloutState(name string) (rollout.State, bool, error) {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -58,8 +61,49 @@ func TestPublishApplyRollback(t *testing.T) {
 		t.Fatalf("second publish: %+v", v2)
 	}
 	c.resetServed()
-	if err := e.s.SyncOnce(ctx); err != nil {
+	// Queries running through the switch see v1 or v2 whole.
+	stop := make(chan struct{})
+	mixes := make(chan string, 1)
+	var queries sync.WaitGroup
+	queries.Add(1)
+	go func() {
+		defer queries.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := e.n.QueryLocal(ctx, api.QueryRequest{Question: "blue orange", K: 50, Shard: shardName})
+			if err != nil {
+				continue
+			}
+			blue, orange := 0, 0
+			for _, c := range r.Citations {
+				if strings.Contains(c.Snippet, "orange") {
+					orange++
+				} else if strings.Contains(c.Snippet, "blue") {
+					blue++
+				}
+			}
+			if !(blue == 40 && orange == 0) && !(blue == 36 && orange == 4) {
+				select {
+				case mixes <- fmt.Sprintf("%d blue, %d orange", blue, orange):
+				default:
+				}
+			}
+		}
+	}()
+	err := e.s.SyncOnce(ctx)
+	close(stop)
+	queries.Wait()
+	if err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case m := <-mixes:
+		t.Fatalf("a query during the switch saw a mix: %s", m)
+	default:
 	}
 	if total, _ := c.servedCount(); total != 4 {
 		t.Fatalf("central served %d chunk records for a 4-chunk change", total)
