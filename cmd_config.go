@@ -71,18 +71,22 @@ var errInspected = errors.New("flags inspected")
 
 // parseNodeFlags parses the command line of serve and central, then fills
 // the flags it did not set from the environment and the configuration file.
-func parseNodeFlags(ctx context.Context, fs *flag.FlagSet, args []string) error {
+// It returns the flags set on the command line, which a fleet config
+// manifest does not override.
+func parseNodeFlags(ctx context.Context, fs *flag.FlagSet, args []string) (map[string]bool, error) {
 	path := fs.String(configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
 	if inspect, ok := ctx.Value(inspectKey{}).(func(*flag.FlagSet) error); ok {
 		if err := inspect(fs); err != nil {
-			return err
+			return nil, err
 		}
-		return errInspected
+		return nil, errInspected
 	}
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	return loadConfig(fs, *path, os.LookupEnv, os.ReadFile)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given, loadConfig(fs, *path, os.LookupEnv, os.ReadFile)
 }
 
 // loadConfig applies the environment and the file at path (or

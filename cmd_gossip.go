@@ -18,6 +18,7 @@ import (
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
@@ -58,6 +59,16 @@ type gossipLink struct {
 	link    *fleetLink
 	log     *slog.Logger
 	agent   atomic.Pointer[membership.Agent]
+	sync    *syncLink // set by follow before start; nil: no fleet sync
+}
+
+// follow makes membership carry fleet sync's hints (a member that learns of
+// a new version tells the site; the others poll central at once) and
+// announce its health. Call it before start.
+func (g *gossipLink) follow(sl *syncLink) {
+	if g != nil {
+		g.sync = sl
+	}
 }
 
 // newGossip checks the membership flags and loads the keyring, so a bad
@@ -145,6 +156,20 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir stri
 	if g.client != nil && g.link.server != nil {
 		cfg.QUICAddr = advertisedQUIC(g.link.server.Addr().String(), g.opt)
 		cfg.Fetch = g.fetchShards
+	}
+	if g.sync != nil && g.sync.syncer != nil {
+		s := g.sync.syncer
+		cfg.Sync = syncState(s)
+		cfg.OnUserEvent = func(name string, payload []byte) {
+			h, err := fleet.ParseHint(name, payload)
+			if err != nil {
+				if !errors.Is(err, fleet.ErrNotHint) {
+					g.log.Debug("gossip user event ignored", "name", name, "err", err)
+				}
+				return
+			}
+			s.Hint(h) // a poll at most: central says what is applied
+		}
 	}
 	a, err := membership.Start(ctx, cfg)
 	if err != nil {

@@ -96,9 +96,11 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.IntVar(&o.model.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
 	fs.BoolVar(&o.model.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
-	if err := parseNodeFlags(ctx, fs, args); err != nil {
+	given, err := parseNodeFlags(ctx, fs, args)
+	if err != nil {
 		return err
 	}
+	syncOpt.given = given // a fleet config does not override these
 	if o.memoryLimit != "" {
 		limit, err := parseBytes(o.memoryLimit)
 		if err != nil {
@@ -161,6 +163,8 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer func() { stopSync(); <-syncDone }() // before the store closes
+	// Fleet sync's hints and health go through gossip.
+	gossip.follow(fsync)
 	if err := gossip.start(ctx, n, role, o.data, []string{o.model.GenModel, o.model.EmbedModel}); err != nil {
 		return err
 	}

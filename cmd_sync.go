@@ -33,6 +33,9 @@ type syncOptions struct {
 	pub    string        // edge: central's sync.pub
 	poll   time.Duration // edge: poll interval
 	batch  int64         // edge: bytes of records per request
+	// given are the flags set on the command line, which a fleet config
+	// manifest does not override.
+	given map[string]bool
 }
 
 func (o *syncOptions) register(fs *flag.FlagSet, role string) {
@@ -106,6 +109,7 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 			Index: manifest.IndexParams{K1: so.bm25.K1, B: so.bm25.B, Analyzer: node.AnalyzerName,
 				ChunkTokens: so.chunking.MaxTokens, ChunkOverlap: so.chunking.OverlapTokens},
 			EmbedModel: so.model.EmbedModel, CanaryShare: o.canary,
+			CheckConfig: checkFleetConfig,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -130,6 +134,17 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 	cfg := fleet.SyncerConfig{
 		Client: link.client, Central: fo.central, CentralName: fo.centralName, Trusted: []ed25519.PublicKey{pub},
 		Target: nodeTarget{n}, StageDir: filepath.Join(so.data, "sync-staging"), Poll: o.poll, BatchBytes: o.batch, Logger: log,
+		// A version learned from central goes to the site as a hint, so
+		// the other members need not wait for their next poll.
+		OnLearn: func(h fleet.Hint) {
+			if a := link.gossip.Load(); a != nil {
+				name, payload := fleet.EncodeHint(h)
+				if err := a.UserEvent(name, payload); err != nil {
+					log.Warn("fleet sync: hint to the site", "err", err)
+				}
+			}
+		},
+		ApplyConfig: fleetConfigApplier(n, o.given),
 	}
 	testHooks(&cfg)
 	s, err := fleet.NewSyncer(cfg)
@@ -192,13 +207,26 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			return
 		}
 		var req struct {
-			Shard      string `json:"shard"`
-			MinVersion uint64 `json:"min_version"`
+			Shard      string            `json:"shard"`
+			MinVersion uint64            `json:"min_version"`
+			Config     map[string]string `json:"config"`
 		}
-		d := json.NewDecoder(io.LimitReader(r.Body, 4096))
+		d := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 		d.DisallowUnknownFields()
-		if err := d.Decode(&req); err != nil || req.Shard == "" {
-			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}`))
+		if err := d.Decode(&req); err != nil || (req.Shard == "") == (req.Config == nil) {
+			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N} or {"config": {SETTING: VALUE, ...}}`))
+			return
+		}
+		if req.Config != nil {
+			res, err := sl.pub.PublishConfig(r.Context(), req.Config)
+			switch {
+			case errors.Is(err, fleet.ErrNoKey):
+				httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+			case err != nil:
+				httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+			default:
+				httpJSON(w, http.StatusOK, res)
+			}
 			return
 		}
 		res, err := sl.pub.Publish(r.Context(), req.Shard, req.MinVersion)
@@ -387,7 +415,17 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 		for _, v := range st.Published {
 			fmt.Fprintf(w, "  %-24s version %d\n", v.Shard, v.Version)
 		}
+		if st.Config > 0 {
+			fmt.Fprintf(w, "  %-24s version %d\n", "(fleet config)", st.Config)
+		}
 		fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
+		if len(st.Transfers) > 0 {
+			fmt.Fprintln(w, "transfers under way:")
+		}
+		for _, t := range st.Transfers {
+			fmt.Fprintf(w, "  %-16s %-24s → %-6d %s  %d/%d chunks  %s\n", t.Node, t.Shard, t.Target,
+				progressBar(t.BytesDone, t.BytesTotal), t.ChunksDone, t.ChunksTotal, t.State)
+		}
 		for _, r := range st.Rollouts {
 			fmt.Fprintf(w, "rollout %-16s %d → %d: %s, canaries %s", r.Shard, r.From, r.To, r.Stage, strings.Join(r.Canaries, ", "))
 			if r.Reason != "" {
@@ -398,12 +436,20 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 		if len(st.Edges) > 0 {
 			fmt.Fprintln(w, "edges (last report):")
 		}
+		latest := map[string]uint64{}
+		for _, v := range st.Published {
+			latest[v.Shard] = v.Version
+		}
 		for _, a := range st.Edges {
 			health := "healthy"
 			if !a.Healthy {
 				health = "UNHEALTHY " + a.Error
 			}
-			fmt.Fprintf(w, "  %-16s %-24s version %-6d %s  %s\n", a.Node, a.Shard, a.Version, health, a.At.Format(time.RFC3339))
+			behind := "" // a staged rollout may hold an edge back on purpose
+			if a.Version < latest[a.Shard] {
+				behind = fmt.Sprintf(" (latest %d)", latest[a.Shard])
+			}
+			fmt.Fprintf(w, "  %-16s %-24s version %-6d %s%s  %s\n", a.Node, a.Shard, a.Version, health, behind, a.At.Format(time.RFC3339))
 		}
 		return nil
 	}
@@ -422,32 +468,67 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 	for _, s := range st.Shards {
 		fmt.Fprintf(w, "%-24s applied %d (previous %d)  %s", s.Shard, s.Applied, s.Previous, s.State)
 		if s.Target != 0 && s.State != "idle" && s.State != "error" {
-			frac := 1.0
-			if s.BytesTotal > 0 {
-				frac = float64(s.BytesDone) / float64(s.BytesTotal)
-			}
-			bar := strings.Repeat("█", int(frac*20)) + strings.Repeat("░", 20-int(frac*20))
-			fmt.Fprintf(w, " → %d  %s %3.0f%%  %d/%d chunks", s.Target, bar, 100*frac, s.ChunksDone, s.ChunksTotal)
+			fmt.Fprintf(w, " → %d  %s  %d/%d chunks", s.Target, progressBar(s.BytesDone, s.BytesTotal), s.ChunksDone, s.ChunksTotal)
 		}
 		fmt.Fprintln(w)
 		if s.LastError != "" {
 			fmt.Fprintf(w, "  last error (%s): %s\n", s.LastErrorAt.Format(time.RFC3339), s.LastError)
 		}
 	}
+	if c := st.Config; c != nil {
+		if c.Applied > 0 {
+			fmt.Fprintf(w, "fleet config: version %d applied %s\n", c.Applied, c.AppliedAt.Format(time.RFC3339))
+		} else {
+			fmt.Fprintln(w, "fleet config: none applied")
+		}
+		for _, x := range c.Settings {
+			fmt.Fprintf(w, "  %-18s %-10s %s\n", x.Name, x.Value, x.Source)
+		}
+		if c.LastError != "" {
+			fmt.Fprintf(w, "  last error (%s): %s\n", c.LastErrorAt.Format(time.RFC3339), c.LastError)
+		}
+	}
 	return nil
+}
+
+// progressBar draws done of total as 20 cells and a percentage.
+func progressBar(done, total int64) string {
+	frac := 1.0
+	if total > 0 {
+		frac = min(1, max(0, float64(done)/float64(total)))
+	}
+	n := int(frac * 20)
+	return strings.Repeat("█", n) + strings.Repeat("░", 20-n) + fmt.Sprintf(" %3.0f%%", 100*frac)
 }
 
 // runPublish handles 'edgerag publish --shard NAME': central cuts a version.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N]", stderr)
+	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL]", stderr)
 	nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
 	shardName := fs.String("shard", "", "shard to publish")
 	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
+	configFile := fs.String("config", "", "publish this fleet config (TOML, in the node configuration file's layout, with only the settings that change at run time: "+strings.Join(node.TunableNames(), ", ")+")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *shardName == "" {
-		return usageError{"publish needs --shard NAME"}
+	if (*shardName == "") == (*configFile == "") {
+		return usageError{"publish needs --shard NAME or --config FILE (one of them)"}
+	}
+	if *configFile != "" {
+		settings, err := readFleetConfig(*configFile)
+		if err != nil {
+			return err
+		}
+		var res fleet.PublishedConfig
+		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"config": settings}, &res); err != nil {
+			return err
+		}
+		if res.Unchanged {
+			fmt.Fprintf(stdout, "fleet config unchanged since version %d: nothing published\n", res.Version)
+			return nil
+		}
+		fmt.Fprintf(stdout, "published fleet config version %d: %d settings\n", res.Version, len(res.Settings))
+		return nil
 	}
 	var res fleet.Published
 	err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)

@@ -33,7 +33,7 @@ Commands:
   ingest    send files, directories or JSONL corpora to a running node
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
-  publish   central: cut a signed version of a shard for fleet sync
+  publish   central: cut a signed version of a shard (--shard) or the fleet config (--config)
   shard     shard rollback: return a synced shard to its previous version
   sync      sync keygen: make central's signing key; sync status: progress per shard
   fleet     list the members of a node's gossip pool

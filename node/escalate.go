@@ -69,7 +69,8 @@ func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(str
 // route answers locally, then escalates when the routing policy says so.
 func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	start := n.cfg.Now()
-	deadline := start.Add(n.cfg.QueryTimeout)
+	tun := n.Tunables()
+	deadline := start.Add(tun.QueryTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -86,7 +87,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	var peers []route.PeerInfo
 	if n.cfg.Peers != nil {
 		peers = n.cfg.Peers.Peers()
-		if req.Shard == "" && err == nil && local.Confidence < n.cfg.Routing.MinConfidence {
+		if req.Shard == "" && err == nil && local.Confidence < tun.EscalateBelow {
 			n.scorePeers(req.Question, local.Confidence, peers)
 		}
 	}
@@ -99,7 +100,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		CentralReachable: n.cfg.Remote != nil,
 		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
 		Remaining:        deadline.Sub(start),
-	}, n.cfg.Routing)
+	}, n.routing(tun))
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
 	margin := min(50*time.Millisecond, deadline.Sub(start)/20)

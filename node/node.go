@@ -191,6 +191,8 @@ type Node struct {
 	shards map[string]*shardState
 
 	fleet       atomic.Pointer[lexical.FleetStats] // nil until central sends them
+	tun         atomic.Pointer[Tunables]           // run-time settings; nil: those of cfg
+	tunMu       sync.Mutex                         // one SetTunables at a time
 	breaker     *route.Breaker                     // the link to central
 	genBreaker  *route.Breaker                     // the generation model
 	escMu       sync.Mutex                         // guards escalations and recent

@@ -357,7 +357,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	conf := confidence.Score(r.Signals(), ans.Signals, gen, confidence.DefaultWeights())
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
-	if !ans.Abstained && conf.Confidence < n.cfg.MinConfidence {
+	if !ans.Abstained && conf.Confidence < n.Tunables().MinConfidence {
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
 	}

@@ -72,7 +72,16 @@ type Config struct {
 	// lists are never fetched (members show digests only).
 	Fetch     func(ctx context.Context, name, quicAddr string) ([]byte, error)
 	TagPolicy TagPolicy // zero: DefaultTagPolicy()
-	Logger    *slog.Logger
+	// Sync returns the node's fleet-sync state, announced in a short tag
+	// (SyncTag) and in full in the shard list; nil: the node does not
+	// sync.
+	Sync func() SyncState
+	// OnUserEvent, when set, is called with every Serf user event, in
+	// order, from the goroutine that drains Serf's events: it must not
+	// block. Anyone holding the gossip key can send one, so it is a hint
+	// at most.
+	OnUserEvent func(name string, payload []byte)
+	Logger      *slog.Logger
 }
 
 // Agent is a running Serf member. Its methods are safe for concurrent use.
@@ -175,6 +184,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip tags: %w", err)
 	}
+	if cfg.Sync != nil {
+		tags.Sync = SyncTag(cfg.Sync())
+	}
 	enc, err := tags.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("gossip tags: %w", err)
@@ -190,6 +202,11 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	sc.Tags = enc
 	events := make(chan serf.Event, 256)
 	sc.EventCh = events
+	// Hints sent with coalescing (one name per shard) collapse to the
+	// latest of each name within this window; a burst of publishes then
+	// costs each member one poll per shard.
+	sc.UserCoalescePeriod = 250 * time.Millisecond
+	sc.UserQuiescentPeriod = 50 * time.Millisecond
 	// After a graceful leave the snapshot says so, and Serf would not
 	// rejoin on restart; a node that stops for an upgrade must come back.
 	sc.RejoinAfterLeave = true
@@ -300,6 +317,13 @@ func (a *Agent) events(ctx context.Context, ch <-chan serf.Event) {
 					a.log.Debug("member event", "event", me.EventType().String(), "member", m.Name)
 				}
 			}
+			if ue, ok := e.(serf.UserEvent); ok {
+				a.log.Debug("user event", "name", ue.Name, "bytes", len(ue.Payload))
+				if a.cfg.OnUserEvent != nil {
+					a.cfg.OnUserEvent(ue.Name, ue.Payload)
+				}
+				continue // says nothing about members
+			}
 			select {
 			case a.poke <- struct{}{}:
 			default:
@@ -402,6 +426,9 @@ func (a *Agent) announce(now time.Time) {
 		a.log.Warn("gossip tags", "err", err)
 		return
 	}
+	if a.cfg.Sync != nil {
+		want.Sync = SyncTag(a.cfg.Sync())
+	}
 	a.mu.Lock()
 	next, ok := a.cfg.TagPolicy.Next(a.tags, want, a.sentAt, a.loadAt, now)
 	a.mu.Unlock()
@@ -446,14 +473,28 @@ func (a *Agent) observe(ctx context.Context, now time.Time) {
 		if err != nil || t.QUIC == "" {
 			continue
 		}
-		if _, ok := a.lists[t.Digest]; ok || a.fetching[t.Digest] || now.Sub(a.failedAt[t.Digest]) < fetchRetry {
+		key := listKey(t.Digest, t.Sync)
+		if _, ok := a.lists[key]; ok || a.fetching[key] || now.Sub(a.failedAt[key]) < fetchRetry {
 			continue
 		}
-		a.fetching[t.Digest] = true
+		a.fetching[key] = true
 		a.wg.Add(1)
-		go a.fetch(ctx, m.Name, t.QUIC, t.Digest)
+		go a.fetch(ctx, m.Name, t.QUIC, key)
 	}
 }
+
+// UserEvent sends a user event to the pool, coalesced with earlier events
+// of the same name that have not gone out yet.
+func (a *Agent) UserEvent(name string, payload []byte) error {
+	if err := a.serf.UserEvent(name, payload, true); err != nil {
+		return fmt.Errorf("gossip user event %q: %w", name, err)
+	}
+	return nil
+}
+
+// listKey is what a member's shard list is cached under: its shard digest
+// and sync tag, since either changing changes the list.
+func listKey(digest, syncTag string) string { return digest + "/" + syncTag }
 
 // fetch gets a member's shard list and caches it under its digest.
 func (a *Agent) fetch(ctx context.Context, name, addr, digest string) {
@@ -480,7 +521,7 @@ func (a *Agent) fetch(ctx context.Context, name, addr, digest string) {
 	}
 	// The member may have changed its shards since it announced digest;
 	// cache the list under the digest it has, which its next tags carry.
-	a.lists[l.Digest] = l
+	a.lists[l.key()] = l
 	select {
 	case a.poke <- struct{}{}:
 	default:
@@ -577,15 +618,26 @@ func (a *Agent) Members() []Member {
 		}
 		v.Role, v.QUICAddr, v.ShardDigest, v.Models = t.Role, t.QUIC, t.Digest, t.Models
 		v.Load, v.Version = BucketLoad(t.Load), t.Version
+		if syncing, healthy := t.SyncHealth(); syncing {
+			v.SyncHealth = "failing"
+			if healthy {
+				v.SyncHealth = "healthy"
+			}
+		}
 		switch {
 		case v.Self:
 			v.Shards, v.Models = sortedShards(shards), models
+			if a.cfg.Sync != nil {
+				st := a.cfg.Sync()
+				v.Sync = &st
+			}
 		default:
-			if l, ok := a.lists[t.Digest]; ok {
+			if l, ok := a.lists[listKey(t.Digest, t.Sync)]; ok {
 				v.Shards = l.Shards
 				if len(l.Models) > 0 {
 					v.Models = l.Models
 				}
+				v.Sync = l.Sync
 			} else {
 				v.ShardsPending = t.QUIC != "" && a.cfg.Fetch != nil
 			}
@@ -623,14 +675,19 @@ func (a *Agent) PeerAddr(name string) (string, bool) {
 // LocalShardList is this node's answer to a shard-list request.
 func (a *Agent) LocalShardList() ([]byte, error) {
 	shards, models := a.cfg.Local()
-	digest := ShardDigest(shards)
+	l := ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models}
+	var syncTag string
+	if a.cfg.Sync != nil {
+		st := a.cfg.Sync()
+		l.Sync, syncTag = &st, SyncTag(st)
+	}
+	digest := listKey(ShardDigest(shards), syncTag)
 	a.mu.Lock()
 	cached := a.local
 	a.mu.Unlock()
 	if cached.digest == digest {
 		return cached.payload, nil
 	}
-	l := ShardList{Node: a.cfg.Name, Shards: sortedShards(shards), Models: models}
 	// With thousands of shards a filter each would be too small to tell
 	// anything; such a node sends none, and peers fall back to central
 	// for its questions that name no shard.
@@ -674,7 +731,7 @@ func (a *Agent) Holds(terms []string) map[string][]bool {
 		if err != nil {
 			continue
 		}
-		l, ok := a.lists[t.Digest]
+		l, ok := a.lists[listKey(t.Digest, t.Sync)]
 		if !ok || len(l.Terms) == 0 {
 			continue
 		}

@@ -31,6 +31,7 @@ const (
 	tagModels  = "m"
 	tagLoad    = "l"
 	tagVersion = "v"
+	tagSync    = "s"
 )
 
 // Bounds of the variable tags. Models longer than maxModelsTag are sent as
@@ -60,6 +61,68 @@ type Tags struct {
 	// Load is a bucket in 0..LoadBuckets (LoadBucket).
 	Load    int
 	Version string
+	// Sync summarises fleet sync on the node (SyncTag): a digest of the
+	// versions it applied and whether its last syncs succeeded; "" when
+	// it does not sync. The detail is in the shard list.
+	Sync string
+}
+
+// SyncShard is a node's fleet-sync state of one shard, as the shard list
+// carries it.
+type SyncShard struct {
+	Name    string `json:"name"`
+	Applied uint64 `json:"applied"`
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+}
+
+// SyncState is a node's fleet-sync state: every shard it syncs, and the
+// fleet config version it applied.
+type SyncState struct {
+	Shards []SyncShard `json:"shards"`
+	Config uint64      `json:"config,omitempty"`
+	// ConfigError is why the last config manifest was not applied.
+	ConfigError string `json:"config_error,omitempty"`
+}
+
+// Healthy reports whether every shard's and the config's last sync
+// succeeded.
+func (s SyncState) Healthy() bool {
+	for _, sh := range s.Shards {
+		if !sh.Healthy {
+			return false
+		}
+	}
+	return s.ConfigError == ""
+}
+
+// SyncTag returns the sync tag of a state: 8 hex digits of a digest of the
+// applied versions (shards in name order, and the config version) and its
+// health, "+" or "!". Nine bytes whatever the number of shards: a peer
+// whose tag changed fetches the shard list for the detail.
+func SyncTag(s SyncState) string {
+	sh := slices.Clone(s.Shards)
+	slices.SortFunc(sh, func(a, b SyncShard) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	for _, x := range sh {
+		fmt.Fprintf(h, "%s\x00%d\x00%t\n", x.Name, x.Applied, x.Healthy)
+	}
+	fmt.Fprintf(h, "config\x00%d\x00%t\n", s.Config, s.ConfigError == "")
+	flag := "+"
+	if !s.Healthy() {
+		flag = "!"
+	}
+	return hex.EncodeToString(h.Sum(nil)[:4]) + flag
+}
+
+// SyncHealth reads a sync tag: whether the node syncs at all, and whether
+// it is healthy.
+func (t Tags) SyncHealth() (syncing, healthy bool) {
+	return t.Sync != "", strings.HasSuffix(t.Sync, "+")
+}
+
+func validSyncTag(s string) bool {
+	return len(s) == 9 && isHex(s[:8]) && (s[8] == '+' || s[8] == '!')
 }
 
 // ShardVersion is one shard a node holds.
@@ -144,6 +207,12 @@ func (t Tags) Encode() (map[string]string, error) {
 		return nil, fmt.Errorf("tag digest %q: must be 16 lower-case hex digits", t.Digest)
 	}
 	m := map[string]string{tagRole: t.Role, tagDigest: t.Digest, tagLoad: strconv.Itoa(t.Load)}
+	if t.Sync != "" {
+		if !validSyncTag(t.Sync) {
+			return nil, fmt.Errorf("tag sync %q: must be 8 lower-case hex digits and + or !", t.Sync)
+		}
+		m[tagSync] = t.Sync
+	}
 	if t.QUIC != "" {
 		m[tagQUIC] = t.QUIC
 	}
@@ -223,6 +292,12 @@ func DecodeTags(m map[string]string) (Tags, error) {
 		return Tags{}, fmt.Errorf("tag load %q: must be a bucket in 0..%d", m[tagLoad], LoadBuckets)
 	}
 	t.Load = l
+	if s, ok := m[tagSync]; ok {
+		if !validSyncTag(s) {
+			return Tags{}, fmt.Errorf("tag sync %q: must be 8 lower-case hex digits and + or !", s)
+		}
+		t.Sync = s
+	}
 	if v := m[tagVersion]; len(v) > maxVersionTag || !utf8.ValidString(v) {
 		return Tags{}, fmt.Errorf("tag version: at most %d bytes of UTF-8", maxVersionTag)
 	} else {
@@ -247,10 +322,9 @@ func checkAddr(a string) error {
 	return nil
 }
 
-func isHex16(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
+func isHex16(s string) bool { return len(s) == 16 && isHex(s) }
+
+func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
@@ -297,5 +371,5 @@ func (p TagPolicy) Next(cur, want Tags, lastSent, lastLoad, now time.Time) (Tags
 
 func tagsEqual(a, b Tags) bool {
 	return a.Role == b.Role && a.QUIC == b.QUIC && a.Digest == b.Digest && slices.Equal(a.Models, b.Models) &&
-		a.ModelsDigest == b.ModelsDigest && a.Load == b.Load && a.Version == b.Version
+		a.ModelsDigest == b.ModelsDigest && a.Load == b.Load && a.Version == b.Version && a.Sync == b.Sync
 }

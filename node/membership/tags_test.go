@@ -19,6 +19,13 @@ func TestTagsStaySmallWhateverTheShards(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d shards: %v", n, err)
 		}
+		// Every shard synced, one failing with a long error: the tag
+		// stays nine bytes.
+		var st SyncState
+		for i, s := range shards {
+			st.Shards = append(st.Shards, SyncShard{Name: s.Name, Applied: s.Version, Healthy: i != 0, Error: strings.Repeat("e", 200)})
+		}
+		tags.Sync = SyncTag(st)
 		m, err := tags.Encode()
 		if err != nil {
 			t.Fatal(err)
@@ -189,4 +196,45 @@ func FuzzDecodeTags(f *testing.F) {
 			t.Fatalf("round trip: %+v, %v; want %+v", back, err, tags)
 		}
 	})
+}
+
+func TestSyncTag(t *testing.T) {
+	base := SyncState{Shards: []SyncShard{{Name: "manuals", Applied: 7, Healthy: true}, {Name: "faq", Applied: 3, Healthy: true}}, Config: 2}
+	tag := SyncTag(base)
+	if !validSyncTag(tag) || !strings.HasSuffix(tag, "+") {
+		t.Fatalf("healthy state: tag %q", tag)
+	}
+	swapped := base
+	swapped.Shards = []SyncShard{base.Shards[1], base.Shards[0]}
+	if SyncTag(swapped) != tag {
+		t.Errorf("the tag depends on the order of shards")
+	}
+	for name, st := range map[string]SyncState{
+		"another version": {Shards: []SyncShard{{Name: "manuals", Applied: 8, Healthy: true}, base.Shards[1]}, Config: 2},
+		"another config":  {Shards: base.Shards, Config: 3},
+		"a shard failing": {Shards: []SyncShard{{Name: "manuals", Applied: 7, Error: "hash mismatch"}, base.Shards[1]}, Config: 2},
+		"config failing":  {Shards: base.Shards, Config: 2, ConfigError: "bad signature"},
+	} {
+		got := SyncTag(st)
+		if got == tag {
+			t.Errorf("%s: the tag did not change", name)
+		}
+		if healthy := strings.HasSuffix(got, "+"); healthy != st.Healthy() {
+			t.Errorf("%s: tag %q, healthy %v", name, got, st.Healthy())
+		}
+		m, err := Tags{Role: "edge", Digest: "0123456789abcdef", Sync: got}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeTags(m)
+		if syncing, healthy := back.SyncHealth(); err != nil || !syncing || healthy != st.Healthy() {
+			t.Errorf("%s: decoded %+v, %v", name, back, err)
+		}
+	}
+	for _, bad := range []string{"", "0123456+", "0123456789", "0123456g+", "01234567?", "ABCDEF01+"} {
+		m := map[string]string{tagRole: "edge", tagDigest: "0123456789abcdef", tagLoad: "0", tagSync: bad}
+		if _, err := DecodeTags(m); err == nil {
+			t.Errorf("sync tag %q accepted", bad)
+		}
+	}
 }

@@ -21,11 +21,23 @@ type ShardList struct {
 	// Terms holds a filter of each shard's vocabulary, by shard name, so
 	// that a node can tell which peer's shards match a question best.
 	Terms map[string]TermFilter `json:"terms,omitempty"`
+	// Sync is the node's fleet-sync state, which its sync tag summarises;
+	// nil when it does not sync.
+	Sync *SyncState `json:"sync,omitempty"`
+}
+
+// key is what the list is cached under (listKey).
+func (l ShardList) key() string {
+	if l.Sync == nil {
+		return listKey(l.Digest, "")
+	}
+	return listKey(l.Digest, SyncTag(*l.Sync))
 }
 
 // Limits of a shard list from a peer; a list beyond them is refused rather
 // than cached.
 const (
+	maxSyncError = 512 // bytes of a sync error's text
 	MaxShards    = 10000
 	MaxModels    = 64
 	maxModelName = 256
@@ -84,6 +96,22 @@ func DecodeShardList(b []byte) (ShardList, error) {
 	if total > MaxFilterTotal {
 		return ShardList{}, fmt.Errorf("shard list: %w (%d bytes, at most %d)", errFilterTotal, total, MaxFilterTotal)
 	}
+	if l.Sync != nil {
+		if len(l.Sync.Shards) > MaxShards {
+			return ShardList{}, fmt.Errorf("shard list has sync states of %d shards, more than %d", len(l.Sync.Shards), MaxShards)
+		}
+		for _, s := range l.Sync.Shards {
+			if err := shard.ValidName(s.Name); err != nil {
+				return ShardList{}, fmt.Errorf("shard list, sync state: %w", err)
+			}
+			if len(s.Error) > maxSyncError {
+				return ShardList{}, fmt.Errorf("shard list, sync state of %q: error text over %d bytes", s.Name, maxSyncError)
+			}
+		}
+		if len(l.Sync.ConfigError) > maxSyncError {
+			return ShardList{}, fmt.Errorf("shard list, sync state: config error text over %d bytes", maxSyncError)
+		}
+	}
 	if d := ShardDigest(l.Shards); d != l.Digest {
 		return ShardList{}, fmt.Errorf("shard list digest %q does not match its shards (%s)", l.Digest, d)
 	}
@@ -114,6 +142,11 @@ type Member struct {
 	Models        []string       `json:"models,omitempty"`
 	Load          float64        `json:"load"`
 	Version       string         `json:"version,omitempty"`
+	// SyncHealth is "healthy" or "failing" for a node that follows fleet
+	// sync (from its tag: its last syncs succeeded or not), "" otherwise;
+	// Sync is the detail, once its shard list is fetched.
+	SyncHealth string     `json:"sync_health,omitempty"`
+	Sync       *SyncState `json:"sync,omitempty"`
 	// LastChange is when this node last saw the member's status or tags
 	// change.
 	LastChange time.Time `json:"last_change"`

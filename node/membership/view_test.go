@@ -10,7 +10,8 @@ import (
 )
 
 func TestShardListRoundTrip(t *testing.T) {
-	in := ShardList{Node: "e1", Shards: []ShardVersion{{"pumps", 3}, {"valves", 9}}, Models: []string{"qwen2.5:0.5b"}}
+	in := ShardList{Node: "e1", Shards: []ShardVersion{{"pumps", 3}, {"valves", 9}}, Models: []string{"qwen2.5:0.5b"},
+		Sync: &SyncState{Shards: []SyncShard{{Name: "valves", Applied: 9, Healthy: true}}, Config: 4}}
 	b, err := EncodeShardList(in)
 	if err != nil {
 		t.Fatal(err)
@@ -19,7 +20,8 @@ func TestShardListRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Digest != ShardDigest(in.Shards) || !slices.Equal(out.Shards, in.Shards) || !slices.Equal(out.Models, in.Models) {
+	if out.Digest != ShardDigest(in.Shards) || !slices.Equal(out.Shards, in.Shards) || !slices.Equal(out.Models, in.Models) ||
+		out.Sync == nil || out.Sync.Config != 4 || !slices.Equal(out.Sync.Shards, in.Sync.Shards) {
 		t.Errorf("round trip: %+v", out)
 	}
 	empty, _ := EncodeShardList(ShardList{Node: "e2"})
@@ -37,6 +39,8 @@ func TestDecodeShardListRefuses(t *testing.T) {
 		{"bad shard name", `{"digest":"` + d + `","shards":[{"name":"../a","version":1}]}`, "shard"},
 		{"duplicate", `{"digest":"x","shards":[{"name":"a","version":1},{"name":"a","version":1}]}`, "twice"},
 		{"empty model", `{"digest":"` + d + `","shards":[{"name":"a","version":1}],"models":[""]}`, "model"},
+		{"bad sync shard", `{"digest":"` + d + `","shards":[{"name":"a","version":1}],"sync":{"shards":[{"name":"A B","applied":1}]}}`, "sync state"},
+		{"long sync error", `{"digest":"` + d + `","shards":[{"name":"a","version":1}],"sync":{"shards":[{"name":"a","error":"` + strings.Repeat("x", 600) + `"}]}}`, "error text"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -130,6 +130,14 @@ func (b *Breaker) threshold() int {
 	return b.Threshold
 }
 
+// SetCooldown changes the cooldown at run time; an open circuit's current
+// wait is measured against the new value.
+func (b *Breaker) SetCooldown(d time.Duration) {
+	b.mu.Lock()
+	b.Cooldown = d
+	b.mu.Unlock()
+}
+
 func (b *Breaker) cooldown() time.Duration {
 	if b.Cooldown <= 0 {
 		return DefaultCooldown

@@ -14,6 +14,10 @@
 //	m/<shard>/<version>   signed manifest (central: every version; edge: current and previous)
 //	r/<hash>              chunk record (central: every published; edge: current and previous)
 //	s/<shard>             edge: signed manifest of the version being fetched
+//	c/...                 the fleet config manifest (config.go)
+//
+// Edges learn of new versions by polling; hints (hint.go), which main
+// carries as Serf user events, only make them poll sooner.
 package fleet
 
 import (
@@ -24,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +78,9 @@ type PublisherConfig struct {
 	// one), then to all once every canary reports it healthy; a canary
 	// that fails halts it. 0: every edge may take a version at once.
 	CanaryShare float64
+	// CheckConfig, when set, refuses a config manifest's settings that
+	// edges could not apply (unknown names, values out of range).
+	CheckConfig func([]manifest.Setting) error
 	Now         func() time.Time // nil: time.Now
 	Logger      *slog.Logger     // nil: discard
 }
@@ -91,6 +99,28 @@ type Publisher struct {
 
 	ackMu sync.Mutex
 	known map[string]bool // edges that ever polled; nil until loaded
+
+	progMu   sync.Mutex
+	progress map[string]Transfer // node/shard → transfer in progress; memory only
+}
+
+// Progress is how far an edge's transfer of a shard version got.
+type Progress struct {
+	Target      uint64 `json:"target"`
+	State       string `json:"state"`
+	ChunksDone  int    `json:"chunks_done"`
+	ChunksTotal int    `json:"chunks_total"`
+	BytesDone   int64  `json:"bytes_done"`
+	BytesTotal  int64  `json:"bytes_total"`
+}
+
+// Transfer is an edge's last progress report of a shard, as central keeps
+// it: in memory only, since it is stale within seconds.
+type Transfer struct {
+	Node  string `json:"node"`
+	Shard string `json:"shard"`
+	Progress
+	At time.Time `json:"at"`
 }
 
 // Ack is what an edge last reported for a shard.
@@ -117,7 +147,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, log: cfg.Logger}, nil
+	return &Publisher{cfg: cfg, log: cfg.Logger, progress: make(map[string]Transfer)}, nil
 }
 
 // Published describes one published version.
@@ -336,7 +366,22 @@ type reportRequest struct {
 	Version uint64 `json:"version"`
 	Healthy bool   `json:"healthy"`
 	Error   string `json:"error,omitempty"`
+	// Progress, when set, makes this a report of a transfer under way,
+	// not of a version applied.
+	Progress *Progress `json:"progress,omitempty"`
 }
+
+func errNotFound(format string, args ...any) error {
+	return &transport.Error{Code: wire.CodeNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// Bounds of the transfers central keeps progress of: a report older than
+// staleTransfer is dropped, and a flood of reports from a broken edge
+// cannot grow the map past maxTransfers.
+const (
+	staleTransfer = 30 * time.Second
+	maxTransfers  = 16384
+)
 
 // MaxBatch bounds the chunk records one request may ask for.
 const MaxBatch = 4096
@@ -369,14 +414,26 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 				vs[i].Version = st.Allowed(peer.Name)
 			}
 		}
-		return json.Marshal(map[string]any{"shards": vs})
+		cv, err := p.latestConfig()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"shards": vs, "config": cv})
 	case wire.TypeManifest:
 		var r manifestRequest
 		if err := strictJSON(req.Payload, &r); err != nil {
 			return nil, badRequest("manifest request: %v", err)
 		}
+		if r.Kind == "config" {
+			b, err := p.configManifest(r.Version)
+			if err == nil {
+				p.manifestsServed.Add(1)
+				p.bytesServed.Add(int64(len(b)))
+			}
+			return b, err
+		}
 		if r.Kind != "shard" {
-			return nil, badRequest("manifest request: kind %q: this node serves shard manifests", r.Kind)
+			return nil, badRequest("manifest request: kind %q: this node serves shard and config manifests", r.Kind)
 		}
 		v := r.Version
 		if v == 0 {
@@ -431,7 +488,18 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if err := strictJSON(req.Payload, &r); err != nil {
 			return nil, badRequest("report: %v", err)
 		}
+		if r.Progress != nil {
+			p.progMu.Lock()
+			if len(p.progress) < maxTransfers {
+				p.progress[peer.Name+"/"+r.Shard] = Transfer{Node: peer.Name, Shard: r.Shard, Progress: *r.Progress, At: p.cfg.Now().UTC()}
+			}
+			p.progMu.Unlock()
+			return []byte("{}"), nil
+		}
 		a := Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, At: p.cfg.Now().UTC()}
+		p.progMu.Lock()
+		delete(p.progress, peer.Name+"/"+r.Shard) // the transfer ended, one way or the other
+		p.progMu.Unlock()
 		if err := p.ack(ctx, a); err != nil {
 			return nil, err
 		}
@@ -462,6 +530,11 @@ type CentralStatus struct {
 	BytesServed     int64     `json:"bytes_served"`
 	// Rollouts are the staged rollouts of each shard's latest version.
 	Rollouts []rollout.State `json:"rollouts,omitempty"`
+	// Transfers are the transfers edges reported under way (at most one
+	// report a second each), newest report per edge and shard.
+	Transfers []Transfer `json:"transfers,omitempty"`
+	// Config is the latest fleet config version published; 0: none.
+	Config uint64 `json:"config,omitempty"`
 }
 
 // Status reports what central published and what edges acknowledged.
@@ -471,6 +544,27 @@ func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
 		return CentralStatus{}, err
 	}
 	st := CentralStatus{Role: "central", Published: vs, ManifestsServed: p.manifestsServed.Load(), ChunksServed: p.chunksServed.Load(), BytesServed: p.bytesServed.Load()}
+	if st.Config, err = p.latestConfig(); err != nil {
+		return CentralStatus{}, err
+	}
+	now := p.cfg.Now()
+	p.progMu.Lock()
+	for k, tr := range p.progress {
+		// An edge that stopped reporting (killed, link down) has no
+		// transfer under way any more as far as anyone can tell.
+		if now.Sub(tr.At) > staleTransfer {
+			delete(p.progress, k)
+			continue
+		}
+		st.Transfers = append(st.Transfers, tr)
+	}
+	p.progMu.Unlock()
+	slices.SortFunc(st.Transfers, func(a, b Transfer) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Shard, b.Shard)
+	})
 	err = p.cfg.KV.Scan(ctx, "a/", false, func(_ string, v []byte) error {
 		var a Ack
 		if err := json.Unmarshal(v, &a); err != nil {

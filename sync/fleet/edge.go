@@ -84,6 +84,20 @@ type SyncerConfig struct {
 	// OnVerified, when set, is called with each chunk record verified on
 	// arrival, before it is staged. Tests count re-fetches with it.
 	OnVerified func(manifest.Hash)
+	// OnLearn, when set, is called when a poll shows a version of a
+	// followed shard newer than any applied here, and neither this edge
+	// nor a hint from another already announced it: main sends it to the
+	// site as a Serf user event, so the others poll at once (see Hint).
+	OnLearn func(Hint)
+	// MinNudgeGap is the least time between two passes started by nudges,
+	// so a flood of hints (forged, or a busy publisher) cannot turn into a
+	// flood of polls; default 1 s.
+	MinNudgeGap time.Duration
+	// ApplyConfig, when set, makes the edge follow central's config
+	// manifest: it is called with each newer verified manifest (and, at
+	// start, with the one applied before, or an empty one) and must apply
+	// it whole or refuse it, returning the settings then in force.
+	ApplyConfig func(ctx context.Context, c manifest.Config) ([]SettingStatus, error)
 }
 
 // ShardStatus is an edge's sync state of one shard, for GET /v1/sync and
@@ -111,6 +125,9 @@ type EdgeStatus struct {
 	LastPoll  time.Time     `json:"last_poll,omitzero"`
 	PollError string        `json:"poll_error,omitempty"`
 	Shards    []ShardStatus `json:"shards"`
+	// Config is the fleet config manifest applied, when the edge follows
+	// one.
+	Config *ConfigStatus `json:"config,omitempty"`
 }
 
 // Syncer is an edge's fleet sync: it polls central, and applies every
@@ -121,9 +138,12 @@ type Syncer struct {
 	nudge chan struct{}
 	runMu sync.Mutex // one sync pass at a time
 
-	mu     sync.Mutex
-	status EdgeStatus
-	shards map[string]*ShardStatus
+	mu      sync.Mutex
+	status  EdgeStatus
+	shards  map[string]*ShardStatus
+	known   map[string]uint64 // highest version of each shard announced or hinted
+	config  ConfigStatus
+	lastRep time.Time // last progress report to central
 }
 
 // NewSyncer validates cfg. It starts nothing; Run does.
@@ -156,7 +176,10 @@ func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Syncer{cfg: cfg, log: cfg.Logger, nudge: make(chan struct{}, 1), shards: make(map[string]*ShardStatus)}
+	if cfg.MinNudgeGap <= 0 {
+		cfg.MinNudgeGap = time.Second
+	}
+	s := &Syncer{cfg: cfg, log: cfg.Logger, nudge: make(chan struct{}, 1), shards: make(map[string]*ShardStatus), known: make(map[string]uint64)}
 	s.status = EdgeStatus{Role: "edge", Central: cfg.CentralName + " at " + cfg.Central}
 	return s, nil
 }
@@ -171,12 +194,38 @@ func (s *Syncer) Nudge() {
 	}
 }
 
+// Hint tells the syncer that another member of the site learned of
+// version h.Version of a shard. If that is newer than what this edge
+// applied and heard of, it polls central soon; otherwise nothing happens,
+// so an old or forged hint costs nothing. It reports whether it nudged.
+func (s *Syncer) Hint(h Hint) bool {
+	if !s.newer(h) {
+		return false
+	}
+	s.mu.Lock()
+	fresh := h.Version > s.known[h.key()]
+	if fresh {
+		s.known[h.key()] = h.Version
+	}
+	s.mu.Unlock()
+	// A hint already heard still nudges: the pass it caused may have
+	// failed; MinNudgeGap bounds the cost.
+	s.log.Debug("fleet sync: hint", "shard", h.Shard, "version", h.Version, "new", fresh)
+	s.Nudge()
+	return true
+}
+
 // Run syncs at once, then every poll interval and on every nudge, until ctx
-// ends.
+// ends. Passes started by nudges are at least MinNudgeGap apart.
 func (s *Syncer) Run(ctx context.Context) {
+	if s.cfg.ApplyConfig != nil {
+		s.loadConfig(ctx)
+	}
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
+	var last time.Time
 	for {
+		last = time.Now()
 		if err := s.SyncOnce(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("fleet sync", "err", err)
 		}
@@ -185,6 +234,13 @@ func (s *Syncer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-s.nudge:
+			if wait := s.cfg.MinNudgeGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
@@ -198,6 +254,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	b, err := s.cfg.Client.Call(ctx, s.cfg.Central, s.cfg.CentralName, wire.TypeSyncVersions, []byte("{}"))
 	var resp struct {
 		Shards []Version `json:"shards"`
+		Config uint64    `json:"config"` // latest config manifest; 0: none
 	}
 	if err == nil {
 		err = json.Unmarshal(b, &resp)
@@ -212,6 +269,13 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poll central: %w", err)
 	}
+	// Tell the site first: a long transfer here must not delay the others.
+	for _, v := range resp.Shards {
+		s.learn(Hint{Shard: v.Shard, Version: v.Version})
+	}
+	if resp.Config > 0 {
+		s.learn(Hint{Config: true, Version: resp.Config})
+	}
 	var errs []error
 	for _, v := range resp.Shards {
 		if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, v.Shard) {
@@ -221,7 +285,46 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if resp.Config > 0 && s.cfg.ApplyConfig != nil {
+		if err := s.syncConfig(ctx, resp.Config); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// newer reports whether a hint names a version above the one applied, of
+// something this edge follows.
+func (s *Syncer) newer(h Hint) bool {
+	if h.Config {
+		if s.cfg.ApplyConfig == nil {
+			return false
+		}
+		cur, err := s.appliedConfig()
+		return err == nil && h.Version > cur.Version
+	}
+	if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, h.Shard) {
+		return false
+	}
+	p, err := s.cfg.Target.Pointer(h.Shard)
+	return err == nil && h.Version > p.Highest
+}
+
+// learn announces a version the poll showed, once, if it is newer than
+// anything applied or heard of.
+func (s *Syncer) learn(h Hint) {
+	if s.cfg.OnLearn == nil || h.Version == 0 || !s.newer(h) {
+		return
+	}
+	s.mu.Lock()
+	fresh := h.Version > s.known[h.key()]
+	if fresh {
+		s.known[h.key()] = h.Version
+	}
+	s.mu.Unlock()
+	if fresh {
+		s.cfg.OnLearn(h)
+	}
 }
 
 func (s *Syncer) shardStatus(name string) *ShardStatus {
@@ -356,6 +459,7 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 		if err := s.fetch(ctx, name, batch, stage); err != nil {
 			return err
 		}
+		s.progress(ctx, name)
 	}
 	if err := stage.sync(); err != nil {
 		return err
@@ -593,6 +697,32 @@ func (s *Syncer) report(ctx context.Context, name string, v uint64, failed error
 	}
 }
 
+// progressEvery is the least time between two progress reports of a
+// transfer to central: enough for a progress bar, cheap for central.
+const progressEvery = time.Second
+
+// progress tells central how far a transfer got, at most every
+// progressEvery; best effort, and bounded so a slow link delays the
+// transfer by little.
+func (s *Syncer) progress(ctx context.Context, name string) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	if now.Sub(s.lastRep) < progressEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.lastRep = now
+	st := *s.shardStatus(name)
+	s.mu.Unlock()
+	b, _ := json.Marshal(reportRequest{Shard: name, Version: st.Applied, Healthy: true, Progress: &Progress{
+		Target: st.Target, State: st.State, ChunksDone: st.ChunksDone, ChunksTotal: st.ChunksTotal, BytesDone: st.BytesDone, BytesTotal: st.BytesTotal}})
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := s.cfg.Client.Call(cctx, s.cfg.Central, s.cfg.CentralName, wire.TypeReport, b); err != nil {
+		s.log.Debug("fleet sync: progress report to central", "err", err)
+	}
+}
+
 // Status returns the sync state of every shard the edge follows.
 func (s *Syncer) Status() EdgeStatus {
 	names := map[string]bool{}
@@ -615,6 +745,11 @@ func (s *Syncer) Status() EdgeStatus {
 		st.Shards = append(st.Shards, *sh)
 	}
 	sort.Slice(st.Shards, func(i, j int) bool { return st.Shards[i].Shard < st.Shards[j].Shard })
+	if s.cfg.ApplyConfig != nil {
+		c := s.config
+		c.Settings = slices.Clone(c.Settings)
+		st.Config = &c
+	}
 	return st
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -41,7 +42,7 @@ type Scenario struct {
 	// what has not happened by then is counted as missed. 0 means 5 minutes.
 	Limit time.Duration
 	// Log receives progress; nil discards it.
-	Log *slog.Logger
+	Log *slog.Logger `json:"-"`
 }
 
 // Result holds what a run measured, in simulated time.
@@ -198,12 +199,19 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 		}
 	}
 	var joins sync.WaitGroup
+	var joinFailures atomic.Int64
 	for _, m := range members[len(seeds):] {
 		joins.Go(func() {
-			_, _ = m.serf.Join([]string{seeds[m.idx%len(seeds)]}, true)
+			if _, err := m.serf.Join([]string{seeds[m.idx%len(seeds)]}, true); err != nil {
+				joinFailures.Add(1)
+			}
 		})
 	}
 	joins.Wait()
+	if n := joinFailures.Load(); n > 0 {
+		// Gossip from the others may still bring them in; the wait decides.
+		log.Warn("joins failed", "count", n)
+	}
 	at, ok := tr.waitFull(ctx, start, sc.Limit)
 	if !ok {
 		return res, fmt.Errorf("pool of %d did not converge within %v after joining", sc.Members, sc.Limit)

@@ -135,8 +135,10 @@ func BenchmarkGossip(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/loss=%.0f%%/n=%d", profile, loss*100, members), func(b *testing.B) {
 			sc := Scenario{
 				Members: members, Profile: profile, Override: c.override, Link: simLink(loss), Seed: 1,
-				TagUpdates: 100, TagSpacing: 500 * time.Millisecond,
-				Kills: 10, KillSpacing: 3 * time.Second,
+				// Smaller pools (GOSSIPSIM_MEMBERS) get fewer updates and
+				// deaths: each needs its own member.
+				TagUpdates: min(100, members/3), TagSpacing: 500 * time.Millisecond,
+				Kills: min(10, max(1, members/6)), KillSpacing: 3 * time.Second,
 				Partition: 2 * time.Minute,
 				Limit:     10 * time.Minute,
 			}
