@@ -177,8 +177,9 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	url := "http://" + ln.Addr().String()
 	handler := api.NewHandler(n, log)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
-	handler.Handle("GET /{$}", statuspage.Handler(gossip.withFleet(n.Status)))
+	handler.Handle("GET /{$}", statuspage.Handler(fsync.withSync(gossip.withFleet(n.Status))))
 	fsync.register(handler, n)
+	fsync.observe(n.Metrics())
 	gossip.routes(handler, n.Metrics())
 	srv := &http.Server{
 		Handler:           link.load.count(handler),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/manifest"
@@ -182,6 +183,60 @@ func testHooks(cfg *fleet.SyncerConfig) {
 			cfg.OnVerified = func(h manifest.Hash) { f.WriteString(h.String() + "\n") }
 		}
 	}
+}
+
+// shards summarises an edge's sync state per shard; nil elsewhere.
+func (sl *syncLink) shards() []api.SyncShard {
+	if sl == nil || sl.syncer == nil {
+		return nil
+	}
+	st := sl.syncer.Status()
+	out := make([]api.SyncShard, 0, len(st.Shards))
+	for _, s := range st.Shards {
+		sh := api.SyncShard{
+			Shard: s.Shard, Applied: s.Applied, Previous: s.Previous, State: s.State,
+			LastError: s.LastError, AppliedAt: s.AppliedAt,
+		}
+		if s.Target > s.Applied {
+			sh.Target = s.Target
+			if s.BytesTotal > 0 {
+				sh.Progress = float64(s.BytesDone) / float64(s.BytesTotal)
+			}
+		}
+		out = append(out, sh)
+	}
+	return out
+}
+
+// withSync adds the edge's sync state to the node's status, for the status
+// page.
+func (sl *syncLink) withSync(status func(context.Context) (api.Status, error)) func(context.Context) (api.Status, error) {
+	return func(ctx context.Context) (api.Status, error) {
+		st, err := status(ctx)
+		if err == nil {
+			st.Sync = sl.shards()
+		}
+		return st, err
+	}
+}
+
+// observe registers the sync gauges on an edge that syncs.
+func (sl *syncLink) observe(m *metrics.Metrics) {
+	if sl == nil || sl.syncer == nil {
+		return
+	}
+	m.ObserveSync(func() []metrics.SyncShard {
+		shards := sl.shards()
+		out := make([]metrics.SyncShard, len(shards))
+		for i, s := range shards {
+			progress := 1.0
+			if s.Target != 0 {
+				progress = s.Progress
+			}
+			out[i] = metrics.SyncShard{Shard: s.Shard, Applied: s.Applied, Progress: progress, Healthy: s.State != "error" && s.LastError == ""}
+		}
+		return out
+	})
 }
 
 // register adds fleet sync's HTTP endpoints to a node's API.

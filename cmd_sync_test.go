@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -208,6 +209,35 @@ func TestFleetSyncProcesses(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("applied %d", v1)) {
 		t.Fatalf("sync status after rollback: %v\n%s", err, out)
 	}
+	// What an operator sees: the status page's sync table and the gauges.
+	page := httpGet(t, edge.url+"/")
+	if want := fmt.Sprintf(`<tr><td>manuals</td><td class="num">%d`, v1); !strings.Contains(page, want) {
+		t.Errorf("status page lacks the sync row %q", want)
+	}
+	metrics := httpGet(t, edge.url+"/metrics")
+	for _, want := range []string{
+		fmt.Sprintf(`edgerag_sync_applied_version{shard="manuals"} %d`, v1),
+		`edgerag_sync_healthy{shard="manuals"} 1`,
+		`edgerag_sync_progress_ratio{shard="manuals"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func rangeN(n int) []int {

@@ -135,6 +135,22 @@ type Status struct {
 	// Fleet summarises the gossip pool for the status page; GET /v1/fleet
 	// has the full view. Empty without membership.
 	Fleet []FleetMember `json:"fleet,omitempty"`
+	// Sync summarises fleet sync on an edge, one entry per shard; GET
+	// /v1/sync has the full view. Empty without fleet sync.
+	Sync []SyncShard `json:"sync,omitempty"`
+}
+
+// SyncShard is an edge's sync state of one shard, in brief.
+type SyncShard struct {
+	Shard    string `json:"shard"`
+	Applied  uint64 `json:"applied"` // the version queries see
+	Previous uint64 `json:"previous,omitempty"`
+	Target   uint64 `json:"target,omitempty"` // being fetched or staged
+	State    string `json:"state"`            // idle, fetching, staging, applying or error
+	// Progress is the share of the target's missing bytes fetched, 0..1.
+	Progress  float64   `json:"progress,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
 }
 
 // FleetMember is one member of the gossip pool, in brief.

@@ -109,6 +109,48 @@ func (c *membersCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// SyncShard is one shard's fleet sync state, for the sync gauges.
+type SyncShard struct {
+	Shard   string
+	Applied uint64
+	// Progress is the share of the version in flight already fetched; 1
+	// when none is.
+	Progress float64
+	Healthy  bool // false while the last sync of the shard failed
+}
+
+// ObserveSync registers the fleet sync gauges, read from shards at every
+// scrape. Call it once, on edges that run fleet sync.
+func (m *Metrics) ObserveSync(shards func() []SyncShard) {
+	m.reg.MustRegister(&syncCollector{shards: shards})
+}
+
+var (
+	descSyncApplied  = prometheus.NewDesc("edgerag_sync_applied_version", "Shard version applied by fleet sync (what queries see).", []string{"shard"}, nil)
+	descSyncProgress = prometheus.NewDesc("edgerag_sync_progress_ratio", "Share of the shard version in flight already fetched; 1 when none is.", []string{"shard"}, nil)
+	descSyncHealthy  = prometheus.NewDesc("edgerag_sync_healthy", "1 when the shard's last sync succeeded, 0 while it is failing.", []string{"shard"}, nil)
+)
+
+type syncCollector struct{ shards func() []SyncShard }
+
+func (c *syncCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSyncApplied
+	ch <- descSyncProgress
+	ch <- descSyncHealthy
+}
+
+func (c *syncCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.shards() {
+		healthy := 0.0
+		if s.Healthy {
+			healthy = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descSyncApplied, prometheus.GaugeValue, float64(s.Applied), s.Shard)
+		ch <- prometheus.MustNewConstMetric(descSyncProgress, prometheus.GaugeValue, s.Progress, s.Shard)
+		ch <- prometheus.MustNewConstMetric(descSyncHealthy, prometheus.GaugeValue, healthy, s.Shard)
+	}
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

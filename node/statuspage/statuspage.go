@@ -176,17 +176,21 @@ type memberRow struct {
 	Shards string
 }
 
-// syncView is the state of shard sync with other nodes; like fleetView it
-// waits for fields in api.Status, and the template already renders rows.
+// syncView is this edge's fleet sync (api.Status.Sync); empty without it.
 type syncView struct {
 	Rows []syncRow
 }
 
 type syncRow struct {
-	Shard   string
-	Peer    string
-	Version uint64
-	Ago     string
+	Shard    string
+	Applied  uint64
+	Previous uint64
+	State    string
+	Class    string // ok, warn or bad
+	Target   uint64 // 0 unless a version is on its way
+	Pct      int    // of the target fetched
+	Ago      string // since the applied version was switched in
+	Error    string
 }
 
 // maxRows caps the recent-queries table: on a phone each query is a card,
@@ -237,6 +241,21 @@ func build(st api.Status, now time.Time) view {
 		}
 		v.Fleet.Members = append(v.Fleet.Members, memberRow{Name: name, Status: m.Status, Shards: shards})
 	}
+
+	for _, s := range st.Sync {
+		row := syncRow{Shard: s.Shard, Applied: s.Applied, Previous: s.Previous, State: s.State, Class: "ok", Ago: "—", Error: s.LastError}
+		if s.Target > s.Applied {
+			row.Target, row.Pct, row.Class = s.Target, percent(s.Progress), "warn"
+		}
+		if s.State == "error" || s.LastError != "" {
+			row.Class = "bad"
+		}
+		if !s.AppliedAt.IsZero() {
+			row.Ago = ago(now.Sub(s.AppliedAt))
+		}
+		v.Sync.Rows = append(v.Sync.Rows, row)
+	}
+	slices.SortFunc(v.Sync.Rows, func(a, b syncRow) int { return strings.Compare(a.Shard, b.Shard) })
 
 	v.RecentTotal = len(st.Recent)
 	for _, q := range st.Recent[:min(len(st.Recent), maxRows)] {

@@ -120,7 +120,7 @@ func TestPage(t *testing.T) {
 		"peer:edge-hall-02",
 		"low confidence", "shard not held",
 		"membership not configured",
-		"no sync yet",
+		"fleet sync not configured",
 		`<meta http-equiv="refresh" content="10">`,
 	} {
 		if !strings.Contains(body, want) {
