@@ -116,11 +116,11 @@ func BenchmarkGossip(b *testing.B) {
 			b.Fatalf("GOSSIPSIM_MEMBERS=%q: want a number", v)
 		}
 	}
-	// edge-gossip100ms is the edge profile with gossip every 100 ms instead
-	// of 150 ms: the candidate that meets the bar (tag p99 ≤ 1.5 s at 10%
-	// loss) while keeping the fan-out at 2. Drop it once Edge() adopts it.
-	candidate := membership.Edge()
-	candidate.GossipInterval = 100 * time.Millisecond
+	// edge-gossip150ms is the edge profile as it was before the simulation
+	// showed it missing the bar (tag p99 ≤ 1.5 s at 10% loss) in one run
+	// of three: the baseline the adopted 100 ms is compared against.
+	previous := membership.Edge()
+	previous.GossipInterval = 150 * time.Millisecond
 	cases := []struct {
 		profile  string
 		override *membership.Profile
@@ -128,7 +128,7 @@ func BenchmarkGossip(b *testing.B) {
 	}{
 		{"lan", nil, 0}, {"lan", nil, 0.10},
 		{"edge", nil, 0}, {"edge", nil, 0.10},
-		{"edge-gossip100ms", &candidate, 0.10},
+		{"edge-gossip150ms", &previous, 0.10},
 	}
 	for _, c := range cases {
 		profile, loss := c.profile, c.loss
