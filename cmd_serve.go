@@ -133,10 +133,11 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := publishModels(ctx, modelOpt, syncOpt.key, link, log); err != nil {
+	if syncOpt.ship, err = publishModels(ctx, modelOpt, syncOpt.key, link, log); err != nil {
 		return err
 	}
-	if err := ensureModels(ctx, modelOpt, syncOpt.pub, o, fo, link, log); err != nil {
+	shipEdge, err := ensureModels(ctx, modelOpt, syncOpt.pub, o, fo, link, log)
+	if err != nil {
 		return err
 	}
 	gen, emb, err := openModels(ctx, o.model, log)
@@ -156,6 +157,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	defer n.Close()
+	syncOpt.applyModels = modelApplier(shipEdge, n, o.model, log)
 	syncCtx, stopSync := context.WithCancel(ctx)
 	fsync, syncDone, err := startSync(syncCtx, role, syncOpt, o, fo, link, n, log)
 	if err != nil {

@@ -37,6 +37,10 @@ type syncOptions struct {
 	// given are the flags set on the command line, which a fleet config
 	// manifest does not override.
 	given map[string]bool
+	// ship is central's model shipping (nil: none); applyModels the
+	// edge's (nil without --sync-models). See cmd_models.go.
+	ship        *modelShip
+	applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error)
 }
 
 func (o *syncOptions) register(fs *flag.FlagSet, role string) {
@@ -86,6 +90,7 @@ func (s nodeSource) Snapshot(ctx context.Context, name string, fn func(shardstor
 type syncLink struct {
 	pub    *fleet.Publisher
 	syncer *fleet.Syncer
+	ship   *modelShip // central's model shipping, if any
 }
 
 // startSync wires fleet sync into a running node: on central a publisher
@@ -115,8 +120,11 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 		if err != nil {
 			return nil, nil, err
 		}
-		sl.pub = p
+		sl.pub, sl.ship = p, o.ship
 		link.setSync(p.Handle)
+		if err := o.ship.start(ctx, p); err != nil {
+			return nil, nil, err
+		}
 		close(done)
 		return sl, done, nil
 	}
@@ -146,6 +154,7 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 			}
 		},
 		ApplyConfig: fleetConfigApplier(n, o.given),
+		ApplyModels: o.applyModels,
 	}
 	testHooks(&cfg)
 	s, err := fleet.NewSyncer(cfg)
@@ -265,11 +274,32 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			Shard      string            `json:"shard"`
 			MinVersion uint64            `json:"min_version"`
 			Config     map[string]string `json:"config"`
+			Models     []string          `json:"models"`
 		}
 		d := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 		d.DisallowUnknownFields()
-		if err := d.Decode(&req); err != nil || (req.Shard == "") == (req.Config == nil) {
-			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N} or {"config": {SETTING: VALUE, ...}}`))
+		err := d.Decode(&req)
+		kinds := 0
+		for _, given := range []bool{req.Shard != "", req.Config != nil, req.Models != nil} {
+			if given {
+				kinds++
+			}
+		}
+		if err != nil || kinds != 1 {
+			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}, {"config": {SETTING: VALUE, ...}} or {"models": [NAME, ...]}`))
+			return
+		}
+		if req.Models != nil {
+			if sl.ship == nil {
+				httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "this central cannot ship models: start it with --sync-key and --quic"))
+				return
+			}
+			res, err := sl.ship.publish(r.Context(), sl.pub, req.Models)
+			if err != nil {
+				httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+				return
+			}
+			httpJSON(w, http.StatusOK, res)
 			return
 		}
 		if req.Config != nil {
@@ -473,6 +503,9 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 		if st.Config > 0 {
 			fmt.Fprintf(w, "  %-24s version %d\n", "(fleet config)", st.Config)
 		}
+		if st.Models > 0 {
+			fmt.Fprintf(w, "  %-24s version %d\n", "(models)", st.Models)
+		}
 		fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
 		if len(st.Transfers) > 0 {
 			fmt.Fprintln(w, "transfers under way:")
@@ -543,6 +576,23 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 			fmt.Fprintf(w, "  last error (%s): %s\n", c.LastErrorAt.Format(time.RFC3339), c.LastError)
 		}
 	}
+	if m := st.Models; m != nil {
+		if m.Applied > 0 {
+			fmt.Fprintf(w, "models: version %d applied %s  %s", m.Applied, m.AppliedAt.Format(time.RFC3339), m.State)
+		} else {
+			fmt.Fprintf(w, "models: none applied  %s", m.State)
+		}
+		if m.Target != 0 {
+			fmt.Fprintf(w, " → %d", m.Target)
+		}
+		fmt.Fprintln(w)
+		for _, x := range m.Models {
+			fmt.Fprintf(w, "  %-32s %s\n", x.Name, x.Role)
+		}
+		if m.LastError != "" {
+			fmt.Fprintf(w, "  last error (%s): %s\n", m.LastErrorAt.Format(time.RFC3339), m.LastError)
+		}
+	}
 	return nil
 }
 
@@ -558,16 +608,41 @@ func progressBar(done, total int64) string {
 
 // runPublish handles 'edgerag publish --shard NAME': central cuts a version.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL]", stderr)
+	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL] | --models NAME,... [--node URL]", stderr)
 	nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
 	shardName := fs.String("shard", "", "shard to publish")
 	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
 	configFile := fs.String("config", "", "publish this fleet config (TOML, in the node configuration file's layout, with only the settings that change at run time: "+strings.Join(node.TunableNames(), ", ")+")")
+	modelNames := fs.String("models", "", "publish this set of models from central's Ollama (comma-separated, e.g. all-minilm,qwen2.5:0.5b): edges with --sync-models fetch them and switch to them; a new version only when the set changed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if (*shardName == "") == (*configFile == "") {
-		return usageError{"publish needs --shard NAME or --config FILE (one of them)"}
+	given := 0
+	for _, v := range []string{*shardName, *configFile, *modelNames} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageError{"publish needs one of --shard NAME, --config FILE or --models NAME,..."}
+	}
+	if *modelNames != "" {
+		var names []string
+		for _, n := range strings.Split(*modelNames, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+		var res fleet.PublishedModels
+		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"models": names}, &res); err != nil {
+			return err
+		}
+		if res.Unchanged {
+			fmt.Fprintf(stdout, "models unchanged since version %d: nothing published\n", res.Version)
+			return nil
+		}
+		fmt.Fprintf(stdout, "published model manifest version %d: %s\n", res.Version, strings.Join(res.Models, ", "))
+		return nil
 	}
 	if *configFile != "" {
 		settings, err := readFleetConfig(*configFile)

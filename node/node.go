@@ -195,6 +195,7 @@ type Node struct {
 	tunMu       sync.Mutex                         // one SetTunables at a time
 	breaker     *route.Breaker                     // the link to central
 	genBreaker  *route.Breaker                     // the generation model
+	gen         atomic.Pointer[genSlot]            // set by SetGenerator; nil: cfg.Generator
 	escMu       sync.Mutex                         // guards escalations and recent
 	escalations map[string]int64
 	recent      []api.RecentQuery // ring of the last recentSize queries
@@ -241,7 +242,7 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 		s.StoreBytes = lsm + vlog
 	}
 	now := n.cfg.Now()
-	if n.cfg.Generator != nil {
+	if n.generator() != nil {
 		s.ModelUp = 1
 		if n.genBreaker.State(now) == route.StateOpen {
 			s.ModelUp = 0
@@ -373,8 +374,8 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 			st.Embedding.NextPending = p.Next.Pending
 		}
 	}
-	if n.cfg.Generator != nil {
-		st.Answerer = n.cfg.Generator.Model()
+	if g := n.generator(); g != nil {
+		st.Answerer = g.Model()
 		if n.genBreaker.State(n.cfg.Now()) == route.StateOpen {
 			st.Answerer += " (down: answering extractively)"
 		}

@@ -338,7 +338,8 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
-	ans, gen, first, err := n.generate(ctx, req.Question, passages, onToken)
+	g := n.generator() // this query finishes on it even if SetGenerator swaps it
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return api.QueryResponse{}, err
@@ -348,7 +349,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	case ans.Mode == "":
 		ans = n.answerer.Answer(req.Question, passages)
 	default:
-		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, n.cfg.Generator.Model(), ans.InvalidCitations
+		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, g.Model(), ans.InvalidCitations
 	}
 	if resp.Mode == models.ModeExtractive && onToken != nil && !ans.Abstained {
 		if err := onToken(ans.Text); err != nil {
@@ -385,15 +386,15 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 // A failure opens the model's breaker: the next queries answer extractively
 // at once, and one probe after the cooldown finds out whether the model is
 // back, so the node returns to generating by itself.
-func (n *Node) generate(ctx context.Context, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
+func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
 	var first time.Time
-	if n.cfg.Generator == nil || len(passages) == 0 {
+	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
 	}
 	if !n.genBreaker.Allow(time.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
-	ans, tokens, err := n.cfg.Generator.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
+	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
 			first = time.Now()
 		}
@@ -405,7 +406,7 @@ func (n *Node) generate(ctx context.Context, question string, passages []models.
 	if err != nil {
 		if ctx.Err() == nil {
 			n.genBreaker.Failure(time.Now())
-			n.log.WarnContext(ctx, "generation failed; answering extractively", "model", n.cfg.Generator.Model(), "err", err)
+			n.log.WarnContext(ctx, "generation failed; answering extractively", "model", gm.Model(), "err", err)
 		}
 		return models.Answer{}, confidence.Generation{}, first, err
 	}

@@ -418,7 +418,11 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]any{"shards": vs, "config": cv})
+		mv, err := p.latestModels()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"shards": vs, "config": cv, "models": mv})
 	case wire.TypeManifest:
 		var r manifestRequest
 		if err := strictJSON(req.Payload, &r); err != nil {
@@ -535,6 +539,8 @@ type CentralStatus struct {
 	Transfers []Transfer `json:"transfers,omitempty"`
 	// Config is the latest fleet config version published; 0: none.
 	Config uint64 `json:"config,omitempty"`
+	// Models is the latest model manifest version published; 0: none.
+	Models uint64 `json:"models,omitempty"`
 }
 
 // Status reports what central published and what edges acknowledged.
@@ -544,6 +550,9 @@ func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
 		return CentralStatus{}, err
 	}
 	st := CentralStatus{Role: "central", Published: vs, ManifestsServed: p.manifestsServed.Load(), ChunksServed: p.chunksServed.Load(), BytesServed: p.bytesServed.Load()}
+	if st.Models, err = p.latestModels(); err != nil {
+		return CentralStatus{}, err
+	}
 	if st.Config, err = p.latestConfig(); err != nil {
 		return CentralStatus{}, err
 	}

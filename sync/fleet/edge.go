@@ -98,6 +98,13 @@ type SyncerConfig struct {
 	// start, with the one applied before, or an empty one) and must apply
 	// it whole or refuse it, returning the settings then in force.
 	ApplyConfig func(ctx context.Context, c manifest.Config) ([]SettingStatus, error)
+	// ApplyModels, when set, makes the edge follow central's model
+	// manifest: it is called with each newer verified manifest (and, at
+	// start, with the one applied before the restart), must bring the
+	// models into the local Ollama and switch the node to them, and
+	// returns what the node does with each. Only after it succeeds is the
+	// version recorded as applied.
+	ApplyModels func(ctx context.Context, m manifest.Models) ([]ModelInUse, error)
 }
 
 // ShardStatus is an edge's sync state of one shard, for GET /v1/sync and
@@ -128,6 +135,8 @@ type EdgeStatus struct {
 	// Config is the fleet config manifest applied, when the edge follows
 	// one.
 	Config *ConfigStatus `json:"config,omitempty"`
+	// Models is the model manifest applied, when the edge follows one.
+	Models *ModelsStatus `json:"models,omitempty"`
 }
 
 // Syncer is an edge's fleet sync: it polls central, and applies every
@@ -138,12 +147,16 @@ type Syncer struct {
 	nudge chan struct{}
 	runMu sync.Mutex // one sync pass at a time
 
-	mu      sync.Mutex
-	status  EdgeStatus
-	shards  map[string]*ShardStatus
-	known   map[string]uint64 // highest version of each shard announced or hinted
-	config  ConfigStatus
-	lastRep time.Time // last progress report to central
+	mu     sync.Mutex
+	status EdgeStatus
+	shards map[string]*ShardStatus
+	known  map[string]uint64 // highest version of each shard announced or hinted
+	config ConfigStatus
+	models ModelsStatus
+	// modelsRetry: the applied model manifest did not apply at start;
+	// polls try again.
+	modelsRetry bool
+	lastRep     time.Time // last progress report to central
 }
 
 // NewSyncer validates cfg. It starts nothing; Run does.
@@ -221,6 +234,9 @@ func (s *Syncer) Run(ctx context.Context) {
 	if s.cfg.ApplyConfig != nil {
 		s.loadConfig(ctx)
 	}
+	if s.cfg.ApplyModels != nil {
+		s.loadModels(ctx)
+	}
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	var last time.Time
@@ -255,6 +271,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	var resp struct {
 		Shards []Version `json:"shards"`
 		Config uint64    `json:"config"` // latest config manifest; 0: none
+		Models uint64    `json:"models"` // latest model manifest; 0: none
 	}
 	if err == nil {
 		err = json.Unmarshal(b, &resp)
@@ -276,6 +293,9 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if resp.Config > 0 {
 		s.learn(Hint{Config: true, Version: resp.Config})
 	}
+	if resp.Models > 0 {
+		s.learn(Hint{Models: true, Version: resp.Models})
+	}
 	var errs []error
 	for _, v := range resp.Shards {
 		if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, v.Shard) {
@@ -290,6 +310,11 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if resp.Models > 0 && s.cfg.ApplyModels != nil {
+		if err := s.syncModels(ctx, resp.Models); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -301,6 +326,13 @@ func (s *Syncer) newer(h Hint) bool {
 			return false
 		}
 		cur, err := s.appliedConfig()
+		return err == nil && h.Version > cur.Version
+	}
+	if h.Models {
+		if s.cfg.ApplyModels == nil {
+			return false
+		}
+		cur, err := s.appliedModels()
 		return err == nil && h.Version > cur.Version
 	}
 	if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, h.Shard) {
@@ -749,6 +781,11 @@ func (s *Syncer) Status() EdgeStatus {
 		c := s.config
 		c.Settings = slices.Clone(c.Settings)
 		st.Config = &c
+	}
+	if s.cfg.ApplyModels != nil {
+		m := s.models
+		m.Models = slices.Clone(m.Models)
+		st.Models = &m
 	}
 	return st
 }

@@ -24,6 +24,10 @@ const HintPrefix = "sync:"
 // version.
 const HintConfig = "sync-config"
 
+// HintModels is the name of the user event hinting at a new model
+// manifest version.
+const HintModels = "sync-models"
+
 // maxHintPayload bounds the version in a hint (decimal uint64).
 const maxHintPayload = 20
 
@@ -32,6 +36,7 @@ const maxHintPayload = 20
 type Hint struct {
 	Shard   string // "" with Config
 	Config  bool
+	Models  bool // a model manifest version; Shard is ""
 	Version uint64
 }
 
@@ -41,6 +46,9 @@ func EncodeHint(h Hint) (name string, payload []byte) {
 	if h.Config {
 		name = HintConfig
 	}
+	if h.Models {
+		name = HintModels
+	}
 	return name, []byte(strconv.FormatUint(h.Version, 10))
 }
 
@@ -49,6 +57,9 @@ func EncodeHint(h Hint) (name string, payload []byte) {
 func (h Hint) key() string {
 	if h.Config {
 		return "\x00config"
+	}
+	if h.Models {
+		return "\x00models"
 	}
 	return h.Shard
 }
@@ -60,11 +71,11 @@ var ErrNotHint = errors.New("not a sync hint")
 // ParseHint reads a user event as a hint, refusing anything malformed.
 func ParseHint(name string, payload []byte) (Hint, error) {
 	shardName, ok := strings.CutPrefix(name, HintPrefix)
-	isConfig := name == HintConfig
-	if !ok && !isConfig {
+	isConfig, isModels := name == HintConfig, name == HintModels
+	if !ok && !isConfig && !isModels {
 		return Hint{}, ErrNotHint
 	}
-	if isConfig {
+	if isConfig || isModels {
 		shardName = ""
 	} else if err := shard.ValidName(shardName); err != nil {
 		return Hint{}, fmt.Errorf("sync hint: %w", err)
@@ -76,5 +87,5 @@ func ParseHint(name string, payload []byte) (Hint, error) {
 	if err != nil {
 		return Hint{}, fmt.Errorf("sync hint for %q: payload %q is not a version number", shardName, payload)
 	}
-	return Hint{Shard: shardName, Config: isConfig, Version: v}, nil
+	return Hint{Shard: shardName, Config: isConfig, Models: isModels, Version: v}, nil
 }

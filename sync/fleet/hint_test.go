@@ -18,6 +18,7 @@ func TestParseHint(t *testing.T) {
 	}{
 		{"sync:manuals", "7", fleet.Hint{Shard: "manuals", Version: 7}, ""},
 		{"sync-config", "12", fleet.Hint{Config: true, Version: 12}, ""},
+		{"sync-models", "3", fleet.Hint{Models: true, Version: 3}, ""},
 		{"sync:a.b_c-9", "18446744073709551615", fleet.Hint{Shard: "a.b_c-9", Version: 1<<64 - 1}, ""},
 		{"keys-rotated", "1", fleet.Hint{}, "not a sync hint"},
 		{"sync:", "1", fleet.Hint{}, "must be 1 to"},
@@ -53,6 +54,7 @@ func TestParseHint(t *testing.T) {
 func FuzzParseHint(f *testing.F) {
 	f.Add("sync:manuals", []byte("7"))
 	f.Add("sync-config", []byte("1"))
+	f.Add("sync-models", []byte("2"))
 	f.Add("sync:x", []byte("00"))
 	f.Fuzz(func(t *testing.T, name string, payload []byte) {
 		h, err := fleet.ParseHint(name, payload)

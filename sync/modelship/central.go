@@ -182,32 +182,67 @@ func NewCentral(src Source, log *slog.Logger) *Central {
 // Publish reads the named models, signs a model manifest of them with
 // priv and serves it from now on in place of the previous one.
 func (c *Central) Publish(ctx context.Context, priv ed25519.PrivateKey, version uint64, created time.Time, names ...string) (manifest.Models, error) {
-	ms := manifest.Models{Version: version, Created: created.UTC()}
-	blobs := make(map[[32]byte]int64)
-	for _, name := range names {
-		m, err := c.src.Model(ctx, name)
-		if err != nil {
-			return manifest.Models{}, fmt.Errorf("publish models: %w", err)
-		}
-		ms.Models = append(ms.Models, m)
-		for _, b := range m.Blobs {
-			d, _ := ParseDigest(b.Digest) // checked by Model
-			blobs[d] = b.Size
-		}
+	models, err := c.Read(ctx, names...)
+	if err != nil {
+		return manifest.Models{}, err
 	}
-	slices.SortFunc(ms.Models, func(a, b manifest.Model) int { return cmpString(a.Name, b.Name) })
-	ms.Models = slices.CompactFunc(ms.Models, func(a, b manifest.Model) bool { return a.Name == b.Name })
+	ms := manifest.Models{Version: version, Created: created.UTC(), Models: models}
 	signed, err := manifest.SignModels(priv, &ms)
 	if err != nil {
 		return manifest.Models{}, fmt.Errorf("publish models: %w", err)
 	}
+	if _, err := c.Serve(signed); err != nil {
+		return manifest.Models{}, err
+	}
+	return ms, nil
+}
+
+// Read reads the named models and checks every blob against its digest,
+// returning them sorted by name, each once: the Models of a manifest.
+func (c *Central) Read(ctx context.Context, names ...string) ([]manifest.Model, error) {
+	var models []manifest.Model
+	for _, name := range names {
+		m, err := c.src.Model(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("publish models: %w", err)
+		}
+		models = append(models, m)
+	}
+	slices.SortFunc(models, func(a, b manifest.Model) int { return cmpString(a.Name, b.Name) })
+	return slices.CompactFunc(models, func(a, b manifest.Model) bool { return a.Name == b.Name }), nil
+}
+
+// Serve makes signed (a model manifest central signed, as SignModels
+// returns it) the one edges fetch, and its blobs the ones served.
+func (c *Central) Serve(signed []byte) (manifest.Models, error) {
 	if len(signed) > wire.MaxManifest {
 		return manifest.Models{}, fmt.Errorf("publish models: signed manifest is %d bytes, over the wire limit of %d: publish fewer models", len(signed), wire.MaxManifest)
+	}
+	e, err := manifest.UnmarshalEnvelope(signed)
+	if err == nil && e.Kind != manifest.KindModels {
+		err = fmt.Errorf("a %s manifest, not a model manifest", e.Kind)
+	}
+	var ms manifest.Models
+	if err == nil {
+		ms, err = manifest.UnmarshalModels(e.Body)
+	}
+	if err != nil {
+		return manifest.Models{}, fmt.Errorf("serve models: %w", err)
+	}
+	blobs := make(map[[32]byte]int64)
+	for _, m := range ms.Models {
+		for _, b := range m.Blobs {
+			d, err := ParseDigest(b.Digest)
+			if err != nil {
+				return manifest.Models{}, fmt.Errorf("serve models: model %s: %w", m.Name, err)
+			}
+			blobs[d] = b.Size
+		}
 	}
 	c.mu.Lock()
 	c.signed, c.blobs = signed, blobs
 	c.mu.Unlock()
-	c.log.Info("model manifest published", "version", version, "models", len(ms.Models), "blobs", len(blobs))
+	c.log.Info("model manifest published", "version", ms.Version, "models", len(ms.Models), "blobs", len(blobs))
 	return ms, nil
 }
 

@@ -140,6 +140,21 @@ func (e *Edge) Manifest(ctx context.Context) (manifest.Models, error) {
 	return ms, nil
 }
 
+// Capabilities returns what the local Ollama says the model can do
+// ("completion", "embedding", ...): how the edge tells which model of a
+// manifest writes answers and which embeds.
+func (e *Edge) Capabilities(ctx context.Context, name string) ([]string, error) {
+	resp, err := e.ollama.Show(ctx, &api.ShowRequest{Model: name})
+	if err != nil {
+		return nil, fmt.Errorf("ask the local Ollama about model %s: %w", name, err)
+	}
+	out := make([]string, len(resp.Capabilities))
+	for i, c := range resp.Capabilities {
+		out[i] = string(c)
+	}
+	return out, nil
+}
+
 // EnsureAll ensures every model of ms, stopping at the first failure.
 func (e *Edge) EnsureAll(ctx context.Context, ms manifest.Models) error {
 	for _, m := range ms.Models {

@@ -312,3 +312,29 @@ func codeOf(err error) wire.Code {
 	}
 	return wire.CodeInternal
 }
+
+// TestServeRefusesOtherManifests: central serves only a model manifest;
+// a config manifest or bytes that are no envelope are refused.
+func TestServeRefusesOtherManifests(t *testing.T) {
+	_, key, err := manifest.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := manifest.SignConfig(key, &manifest.Config{Version: 1, Created: time.Unix(1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCentral(Source{Dir: t.TempDir()}, nil)
+	for name, b := range map[string][]byte{"config manifest": cfg, "garbage": []byte("not an envelope")} {
+		if _, err := c.Serve(b); err == nil {
+			t.Errorf("Serve(%s) accepted", name)
+		}
+	}
+	models, err := manifest.SignModels(key, &manifest.Models{Version: 3, Created: time.Unix(1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := c.Serve(models); err != nil || ms.Version != 3 {
+		t.Fatalf("Serve(model manifest) = %+v, %v", ms, err)
+	}
+}
