@@ -644,15 +644,7 @@ func (a *Agent) Members() []Member {
 		}
 		out = append(out, v)
 	}
-	slices.SortFunc(out, func(x, y Member) int {
-		switch {
-		case x.Name < y.Name:
-			return -1
-		case x.Name > y.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(x, y Member) int { return strings.Compare(x.Name, y.Name) })
 	return out
 }
 

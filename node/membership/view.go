@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -180,15 +181,7 @@ func PeerInfos(members []Member) []route.PeerInfo {
 		}
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b route.PeerInfo) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b route.PeerInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
