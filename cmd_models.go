@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -145,13 +144,9 @@ func ensureModels(ctx context.Context, o modelOptions, syncPub string, so serveO
 	case so.model.Host == "":
 		return nil, usageError{"--sync-models needs --ollama: the local Ollama the models go to"}
 	}
-	b, err := os.ReadFile(syncPub)
+	pub, err := readSyncPub(syncPub)
 	if err != nil {
-		return nil, fmt.Errorf("--sync-pub: %w", err)
-	}
-	pub, err := manifest.ParsePublicKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("--sync-pub %s: %w", syncPub, err)
+		return nil, err
 	}
 	host := so.model.Host
 	if !strings.Contains(host, "://") {

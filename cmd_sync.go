@@ -24,6 +24,7 @@ import (
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
 )
 
@@ -54,35 +55,18 @@ func (o *syncOptions) register(fs *flag.FlagSet, role string) {
 	fs.Int64Var(&o.batch, "sync-batch", 1<<20, "bytes of chunk records asked for in one request (smaller wastes less on flaky links)")
 }
 
-// nodeTarget lets fleet sync apply versions to a node.
-type nodeTarget struct{ n *node.Node }
-
-func (t nodeTarget) KV() fleet.KV     { return t.n.SyncKV() }
-func (t nodeTarget) Analyzer() string { return node.AnalyzerName }
-func (t nodeTarget) Pointer(name string) (fleet.Pointer, error) {
-	p, err := t.n.SyncPointer(name)
-	return fleet.Pointer{Current: p.Current, Previous: p.Previous, Highest: p.Highest}, err
-}
-func (t nodeTarget) Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
-	return t.n.ActivateVersion(ctx, name, v, sets, deletes)
-}
-func (t nodeTarget) Stage(ctx context.Context, name string, v uint64, docs func(yield func(fleet.Doc) error) error) error {
-	return t.n.StageVersion(ctx, name, v, func(yield func(node.SyncDoc) error) error {
-		return docs(func(d fleet.Doc) error {
-			sd := node.SyncDoc{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata}
-			for _, r := range d.Chunks {
-				sd.Chunks = append(sd.Chunks, node.SyncChunk{Position: r.Position, Heading: r.Heading, Text: r.Text})
-			}
-			return yield(sd)
-		})
-	})
-}
-
-// nodeSource lets central's publisher read a node's shards.
-type nodeSource struct{ n *node.Node }
-
-func (s nodeSource) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
-	return s.n.Snapshot(ctx, name, fn)
+// readSyncPub reads central's fleet-sync public key, the file --sync-pub
+// names, which edges check shard and model manifests against.
+func readSyncPub(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--sync-pub: %w", err)
+	}
+	pub, err := manifest.ParsePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("--sync-pub %s: %w", path, err)
+	}
+	return pub, nil
 }
 
 // syncLink is a node's fleet sync: a publisher on central, a syncer on an
@@ -111,7 +95,7 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 			}
 		}
 		p, err := fleet.NewPublisher(fleet.PublisherConfig{
-			KV: n.SyncKV(), Source: nodeSource{n}, Key: key, Logger: log,
+			KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, Logger: log,
 			Index: manifest.IndexParams{K1: so.bm25.K1, B: so.bm25.B, Analyzer: node.AnalyzerName,
 				ChunkTokens: so.chunking.MaxTokens, ChunkOverlap: so.chunking.OverlapTokens},
 			EmbedModel: so.model.EmbedModel, CanaryShare: o.canary,
@@ -132,17 +116,13 @@ func startSync(ctx context.Context, role string, o syncOptions, so serveOptions,
 		close(done)
 		return sl, done, nil
 	}
-	b, err := os.ReadFile(o.pub)
+	pub, err := readSyncPub(o.pub)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--sync-pub: %w", err)
-	}
-	pub, err := manifest.ParsePublicKey(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--sync-pub %s: %w", o.pub, err)
+		return nil, nil, err
 	}
 	cfg := fleet.SyncerConfig{
 		Client: link.client, Central: fo.central, CentralName: fo.centralName, Trusted: []ed25519.PublicKey{pub},
-		Target: nodeTarget{n}, StageDir: filepath.Join(so.data, "sync-staging"), Poll: o.poll, BatchBytes: o.batch, Logger: log,
+		Target: fleetnode.Target(n), StageDir: filepath.Join(so.data, "sync-staging"), Poll: o.poll, BatchBytes: o.batch, Logger: log,
 		// A version learned from central goes to the site as a hint, so
 		// the other members need not wait for their next poll.
 		OnLearn: func(h fleet.Hint) {

@@ -16,6 +16,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -125,7 +126,7 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 			}
 			closers = append(closers, func() { cl.Close(); n.Close() })
 			syncers[i], err = fleet.NewSyncer(fleet.SyncerConfig{Client: cl, Central: p.quic, CentralName: "central",
-				Trusted: []ed25519.PublicKey{pub}, Target: nodeTarget{n}, StageDir: filepath.Join(dir, "sync-staging")})
+				Trusted: []ed25519.PublicKey{pub}, Target: fleetnode.Target(n), StageDir: filepath.Join(dir, "sync-staging")})
 			if err != nil {
 				b.Fatal(err)
 			}

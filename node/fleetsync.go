@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/edgerag/edgerag/node/api"
-	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
@@ -234,25 +233,7 @@ func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
 		if c.Position != i {
 			return prepared{}, fmt.Errorf("document %q: chunk at index %d has position %d; chunks must be complete and in order", d.ID, i, c.Position)
 		}
-		text := shard.Normalize(c.Text)
-		scratch = append(scratch[:0], titleTerms...)
-		scratch = n.analyzer.AppendTerms(scratch, c.Heading)
-		scratch = n.analyzer.AppendTerms(scratch, text)
-		pc := preparedChunk{id: shard.HashText(text), length: uint32(len(scratch))}
-		slices.Sort(scratch)
-		for j := 0; j < len(scratch); {
-			k := j
-			for k < len(scratch) && scratch[k] == scratch[j] {
-				k++
-			}
-			pc.terms = append(pc.terms, scratch[j])
-			pc.tfs = append(pc.tfs, uint32(k-j))
-			j = k
-		}
-		p.meta.Chunks = append(p.meta.Chunks, shardstore.ChunkMeta{ID: pc.id.String(), Position: i, Heading: c.Heading, Tokens: chunk.CountTokens(text)})
-		p.texts = append(p.texts, text)
-		p.chunks = append(p.chunks, pc)
-		p.size += len(text) + 4*len(pc.terms) + 64
+		scratch = n.addChunk(&p, titleTerms, i, c.Heading, c.Text, scratch)
 	}
 	p.size += len(d.Title) + len(d.Source) + 256
 	return p, nil
@@ -262,25 +243,9 @@ func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
 // searched index; a batch too large for one transaction is halved.
 func (n *Node) stageWrite(ctx context.Context, ks string, preps []prepared) error {
 	n.writeMu.Lock()
-	var fresh []string
-	var ids []uint32
-	w := shardstore.Write{Shard: ks, Now: n.cfg.Now().UTC(), Puts: make([]shardstore.DocWrite, len(preps))}
-	for i, p := range preps {
-		vs := make([]lexical.Chunk, len(p.chunks))
-		for j, c := range p.chunks {
-			ids, fresh = n.dict.Assign(c.terms, ids[:0], fresh)
-			tf := make([]lexical.TermFreq, len(ids))
-			for k, id := range ids {
-				tf[k] = lexical.TermFreq{Term: id, TF: c.tfs[k]}
-			}
-			vs[j] = lexical.Chunk{ID: c.id, Position: j, Length: c.length, Terms: tf}
-		}
-		w.Puts[i] = shardstore.DocWrite{Meta: p.meta, Texts: p.texts, Vectors: vs}
-	}
-	for _, t := range fresh {
-		id, _ := n.dict.Lookup(t)
-		w.NewTerms = append(w.NewTerms, shardstore.Term{Term: t, ID: id})
-	}
+	w := shardstore.Write{Shard: ks, Now: n.cfg.Now().UTC()}
+	_, fresh := n.assignTerms(&w, preps)
+	w.NewTerms = n.newTerms(fresh)
 	_, err := n.store.Apply(ctx, w)
 	if err != nil {
 		n.dict.Forget(fresh)

@@ -185,28 +185,36 @@ func (n *Node) prepareOne(d *api.Document, scratch []string) (prepared, []string
 	// still about what the document is about.
 	titleTerms := n.analyzer.Terms(title)
 	for i, pc := range pieces {
-		text := shard.Normalize(pc.Text)
-		scratch = append(scratch[:0], titleTerms...)
-		scratch = n.analyzer.AppendTerms(scratch, pc.Heading)
-		scratch = n.analyzer.AppendTerms(scratch, text)
-		c := preparedChunk{id: shard.HashText(text), length: uint32(len(scratch))}
-		slices.Sort(scratch)
-		for j := 0; j < len(scratch); {
-			k := j
-			for k < len(scratch) && scratch[k] == scratch[j] {
-				k++
-			}
-			c.terms = append(c.terms, scratch[j])
-			c.tfs = append(c.tfs, uint32(k-j))
-			j = k
-		}
-		p.meta.Chunks = append(p.meta.Chunks, shardstore.ChunkMeta{ID: c.id.String(), Position: i, Heading: pc.Heading, Tokens: chunk.CountTokens(text)})
-		p.texts = append(p.texts, text)
-		p.chunks = append(p.chunks, c)
-		p.size += len(text) + 4*len(c.terms) + 64
+		scratch = n.addChunk(&p, titleTerms, i, pc.Heading, pc.Text, scratch)
 	}
 	p.size += len(title) + len(d.Source) + 256
 	return p, scratch, nil
+}
+
+// addChunk normalises a chunk's text, analyses it with titleTerms and its
+// heading into term frequencies, and appends it to p at position. scratch
+// is reused between chunks and returned for the next call.
+func (n *Node) addChunk(p *prepared, titleTerms []string, position int, heading, rawText string, scratch []string) []string {
+	text := shard.Normalize(rawText)
+	scratch = append(scratch[:0], titleTerms...)
+	scratch = n.analyzer.AppendTerms(scratch, heading)
+	scratch = n.analyzer.AppendTerms(scratch, text)
+	c := preparedChunk{id: shard.HashText(text), length: uint32(len(scratch))}
+	slices.Sort(scratch)
+	for j := 0; j < len(scratch); {
+		k := j
+		for k < len(scratch) && scratch[k] == scratch[j] {
+			k++
+		}
+		c.terms = append(c.terms, scratch[j])
+		c.tfs = append(c.tfs, uint32(k-j))
+		j = k
+	}
+	p.meta.Chunks = append(p.meta.Chunks, shardstore.ChunkMeta{ID: c.id.String(), Position: position, Heading: heading, Tokens: chunk.CountTokens(text)})
+	p.texts = append(p.texts, text)
+	p.chunks = append(p.chunks, c)
+	p.size += len(text) + 4*len(c.terms) + 64
+	return scratch
 }
 
 // write stores one transaction's worth of documents of one shard and
@@ -237,33 +245,16 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 	slots := s.ix.Live() + s.ix.Dead()
 	s.mu.RUnlock()
 
-	var fresh []string
-	var ids []uint32
-	w := shardstore.Write{Shard: shardName, Now: n.cfg.Now().UTC(), Puts: make([]shardstore.DocWrite, len(preps))}
-	vectors := make([][]lexical.Chunk, len(preps))
-	for i, p := range preps {
+	w := shardstore.Write{Shard: shardName, Now: n.cfg.Now().UTC()}
+	vectors, fresh := n.assignTerms(&w, preps)
+	for _, p := range preps {
 		slots += len(p.chunks)
-		vs := make([]lexical.Chunk, len(p.chunks))
-		for j, c := range p.chunks {
-			ids, fresh = n.dict.Assign(c.terms, ids[:0], fresh)
-			tf := make([]lexical.TermFreq, len(ids))
-			for k, id := range ids {
-				tf[k] = lexical.TermFreq{Term: id, TF: c.tfs[k]}
-			}
-			vs[j] = lexical.Chunk{ID: c.id, Position: j, Length: c.length, Terms: tf}
-		}
-		vectors[i] = vs
-		w.Puts[i] = shardstore.DocWrite{Meta: p.meta, Texts: p.texts, Vectors: vs}
 	}
 	if slots > lexical.MaxSlots {
 		n.dict.Forget(fresh)
 		return nil, 0, api.Errorf(http.StatusInsufficientStorage, api.CodeTooLarge, "shard %q would exceed %d chunks: put new documents in another shard", shardName, lexical.MaxSlots)
 	}
-	// dict ids for fresh terms are len-based, so recover them in order.
-	for _, t := range fresh {
-		id, _ := n.dict.Lookup(t)
-		w.NewTerms = append(w.NewTerms, shardstore.Term{Term: t, ID: id})
-	}
+	w.NewTerms = n.newTerms(fresh)
 	res, err := n.store.Apply(ctx, w)
 	if err != nil {
 		n.dict.Forget(fresh)
@@ -301,6 +292,42 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 		n.rebuild(ctx, shardName, s)
 	}
 	return out, res.Version, nil
+}
+
+// assignTerms gives the terms of every prepared chunk their dictionary ids
+// and sets w.Puts to the documents with their term vectors, which it also
+// returns. fresh are the terms new to the dictionary, for the store and, if
+// the write fails, for Forget. The caller holds writeMu.
+func (n *Node) assignTerms(w *shardstore.Write, preps []prepared) (vectors [][]lexical.Chunk, fresh []string) {
+	var ids []uint32
+	w.Puts = make([]shardstore.DocWrite, len(preps))
+	vectors = make([][]lexical.Chunk, len(preps))
+	for i, p := range preps {
+		vs := make([]lexical.Chunk, len(p.chunks))
+		for j, c := range p.chunks {
+			ids, fresh = n.dict.Assign(c.terms, ids[:0], fresh)
+			tf := make([]lexical.TermFreq, len(ids))
+			for k, id := range ids {
+				tf[k] = lexical.TermFreq{Term: id, TF: c.tfs[k]}
+			}
+			vs[j] = lexical.Chunk{ID: c.id, Position: j, Length: c.length, Terms: tf}
+		}
+		vectors[i] = vs
+		w.Puts[i] = shardstore.DocWrite{Meta: p.meta, Texts: p.texts, Vectors: vs}
+	}
+	return vectors, fresh
+}
+
+// newTerms lists fresh terms with the ids the dictionary gave them, for the
+// store to persist. Dictionary ids of fresh terms are length-based, so they
+// are recovered in order.
+func (n *Node) newTerms(fresh []string) []shardstore.Term {
+	var out []shardstore.Term
+	for _, t := range fresh {
+		id, _ := n.dict.Lookup(t)
+		out = append(out, shardstore.Term{Term: t, ID: id})
+	}
+	return out
 }
 
 // shardState returns the state of a shard, creating it empty if needed.

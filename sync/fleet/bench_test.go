@@ -10,6 +10,7 @@ import (
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -62,7 +63,7 @@ func ingestCorpus(b *testing.B, c *central, s evalset.Synthetic, changed func(i 
 // version, against the bytes of the changed chunk records plus the signed
 // manifest. The ratio must stay at or below 1.2.
 func BenchmarkDeltaBytes100k(b *testing.B) {
-	p := newPKI(b)
+	p := pkitest.NewFleet(b)
 	c := startCentralConn(b, p)
 	ingestCorpus(b, c.central, corpus100k, nil, "")
 	c.central.publish(b)
@@ -126,7 +127,7 @@ type countedCentral struct {
 }
 
 // startCentralConn is startCentral on a UDP socket that counts bytes sent.
-func startCentralConn(b *testing.B, p *testPKI) *countedCentral {
+func startCentralConn(b *testing.B, p *pkitest.Fleet) *countedCentral {
 	b.Helper()
 	c := &central{n: openNode(b, b.TempDir(), "central"), served: make(map[manifest.Hash]int)}
 	b.Cleanup(func() { c.n.Close() })
@@ -142,7 +143,7 @@ func startCentralConn(b *testing.B, p *testPKI) *countedCentral {
 		b.Fatal(err)
 	}
 	cc := &countingConn{PacketConn: udp}
-	c.srv, err = transport.ListenPacket(context.Background(), cc, transport.Config{Identity: p.identity("central", pki.RoleCentral)},
+	c.srv, err = transport.ListenPacket(context.Background(), cc, transport.Config{Identity: p.Identity("central", pki.RoleCentral)},
 		func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 			return c.pub.Handle(ctx, peer, req)
 		})

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
@@ -21,7 +23,7 @@ func (e *edge) configSyncer(t *testing.T) *fleet.Syncer {
 	n := e.n
 	s, err := fleet.NewSyncer(fleet.SyncerConfig{
 		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
-		Target: target{n}, StageDir: e.stageDir, BatchBytes: e.batch,
+		Target: fleetnode.Target(n), StageDir: e.stageDir, BatchBytes: e.batch,
 		ApplyConfig: func(_ context.Context, c manifest.Config) ([]fleet.SettingStatus, error) {
 			tun := base
 			for _, s := range c.Settings {
@@ -48,7 +50,7 @@ func (e *edge) configSyncer(t *testing.T) *fleet.Syncer {
 // replayed older one are refused with the settings left as they were.
 func TestConfigManifest(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	e := startEdge(t, p, c, "edge-cfg")
 	s := e.configSyncer(t)
@@ -160,7 +162,7 @@ func TestConfigManifest(t *testing.T) {
 // once it applied the version.
 func TestProgressOnCentral(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 120), "blue")
 	c.publish(t)

@@ -4,84 +4,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
-	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
 const shardName = "manuals"
-
-// target adapts a node to fleet sync as main does (cmd_sync.go).
-type target struct{ n *node.Node }
-
-func (t target) KV() fleet.KV     { return t.n.SyncKV() }
-func (t target) Analyzer() string { return node.AnalyzerName }
-func (t target) Pointer(name string) (fleet.Pointer, error) {
-	p, err := t.n.SyncPointer(name)
-	return fleet.Pointer{Current: p.Current, Previous: p.Previous, Highest: p.Highest}, err
-}
-func (t target) Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error {
-	return t.n.ActivateVersion(ctx, name, v, sets, deletes)
-}
-func (t target) Stage(ctx context.Context, name string, v uint64, docs func(yield func(fleet.Doc) error) error) error {
-	return t.n.StageVersion(ctx, name, v, func(yield func(node.SyncDoc) error) error {
-		return docs(func(d fleet.Doc) error {
-			sd := node.SyncDoc{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata}
-			for _, r := range d.Chunks {
-				sd.Chunks = append(sd.Chunks, node.SyncChunk{Position: r.Position, Heading: r.Heading, Text: r.Text})
-			}
-			return yield(sd)
-		})
-	})
-}
-
-type source struct{ n *node.Node }
-
-func (s source) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
-	return s.n.Snapshot(ctx, name, fn)
-}
-
-// testPKI is a throwaway fleet CA.
-type testPKI struct {
-	t      testing.TB
-	caDir  string
-	caFile string
-}
-
-func newPKI(t testing.TB) *testPKI {
-	dir := t.TempDir()
-	if err := pki.InitCA(dir, "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	return &testPKI{t: t, caDir: dir, caFile: filepath.Join(dir, pki.CACertFile)}
-}
-
-func (p *testPKI) identity(name, role string) *pki.Identity {
-	return loadIdentity(p.t, p.caDir, p.caFile, name, role)
-}
-
-func loadIdentity(t testing.TB, caDir, caFile, name, role string) *pki.Identity {
-	out := t.TempDir()
-	if err := pki.IssueCert(caDir, out, name, role, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	id, err := pki.LoadIdentity(caFile, filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
 
 func openNode(t testing.TB, dir, name string) *node.Node {
 	t.Helper()
@@ -108,10 +46,10 @@ type central struct {
 	served map[manifest.Hash]int // chunk records served, by hash
 }
 
-func startCentral(t testing.TB, p *testPKI) *central { return startCentralShare(t, p, 0) }
+func startCentral(t testing.TB, p *pkitest.Fleet) *central { return startCentralShare(t, p, 0) }
 
 // startCentralShare starts central with staged rollouts to a canary share.
-func startCentralShare(t testing.TB, p *testPKI, share float64) *central {
+func startCentralShare(t testing.TB, p *pkitest.Fleet, share float64) *central {
 	t.Helper()
 	c := &central{n: openNode(t, t.TempDir(), "central"), served: make(map[manifest.Hash]int)}
 	t.Cleanup(func() { c.n.Close() })
@@ -138,7 +76,7 @@ func startCentralShare(t testing.TB, p *testPKI, share float64) *central {
 		}
 		return resp, err
 	}
-	c.srv, err = transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.identity("central", pki.RoleCentral)}, h)
+	c.srv, err = transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.Identity("central", pki.RoleCentral)}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,10 +138,10 @@ type edge struct {
 	s        *fleet.Syncer
 }
 
-func startEdge(t testing.TB, p *testPKI, c *central, name string) *edge {
+func startEdge(t testing.TB, p *pkitest.Fleet, c *central, name string) *edge {
 	t.Helper()
 	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int), batch: 4 << 10}
-	e.client = transport.NewClient(transport.Config{Identity: p.identity(name, pki.RoleEdge)})
+	e.client = transport.NewClient(transport.Config{Identity: p.Identity(name, pki.RoleEdge)})
 	t.Cleanup(func() { e.client.Close() })
 	e.n = openNode(t, e.dir, name)
 	t.Cleanup(func() { e.n.Close() })
@@ -215,7 +153,7 @@ func (e *edge) newSyncer() {
 	var err error
 	e.s, err = fleet.NewSyncer(fleet.SyncerConfig{
 		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
-		Target: target{e.n}, StageDir: e.stageDir, BatchBytes: e.batch,
+		Target: fleetnode.Target(e.n), StageDir: e.stageDir, BatchBytes: e.batch,
 		Hook:       func(p string) error { return e.callHook(p) },
 		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
 	})
@@ -287,6 +225,6 @@ func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
 }
 
 func newPublisher(n *node.Node, key ed25519.PrivateKey, share float64) (*fleet.Publisher, error) {
-	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: source{n}, Key: key, CanaryShare: share,
+	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, CanaryShare: share,
 		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
 }

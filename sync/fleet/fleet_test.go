@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -26,7 +25,7 @@ import (
 // changed chunks, and rollback returns to the previous version.
 func TestPublishApplyRollback(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 40), "blue")
 	v1 := c.publish(t)
@@ -140,7 +139,7 @@ func TestPublishApplyRollback(t *testing.T) {
 // reason is in the sync status.
 func TestRejected(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 10), "blue")
 	v1 := c.publish(t)
@@ -253,20 +252,13 @@ func assertRejected(t *testing.T, e *edge, reason string) {
 // TestForeignCAEdgeCannotFetch: a node whose certificate is from another CA
 // gets nothing from central, not even the list of versions.
 func TestForeignCAEdgeCannotFetch(t *testing.T) {
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 3), "blue")
 	c.publish(t)
-	other := newPKI(t)
 	// The outsider trusts our CA (so central's certificate passes its
 	// check): it is central that must refuse it.
-	ours, _ := os.ReadFile(p.caFile)
-	theirs, _ := os.ReadFile(other.caFile)
-	both := filepath.Join(t.TempDir(), "both.crt")
-	if err := os.WriteFile(both, append(ours, theirs...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mixed := loadIdentity(t, other.caDir, both, "edge-x", pki.RoleEdge)
+	mixed := p.Outsider("edge-x")
 	for _, ident := range []*pki.Identity{mixed} {
 		cl := transport.NewClient(transport.Config{Identity: ident})
 		defer cl.Close()
@@ -294,7 +286,7 @@ func TestForeignCAEdgeCannotFetch(t *testing.T) {
 // or the new one, never a mix; and no more than one verified chunk is
 // fetched twice per interruption.
 func TestKilledSyncResumes(t *testing.T) {
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 120), "blue")
 	c.publish(t)
@@ -373,7 +365,7 @@ func sorted(s []string) []string { slices.Sort(s); return s }
 // further when a canary fails to apply it.
 func TestStagedRollout(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentralShare(t, p, 0.3) // one canary of three edges
 	c.ingest(t, rangeInts(0, 10), "blue")
 	c.publish(t) // the first version goes to everyone: there is nothing to protect

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 )
 
 func TestParseHint(t *testing.T) {
@@ -74,7 +76,7 @@ func FuzzParseHint(f *testing.F) {
 // a version it heard of in a hint is not announced again.
 func TestHints(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 5), "blue")
 	v1 := c.publish(t)
@@ -82,7 +84,7 @@ func TestHints(t *testing.T) {
 	var learned []fleet.Hint
 	s, err := fleet.NewSyncer(fleet.SyncerConfig{
 		Client: e.client, Central: c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
-		Target: target{e.n}, StageDir: e.stageDir, OnLearn: func(h fleet.Hint) { learned = append(learned, h) },
+		Target: fleetnode.Target(e.n), StageDir: e.stageDir, OnLearn: func(h fleet.Hint) { learned = append(learned, h) },
 	})
 	if err != nil {
 		t.Fatal(err)

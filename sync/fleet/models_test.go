@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -37,7 +39,7 @@ type modelCentral struct {
 	env  []byte
 }
 
-func startModelCentral(t *testing.T, p *testPKI) *modelCentral {
+func startModelCentral(t *testing.T, p *pkitest.Fleet) *modelCentral {
 	t.Helper()
 	mc := &modelCentral{central: startCentral(t, p)}
 	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
@@ -48,7 +50,7 @@ func startModelCentral(t *testing.T, p *testPKI) *modelCentral {
 		}
 		return mc.pub.Handle(ctx, peer, req)
 	}
-	srv, err := transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.identity("central", pki.RoleCentral)}, h)
+	srv, err := transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.Identity("central", pki.RoleCentral)}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func (mc *modelCentral) publish(t *testing.T, names ...string) (fleet.PublishedM
 // in its sync status and nothing applied.
 func TestModelManifestVersionFloor(t *testing.T) {
 	ctx := context.Background()
-	p := newPKI(t)
+	p := pkitest.NewFleet(t)
 	mc := startModelCentral(t, p)
 	e := startEdge(t, p, mc.central, "edge-1")
 
@@ -95,7 +97,7 @@ func TestModelManifestVersionFloor(t *testing.T) {
 	newSyncer := func() *fleet.Syncer {
 		s, err := fleet.NewSyncer(fleet.SyncerConfig{
 			Client: e.client, Central: mc.addr, CentralName: "central", Trusted: []ed25519.PublicKey{mc.pubKey},
-			Target: target{e.n}, StageDir: e.stageDir,
+			Target: fleetnode.Target(e.n), StageDir: e.stageDir,
 			ApplyModels: func(_ context.Context, m manifest.Models) ([]fleet.ModelInUse, error) {
 				mu.Lock()
 				applied = append(applied, m.Version)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/edgerag/edgerag/models/ollama/ollamatest"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -23,8 +23,9 @@ import (
 // fleet is a central node serving models from a real Ollama over real QUIC
 // on loopback, with a fleet CA to enrol edges.
 type fleet struct {
+	*pkitest.Fleet // enrols central and edges
+
 	t       testing.TB
-	caDir   string
 	central *Central
 	ollama  *ollamatest.Server // central's Ollama, with the tiny models
 	server  *transport.Server
@@ -47,10 +48,7 @@ func newFleet(t testing.TB) *fleet {
 	if central.ModelsDir == "" {
 		t.Skip("modelship: the Ollama at OLLAMA_HOST has no known models directory; unset OLLAMA_HOST to run this test")
 	}
-	f := &fleet{t: t, caDir: t.TempDir(), ollama: central}
-	if err := pki.InitCA(f.caDir, "test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	f := &fleet{Fleet: pkitest.NewFleet(t), t: t, ollama: central}
 	var err error
 	if f.pub, f.priv, err = manifest.GenerateKey(rand.Reader); err != nil {
 		t.Fatal(err)
@@ -78,7 +76,7 @@ func newFleet(t testing.TB) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.server, err = transport.ListenPacket(context.Background(), countingConn{udp, &f.wire}, transport.Config{Identity: f.identity("central", pki.RoleCentral)}, h)
+	f.server, err = transport.ListenPacket(context.Background(), countingConn{udp, &f.wire}, transport.Config{Identity: f.Identity("central", pki.RoleCentral)}, h)
 	if err != nil {
 		udp.Close()
 		t.Fatal(err)
@@ -91,47 +89,6 @@ func (f *fleet) setTamper(fn func(req wire.Frame, resp []byte) ([]byte, error)) 
 	f.mu.Lock()
 	f.tamper = fn
 	f.mu.Unlock()
-}
-
-func (f *fleet) identity(name, role string) *pki.Identity {
-	f.t.Helper()
-	return f.issue(f.caDir, filepath.Join(f.caDir, pki.CACertFile), name, role)
-}
-
-func (f *fleet) issue(caDir, caFile, name, role string) *pki.Identity {
-	f.t.Helper()
-	out := f.t.TempDir()
-	if err := pki.IssueCert(caDir, out, name, role, time.Hour); err != nil {
-		f.t.Fatal(err)
-	}
-	id, err := pki.LoadIdentity(caFile, filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return id
-}
-
-// outsider is an edge whose certificate comes from another CA; it trusts
-// the fleet's CA too, so that it is central that must refuse it.
-func (f *fleet) outsider(name string) *pki.Identity {
-	f.t.Helper()
-	other := f.t.TempDir()
-	if err := pki.InitCA(other, "evil", time.Now()); err != nil {
-		f.t.Fatal(err)
-	}
-	ours, err := os.ReadFile(filepath.Join(f.caDir, pki.CACertFile))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	theirs, err := os.ReadFile(filepath.Join(other, pki.CACertFile))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	both := filepath.Join(f.t.TempDir(), "both.crt")
-	if err := os.WriteFile(both, append(ours, theirs...), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-	return f.issue(other, both, name, pki.RoleEdge)
 }
 
 // edgeNode is an edge with its own empty Ollama and staging directory.
@@ -147,7 +104,7 @@ func (f *fleet) edge(name string, rangeSize int, trusted ...ed25519.PublicKey) *
 	if trusted == nil {
 		trusted = []ed25519.PublicKey{f.pub}
 	}
-	tr := transport.NewClient(transport.Config{Identity: f.identity(name, pki.RoleEdge)})
+	tr := transport.NewClient(transport.Config{Identity: f.Identity(name, pki.RoleEdge)})
 	f.t.Cleanup(func() { tr.Close() })
 	n := &edgeNode{ollama: ollamatest.StartEmpty(f.t), stage: filepath.Join(f.t.TempDir(), "models-staging")}
 	var err error

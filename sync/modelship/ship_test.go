@@ -267,7 +267,7 @@ func first(ps []Progress) Progress {
 // the fleet CA gets neither the manifest nor a blob.
 func TestOutsiderCannotFetch(t *testing.T) {
 	f := newFleet(t)
-	tr := transport.NewClient(transport.Config{Identity: f.outsider("edge-x")})
+	tr := transport.NewClient(transport.Config{Identity: f.Outsider("edge-x")})
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

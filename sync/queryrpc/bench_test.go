@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 )
@@ -79,9 +80,9 @@ func pctMS(sorted []time.Duration, pct float64) float64 {
 // and reports what escalating adds to central's own processing time.
 func BenchmarkEscalationOverhead(b *testing.B) {
 	central, docs := sharedCentral(b)
-	fleet := newTestFleet(b)
-	srv := serve(b, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	tc := newTransportClient(b, transport.Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	fleet := pkitest.NewFleet(b)
+	srv := serve(b, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
+	tc := newTransportClient(b, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	edge := openEdge(b, "edge-1", tc, srv.Addr().String(), node.Config{})
 	qs := questions(benchCorpus, docs, 1000, 11)
 	ctx := context.Background()
@@ -133,12 +134,12 @@ func BenchmarkEscalationOverhead(b *testing.B) {
 func BenchmarkConcurrentEscalations(b *testing.B) {
 	const askers = 50
 	central, docs := sharedCentral(b)
-	fleet := newTestFleet(b)
-	srv := serve(b, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
+	fleet := pkitest.NewFleet(b)
+	srv := serve(b, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
 	addr := srv.Addr().String()
 	target := queryrpc.Target{Name: centralName, Addr: addr}
 	qs := questions(benchCorpus, docs, 1000, 13)
-	id := fleet.identity("edge-1", pki.RoleEdge)
+	id := fleet.Identity("edge-1", pki.RoleEdge)
 
 	run := func(b *testing.B, ask []func(context.Context, api.QueryRequest) (api.QueryResponse, error)) {
 		var next atomic.Int64

@@ -13,8 +13,10 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/transport/relaytest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
@@ -33,10 +35,10 @@ func fromCentral(t *testing.T, what string, r api.QueryResponse) {
 func TestLossyLink(t *testing.T) {
 	docs := documents(t, corpus)
 	central := openCentral(t, docs)
-	fleet := newTestFleet(t)
-	srv := serve(t, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	via := newRelay(t, srv.Addr(), 0.10, 50*time.Millisecond, 7).addr()
-	tc := newTransportClient(t, transport.Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	fleet := pkitest.NewFleet(t)
+	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
+	via := relaytest.New(t, srv.Addr(), 0.10, 50*time.Millisecond, 7).Addr()
+	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	const timeout = 3 * time.Second
 	edge := openEdge(t, "edge-1", tc, via, node.Config{QueryTimeout: timeout})
 
@@ -108,15 +110,15 @@ func (b *blocking) answer(ctx context.Context, q api.QueryRequest) (api.QueryRes
 func TestCentralKilledAndRestarted(t *testing.T) {
 	docs := documents(t, corpus)
 	central := openCentral(t, docs)
-	fleet := newTestFleet(t)
-	centralID := fleet.identity(centralName, pki.RoleCentral)
+	fleet := pkitest.NewFleet(t)
+	centralID := fleet.Identity(centralName, pki.RoleCentral)
 	b := &blocking{central: central, block: "what does the dying node say", started: make(chan struct{}, 1)}
 	srv := serve(t, "127.0.0.1:0", centralID, handler(b.answer))
 	addr := srv.Addr().String()
 	// The delay keeps the edge's session resumption with the restarted
 	// central clear of quic-go issue 4303 (see transport's roundTrip).
-	via := newRelay(t, srv.Addr(), 0, 10*time.Millisecond, 1).addr()
-	tc := newTransportClient(t, transport.Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, srv.Addr(), 0, 10*time.Millisecond, 1).Addr()
+	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	const timeout, cooldown = 2 * time.Second, 200 * time.Millisecond
 	edge := openEdge(t, "edge-1", tc, via, node.Config{QueryTimeout: timeout, CentralFailures: 1, CentralCooldown: cooldown})
 	q := questions(corpus, docs, 1, 2)[0]
@@ -200,11 +202,11 @@ func TestCentralKilledAndRestarted(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	docs := documents(t, corpus)
 	central := openCentral(t, docs)
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	qs := questions(corpus, docs, 2, 3)
 	slowQ, otherQ := qs[0], qs[1]
 	started, release := make(chan struct{}), make(chan struct{})
-	srv := serve(t, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), handler(func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
+	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
 		if q.Question == slowQ {
 			close(started)
 			select {
@@ -217,7 +219,7 @@ func TestRefusals(t *testing.T) {
 	}))
 	target := queryrpc.Target{Name: centralName, Addr: srv.Addr().String()}
 
-	good := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.identity("edge-1", pki.RoleEdge)}), "edge-1")
+	good := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)}), "edge-1")
 	slow := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -236,7 +238,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatal("the good request never reached central")
 	}
 
-	badTC := newTransportClient(t, transport.Config{Identity: fleet.identity("edge-2", pki.RoleEdge)})
+	badTC := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-2", pki.RoleEdge)})
 	bad := queryrpc.NewClient(badTC, "edge-2")
 	ask := func(q api.QueryRequest) func(context.Context) error {
 		return func(ctx context.Context) error { _, err := bad.Ask(ctx, target, q); return err }
@@ -278,7 +280,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	t.Run("certificate of another CA", func(t *testing.T) {
-		outsider := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.outsider("edge-1")}), "edge-1")
+		outsider := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.Outsider("edge-1")}), "edge-1")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := outsider.Ask(ctx, target, api.QueryRequest{Question: otherQ})

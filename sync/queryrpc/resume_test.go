@@ -8,8 +8,10 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/transport/relaytest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
@@ -31,12 +33,12 @@ func earlyHandler(answer queryrpc.Answerer, seen chan<- bool) transport.Handler 
 // send the question as 0-RTT data.
 type reconnect struct {
 	tb     testing.TB
-	fleet  *testFleet
+	fleet  *pkitest.Fleet
 	srv    *transport.Server
 	seen   chan bool
 	oneWay time.Duration
 	edgeID *pki.Identity
-	cold   *relay
+	cold   *relaytest.Relay
 	warm   *queryrpc.Client
 	q      api.QueryRequest
 }
@@ -44,21 +46,21 @@ type reconnect struct {
 func newReconnect(tb testing.TB, oneWay time.Duration) *reconnect {
 	docs := documents(tb, corpus)
 	central := openCentral(tb, docs)
-	fleet := newTestFleet(tb)
+	fleet := pkitest.NewFleet(tb)
 	seen := make(chan bool, 16)
-	srv := serve(tb, "127.0.0.1:0", fleet.identity(centralName, pki.RoleCentral), earlyHandler(central.QueryLocal, seen))
-	r := &reconnect{tb: tb, fleet: fleet, srv: srv, seen: seen, oneWay: oneWay, edgeID: fleet.identity("edge-1", pki.RoleEdge),
-		cold: newRelay(tb, srv.Addr(), 0, oneWay, 1), q: api.QueryRequest{Question: questions(corpus, docs, 1, 5)[0]}}
+	srv := serve(tb, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), earlyHandler(central.QueryLocal, seen))
+	r := &reconnect{tb: tb, fleet: fleet, srv: srv, seen: seen, oneWay: oneWay, edgeID: fleet.Identity("edge-1", pki.RoleEdge),
+		cold: relaytest.New(tb, srv.Addr(), 0, oneWay, 1), q: api.QueryRequest{Question: questions(corpus, docs, 1, 5)[0]}}
 	// The warm client meets central through a relay of its own: the cold
 	// relay forwards replies to whoever spoke last, and the warm client's
 	// keep-alives must not steal them.
 	r.warm = queryrpc.NewClient(newTransportClient(tb, transport.Config{Identity: r.edgeID}), "edge-1")
-	via := newRelay(tb, srv.Addr(), 0, oneWay, 3)
-	if _, _, err := r.ask(r.warm, via.addr()); err != nil {
+	via := relaytest.New(tb, srv.Addr(), 0, oneWay, 3)
+	if _, _, err := r.ask(r.warm, via.Addr()); err != nil {
 		tb.Fatal(err)
 	}
 	r.settle()
-	via.close()
+	via.Close()
 	return r
 }
 
@@ -87,15 +89,15 @@ func (r *reconnect) settle() { time.Sleep(4 * r.oneWay) }
 func (r *reconnect) coldAsk() (time.Duration, bool, error) {
 	tc := transport.NewClient(transport.Config{Identity: r.edgeID})
 	defer tc.Close()
-	return r.ask(queryrpc.NewClient(tc, "edge-1"), r.cold.addr())
+	return r.ask(queryrpc.NewClient(tc, "edge-1"), r.cold.Addr())
 }
 
 // resumedAsk escalates from the warm client through a new relay, so on a
 // new connection; it resumes the TLS session by server name.
 func (r *reconnect) resumedAsk() (time.Duration, bool, error) {
-	via := newRelay(r.tb, r.srv.Addr(), 0, r.oneWay, 2)
-	defer via.close()
-	took, early, err := r.ask(r.warm, via.addr())
+	via := relaytest.New(r.tb, r.srv.Addr(), 0, r.oneWay, 2)
+	defer via.Close()
+	took, early, err := r.ask(r.warm, via.Addr())
 	r.settle()
 	return took, early, err
 }

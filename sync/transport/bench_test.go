@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
 // BenchmarkPing measures one call round trip on loopback over a warm
 // connection, client and server in the same process.
 func BenchmarkPing(b *testing.B) {
-	fleet := newTestFleet(b)
-	srv := startServer(b, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, echo)
-	c := newTestClient(b, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	fleet := pkitest.NewFleet(b)
+	srv := startServer(b, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, echo)
+	c := newTestClient(b, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	addr, ctx := srv.Addr().String(), context.Background()
 	if _, err := c.Call(ctx, addr, "central-1", wire.TypePing, nil); err != nil {
 		b.Fatal(err)
@@ -39,10 +40,10 @@ func BenchmarkPing(b *testing.B) {
 // BenchmarkParallel50Clients measures throughput with 50 nodes calling one
 // server at once, each over its own socket and connection.
 func BenchmarkParallel50Clients(b *testing.B) {
-	fleet := newTestFleet(b)
-	srv := startServer(b, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, echo)
+	fleet := pkitest.NewFleet(b)
+	srv := startServer(b, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, echo)
 	addr, ctx := srv.Addr().String(), context.Background()
-	id := fleet.identity("edge-1", pki.RoleEdge)
+	id := fleet.Identity("edge-1", pki.RoleEdge)
 	clients := make([]*Client, 50)
 	for i := range clients {
 		clients[i] = newTestClient(b, Config{Identity: id})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
+	"github.com/edgerag/edgerag/sync/transport/relaytest"
 	"github.com/edgerag/edgerag/sync/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -24,9 +26,9 @@ type earlyRecord struct {
 	early bool
 }
 
-func startEarlyServer(t *testing.T, fleet *testFleet) (*Server, chan earlyRecord) {
+func startEarlyServer(t *testing.T, fleet *pkitest.Fleet) (*Server, chan earlyRecord) {
 	seen := make(chan earlyRecord, 16)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		seen <- earlyRecord{req.Type, Early(ctx)}
 		return req.Payload, nil
 	})
@@ -71,10 +73,10 @@ func (c *Client) stateOf(key connKey) quic.ConnectionState {
 }
 
 func TestReconnectUses0RTT(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	srv, seen := startEarlyServer(t, fleet)
-	via := newRelay(t, srv.Addr(), 0, oneWay, 1).addr()
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, srv.Addr(), 0, oneWay, 1).Addr()
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	key := connKey{via, "central-1"}
 	ctx := context.Background()
 
@@ -121,10 +123,10 @@ func TestReconnectUses0RTT(t *testing.T) {
 // the handler until the handshake has completed: at the earliest two
 // one-way trips after the request arrived.
 func TestServerHoldsEarlyNonIdempotent(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	srv, seen := startEarlyServer(t, fleet)
-	via := newRelay(t, srv.Addr(), 0, oneWay, 2).addr()
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, srv.Addr(), 0, oneWay, 2).Addr()
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Call(ctx, via, "central-1", wire.TypePing, nil); err != nil {
@@ -189,11 +191,11 @@ func TestLossyLink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes a few seconds")
 	}
-	fleet := newTestFleet(t)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, echo)
+	fleet := pkitest.NewFleet(t)
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, echo)
 	// 10% loss each way and 100 ms each way: a bad rural uplink.
-	via := newRelay(t, srv.Addr(), 0.10, 100*time.Millisecond, 7).addr()
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, srv.Addr(), 0.10, 100*time.Millisecond, 7).Addr()
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 
 	call := func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -224,10 +226,10 @@ func TestLossyLink(t *testing.T) {
 }
 
 func TestServerCloseCancelsHandlers(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	started := make(chan struct{})
 	ended := make(chan error, 1)
-	srv, err := Listen(context.Background(), "127.0.0.1:0", Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv, err := Listen(context.Background(), "127.0.0.1:0", Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		close(started)
 		<-ctx.Done()
 		ended <- ctx.Err()
@@ -236,7 +238,7 @@ func TestServerCloseCancelsHandlers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	callErr := make(chan error, 1)
 	go func() {
 		_, err := c.Call(context.Background(), srv.Addr().String(), "central-1", wire.TypeQuery, nil)
@@ -272,9 +274,9 @@ func TestServerCloseCancelsHandlers(t *testing.T) {
 }
 
 func TestClientClose(t *testing.T) {
-	fleet := newTestFleet(t)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, echo)
-	c := NewClient(Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	fleet := pkitest.NewFleet(t)
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, echo)
+	c := NewClient(Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	if _, err := c.Call(context.Background(), srv.Addr().String(), "central-1", wire.TypePing, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -290,11 +292,11 @@ func TestClientClose(t *testing.T) {
 }
 
 func TestServerClientSharesSocket(t *testing.T) {
-	fleet := newTestFleet(t)
-	central := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	fleet := pkitest.NewFleet(t)
+	central := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		return []byte(peer.Addr.String()), nil
 	})
-	edge := startServer(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)}, echo)
+	edge := startServer(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)}, echo)
 	c := edge.NewClient()
 	defer c.Close()
 	got, err := c.Call(context.Background(), central.Addr().String(), "central-1", wire.TypePing, nil)

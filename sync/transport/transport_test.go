@@ -12,18 +12,20 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/pki/pkitest"
+	"github.com/edgerag/edgerag/sync/transport/relaytest"
 	"github.com/edgerag/edgerag/sync/wire"
 	"github.com/quic-go/quic-go"
 )
 
 func TestRoundTrip(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	type seen struct {
 		peer Peer
 		id   string
 	}
 	got := make(chan seen, 10)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		got <- seen{peer, RequestID(ctx)}
 		switch string(req.Payload) {
 		case "missing":
@@ -35,7 +37,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 		return append([]byte("re: "), req.Payload...), nil
 	})
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	addr := srv.Addr().String()
 
 	ctx := WithRequestID(context.Background(), "q-42")
@@ -87,8 +89,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestCallValidatesLocally(t *testing.T) {
-	fleet := newTestFleet(t)
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	fleet := pkitest.NewFleet(t)
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -118,14 +120,14 @@ func TestCallValidatesLocally(t *testing.T) {
 }
 
 func TestConcurrentCalls(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	var remotes sync.Map
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		remotes.Store(peer.Addr.String(), true)
 		time.Sleep(5 * time.Millisecond) // keep calls overlapping
 		return req.Payload, nil
 	})
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 
 	const n = 50
 	var wg sync.WaitGroup
@@ -157,20 +159,20 @@ func TestConcurrentCalls(t *testing.T) {
 }
 
 func TestDeadlinePropagation(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	type seen struct {
 		deadline time.Time
 		ok       bool
 		err      error
 	}
 	got := make(chan seen, 1)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		dl, ok := ctx.Deadline()
 		<-ctx.Done() // a handler slower than the caller's patience
 		got <- seen{dl, ok, ctx.Err()}
 		return nil, ctx.Err()
 	})
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	// Connect first so that the timing below measures the call only.
 	if _, _, err := c.conn(context.Background(), connKey{srv.Addr().String(), "central-1"}, false); err != nil {
 		t.Fatal(err)
@@ -205,10 +207,10 @@ func TestDeadlinePropagation(t *testing.T) {
 }
 
 func TestCancellationReachesHandler(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	started := make(chan struct{})
 	ended := make(chan error, 1)
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		if req.Type == wire.TypePing {
 			return []byte("pong"), nil
 		}
@@ -221,7 +223,7 @@ func TestCancellationReachesHandler(t *testing.T) {
 		ended <- ctx.Err()
 		return nil, ctx.Err()
 	})
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	callErr := make(chan error, 1)
@@ -272,16 +274,16 @@ func rawCall(t *testing.T, conn *quic.Conn, b []byte) wire.Frame {
 }
 
 func TestRefusals(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	release := make(chan struct{})
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		if string(req.Payload) == "slow" {
 			<-release
 		}
 		return req.Payload, nil
 	})
 	addr := srv.Addr().String()
-	edge := fleet.identity("edge-1", pki.RoleEdge)
+	edge := fleet.Identity("edge-1", pki.RoleEdge)
 	c := newTestClient(t, Config{Identity: edge})
 
 	// A good call stays in flight on the same connection throughout.
@@ -350,16 +352,16 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestMutualTLSRefusal(t *testing.T) {
-	fleet := newTestFleet(t)
+	fleet := pkitest.NewFleet(t)
 	var calls atomic.Int32
-	srv := startServer(t, Config{Identity: fleet.identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
+	srv := startServer(t, Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}, func(ctx context.Context, peer Peer, req wire.Frame) ([]byte, error) {
 		calls.Add(1)
 		return nil, nil
 	})
 	addr := srv.Addr().String()
 
 	t.Run("certificate of another CA", func(t *testing.T) {
-		c := newTestClient(t, Config{Identity: fleet.outsider("edge-1")})
+		c := newTestClient(t, Config{Identity: fleet.Outsider("edge-1")})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := c.Call(ctx, addr, "central-1", wire.TypeReport, nil)
@@ -369,22 +371,22 @@ func TestMutualTLSRefusal(t *testing.T) {
 		t.Logf("refused with: %v", err)
 	})
 	t.Run("server of another CA", func(t *testing.T) {
-		impostor := startServer(t, Config{Identity: fleet.outsider("central-1")}, echo)
-		c := newTestClient(t, Config{Identity: fleet.identity("edge-2", pki.RoleEdge)})
+		impostor := startServer(t, Config{Identity: fleet.Outsider("central-1")}, echo)
+		c := newTestClient(t, Config{Identity: fleet.Identity("edge-2", pki.RoleEdge)})
 		_, err := c.Call(context.Background(), impostor.Addr().String(), "central-1", wire.TypePing, nil)
 		if err == nil || !strings.Contains(err.Error(), "unknown authority") {
 			t.Fatalf("got %v, want the client to refuse the server", err)
 		}
 	})
 	t.Run("wrong server name", func(t *testing.T) {
-		c := newTestClient(t, Config{Identity: fleet.identity("edge-3", pki.RoleEdge)})
+		c := newTestClient(t, Config{Identity: fleet.Identity("edge-3", pki.RoleEdge)})
 		_, err := c.Call(context.Background(), addr, "central-2", wire.TypePing, nil)
 		if err == nil || !strings.Contains(err.Error(), "central-2") {
 			t.Fatalf("got %v, want a name mismatch", err)
 		}
 	})
 	t.Run("no client certificate", func(t *testing.T) {
-		tlsConf := fleet.identity("edge-4", pki.RoleEdge).ClientTLS("central-1")
+		tlsConf := fleet.Identity("edge-4", pki.RoleEdge).ClientTLS("central-1")
 		tlsConf.Certificates = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -411,16 +413,16 @@ func TestMutualTLSRefusal(t *testing.T) {
 // the client's next call dials the new one. The relay's delay keeps the
 // session resumption clear of quic-go issue 4303 (see roundTrip).
 func TestServerRestart(t *testing.T) {
-	fleet := newTestFleet(t)
-	cfg := Config{Identity: fleet.identity("central-1", pki.RoleCentral)}
+	fleet := pkitest.NewFleet(t)
+	cfg := Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}
 	srv, err := Listen(context.Background(), "127.0.0.1:0", cfg, echo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Close() }()
 	addr := srv.Addr().String()
-	via := newRelay(t, srv.Addr(), 0, 10*time.Millisecond, 1).addr()
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, srv.Addr(), 0, 10*time.Millisecond, 1).Addr()
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
 	for _, typ := range []wire.Type{wire.TypePing, wire.TypeReport} {
 		t.Run(typ.String(), func(t *testing.T) {
 			if _, err := c.Call(context.Background(), via, "central-1", typ, []byte("before")); err != nil {
@@ -463,15 +465,15 @@ func TestServerRestart(t *testing.T) {
 // same reset key) and redials within the same call instead of waiting out
 // the idle timeout.
 func TestStatelessResetAfterCrash(t *testing.T) {
-	fleet := newTestFleet(t)
-	cfg := Config{Identity: fleet.identity("central-1", pki.RoleCentral)}
+	fleet := pkitest.NewFleet(t)
+	cfg := Config{Identity: fleet.Identity("central-1", pki.RoleCentral)}
 	srv, err := Listen(context.Background(), "127.0.0.1:0", cfg, echo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := srv.Addr().String()
-	via := newRelay(t, srv.Addr(), 0, 10*time.Millisecond, 1).addr()
-	c := newTestClient(t, Config{Identity: fleet.identity("edge-1", pki.RoleEdge), MaxIdleTimeout: time.Minute})
+	via := relaytest.New(t, srv.Addr(), 0, 10*time.Millisecond, 1).Addr()
+	c := newTestClient(t, Config{Identity: fleet.Identity("edge-1", pki.RoleEdge), MaxIdleTimeout: time.Minute})
 	if _, err := c.Call(context.Background(), via, "central-1", wire.TypePing, nil); err != nil {
 		t.Fatal(err)
 	}
