@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/membership"
@@ -125,7 +126,7 @@ func (g *gossipLink) peers() node.Peers {
 }
 
 // start joins the pool. n must be open: its shards go into the tags.
-func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir string, models []string) error {
+func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir string) error {
 	if g == nil {
 		return nil
 	}
@@ -135,8 +136,6 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir stri
 			join = append(join, j)
 		}
 	}
-	models = append([]string(nil), models...)
-	models = slicesCompactNonEmpty(models)
 	cfg := membership.Config{
 		Name: g.name, Role: role, Version: version,
 		BindAddr: g.opt.addr, AdvertiseAddr: g.opt.advertise, Join: join,
@@ -147,7 +146,7 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir stri
 			for _, s := range n.Shards() {
 				out = append(out, membership.ShardVersion{Name: s.Name, Version: s.Version})
 			}
-			return out, models
+			return out, nodeModels(n)
 		},
 		Terms:  n.ShardTerms,
 		Load:   g.link.load.value,
@@ -178,6 +177,21 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir stri
 	g.agent.Store(a)
 	g.link.gossip.Store(a)
 	return nil
+}
+
+// nodeModels names the models the node generates and embeds with now, by
+// their Ollama names, so that a model fleet sync switched to while the node
+// runs is what the pool hears about.
+func nodeModels(n *node.Node) []string {
+	serving, _ := n.EmbedderModels()
+	var out []string
+	for _, id := range []string{n.GeneratorModel(), serving} {
+		if name, _, ok := ollama.ParseModelID(id); ok {
+			id = name
+		}
+		out = append(out, id)
+	}
+	return slicesCompactNonEmpty(out)
 }
 
 // Close leaves the pool gracefully and releases the client.

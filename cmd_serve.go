@@ -167,7 +167,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	defer func() { stopSync(); <-syncDone }() // before the store closes
 	// Fleet sync's hints and health go through gossip.
 	gossip.follow(fsync)
-	if err := gossip.start(ctx, n, role, o.data, []string{o.model.GenModel, o.model.EmbedModel}); err != nil {
+	if err := gossip.start(ctx, n, role, o.data); err != nil {
 		return err
 	}
 	defer gossip.Close() // runs first: peers see a graceful leave, not a failure
