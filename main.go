@@ -33,9 +33,9 @@ Commands:
   ingest    send files, directories or JSONL corpora to a running node
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
-  publish   central: cut a signed version of a shard (--shard) or the fleet config (--config)
+  publish   central: cut a signed version of a shard (--shard), the fleet config (--config) or the model set (--models)
   shard     shard rollback: return a synced shard to its previous version
-  sync      sync keygen: make central's signing key; sync status: progress per shard
+  sync      sync keygen: central's signing key; sync status: progress per shard; sync promote|halt: a staged rollout
   fleet     list the members of a node's gossip pool
   keys      keys generate|list|rotate: the gossip keyring
   config    check a configuration file, or print the default one
