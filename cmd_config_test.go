@@ -161,7 +161,7 @@ func TestServeWithConfigFile(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.toml")
-	if err := os.WriteFile(bad, []byte("data = \"/d\"\nhtpp = \"x\"\n[models]\nnum-ctx = \"big\"\n[fleet]\nquery-timeout = \"5 parsecs\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("data = \"/d\"\nhtpp = \"x\"\n[models]\nnum-ctx = \"big\"\n[fleet]\nquery-timeout = \"5 parsecs\"\nescalate-below = 2\n[log]\nlog-format = \"xml\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "config", "check", bad)
@@ -169,7 +169,9 @@ func TestServeWithConfigFile(t *testing.T) {
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
 		t.Errorf("config check of a bad file: exit %v, want 1", err)
 	}
-	for _, w := range []string{bad + `:2: unknown key "htpp"`, bad + `:4: num-ctx: want an integer`, bad + `:6: query-timeout = 5 parsecs: not a duration`} {
+	for _, w := range []string{bad + `:2: unknown key "htpp"`, bad + `:4: num-ctx: want an integer`, bad + `:6: query-timeout = 5 parsecs: not a duration`,
+		// Values serve would refuse at start are refused by the check too.
+		bad + `:7: escalate-below = 2: 2 is outside 0..1`, bad + `:9: log-format = xml: "xml" is not one of text, json`} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("config check output lacks %q:\n%s", w, out)
 		}
