@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/lexical"
@@ -179,12 +181,23 @@ const AnalyzerName = "english-porter"
 // StageVersion writes version v of a synced shard into its own key space
 // from docs, in as many transactions as it takes. Queries do not see it
 // until ActivateVersion. It can be run again after a crash: documents are
-// replaced whole.
+// replaced whole. Documents the applied version holds unchanged are copied
+// from its key space, already analysed (see reuseSynced).
 func (n *Node) StageVersion(ctx context.Context, name string, v uint64, docs func(yield func(SyncDoc) error) error) error {
 	if err := shard.ValidName(name); err != nil {
 		return err
 	}
 	ks := keyspace(name, v)
+	// Documents the applied version already holds unchanged are copied in
+	// their analysed form; only new or changed ones are analysed.
+	ptr, err := n.SyncPointer(name)
+	if err != nil {
+		return fmt.Errorf("stage version %d of shard %q: %w", v, name, err)
+	}
+	from := ""
+	if ptr.Current != 0 && ptr.Current != v {
+		from = keyspace(name, ptr.Current)
+	}
 	var batch []prepared
 	size := 0
 	flush := func() error {
@@ -195,10 +208,18 @@ func (n *Node) StageVersion(ctx context.Context, name string, v uint64, docs fun
 		batch, size = batch[:0], 0
 		return err
 	}
-	err := docs(func(d SyncDoc) error {
-		p, err := n.prepareSynced(ks, d)
+	err = docs(func(d SyncDoc) error {
+		p, ok, err := n.reuseSynced(from, ks, d)
 		if err != nil {
 			return err
+		}
+		if ok {
+			n.staged.copied.Add(1)
+		} else {
+			if p, err = n.prepareSynced(ks, d); err != nil {
+				return err
+			}
+			n.staged.analysed.Add(1)
 		}
 		if size+p.size > txnBudget {
 			if err := flush(); err != nil {
@@ -237,6 +258,59 @@ func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
 	}
 	p.size += len(d.Title) + len(d.Source) + 256
 	return p, nil
+}
+
+// stageCounts counts the documents fleet sync staging analysed and the ones
+// it copied from the applied version.
+type stageCounts struct{ analysed, copied atomic.Uint64 }
+
+// StagedDocs reports how many documents staging versions has analysed and
+// how many it copied, already analysed, from the applied version, since
+// the node opened.
+func (n *Node) StagedDocs() (analysed, copied uint64) {
+	return n.staged.analysed.Load(), n.staged.copied.Load()
+}
+
+// reuseSynced prepares d from its stored form in key space from (the
+// applied version) when it is unchanged there: the same chunk texts in the
+// same order under the same headings, and the same title, source and
+// metadata. Term vectors depend on nothing else (the analyzer is fixed, see
+// AnalyzerName; term ids are global), so the copy is what analysing d would
+// produce. ok is false when d must be analysed.
+func (n *Node) reuseSynced(from, ks string, d SyncDoc) (p prepared, ok bool, err error) {
+	if from == "" || shard.ValidID(d.ID) != nil || len(d.Chunks) == 0 {
+		return prepared{}, false, nil // prepareSynced reports what is wrong
+	}
+	old, vecs, err := n.store.DocRecord(from, d.ID)
+	if errors.Is(err, shardstore.ErrNotFound) {
+		return prepared{}, false, nil
+	}
+	if err != nil {
+		return prepared{}, false, err
+	}
+	if old.Title != d.Title || old.Source != d.Source || !maps.Equal(old.Metadata, d.Metadata) ||
+		len(old.Chunks) != len(d.Chunks) || len(vecs) != len(d.Chunks) {
+		return prepared{}, false, nil
+	}
+	p = prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}, vectors: vecs}
+	p.meta.Chunks = make([]shardstore.ChunkMeta, len(d.Chunks))
+	p.texts = make([]string, len(d.Chunks))
+	for i, c := range d.Chunks {
+		oc := old.Chunks[i]
+		if c.Position != i || oc.Position != i || vecs[i].Position != i || c.Heading != oc.Heading {
+			return prepared{}, false, nil
+		}
+		text := shard.Normalize(c.Text)
+		id := shard.HashText(text)
+		if id != vecs[i].ID || id.String() != oc.ID {
+			return prepared{}, false, nil
+		}
+		p.meta.Chunks[i] = shardstore.ChunkMeta{ID: oc.ID, Position: i, Heading: c.Heading, Tokens: oc.Tokens}
+		p.texts[i] = text
+		p.size += len(text) + 4*len(vecs[i].Terms) + 64
+	}
+	p.size += len(d.Title) + len(d.Source) + 256
+	return p, true, nil
 }
 
 // stageWrite stores prepared documents in a key space without touching any

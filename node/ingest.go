@@ -30,6 +30,10 @@ type prepared struct {
 	texts  []string
 	chunks []preparedChunk
 	size   int // estimated bytes it adds to a transaction
+	// vectors, when set, are term vectors copied from a stored version of
+	// the same document (fleet sync's unchanged documents); chunks is then
+	// empty and nothing is analysed or assigned.
+	vectors []lexical.Chunk
 }
 
 type preparedChunk struct {
@@ -303,6 +307,11 @@ func (n *Node) assignTerms(w *shardstore.Write, preps []prepared) (vectors [][]l
 	w.Puts = make([]shardstore.DocWrite, len(preps))
 	vectors = make([][]lexical.Chunk, len(preps))
 	for i, p := range preps {
+		if p.vectors != nil {
+			vectors[i] = p.vectors
+			w.Puts[i] = shardstore.DocWrite{Meta: p.meta, Texts: p.texts, Vectors: p.vectors}
+			continue
+		}
 		vs := make([]lexical.Chunk, len(p.chunks))
 		for j, c := range p.chunks {
 			ids, fresh = n.dict.Assign(c.terms, ids[:0], fresh)

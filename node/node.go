@@ -185,7 +185,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	writeMu sync.Mutex // serialises writes: term ids, store and index stay in step
+	writeMu sync.Mutex  // serialises writes: term ids, store and index stay in step
+	staged  stageCounts // documents fleet sync staging analysed or copied
 
 	mu     sync.RWMutex // guards shards
 	shards map[string]*shardState

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 )
 
@@ -183,6 +184,38 @@ func (s *Store) Snapshot(ctx context.Context, shardName string, fn func(DocSnaps
 		return meta, fmt.Errorf("snapshot shard %q: %w", shardName, err)
 	}
 	return meta, nil
+}
+
+// DocRecord returns a document's record and term vectors from one
+// consistent read. Fleet sync copies the already-analysed form of a
+// document a new version leaves unchanged instead of analysing it again.
+func (s *Store) DocRecord(shardName, docID string) (DocMeta, []lexical.Chunk, error) {
+	var m DocMeta
+	var vecs []lexical.Chunk
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(docKey(prefixDoc, shardName, docID))
+		if err != nil {
+			return err
+		}
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
+			return fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		if item, err = txn.Get(docKey(prefixVec, shardName, docID)); err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			// Fresh slices: the caller keeps them past the transaction.
+			vecs, _, err = decodeVectors(v, nil, nil)
+			return err
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return m, nil, fmt.Errorf("document %q in shard %q: %w", docID, shardName, ErrNotFound)
+	}
+	if err != nil {
+		return m, nil, fmt.Errorf("read document %q of shard %q: %w", docID, shardName, err)
+	}
+	return m, vecs, nil
 }
 
 // DocIDs returns the ids of every document of a shard, in order.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
@@ -73,6 +74,18 @@ func BenchmarkDeltaBytes100k(b *testing.B) {
 	if err := e.s.SyncOnce(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	// The apply phase: from the fetched records being recorded to the
+	// version switched in (staging the version locally, then the switch).
+	var recorded, applied time.Time
+	e.hook = func(p string) error {
+		switch p {
+		case "recorded":
+			recorded = time.Now()
+		case "applied":
+			applied = time.Now()
+		}
+		return nil
+	}
 	version := 0
 	b.ResetTimer()
 	for range b.N {
@@ -101,6 +114,7 @@ func BenchmarkDeltaBytes100k(b *testing.B) {
 			nChanged++
 		}
 		before := c.conn.sent.Load()
+		analysed0, copied0 := e.n.StagedDocs()
 		b.StartTimer()
 		if err := e.s.SyncOnce(context.Background()); err != nil {
 			b.Fatal(err)
@@ -114,6 +128,10 @@ func BenchmarkDeltaBytes100k(b *testing.B) {
 		b.ReportMetric(float64(changed), "changed_chunk_bytes")
 		b.ReportMetric(float64(len(signed)), "manifest_bytes")
 		b.ReportMetric(float64(nChanged), "changed_chunks")
+		analysed, copied := e.n.StagedDocs()
+		b.ReportMetric(applied.Sub(recorded).Seconds(), "apply_s")
+		b.ReportMetric(float64(analysed-analysed0), "analysed_docs")
+		b.ReportMetric(float64(copied-copied0), "copied_docs")
 		if ratio > 1.2 {
 			b.Errorf("sent %d bytes for %d bytes of changed chunks and a %d-byte manifest: ratio %.3f > 1.2", sent, changed, len(signed), ratio)
 		}
