@@ -460,21 +460,14 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	// What the node already holds: records of the versions it keeps, and
 	// records staged by an earlier, interrupted transfer.
 	held := make(map[manifest.Hash]bool, len(m.Chunks))
-	for start := 0; start < len(m.Chunks); start += 4096 {
-		part := m.Chunks[start:min(start+4096, len(m.Chunks))]
-		keys := make([]string, len(part))
-		for i, c := range part {
-			keys[i] = recordKey(c.Hash)
+	err = eachRecord(ctx, kv, m.Chunks, 4096, func(c manifest.ChunkRef, rec []byte) error {
+		if rec != nil {
+			held[c.Hash] = true
 		}
-		vals, err := kv.GetMany(keys)
-		if err != nil {
-			return err
-		}
-		for i, v := range vals {
-			if v != nil {
-				held[part[i].Hash] = true
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	missing := manifest.Missing(m, func(h manifest.Hash) bool { return held[h] || stage.has(h) })
 	var total int64
@@ -623,43 +616,60 @@ func splitRecords(resp []byte, n int) ([][]byte, error) {
 	return out, nil
 }
 
-// docs yields version m's documents, reading each record from the store.
-// Records of one document are consecutive in the manifest.
-func (s *Syncer) docs(ctx context.Context, m *manifest.Shard, yield func(Doc) error) error {
-	kv := s.cfg.Target.KV()
-	var cur *Doc
-	for start := 0; start < len(m.Chunks); start += 1024 {
-		part := m.Chunks[start:min(start+1024, len(m.Chunks))]
-		keys := make([]string, len(part))
-		for i, c := range part {
-			keys[i] = recordKey(c.Hash)
+// eachRecord calls fn with each chunk and its stored record (nil when the
+// store lacks it), reading n records at a time in one consistent read, so
+// that a 100k-chunk manifest costs a few dozen reads, not 100k.
+func eachRecord(ctx context.Context, kv KV, chunks []manifest.ChunkRef, n int, fn func(c manifest.ChunkRef, rec []byte) error) error {
+	keys := make([]string, 0, n)
+	for start := 0; start < len(chunks); start += n {
+		part := chunks[start:min(start+n, len(chunks))]
+		keys = keys[:0]
+		for _, c := range part {
+			keys = append(keys, recordKey(c.Hash))
 		}
 		vals, err := kv.GetMany(keys)
 		if err != nil {
 			return err
 		}
 		for i, v := range vals {
-			if v == nil {
-				return fmt.Errorf("chunk %s of version %d is neither stored nor staged", part[i].Hash, m.Version)
+			if err := fn(part[i], v); err != nil {
+				return err
 			}
-			r, err := manifest.UnmarshalRecord(v)
-			if err != nil {
-				return fmt.Errorf("chunk %s: %w", part[i].Hash, err)
-			}
-			if cur != nil && cur.ID != r.DocID {
-				if err := yield(*cur); err != nil {
-					return err
-				}
-				cur = nil
-			}
-			if cur == nil {
-				cur = &Doc{ID: r.DocID, Title: r.Title, Source: r.Source, Metadata: r.Metadata}
-			}
-			cur.Chunks = append(cur.Chunks, r)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// docs yields version m's documents, reading each record from the store.
+// Records of one document are consecutive in the manifest.
+func (s *Syncer) docs(ctx context.Context, m *manifest.Shard, yield func(Doc) error) error {
+	kv := s.cfg.Target.KV()
+	var cur *Doc
+	err := eachRecord(ctx, kv, m.Chunks, 1024, func(c manifest.ChunkRef, v []byte) error {
+		if v == nil {
+			return fmt.Errorf("chunk %s of version %d is neither stored nor staged", c.Hash, m.Version)
+		}
+		r, err := manifest.UnmarshalRecord(v)
+		if err != nil {
+			return fmt.Errorf("chunk %s: %w", c.Hash, err)
+		}
+		if cur != nil && cur.ID != r.DocID {
+			if err := yield(*cur); err != nil {
+				return err
+			}
+			cur = nil
+		}
+		if cur == nil {
+			cur = &Doc{ID: r.DocID, Title: r.Title, Source: r.Source, Metadata: r.Metadata}
+		}
+		cur.Chunks = append(cur.Chunks, r)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if cur != nil {
 		return yield(*cur)
