@@ -235,19 +235,19 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 		case sl.pub != nil:
 			st, err := sl.pub.Status(r.Context())
 			if err != nil {
-				httpError(w, err)
+				api.WriteError(w, err)
 				return
 			}
-			httpJSON(w, http.StatusOK, st)
+			api.WriteJSON(w, http.StatusOK, st)
 		case sl.syncer != nil:
-			httpJSON(w, http.StatusOK, sl.syncer.Status())
+			api.WriteJSON(w, http.StatusOK, sl.syncer.Status())
 		default:
-			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node: start it with --central and --sync-pub"))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node: start it with --central and --sync-pub"))
 		}
 	}))
 	h.Handle("POST /v1/publish", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sl.pub == nil {
-			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central publishes shard versions"))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central publishes shard versions"))
 			return
 		}
 		var req struct {
@@ -256,59 +256,59 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			Config     map[string]string `json:"config"`
 			Models     []string          `json:"models"`
 		}
-		d := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-		d.DisallowUnknownFields()
-		err := d.Decode(&req)
+		if !api.DecodeJSON(w, r, 64<<10, &req) {
+			return
+		}
 		kinds := 0
 		for _, given := range []bool{req.Shard != "", req.Config != nil, req.Models != nil} {
 			if given {
 				kinds++
 			}
 		}
-		if err != nil || kinds != 1 {
-			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}, {"config": {SETTING: VALUE, ...}} or {"models": [NAME, ...]}`))
+		if kinds != 1 {
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}, {"config": {SETTING: VALUE, ...}} or {"models": [NAME, ...]}`))
 			return
 		}
 		if req.Models != nil {
 			if sl.ship == nil {
-				httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "this central cannot ship models: start it with --sync-key and --quic"))
+				api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "this central cannot ship models: start it with --sync-key and --quic"))
 				return
 			}
 			res, err := sl.ship.publish(r.Context(), sl.pub, req.Models)
 			if err != nil {
-				httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+				api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
 				return
 			}
-			httpJSON(w, http.StatusOK, res)
+			api.WriteJSON(w, http.StatusOK, res)
 			return
 		}
 		if req.Config != nil {
 			res, err := sl.pub.PublishConfig(r.Context(), req.Config)
 			switch {
 			case errors.Is(err, fleet.ErrNoKey):
-				httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+				api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 			case err != nil:
-				httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+				api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
 			default:
-				httpJSON(w, http.StatusOK, res)
+				api.WriteJSON(w, http.StatusOK, res)
 			}
 			return
 		}
 		res, err := sl.pub.Publish(r.Context(), req.Shard, req.MinVersion)
 		switch {
 		case errors.Is(err, fleet.ErrNoKey):
-			httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+			api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 		case errors.Is(err, shardstore.ErrNotFound):
-			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "%v", err))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "%v", err))
 		case err != nil:
-			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
 		default:
-			httpJSON(w, http.StatusOK, res)
+			api.WriteJSON(w, http.StatusOK, res)
 		}
 	}))
 	h.Handle("POST /v1/rollout", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sl.pub == nil {
-			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central runs rollouts"))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central runs rollouts"))
 			return
 		}
 		var req struct {
@@ -316,18 +316,19 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			Action string `json:"action"`
 			Reason string `json:"reason"`
 		}
-		d := json.NewDecoder(io.LimitReader(r.Body, 4096))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&req); err != nil || req.Shard == "" || (req.Action != "promote" && req.Action != "halt") {
-			httpError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "action": "promote"|"halt", "reason"?: TEXT}`))
+		if !api.DecodeJSON(w, r, 4096, &req) {
+			return
+		}
+		if req.Shard == "" || (req.Action != "promote" && req.Action != "halt") {
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "action": "promote"|"halt", "reason"?: TEXT}`))
 			return
 		}
 		st, err := sl.pub.SetRollout(r.Context(), req.Shard, req.Action, req.Reason)
 		if err != nil {
-			httpError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+			api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 			return
 		}
-		httpJSON(w, http.StatusOK, st)
+		api.WriteJSON(w, http.StatusOK, st)
 	}))
 	h.Handle("POST /v1/shards/{name}/rollback", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -342,30 +343,19 @@ func (sl *syncLink) register(h *api.Handler, n *node.Node) {
 			return nil
 		})
 		if err != nil {
-			httpError(w, err)
+			api.WriteError(w, err)
 			return
 		}
-		httpJSON(w, http.StatusOK, map[string]any{"shard": name, "from": from, "to": to})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"shard": name, "from": from, "to": to})
 	}))
 	h.Handle("POST /v1/sync", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sl.syncer == nil {
-			httpError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node"))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node"))
 			return
 		}
 		sl.syncer.Nudge()
-		httpJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
+		api.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 	}))
-}
-
-func httpJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func httpError(w http.ResponseWriter, err error) {
-	e := api.AsError(err)
-	httpJSON(w, e.Status, map[string]*api.Error{"error": e})
 }
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.

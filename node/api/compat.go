@@ -56,7 +56,7 @@ func RegisterCompat(h *Handler) {
 	h.mux.HandleFunc("POST /api/chat", h.ollamaChat)
 	h.mux.HandleFunc("POST /v1/chat/completions", h.openAIChat)
 	h.mux.HandleFunc("GET /api/tags", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, ollamaTags{Models: []ollamaModel{{
+		WriteJSON(w, http.StatusOK, ollamaTags{Models: []ollamaModel{{
 			// Ollama lists names with a tag; clients that check the
 			// model they are configured with against this list accept
 			// both "edgerag" and "edgerag:latest" this way.
@@ -75,14 +75,14 @@ func RegisterCompat(h *Handler) {
 		if st, err := h.svc.Status(r.Context()); err == nil && st.Version != "" {
 			v = st.Version
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"version": v})
+		WriteJSON(w, http.StatusOK, map[string]string{"version": v})
 	})
 	h.mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, openAIModelList{Object: "list", Data: []openAIModel{openAIModelFor(CompatModel, started)}})
+		WriteJSON(w, http.StatusOK, openAIModelList{Object: "list", Data: []openAIModel{openAIModelFor(CompatModel, started)}})
 	})
 	h.mux.HandleFunc("GET /v1/models/{model...}", func(w http.ResponseWriter, r *http.Request) {
 		// Any name is accepted for chat, so any name "exists" here too.
-		writeJSON(w, http.StatusOK, openAIModelFor(r.PathValue("model"), started))
+		WriteJSON(w, http.StatusOK, openAIModelFor(r.PathValue("model"), started))
 	})
 }
 
@@ -618,7 +618,7 @@ type ollamaModelDetails struct {
 // error as a string, so the native {"code","message"} object would reach
 // users as a decoding failure instead of the message.
 func writeOllamaError(w http.ResponseWriter, e *Error) {
-	writeJSON(w, e.Status, map[string]string{"error": e.Message})
+	WriteJSON(w, e.Status, map[string]string{"error": e.Message})
 }
 
 // ollamaDone fills in the final object of an answer. Retrieval is reported
@@ -650,7 +650,7 @@ func (h *Handler) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		}
 		out := base
 		out.Message.Content = joinText(resp.Answer, sourcesBlock(resp))
-		writeJSON(w, http.StatusOK, ollamaDone(out, resp, req, out.Message.Content))
+		WriteJSON(w, http.StatusOK, ollamaDone(out, resp, req, out.Message.Content))
 		return
 	}
 	s := &chatStream{w: w}
@@ -776,7 +776,7 @@ func openAIErrorOf(e *Error) map[string]openAIErrorBody {
 // writeOpenAIError writes OpenAI's error shape, which its client libraries
 // parse to raise a typed error carrying the message.
 func writeOpenAIError(w http.ResponseWriter, e *Error) {
-	writeJSON(w, e.Status, openAIErrorOf(e))
+	WriteJSON(w, e.Status, openAIErrorOf(e))
 }
 
 // openAIChat serves POST /v1/chat/completions. As in OpenAI, a request
@@ -795,7 +795,7 @@ func (h *Handler) openAIChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		content := joinText(resp.Answer, sourcesBlock(resp))
-		writeJSON(w, http.StatusOK, openAICompletion{
+		WriteJSON(w, http.StatusOK, openAICompletion{
 			ID: id, Object: "chat.completion", Created: created, Model: req.Model,
 			Choices:   []openAIChoice{{Message: openAIMessage{Role: "assistant", Content: content}, FinishReason: "stop"}},
 			Usage:     usageOf(req, content),

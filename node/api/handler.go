@@ -57,14 +57,14 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /v1/query", h.query)
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !svc.Ready() {
-			writeError(w, Errorf(http.StatusServiceUnavailable, CodeNotReady, "the node is still loading its index"))
+			WriteError(w, Errorf(http.StatusServiceUnavailable, CodeNotReady, "the node is still loading its index"))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	RegisterCompat(h)
 	return h
@@ -121,19 +121,19 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 	var docs []Document
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 		if err := decodeStrict(t, &docs); err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
 	} else {
 		var b ingestBody
 		if err := decodeStrict(body, &b); err != nil {
-			writeError(w, err)
+			WriteError(w, err)
 			return
 		}
 		single := b.Document.ID != "" || b.Document.Body != ""
 		switch {
 		case single && b.Documents != nil:
-			writeError(w, Errorf(http.StatusBadRequest, CodeBadRequest, `send either one document or {"documents":[...]}, not both`))
+			WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, `send either one document or {"documents":[...]}, not both`))
 			return
 		case single:
 			docs = []Document{b.Document}
@@ -142,28 +142,28 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(docs) == 0 {
-		writeError(w, Errorf(http.StatusBadRequest, CodeBadRequest, `no documents: send {"id":..,"body":..} or {"documents":[...]}`))
+		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, `no documents: send {"id":..,"body":..} or {"documents":[...]}`))
 		return
 	}
 	if len(docs) > MaxBatch {
-		writeError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%d documents in one request; send at most %d per request", len(docs), MaxBatch))
+		WriteError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%d documents in one request; send at most %d per request", len(docs), MaxBatch))
 		return
 	}
 	resp, err := h.svc.Ingest(r.Context(), docs)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *Handler) deleteDoc(w http.ResponseWriter, r *http.Request) {
 	resp, err := h.svc.Delete(r.Context(), r.URL.Query().Get("shard"), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
@@ -173,11 +173,11 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	}
 	var q QueryRequest
 	if err := decodeStrict(body, &q); err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	if err := ValidateQuery(&q); err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
 	if q.Stream {
@@ -186,10 +186,10 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.svc.Query(r.Context(), q)
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	WriteJSON(w, http.StatusOK, resp)
 }
 
 // StreamingService is implemented by services that can stream an answer's
@@ -237,10 +237,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, q QueryRequest)
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	st, err := h.svc.Status(r.Context())
 	if err != nil {
-		writeError(w, err)
+		WriteError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	WriteJSON(w, http.StatusOK, st)
 }
 
 // ValidateQuery checks a query and fills in defaults.
@@ -269,7 +269,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || strings.HasPrefix(mt, "multipart/") || (strings.HasPrefix(mt, "application/") && mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-			writeError(w, Errorf(http.StatusUnsupportedMediaType, CodeUnsupported, "Content-Type %q: send JSON (application/json)", ct))
+			WriteError(w, Errorf(http.StatusUnsupportedMediaType, CodeUnsupported, "Content-Type %q: send JSON (application/json)", ct))
 			return nil, false
 		}
 	}
@@ -277,16 +277,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than %d bytes; split it into smaller requests", limit))
+		WriteError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than %d bytes; split it into smaller requests", limit))
 		return nil, false
 	case err != nil:
-		writeError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "reading request body: %v", err))
+		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "reading request body: %v", err))
 		return nil, false
 	case len(bytes.TrimSpace(body)) == 0:
-		writeError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is empty: send a JSON object"))
+		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is empty: send a JSON object"))
 		return nil, false
 	case !utf8.Valid(body):
-		writeError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is not valid UTF-8: encode text as UTF-8"))
+		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is not valid UTF-8: encode text as UTF-8"))
 		return nil, false
 	}
 	return body, true
@@ -335,7 +335,25 @@ func jsonType(kind string) string {
 	return kind
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// DecodeJSON reads r's body, at most limit bytes, into v with the checks
+// every endpoint of the API makes: Content-Type, size, UTF-8, exactly one
+// JSON value with known fields. On failure it has written the error to w
+// and returns false. Endpoints registered from outside this package (fleet,
+// sync, keys) use it so that the whole API refuses bad input the same way.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	body, ok := readBody(w, r, limit)
+	if !ok {
+		return false
+	}
+	if err := decodeStrict(body, v); err != nil {
+		WriteError(w, err)
+		return false
+	}
+	return true
+}
+
+// WriteJSON writes v as the JSON response with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
@@ -343,7 +361,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, err error) {
+// WriteError writes err as the API's error body, {"error": {code, message}},
+// with the status its *Error carries (500 for any other error).
+func WriteError(w http.ResponseWriter, err error) {
 	e := AsError(err)
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
+	WriteJSON(w, e.Status, map[string]*Error{"error": e})
 }

@@ -1,10 +1,7 @@
 package membership
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -25,10 +22,10 @@ const maxKeyBody = 4 << 10
 func FleetHandler(a *Agent) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
-			writeError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "membership is off on this node: start it with --gossip ADDR (and --join ADDR to reach the others)"))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "membership is off on this node: start it with --gossip ADDR (and --join ADDR to reach the others)"))
 			return
 		}
-		writeJSON(w, http.StatusOK, a.Fleet())
+		api.WriteJSON(w, http.StatusOK, a.Fleet())
 	})
 }
 
@@ -39,30 +36,22 @@ func FleetHandler(a *Agent) http.Handler {
 func KeysHandler(a *Agent) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
-			writeError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "membership is off on this node: start it with --gossip ADDR"))
-			return
-		}
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxKeyBody))
-		if err != nil {
-			writeError(w, api.Errorf(http.StatusRequestEntityTooLarge, api.CodeBadRequest, "key request over %d bytes: send {\"op\",\"key\"}", maxKeyBody))
+			api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "membership is off on this node: start it with --gossip ADDR"))
 			return
 		}
 		var kr KeyRequest
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&kr); err != nil {
-			writeError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "key request is not {\"op\",\"key\"}: %v", err))
+		if !api.DecodeJSON(w, r, maxKeyBody, &kr) {
 			return
 		}
 		switch kr.Op {
 		case "list", "install", "use", "remove":
 		default:
-			writeError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "key op %q: use list, install, use or remove", kr.Op))
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "key op %q: use list, install, use or remove", kr.Op))
 			return
 		}
 		if kr.Op != "list" {
 			if _, err := DecodeKey(kr.Key); err != nil {
-				writeError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
+				api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err))
 				return
 			}
 		}
@@ -73,22 +62,10 @@ func KeysHandler(a *Agent) http.Handler {
 			if res.Nodes == 0 && errors.Is(err, errNoEncryption) {
 				status = http.StatusConflict
 			}
-			writeJSON(w, status, map[string]any{"error": api.Error{Code: "key_operation_failed", Message: err.Error()}, "result": res})
+			api.WriteJSON(w, status, map[string]any{"error": api.Error{Code: "key_operation_failed", Message: err.Error()}, "result": res})
 			return
 		}
 		a.log.Info("keyring operation", "op", kr.Op, "nodes", res.Nodes, "answered", res.Answered, "ms", time.Since(start).Milliseconds())
-		writeJSON(w, http.StatusOK, res)
+		api.WriteJSON(w, http.StatusOK, res)
 	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, e *api.Error) {
-	writeJSON(w, e.Status, map[string]*api.Error{"error": e})
 }
