@@ -187,9 +187,21 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 	return nil
 }
 
-// iterate calls fn for each key with the prefix, in key order. Values are
-// only valid during the call.
+// iterate calls fn for each key with the prefix and its value, in key
+// order. Keys and values are only valid during the call.
 func iterate(ctx context.Context, txn *badger.Txn, prefix string, fn func(k, v []byte) error) error {
+	return eachItem(ctx, txn, prefix, func(item *badger.Item) error {
+		return item.Value(func(v []byte) error { return fn(item.Key(), v) })
+	})
+}
+
+// iterateKeys is iterate without the values, which it never reads: values
+// kept in the value log (large sync records) cost a read each.
+func iterateKeys(ctx context.Context, txn *badger.Txn, prefix string, fn func(k []byte) error) error {
+	return eachItem(ctx, txn, prefix, func(item *badger.Item) error { return fn(item.Key()) })
+}
+
+func eachItem(ctx context.Context, txn *badger.Txn, prefix string, fn func(*badger.Item) error) error {
 	o := badger.DefaultIteratorOptions
 	o.Prefix = []byte(prefix)
 	o.PrefetchValues = false // values are inline; prefetching only copies them
@@ -202,8 +214,7 @@ func iterate(ctx context.Context, txn *badger.Txn, prefix string, fn func(k, v [
 				return err
 			}
 		}
-		item := it.Item()
-		if err := item.Value(func(v []byte) error { return fn(item.Key(), v) }); err != nil {
+		if err := fn(it.Item()); err != nil {
 			return err
 		}
 	}

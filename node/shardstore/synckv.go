@@ -108,32 +108,13 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 // Scan calls fn with every key (without y/) under prefix, in order, and its
 // value unless keysOnly. Values are only valid during the call.
 func (kv *SyncKV) Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error {
+	full := string(syncKey(prefix))
+	key := func(k []byte) string { return string(k[len(prefixSync):]) }
 	err := kv.s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.Prefix = syncKey(prefix)
-		o.PrefetchValues = false
-		it := txn.NewIterator(o)
-		defer it.Close()
-		n := 0
-		for it.Rewind(); it.Valid(); it.Next() {
-			if n++; n%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			item := it.Item()
-			k := string(item.Key()[len(prefixSync):])
-			if keysOnly {
-				if err := fn(k, nil); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := item.Value(func(v []byte) error { return fn(k, v) }); err != nil {
-				return err
-			}
+		if keysOnly {
+			return iterateKeys(ctx, txn, full, func(k []byte) error { return fn(key(k), nil) })
 		}
-		return nil
+		return iterate(ctx, txn, full, func(k, v []byte) error { return fn(key(k), v) })
 	})
 	if err != nil {
 		return fmt.Errorf("scan sync records %q: %w", prefix, err)
@@ -222,7 +203,7 @@ func (s *Store) DocRecord(shardName, docID string) (DocMeta, []lexical.Chunk, er
 func (s *Store) DocIDs(ctx context.Context, shardName string) ([]string, error) {
 	var ids []string
 	err := s.db.View(func(txn *badger.Txn) error {
-		return iterate(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k, _ []byte) error {
+		return iterateKeys(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k []byte) error {
 			_, id, _ := splitDocKey(k)
 			ids = append(ids, id)
 			return nil
@@ -260,7 +241,7 @@ func (s *Store) DropShard(ctx context.Context, shardName string, now time.Time) 
 func (s *Store) ShardNames(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.db.View(func(txn *badger.Txn) error {
-		return iterate(ctx, txn, prefixShard, func(k, _ []byte) error {
+		return iterateKeys(ctx, txn, prefixShard, func(k []byte) error {
 			out = append(out, string(k[len(prefixShard):]))
 			return nil
 		})
