@@ -29,17 +29,8 @@ func TestModelSyncAtRunTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	tls, keys := fleetDir(t, "central", "edge-1"), t.TempDir()
-	if out, err := exec.Command(binary, "sync", "keygen", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sync keygen: %v\n%s", err, out)
-	}
-	central := startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
-		"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync",
-		"--publish-models", ollamatest.GenModel + "," + ollamatest.EmbedModel, "--ollama-models", centralOllama.ModelsDir})
-	edge := startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", "edge-1",
-		"--central", central.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "100ms", "--no-sync",
-		"--escalate-below", "0", "--ollama", edgeOllama.Host, "--sync-models",
-		"--gen-model", ollamatest.GenModel, "--embed-model", ollamatest.EmbedModel})
+	central, edge := startModelShipping(t, centralOllama, edgeOllama, []string{"--no-sync"},
+		[]string{"--sync-poll", "100ms", "--no-sync", "--escalate-below", "0"})
 
 	c := api.NewClient(edge.url, nil)
 	if _, err := c.Ingest(ctx, []api.Document{{ID: "pump", Shard: "local", Title: "Pump",
@@ -113,3 +104,65 @@ func TestModelSyncAtRunTime(t *testing.T) {
 // isModel reports whether a node's model id ("ollama/NAME:TAG@DIGEST")
 // names the model name (tag latest).
 func isModel(id, name string) bool { return strings.HasPrefix(id, "ollama/"+name+":latest@") }
+
+// TestShipModelsViaCLI runs central with --publish-models over its real
+// Ollama and an edge with --sync-models whose own Ollama starts empty: the
+// edge fetches both tiny models over QUIC before it opens them, so it
+// starts with them checked and warm, without any internet.
+func TestShipModelsViaCLI(t *testing.T) {
+	centralOllama := ollamatest.Start(t)
+	if centralOllama.ModelsDir == "" {
+		t.Skip("the Ollama at OLLAMA_HOST has no known models directory; unset OLLAMA_HOST to run this test")
+	}
+	edgeOllama := ollamatest.StartEmpty(t)
+	_, edge := startModelShipping(t, centralOllama, edgeOllama, nil, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := edgeOllama.Client.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range list.Models {
+		names = append(names, m.Name)
+	}
+	for _, want := range []string{centralOllama.GenModel + ":latest", centralOllama.EmbedModel + ":latest"} {
+		if !strings.Contains(strings.Join(names, " "), want) {
+			t.Errorf("edge Ollama lists %v, want %s", names, want)
+		}
+	}
+	if logs := edge.logs.String(); !strings.Contains(logs, "models synced from central") || !strings.Contains(logs, "models warm") {
+		t.Errorf("edge did not sync and warm the models before serving:\n%s", logs)
+	}
+	ec := api.NewClient(edge.url, nil)
+	if _, err := ec.Ingest(ctx, []api.Document{{ID: "pump", Title: "Pump P-100", Body: "To reset the pump press the blue RESET button on panel B."}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ec.Query(ctx, api.QueryRequest{Question: "How do I reset the pump?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The model id carries the digest the node's Check learnt at start.
+	if r.Mode != "generative" || !strings.Contains(r.Model, centralOllama.GenModel+":latest@") {
+		t.Errorf("edge answered in mode %q with model %q (reasons %v); want a generative answer by the shipped %s", r.Mode, r.Model, r.Reasons, centralOllama.GenModel)
+	}
+}
+
+// startModelShipping runs central publishing the tiny models of
+// centralOllama (--publish-models) and an edge whose own Ollama is
+// edgeOllama fetching them (--sync-models), each with extra flags.
+func startModelShipping(t *testing.T, centralOllama, edgeOllama *ollamatest.Server, centralArgs, edgeArgs []string) (central, edge *proc) {
+	t.Helper()
+	tls, keys := fleetDir(t, "central", "edge-1"), t.TempDir()
+	if out, err := exec.Command(binary, "sync", "keygen", "--out", keys).CombinedOutput(); err != nil {
+		t.Fatalf("sync keygen: %v\n%s", err, out)
+	}
+	central = startProc(t, append([]string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+		"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"),
+		"--publish-models", centralOllama.GenModel + "," + centralOllama.EmbedModel, "--ollama-models", centralOllama.ModelsDir}, centralArgs...))
+	edge = startProc(t, append([]string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", "edge-1",
+		"--central", central.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-models",
+		"--ollama", edgeOllama.Host, "--gen-model", centralOllama.GenModel, "--embed-model", centralOllama.EmbedModel}, edgeArgs...))
+	return central, edge
+}
