@@ -40,7 +40,10 @@ func (o *gossipOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.addr, "gossip", "", "host:port for Serf membership with the other nodes of the site, UDP and TCP (empty: no membership)")
 	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of members to join at start (not needed after a restart: the snapshot remembers)")
 	fs.StringVar(&o.advertise, "advertise", "", "host:port peers must use to reach this node's gossip, when it differs from --gossip (NAT, 0.0.0.0)")
-	choiceVar(fs, &o.profile, "gossip-profile", membership.ProfileLAN, []string{membership.ProfileLAN, membership.ProfileEdge}, "gossip timings: lan (one switched network) or edge (lossy or slow links)")
+	checkedStringVar(fs, &o.profile, "gossip-profile", membership.ProfileLAN, func(s string) error {
+		_, err := membership.ProfileByName(s)
+		return err
+	}, "gossip timings: lan (one switched network) or edge (lossy or slow links)")
 	fs.StringVar(&o.label, "fleet-label", "edgerag", "label of this fleet's gossip; nodes with another label are kept out")
 	fs.StringVar(&o.keyring, "keyring", "", "gossip keyring file, mode 0600 (edgerag keys generate); required with --gossip unless --insecure-dev")
 	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "allow gossip without encryption (development only: anyone on the network can join)")

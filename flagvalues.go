@@ -42,30 +42,40 @@ func (u unitFloat) Set(s string) error {
 
 func (u unitFloat) Get() any { return *u.p }
 
-// choice is a string flag limited to a few values.
-type choice struct {
-	p       *string
-	allowed []string
+// checkedString is a string flag whose values check accepts.
+type checkedString struct {
+	p     *string
+	check func(string) error
 }
 
-func choiceVar(fs *flag.FlagSet, p *string, name, value string, allowed []string, usage string) {
+func checkedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
 	*p = value
-	fs.Var(choice{p, allowed}, name, usage)
+	fs.Var(checkedString{p, check}, name, usage)
 }
 
-func (c choice) String() string {
+func (c checkedString) String() string {
 	if c.p == nil {
 		return ""
 	}
 	return *c.p
 }
 
-func (c choice) Set(s string) error {
-	if !slices.Contains(c.allowed, s) {
-		return fmt.Errorf("%q is not one of %s", s, strings.Join(c.allowed, ", "))
+func (c checkedString) Set(s string) error {
+	if err := c.check(s); err != nil {
+		return err
 	}
 	*c.p = s
 	return nil
 }
 
-func (c choice) Get() any { return *c.p }
+func (c checkedString) Get() any { return *c.p }
+
+// oneOf accepts the listed values only.
+func oneOf(allowed ...string) func(string) error {
+	return func(s string) error {
+		if !slices.Contains(allowed, s) {
+			return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+		}
+		return nil
+	}
+}
