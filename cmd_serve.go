@@ -75,8 +75,8 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
 	fs.StringVar(&o.name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
-	checkedStringVar(fs, &o.logLevel, "log-level", "info", oneOf("debug", "info", "warn", "error"), "log level: debug, info, warn or error")
-	checkedStringVar(fs, &o.logFormat, "log-format", "text", oneOf("text", "json"), "log format: text or json")
+	checkedStringVar(fs, &o.logLevel, "log-level", "info", checkLogLevel, "log level: debug, info, warn or error")
+	checkedStringVar(fs, &o.logFormat, "log-format", "text", checkLogFormat, "log format: text or json")
 	fs.StringVar(&o.readyFile, "ready-file", "", "write the API's URL to this file once the node is ready (for scripts and tests)")
 	fs.BoolVar(&o.noSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
 	fs.Float64Var(&o.bm25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
@@ -223,6 +223,25 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// checkLogLevel accepts what slog parses: debug, info, warn, error, in any
+// case, with an optional offset such as info+2.
+func checkLogLevel(s string) error {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%q: use debug, info, warn or error", s)
+	}
+	return nil
+}
+
+// checkLogFormat accepts text or json, in any case.
+func checkLogFormat(s string) error {
+	switch strings.ToLower(s) {
+	case "text", "json":
+		return nil
+	}
+	return fmt.Errorf("%q is not one of text, json", s)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -3,9 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 )
 
 // Flag values that refuse bad input when they are set, not later when the
@@ -69,13 +67,3 @@ func (c checkedString) Set(s string) error {
 }
 
 func (c checkedString) Get() any { return *c.p }
-
-// oneOf accepts the listed values only.
-func oneOf(allowed ...string) func(string) error {
-	return func(s string) error {
-		if !slices.Contains(allowed, s) {
-			return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
-		}
-		return nil
-	}
-}
