@@ -3,8 +3,6 @@ package ollama
 import (
 	"context"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/ollama/ollama/api"
 
@@ -55,53 +53,45 @@ func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return out, nil
 }
 
-// embedOptions caps num_ctx at the embedding model's own window. Ollama
-// truncates over-long input to num_ctx, not to the model's window, so
-// without the cap a chunk longer than a small model's window (512 tokens
-// for many BERT embedders) is refused instead of truncated.
-func (c *Client) embedOptions() map[string]any {
-	o := c.options(false)
+// embedWindow returns the embedding model's own context window: learnt by
+// Check, or asked of the server (Show) the first time an embedding is made
+// without it; 0 while the server cannot say.
+func (c *Client) embedWindow(ctx context.Context) int {
 	c.mu.Lock()
 	window := c.embedCtx
 	c.mu.Unlock()
+	if window > 0 {
+		return window
+	}
+	callCtx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	show, err := c.api.Show(callCtx, &api.ShowRequest{Model: c.cfg.EmbedModel})
+	if err != nil {
+		return 0 // the embed call that follows reports the server's state
+	}
+	window = contextLength(show.ModelInfo)
+	c.mu.Lock()
+	c.embedCtx = window
+	c.mu.Unlock()
+	return window
+}
+
+// embedOptions caps num_ctx at the embedding model's own window. Ollama
+// truncates over-long input to num_ctx, so the cap makes the model's window
+// (512 tokens for many BERT embedders) the truncation point even when the
+// node's --num-ctx, meant for the generation model, is larger. (Without it,
+// the hybrid benchmark once stalled on "the input length exceeds the
+// context length"; that could not be reproduced since, see
+// TestIntegrationEmbedLongText.)
+func (c *Client) embedOptions(window int) map[string]any {
+	o := c.options(false)
 	if n, _ := o["num_ctx"].(int); window > 0 && (n == 0 || n > window) {
 		o["num_ctx"] = window
 	}
 	return o
 }
 
-// embedBatch embeds texts. When the model's window is not known (Check has
-// not run) an over-long text is still refused ("the input length exceeds
-// the context length"); the batch is then retried with every text cut to
-// half its length, a few times, since a vector of a chunk's start beats none.
 func (c *Client) embedBatch(ctx context.Context, texts []string) ([][]float32, error) {
-	for range 4 {
-		vecs, err := c.embedOnce(ctx, texts)
-		if err == nil || !strings.Contains(err.Error(), "exceeds the context length") {
-			return vecs, err
-		}
-		cut := make([]string, len(texts))
-		for i, t := range texts {
-			cut[i] = halve(t)
-		}
-		texts = cut
-	}
-	return c.embedOnce(ctx, texts)
-}
-
-// halve cuts text to about half its bytes, at a space when there is one.
-func halve(text string) string {
-	h := len(text) / 2
-	if i := strings.LastIndexByte(text[:h], ' '); i > 0 {
-		return text[:i]
-	}
-	for h > 0 && !utf8.RuneStart(text[h]) {
-		h--
-	}
-	return text[:h]
-}
-
-func (c *Client) embedOnce(ctx context.Context, texts []string) ([][]float32, error) {
 	callCtx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	truncate := true // a chunk longer than the model's window still gets a vector
@@ -110,7 +100,7 @@ func (c *Client) embedOnce(ctx context.Context, texts []string) ([][]float32, er
 		Input:     texts,
 		KeepAlive: c.keepAlive(),
 		Truncate:  &truncate,
-		Options:   c.embedOptions(),
+		Options:   c.embedOptions(c.embedWindow(ctx)),
 	})
 	if err != nil {
 		return nil, c.fail(ctx, callCtx, "embed", c.cfg.EmbedModel, err)

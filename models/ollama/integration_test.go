@@ -3,6 +3,7 @@ package ollama_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -138,6 +139,36 @@ func TestIntegrationEmbed(t *testing.T) {
 
 	if vecs, err := e.Embed(ctx, nil); err != nil || len(vecs) != 0 {
 		t.Errorf("Embed(nil) = %d vectors, %v; want none and no error", len(vecs), err)
+	}
+}
+
+// TestIntegrationEmbedLongText: texts longer than the tiny bert model's
+// window are truncated, not refused, with or without Check having
+// run first (the client then asks the server for the window itself).
+func TestIntegrationEmbedLongText(t *testing.T) {
+	s := ollamatest.Start(t)
+	ctx := testContext(t)
+	long := strings.Repeat("the pump resets after the fault lamp blinks twice ", 400)
+	// A full batch of chunk-sized texts: what the node sends when it embeds
+	// a shard.
+	texts := []string{long}
+	for i := range 63 {
+		texts = append(texts, strings.Repeat(fmt.Sprintf("section %d of the manual about valves ", i), 25))
+	}
+	for _, check := range []bool{false, true} {
+		c := newClient(t, s, nil)
+		if check {
+			if err := c.Check(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vecs, err := c.Embedder().Embed(ctx, texts)
+		if err != nil {
+			t.Fatalf("check %v: a long text must be truncated, not refused: %v", check, err)
+		}
+		if len(vecs) != len(texts) || len(vecs[0]) != tinymodel.HiddenSize {
+			t.Fatalf("check %v: got %d vectors", check, len(vecs))
+		}
 	}
 }
 
