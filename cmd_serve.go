@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -183,11 +182,9 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fsync.register(handler, n)
 	fsync.observe(n.Metrics())
 	gossip.routes(handler, n.Metrics())
-	srv := &http.Server{
-		Handler:           link.load.count(handler),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// Bounded connections and request times (api.Limits): slow or flooding
+	// clients cannot use up the file limit.
+	srv := api.NewServer(link.load.count(handler), api.Limits{})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "url", url, "data", o.data)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/extractive"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -88,8 +89,11 @@ type Config struct {
 	// defaults 3 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	Logger          *slog.Logger     // nil: discard
-	Now             func() time.Time // nil: time.Now
+	// Admission sizes the gates of retrieval, generation and ingest
+	// (package admission); nil: admission.Defaults for GOMAXPROCS cores.
+	Admission []admission.Config
+	Logger    *slog.Logger     // nil: discard
+	Now       func() time.Time // nil: time.Now
 }
 
 func (c *Config) setDefaults() error {
@@ -144,6 +148,9 @@ func (c *Config) setDefaults() error {
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute
 	}
+	if c.Admission == nil {
+		c.Admission = admission.Defaults(runtime.GOMAXPROCS(0))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -176,6 +183,7 @@ type Node struct {
 	scratch  *lexical.ScratchPool
 	started  time.Time
 	metrics  *metrics.Metrics
+	adm      *admission.Controller
 
 	// Set by Open.
 	store  *shardstore.Store
@@ -225,6 +233,7 @@ func New(cfg Config) (*Node, error) {
 
 		escalations: make(map[string]int64),
 		metrics:     metrics.New(),
+		adm:         admission.NewController(cfg.Admission...),
 	}
 	n.metrics.Observe(n.metricsSnapshot)
 	return n, nil

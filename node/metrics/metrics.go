@@ -32,6 +32,9 @@ type Metrics struct {
 	// rate is the ingest rate.
 	IngestedDocuments prometheus.Counter
 	IngestedChunks    prometheus.Counter
+	// Shed counts requests refused by admission control, by class
+	// (retrieval, generation, ingest) and reason (queue_full, deadline).
+	Shed *prometheus.CounterVec
 }
 
 // Query latencies on an edge span 0.1 ms (BM25 over a small shard) to
@@ -64,9 +67,12 @@ func New() *Metrics {
 		IngestedChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edgerag_ingested_chunks_total", Help: "Chunks stored by ingest.",
 		}),
+		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgerag_shed_total", Help: "Requests refused by admission control (429), by class and reason.",
+		}, []string{"class", "reason"}),
 	}
 	m.reg.MustRegister(m.QueryLatency, m.Answers, m.Escalations, m.Retrieval, m.Generation,
-		m.IngestedDocuments, m.IngestedChunks,
+		m.IngestedDocuments, m.IngestedChunks, m.Shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
