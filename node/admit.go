@@ -2,11 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/shardstore"
 )
 
 // Admit implements api.Admitter: it admits a request of one class
@@ -41,3 +44,32 @@ func (n *Node) refusal(err error) error {
 
 // Admission returns the state of the node's admission gates.
 func (n *Node) Admission() []admission.Stats { return n.adm.Stats() }
+
+// storageErr answers a write the disk cannot take with 507 and what to
+// free; the node goes on answering queries from what it holds.
+func storageErr(err error) error {
+	var se *shardstore.SpaceError
+	if !errors.As(err, &se) {
+		return err
+	}
+	return api.Errorf(http.StatusInsufficientStorage, api.CodeStorageFull, "%s. Queries are still answered from what is stored.", se.Error())
+}
+
+// Storage describes the store's disk for /readyz and the status page:
+// "ok", or why writes are refused.
+func (n *Node) Storage() string {
+	if n.store == nil {
+		return "ok"
+	}
+	if n.store.ReadOnly() {
+		return "read-only: the disk was full or not writable when the node started; queries are answered, writes refused until space is freed and the node restarted"
+	}
+	free, need, err := n.store.Space()
+	switch {
+	case err != nil:
+		return "unknown: " + err.Error()
+	case free < need:
+		return fmt.Sprintf("full: %d MB free, %d MB kept in reserve; writes are refused until space is freed (they resume by themselves)", free>>20, need>>20)
+	}
+	return "ok"
+}

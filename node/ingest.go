@@ -80,7 +80,7 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		}
 		out, version, err := n.write(ctx, preps[start].shard, preps[start:end])
 		if err != nil {
-			return api.IngestResponse{}, err
+			return api.IngestResponse{}, storageErr(err)
 		}
 		resp.Documents = append(resp.Documents, out...)
 		resp.ShardVersions[preps[start].shard] = version
@@ -401,7 +401,7 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 	now := n.cfg.Now().UTC()
 	res, err := n.store.Apply(ctx, shardstore.Write{Shard: shardName, Deletes: []string{id}, Now: now})
 	if err != nil {
-		return api.DeleteResponse{}, err
+		return api.DeleteResponse{}, storageErr(err)
 	}
 	var gone []uint32
 	s.mu.Lock()

@@ -410,6 +410,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	if n.store != nil {
 		lsm, vlog := n.store.Size()
 		st.StoreBytes = lsm + vlog
+		st.Storage = n.Storage()
 	}
 	return st, nil
 }

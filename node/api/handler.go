@@ -68,7 +68,13 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 			WriteError(w, e)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]string{"status": "ready"}
+		if st, ok := svc.(interface{ Storage() string }); ok {
+			// Ready for queries; writes may still be refused, and a
+			// monitor should see why.
+			body["storage"] = st.Storage()
+		}
+		WriteJSON(w, http.StatusOK, body)
 	})
 	RegisterCompat(h)
 	return h

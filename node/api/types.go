@@ -117,8 +117,11 @@ type Status struct {
 	Chunks     int          `json:"chunks"`
 	Terms      int          `json:"terms"`
 	StoreBytes int64        `json:"store_bytes"`
-	Retrieval  string       `json:"retrieval"` // bm25, or hybrid when vectors exist
-	Answerer   string       `json:"answerer"`  // extractive, or the generation model
+	// Storage is "ok", or why writes are refused (disk full, read-only);
+	// queries are answered either way.
+	Storage   string `json:"storage,omitempty"`
+	Retrieval string `json:"retrieval"` // bm25, or hybrid when vectors exist
+	Answerer  string `json:"answerer"`  // extractive, or the generation model
 	// Central is the state of the link to central: "none" when no central
 	// is configured, else the circuit breaker's "closed", "open" or
 	// "half-open".
