@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/edgerag/edgerag/node/agent"
 )
 
 // Set by the linker (see the Makefile).
@@ -59,7 +61,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "edgerag:", err)
 		}
 		var ue usageError
-		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		var ce agent.ConfigError
+		if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
