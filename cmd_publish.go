@@ -45,7 +45,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 		var res fleet.PublishedModels
-		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"models": names}, &res); err != nil {
+		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"models": names}, &res); err != nil {
 			return err
 		}
 		if res.Unchanged {
@@ -61,7 +61,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		var res fleet.PublishedConfig
-		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"config": settings}, &res); err != nil {
+		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"config": settings}, &res); err != nil {
 			return err
 		}
 		if res.Unchanged {
@@ -72,7 +72,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	var res fleet.Published
-	err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
+	err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
 	if err != nil {
 		return err
 	}

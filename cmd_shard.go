@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // runShard handles 'edgerag shard rollback NAME'.
@@ -24,7 +25,7 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Shard    string `json:"shard"`
 		From, To uint64
 	}
-	if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/shards/"+fs.Arg(0)+"/rollback", nil, &res); err != nil {
+	if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(fs.Arg(0))+"/rollback", nil, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "shard %s rolled back from version %d to %d\n", res.Shard, res.From, res.To)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/manifest"
 )
@@ -51,7 +49,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Stage  string `json:"stage"`
 			Reason string `json:"reason"`
 		}
-		if err := httpCall(ctx, http.MethodPost, *nodeURL+"/v1/rollout", map[string]string{"shard": *shardName, "action": args[0], "reason": *reason}, &st); err != nil {
+		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/rollout", map[string]string{"shard": *shardName, "action": args[0], "reason": *reason}, &st); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "rollout of %s version %d: %s (%s)\n", *shardName, st.To, st.Stage, st.Reason)
@@ -64,7 +62,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		var raw json.RawMessage
-		if err := httpCall(ctx, http.MethodGet, *nodeURL+"/v1/sync", nil, &raw); err != nil {
+		if err := nodeClient(*nodeURL).Call(ctx, http.MethodGet, "/v1/sync", nil, &raw); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -234,41 +232,4 @@ func progressBar(done, total int64) string {
 	}
 	n := int(frac * 20)
 	return strings.Repeat("█", n) + strings.Repeat("░", 20-n) + fmt.Sprintf(" %3.0f%%", 100*frac)
-}
-
-// httpCall sends a JSON request to a node and decodes its JSON answer.
-func httpCall(ctx context.Context, method, url string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: is the node running? %w", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error *api.Error `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error != nil {
-			return fmt.Errorf("%s", e.Error.Message)
-		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return json.Unmarshal(b, out)
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/edgerag/edgerag/node/agent"
+	"github.com/edgerag/edgerag/node/api"
 )
 
 // Set by the linker (see the Makefile).
@@ -160,3 +161,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return fs.Parse(append(append(flags, "--"), positional...))
 }
+
+// nodeClient is the client every command reaches a node's HTTP API with.
+func nodeClient(url string) *api.Client { return api.NewClient(url, nil) }
