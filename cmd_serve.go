@@ -81,7 +81,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	fs.BoolVar(&o.noSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
 	fs.Float64Var(&o.bm25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
 	fs.Float64Var(&o.bm25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
-	unitFloatVar(fs, &o.minConfidence, "min-confidence", 0.15, "abstain below this confidence (0..1)")
+	unitFloatVar(fs, &o.minConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	unitFloatVar(fs, &o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
