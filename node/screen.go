@@ -189,7 +189,7 @@ func (n *Node) screenContradictions(ctx context.Context, preps []prepared) error
 // contradicted compares text with the stored chunks of other documents in
 // the shard most like it that are at least as trusted and not flagged.
 func (n *Node) contradicted(shardName, docID string, level trust.Level, text string) (trust.Conflict, bool, error) {
-	r, err := n.searchLexical(text, shardName, contradictionProbe+1)
+	r, err := n.searchLexical(text, shardName, contradictionProbe+1, nil)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return trust.Conflict{}, false, nil // a new shard: nothing to contradict
