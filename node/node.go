@@ -32,6 +32,7 @@ import (
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/trust"
 )
 
 // Config configures a node. The zero value of every field but DataDir is a
@@ -89,8 +90,19 @@ type Config struct {
 	// defaults 3 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	Logger          *slog.Logger     // nil: discard
-	Now             func() time.Time // nil: time.Now
+	// Caller tells who is calling and whether they hold the admin role;
+	// it is the hook the authentication layer (node/auth) fills. Trust
+	// above a document's origin, and the flagged-chunk admin endpoints,
+	// need admin. nil: no authentication, every caller is admin.
+	Caller func(ctx context.Context) (principal string, admin bool)
+	// DisableScreening turns the injection and poisoning screen off at
+	// ingest and sync; only benchmarks measuring its cost set it.
+	DisableScreening bool
+	// Redactor removes personal data and secrets from questions before
+	// they go to a peer or central; nil: trust.NewRedactor's defaults.
+	Redactor *trust.Redactor
+	Logger   *slog.Logger     // nil: discard
+	Now      func() time.Time // nil: time.Now
 }
 
 // DefaultMinConfidence is the default abstention threshold. Confidence is
@@ -153,6 +165,13 @@ func (c *Config) setDefaults() error {
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute
 	}
+	if c.Redactor == nil {
+		r, err := trust.NewRedactor(nil, nil)
+		if err != nil {
+			return fmt.Errorf("redaction: %w", err)
+		}
+		c.Redactor = r
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +201,7 @@ type Node struct {
 	log      *slog.Logger
 	analyzer *analysis.Analyzer
 	answerer *extractive.Answerer
+	checker  *trust.Checker
 	scratch  *lexical.ScratchPool
 	started  time.Time
 	metrics  *metrics.Metrics
@@ -223,6 +243,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger,
 		analyzer: a,
 		answerer: extractive.New(a, extractive.Options{}),
+		checker:  trust.NewChecker(a),
 		scratch:  lexical.NewScratchPool(2 * workers()),
 		started:  cfg.Now(),
 		dict:     lexical.NewDict(),

@@ -448,17 +448,20 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	start := time.Now()
-	r, err := n.Search(ctx, req.Question, req.Shard, req.K)
+	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return api.QueryResponse{}, err
 	}
-	passages, cites, err := n.passages(r.Hits)
+	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
+	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
+	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
+	passages, cites := toPassages(cands)
 	retrieved := time.Now()
 	resp := api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
@@ -505,6 +508,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 			resp.Citations[c-1].Cited = true
 		}
 	}
+	n.finishTrusted(&resp, conflicts, withheld)
 	end := time.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
 	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
@@ -557,40 +561,6 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// passages loads the text and provenance of hits, numbered from 1.
-func (n *Node) passages(hits []Hit) ([]models.Passage, []api.Citation, error) {
-	ids := make([]shard.ChunkID, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ChunkID
-	}
-	texts, err := n.store.Texts(ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps := make([]models.Passage, len(hits))
-	cs := make([]api.Citation, len(hits))
-	type key struct{ shard, doc string }
-	metas := make(map[key][2]string, len(hits))
-	for i, h := range hits {
-		m, ok := metas[key{h.Shard, h.DocID}]
-		if !ok {
-			store := h.Shard
-			if h.store != "" {
-				store = h.store // the version the hit was retrieved from
-			}
-			d, err := n.store.Doc(store, h.DocID)
-			if err != nil {
-				return nil, nil, fmt.Errorf("load citation: %w", err)
-			}
-			m = [2]string{d.Title, d.Source}
-			metas[key{h.Shard, h.DocID}] = m
-		}
-		ps[i] = models.Passage{N: i + 1, ChunkID: h.ChunkID.String(), DocumentID: h.DocID, Title: m[0], Source: m[1], Text: texts[i], Score: h.Score}
-		cs[i] = api.Citation{N: i + 1, DocumentID: h.DocID, ChunkID: h.ChunkID.String(), Shard: h.Shard, Source: m[1], Title: m[0], Score: h.Score, Snippet: snippet(texts[i], 240)}
-	}
-	return ps, cs, nil
-}
 
 // snippet cuts text at a word boundary near max bytes.
 func snippet(text string, max int) string {

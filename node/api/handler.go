@@ -67,6 +67,7 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	RegisterCompat(h)
+	registerFlagged(h)
 	return h
 }
 
