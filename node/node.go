@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/extractive"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -101,8 +102,11 @@ type Config struct {
 	// Redactor removes personal data and secrets from questions before
 	// they go to a peer or central; nil: trust.NewRedactor's defaults.
 	Redactor *trust.Redactor
-	Logger   *slog.Logger     // nil: discard
-	Now      func() time.Time // nil: time.Now
+	// Admission sizes the gates of retrieval, generation and ingest
+	// (package admission); nil: admission.Defaults for GOMAXPROCS cores.
+	Admission []admission.Config
+	Logger    *slog.Logger     // nil: discard
+	Now       func() time.Time // nil: time.Now
 }
 
 // DefaultMinConfidence is the default abstention threshold. Confidence is
@@ -172,6 +176,9 @@ func (c *Config) setDefaults() error {
 		}
 		c.Redactor = r
 	}
+	if c.Admission == nil {
+		c.Admission = admission.Defaults(runtime.GOMAXPROCS(0))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -205,6 +212,7 @@ type Node struct {
 	scratch  *lexical.ScratchPool
 	started  time.Time
 	metrics  *metrics.Metrics
+	adm      *admission.Controller
 
 	// Set by Open.
 	store  *shardstore.Store
@@ -255,6 +263,7 @@ func New(cfg Config) (*Node, error) {
 
 		escalations: make(map[string]int64),
 		metrics:     metrics.New(),
+		adm:         admission.NewController(cfg.Admission...),
 	}
 	n.metrics.Observe(n.metricsSnapshot)
 	return n, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -433,7 +434,12 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 }
 
 // Reasons a local answer carries when the model could not write it.
-const reasonModelUnavailable = "model_unavailable"
+const (
+	reasonModelUnavailable = "model_unavailable"
+	// reasonOverload: the node was too busy to do the best it could (the
+	// model's queue was full, or the query went elsewhere).
+	reasonOverload = "overload"
+)
 
 func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	if !n.Ready() {
@@ -448,6 +454,14 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	start := time.Now()
+	// Retrieval holds a slot until the answer is written, unless a model
+	// writes it: generation has its own gate and may wait for it without
+	// keeping the cores from other queries' retrieval.
+	release, err := n.Admit(ctx, admission.Retrieval)
+	if err != nil {
+		return api.QueryResponse{}, err
+	}
+	defer func() { release() }()
 	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
 		return api.QueryResponse{}, err
@@ -468,10 +482,17 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
-	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken)
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken, release)
+	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return api.QueryResponse{}, err
+	case busy:
+		// The model has more work queued than it can finish in time:
+		// answer from the passages now rather than refuse the question.
+		resp.Reasons = append(resp.Reasons, reasonOverload)
+		resp.Degraded = true
+		ans = n.answerer.Answer(req.Question, passages)
 	case err != nil:
 		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
 		ans = n.answerer.Answer(req.Question, passages)
@@ -525,7 +546,11 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 // A failure opens the model's breaker: the next queries answer extractively
 // at once, and one probe after the cooldown finds out whether the model is
 // back, so the node returns to generating by itself.
-func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
+//
+// Before waiting for the model's gate it calls releaseRetrieval, so that a
+// query waiting for the model does not hold a retrieval slot. A full gate
+// is an *admission.Refusal: the caller answers extractively.
+func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error, releaseRetrieval func()) (models.Answer, confidence.Generation, time.Time, error) {
 	var first time.Time
 	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
@@ -533,6 +558,15 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	if !n.genBreaker.Allow(time.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
+	releaseRetrieval()
+	release, err := n.adm.Acquire(ctx, admission.Generation)
+	if err != nil {
+		if r, ok := admission.IsRefusal(err); ok {
+			n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()
+		}
+		return models.Answer{}, confidence.Generation{}, first, err
+	}
+	defer release()
 	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
 			first = time.Now()

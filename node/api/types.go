@@ -264,6 +264,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when set, goes out as the Retry-After header (whole
+	// seconds, at least 1): when a refused request is worth sending again.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -283,7 +286,20 @@ const (
 	CodeInternal    = "internal"
 	CodeTimeout     = "timeout"
 	CodeForbidden   = "forbidden"
+	// CodeOverloaded is a 429: the node is busy; retry after Retry-After.
+	CodeOverloaded = "overloaded"
+	// CodeStorageFull is a 507: the disk is full or read-only.
+	CodeStorageFull = "storage_full"
 )
+
+// Admitter is implemented by services that bound how much work of each
+// class runs at once. The handler asks it before reading an ingest body, so
+// a refused request costs the node next to nothing.
+type Admitter interface {
+	// Admit returns a release func when the request may start, or an
+	// *Error (429 or 503, with RetryAfter) at once when it may not.
+	Admit(ctx context.Context, class string) (release func(), err error)
+}
 
 // Limits on requests. They are generous for real documents and questions and
 // keep a misbehaving client from exhausting a small device.
