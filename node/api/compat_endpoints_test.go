@@ -337,3 +337,16 @@ func TestCompatEmbed(t *testing.T) {
 		t.Errorf("service without Embed: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestOllamaPull: `ollama run MODEL` pulls a model /api/show does not know;
+// the node has the RAG model and pulls nothing else, and says so.
+func TestOllamaPull(t *testing.T) {
+	_, h := newLocal()
+	if w := do(h, http.MethodPost, "/api/pull", `{"model":"edgerag"}`, ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"status":"success"`) {
+		t.Errorf("pull edgerag: %d %s", w.Code, w.Body)
+	}
+	w := do(h, http.MethodPost, "/api/pull", `{"name":"llama3","stream":true}`, "")
+	if msg, _ := decodeMap(t, w.Body.Bytes())["error"].(string); w.Code != 404 || !strings.Contains(msg, "model 'llama3' not found") || !strings.Contains(msg, "does not pull") {
+		t.Errorf("pull llama3: %d %s", w.Code, w.Body)
+	}
+}

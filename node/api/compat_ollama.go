@@ -19,6 +19,7 @@ func registerOllama(h *Handler, started time.Time) {
 	h.mux.HandleFunc("GET /api/ps", func(w http.ResponseWriter, r *http.Request) { h.ollamaPS(w, r) })
 	h.mux.HandleFunc("POST /api/embed", h.ollamaEmbed)
 	h.mux.HandleFunc("POST /api/embeddings", h.ollamaEmbeddings)
+	h.mux.HandleFunc("POST /api/pull", h.ollamaPull)
 	h.mux.HandleFunc("GET /api/tags", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, ollamaTags{Models: []ollamaModel{{
 			// Ollama lists names with a tag; clients that check the
@@ -391,4 +392,32 @@ func (h *Handler) ollamaEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"embedding": res.Vectors[0]})
+}
+
+// ollamaPull serves POST /api/pull, which `ollama run` calls for a model
+// /api/show does not know: a node pulls nothing, so the RAG model is
+// already there and any other is not found, in words the CLI prints.
+func (h *Handler) ollamaPull(w http.ResponseWriter, r *http.Request) {
+	body, e := readChatBody(w, r)
+	var f compatFields
+	if e == nil {
+		f, e = decodeCompat(body, `{"model":"`+CompatModel+`"}`)
+	}
+	name := ""
+	if e == nil {
+		raw := f.Model
+		if k := jsonKind(raw); k == "" || k == "null" {
+			raw = f.Name
+		}
+		name, e = stringField(raw, "model")
+	}
+	switch {
+	case e != nil:
+		writeOllamaError(w, e)
+	case isRAGModel(name):
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "success"})
+	default:
+		writeOllamaError(w, Errorf(http.StatusNotFound, codeModelNotFound,
+			"model '%s' not found: an edgerag node does not pull models; it answers as the model %q", name, CompatModel))
+	}
 }
