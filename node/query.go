@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
@@ -62,18 +63,29 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // Search returns the k best chunks for the question from one shard, or from
 // every shard when shardName is "". Scores use the term statistics of all the
 // shards searched, so hits from different shards compare fairly.
+//
+// A ChunkFilter in ctx (see WithChunkFilter) is applied before scoring: chunks
+// it refuses are never scored, never take a place among the k, and never
+// come back from the dense side of a hybrid search either.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
+	allow := chunkFilterFrom(ctx)
 	if n.retrievalKind(shardName) != "hybrid" {
-		return n.searchLexical(question, shardName, k)
+		return n.searchLexical(question, shardName, k, allow)
 	}
 	// Each retriever proposes more candidates than are kept, so that a
 	// chunk ranked fifth by both can beat one ranked first by only one.
 	depth := max(k, 50)
-	r, err := n.searchLexical(question, shardName, depth)
+	r, err := n.searchLexical(question, shardName, depth, allow)
 	if err != nil {
 		return r, err
 	}
 	dh, err := n.dense.Search(ctx, question, shardName, depth)
+	if err == nil && allow != nil {
+		dh = slices.DeleteFunc(dh, func(h dense.Hit) bool {
+			sh, ok := n.slotHit(h.Shard, h.Slot)
+			return !ok || !allow(sh.Shard, sh.DocID, sh.ChunkID)
+		})
+	}
 	if err != nil {
 		// The embedder is down or has nothing yet: BM25 alone still answers.
 		n.log.DebugContext(ctx, "dense search unavailable; using bm25 alone", "err", err)
@@ -155,7 +167,7 @@ func (n *Node) retrievalKind(shardName string) string {
 }
 
 // searchLexical is BM25 alone.
-func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, error) {
+func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilter) (Retrieval, error) {
 	terms := n.analyzer.Terms(question)
 	slices.Sort(terms)
 
@@ -230,7 +242,15 @@ func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, erro
 	defer n.scratch.Put(sc)
 	var hits []lexical.Hit
 	for si, s := range states {
-		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])
+		var filter lexical.Filter
+		if allow != nil {
+			name, ix := names[si], s.ix
+			filter = func(slot uint32) bool {
+				sl := ix.Slot(slot)
+				return allow(name, sl.DocID, sl.ID)
+			}
+		}
+		hits = s.ix.SearchFiltered(qts, k, n.cfg.BM25, filter, sc, hits[:0])
 		for _, h := range hits {
 			sl := s.ix.Slot(h.Slot)
 			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot, store: states[si].store})
