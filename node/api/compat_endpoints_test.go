@@ -64,6 +64,8 @@ func TestOllamaShow(t *testing.T) {
 	}{
 		{`{"model":"edgerag"}`, "completion", 200, "generation model: tiny-gen:latest"},
 		{`{"name":"edgerag:latest","verbose":true}`, "completion", 200, "embedding model: tiny-embed:v2"},
+		// What Ollama 0.24's CLI sends.
+		{`{"model":"","system":"","template":"","verbose":false,"options":null,"name":"edgerag"}`, "completion", 200, "FROM edgerag"},
 		{`{"model":"tiny-gen"}`, "completion", 200, "the generation model edgerag uses"},
 		{`{"model":"tiny-embed:v2"}`, "embedding", 200, "the embedding model edgerag uses"},
 		{`{"model":"llama3"}`, "", 404, `model 'llama3' not found`},

@@ -251,6 +251,20 @@ func (h *Handler) ollamaAnswer(w http.ResponseWriter, r *http.Request, req chatR
 	_ = s.send(ollamaDone(base.with(""), resp, req, text))
 }
 
+// ollamaModelName reads the model a show or pull request names: "model",
+// or the older "name" that Ollama's own CLI still sends (with an empty
+// "model" beside it).
+func ollamaModelName(f compatFields) (string, *Error) {
+	name, e := stringField(f.Model, "model")
+	if e == nil && name == "" {
+		name, e = stringField(f.Name, "name")
+	}
+	if e == nil && name == "" {
+		e = badRequest(`"model" is missing: send {"model":"%s"}`, CompatModel)
+	}
+	return name, e
+}
+
 // ollamaShowResponse is Ollama's /api/show answer, in the parts a node can
 // fill in.
 type ollamaShowResponse struct {
@@ -274,13 +288,7 @@ func (h *Handler) ollamaShow(w http.ResponseWriter, r *http.Request, started tim
 	}
 	name := ""
 	if e == nil {
-		raw := f.Model
-		if jsonKind(raw) == "" || jsonKind(raw) == "null" {
-			raw = f.Name
-		}
-		if name, e = stringField(raw, "model"); e == nil && name == "" {
-			e = badRequest(`"model" is missing: send {"model":"%s"}`, CompatModel)
-		}
+		name, e = ollamaModelName(f)
 	}
 	if e != nil {
 		writeOllamaError(w, e)
@@ -405,11 +413,7 @@ func (h *Handler) ollamaPull(w http.ResponseWriter, r *http.Request) {
 	}
 	name := ""
 	if e == nil {
-		raw := f.Model
-		if k := jsonKind(raw); k == "" || k == "null" {
-			raw = f.Name
-		}
-		name, e = stringField(raw, "model")
+		name, e = ollamaModelName(f)
 	}
 	switch {
 	case e != nil:
