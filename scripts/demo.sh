@@ -6,7 +6,8 @@
 #
 #   EDGERAG_DEMO_BIN   the binary (default bin/edgerag, which make run builds)
 #   EDGERAG_DEMO_DATA  keep the node's data here instead of a temporary folder
-#   EDGERAG_DEMO_ADDR  listen here instead of a free loopback port
+#   EDGERAG_DEMO_ADDR  listen here instead of 127.0.0.1:8080 (or any free
+#                      loopback port when 8080 is taken)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,15 @@ else
 	data=$(mktemp -d "${TMPDIR:-/tmp}/edgerag-demo.XXXXXX")
 	own_data=1
 fi
-addr=${EDGERAG_DEMO_ADDR:-127.0.0.1:0}
+# 8080, the port the README's examples use, unless something has it: then
+# any free port. The address printed below is the one to use.
+addr=${EDGERAG_DEMO_ADDR:-}
+if [ -z "$addr" ]; then
+	addr=127.0.0.1:8080
+	if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
+		addr=127.0.0.1:0
+	fi
+fi
 ready="$data/ready"
 rm -f "$ready"
 pid=""

@@ -111,7 +111,7 @@ func TestDemoCtrlC(t *testing.T) {
 		}
 		// script gives make a terminal and passes our keys to it.
 		cmd := exec.Command("script", "-qefc", "make -f "+makefile+" run", "/dev/null")
-		cmd.Env = append(os.Environ(), "EDGERAG_DEMO_BIN="+bin, "TMPDIR="+tmp)
+		cmd.Env = append(os.Environ(), "EDGERAG_DEMO_BIN="+bin, "TMPDIR="+tmp, "EDGERAG_DEMO_ADDR=127.0.0.1:0")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		keys, err := cmd.StdinPipe()
 		if err != nil {
@@ -142,7 +142,7 @@ func TestDemoCtrlC(t *testing.T) {
 	t.Run("signal", func(t *testing.T) {
 		tmp := t.TempDir()
 		cmd := exec.Command(demo)
-		cmd.Env = append(os.Environ(), "EDGERAG_DEMO_BIN="+bin, "TMPDIR="+tmp)
+		cmd.Env = append(os.Environ(), "EDGERAG_DEMO_BIN="+bin, "TMPDIR="+tmp, "EDGERAG_DEMO_ADDR=127.0.0.1:0")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
