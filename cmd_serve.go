@@ -78,8 +78,28 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.BoolVar(&m.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	fs.StringVar(&o.configFile, configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
+	if role == "central" {
+		// Central accepts the edge's escalation flags, so that one
+		// configuration file can serve both, but they do nothing there:
+		// its help leaves them out.
+		fs.Usage = func() {
+			shown := flag.NewFlagSet("central", flag.ContinueOnError)
+			shown.SetOutput(fs.Output())
+			fs.VisitAll(func(f *flag.Flag) {
+				if !edgeOnlyFlags[f.Name] {
+					shown.Var(f.Value, f.Name, f.Usage)
+				}
+			})
+			fmt.Fprintf(fs.Output(), "Usage: edgerag central --data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]\n\nFlags:\n")
+			shown.PrintDefaults()
+		}
+	}
 	return fs, o
 }
+
+// edgeOnlyFlags are the flags of an edge's escalation to central, which
+// 'edgerag central --help' does not list.
+var edgeOnlyFlags = map[string]bool{"central": true, "central-name": true, "escalate-below": true, "central-cooldown": true}
 
 // registerFleetFlags adds the flags a node needs to talk to other nodes
 // over QUIC.

@@ -87,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(rec, r.WithContext(WithRequestID(r.Context(), id)))
+	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelWarn
