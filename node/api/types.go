@@ -225,6 +225,10 @@ const (
 	CodeNotReady    = "not_ready"
 	CodeInternal    = "internal"
 	CodeTimeout     = "timeout"
+	// CodeUnauthorized (401): no credential, or one the node does not
+	// accept; CodeForbidden (403): a valid credential without the role.
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 )
 
 // Limits on requests. They are generous for real documents and questions and
