@@ -24,6 +24,7 @@ import (
 	"github.com/edgerag/edgerag/models/extractive"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -90,6 +91,8 @@ type Config struct {
 	CentralCooldown time.Duration
 	Logger          *slog.Logger     // nil: discard
 	Now             func() time.Time // nil: time.Now
+	// Audit records escalations with the principal that asked; nil: none.
+	Audit *auth.Audit
 }
 
 func (c *Config) setDefaults() error {
@@ -362,7 +365,7 @@ func (n *Node) Shards() []shard.Info {
 }
 
 // Status implements api.Service.
-func (n *Node) Status(context.Context) (api.Status, error) {
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: n.retrievalKind(""), Answerer: "extractive",
@@ -384,7 +387,10 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
-	for i, l := 0, len(n.recent); i < l; i++ {
+	// Recent questions are the askers' own words: only an admin (or an
+	// in-process caller) sees them.
+	p, authed := auth.FromContext(ctx)
+	for i, l := 0, len(n.recent); i < l && (!authed || p.Role >= auth.RoleAdmin); i++ {
 		st.Recent = append(st.Recent, n.recent[((n.recentNext-1-i)%l+l)%l]) // newest first
 	}
 	n.escMu.Unlock()

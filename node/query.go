@@ -63,17 +63,21 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // every shard when shardName is "". Scores use the term statistics of all the
 // shards searched, so hits from different shards compare fairly.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
+	v := viewOf(ctx)
 	if n.retrievalKind(shardName) != "hybrid" {
-		return n.searchLexical(question, shardName, k)
+		return n.searchLexical(v, question, shardName, k)
 	}
 	// Each retriever proposes more candidates than are kept, so that a
 	// chunk ranked fifth by both can beat one ranked first by only one.
 	depth := max(k, 50)
-	r, err := n.searchLexical(question, shardName, depth)
+	r, err := n.searchLexical(v, question, shardName, depth)
 	if err != nil {
 		return r, err
 	}
 	dh, err := n.dense.Search(ctx, question, shardName, depth)
+	if err == nil {
+		dh = n.keepDense(v, dh)
+	}
 	if err != nil {
 		// The embedder is down or has nothing yet: BM25 alone still answers.
 		n.log.DebugContext(ctx, "dense search unavailable; using bm25 alone", "err", err)
@@ -154,8 +158,8 @@ func (n *Node) retrievalKind(shardName string) string {
 	return "hybrid"
 }
 
-// searchLexical is BM25 alone.
-func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, error) {
+// searchLexical is BM25 alone, over the chunks v may see.
+func (n *Node) searchLexical(v view, question, shardName string, k int) (Retrieval, error) {
 	terms := n.analyzer.Terms(question)
 	slices.Sort(terms)
 
@@ -175,9 +179,14 @@ func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, erro
 	if shardName != "" && len(states) == 0 {
 		return Retrieval{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q is not held by this node", shardName)
 	}
-	for _, s := range states {
+	keeps := make([]func(uint32) bool, len(states))
+	for i, s := range states {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
+		var err error
+		if keeps[i], err = n.keep(v, s, names[i]); err != nil {
+			return Retrieval{}, err
+		}
 	}
 
 	r := Retrieval{HeldMass: -1, Kind: "bm25"}
@@ -230,7 +239,7 @@ func (n *Node) searchLexical(question, shardName string, k int) (Retrieval, erro
 	defer n.scratch.Put(sc)
 	var hits []lexical.Hit
 	for si, s := range states {
-		hits = s.ix.Search(qts, k, n.cfg.BM25, sc, hits[:0])
+		hits = s.ix.SearchFilter(qts, k, n.cfg.BM25, sc, hits[:0], keeps[si])
 		for _, h := range hits {
 			sl := s.ix.Slot(h.Slot)
 			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot, store: states[si].store})
@@ -296,6 +305,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // confidence, and abstain below the threshold. It is what a node runs for a
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	n.cfg.Audit.RecordEscalation(ctx, "answer forwarded question", "")
 	resp, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)

@@ -24,6 +24,9 @@ type Document struct {
 	Format   string            `json:"format,omitempty"` // text (default), markdown or html
 	Body     string            `json:"body"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Groups restrict the document to queries whose token shares one of
+	// them; none: everyone may see it.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IngestRequest carries a batch of documents. A request body may also be a

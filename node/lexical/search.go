@@ -59,6 +59,13 @@ func (p *ScratchPool) Put(s *Scratch) {
 // Search appends to out the k best live chunks for the query terms, best
 // first, ties broken by slot so results are deterministic.
 func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []Hit) []Hit {
+	return ix.SearchFilter(terms, k, p, sc, out, nil)
+}
+
+// SearchFilter is Search over the chunks keep accepts (all when keep is
+// nil): a chunk keep refuses never competes for the k places, so access
+// control can run before ranking rather than trimming a ranked list.
+func (ix *Index) SearchFilter(terms []QueryTerm, k int, p Params, sc *Scratch, out []Hit, keep func(slot uint32) bool) []Hit {
 	if k <= 0 || ix.live == 0 || len(terms) == 0 {
 		return out
 	}
@@ -93,7 +100,7 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	for _, s := range touched {
 		hit := Hit{Slot: s, Score: acc[s]}
 		acc[s] = 0
-		if ix.slots[s].dead {
+		if ix.slots[s].dead || (keep != nil && !keep(s)) {
 			continue
 		}
 		switch {
