@@ -6,10 +6,11 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
-	"github.com/edgerag/edgerag/node/dense"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
 )
 
@@ -38,35 +39,54 @@ func viewOf(ctx context.Context) view {
 // AuthKV is the store's key space for tokens and the audit log.
 func (n *Node) AuthKV() *shardstore.SyncKV { return n.store.AuthKV() }
 
-// keep returns the filter of a shard's chunks for v: nil when the shard
-// holds no restricted document (nothing to check), else a function of a
-// slot that the caller calls under the shard's read lock.
-func (n *Node) keep(v view, s *shardState, name string) (func(slot uint32) bool, error) {
-	store := name
-	if s.store != "" {
-		store = s.store
+// accessFilter returns the filter of the chunks the principal in ctx may
+// see, combined with extra (a caller's own filter): nil when no shard
+// searched holds a restricted document, so that the common case costs
+// nothing per chunk.
+func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFilter) (ChunkFilter, error) {
+	v := viewOf(ctx)
+	acls := make(map[string]map[string]string)
+	n.mu.RLock()
+	for name, s := range n.shards {
+		if shardName != "" && name != shardName {
+			continue
+		}
+		store := name
+		if s.store != "" {
+			store = s.store
+		}
+		if acl := n.store.Restricted(store); len(acl) > 0 {
+			acls[name] = acl
+		}
 	}
-	acl := n.store.Restricted(store)
-	if len(acl) == 0 {
-		return nil, nil
+	n.mu.RUnlock()
+	if len(acls) == 0 {
+		return extra, nil
 	}
 	if v.unverified {
 		return nil, api.Errorf(http.StatusForbidden, api.CodeForbidden,
-			"shard %q holds restricted documents and the question came without the asker's groups; upgrade the asking node", name)
+			"this node holds restricted documents and the question came without the asker's groups; upgrade the asking node")
 	}
-	// Each restricted document's verdict is decided once per query.
-	verdict := make(map[string]bool, 8)
-	ix := s.ix
-	return func(slot uint32) bool {
-		doc := ix.Slot(slot).DocID
-		g, ok := acl[doc]
+	// Each restricted document's verdict is decided once per query; the
+	// filter runs under one shard's read lock at a time, but shards may be
+	// searched concurrently, hence the lock.
+	var mu sync.Mutex
+	verdict := make(map[[2]string]bool, 8)
+	return func(shardName, docID string, chunk shard.ChunkID) bool {
+		if extra != nil && !extra(shardName, docID, chunk) {
+			return false
+		}
+		g, ok := acls[shardName][docID]
 		if !ok {
 			return true
 		}
-		see, done := verdict[doc]
+		key := [2]string{shardName, docID}
+		mu.Lock()
+		defer mu.Unlock()
+		see, done := verdict[key]
 		if !done {
 			see = auth.CanSee(v.groups, shardstore.SplitGroups(g))
-			verdict[doc] = see
+			verdict[key] = see
 		}
 		return see
 	}, nil
@@ -98,43 +118,4 @@ func docGroups(ctx context.Context, d *api.Document) error {
 	md[shardstore.GroupsKey] = strings.Join(groups, ",")
 	d.Metadata = md
 	return nil
-}
-
-// keepDense drops the dense hits v may not see. Dense search ranks its own
-// candidates without the filter, so a hybrid search fuses fewer than depth
-// dense candidates for a principal with restricted documents around; none
-// of the forbidden ones reach fusion.
-func (n *Node) keepDense(v view, hits []dense.Hit) []dense.Hit {
-	byShard := make(map[string][]int)
-	for i, h := range hits {
-		byShard[h.Shard] = append(byShard[h.Shard], i)
-	}
-	drop := make([]bool, len(hits))
-	for name, idx := range byShard {
-		n.mu.RLock()
-		s := n.shards[name]
-		n.mu.RUnlock()
-		if s == nil {
-			continue // gone since the search: slotHit skips it
-		}
-		s.mu.RLock()
-		keep, err := n.keep(v, s, name)
-		for _, i := range idx {
-			slot := hits[i].Slot
-			switch {
-			case err != nil:
-				drop[i] = true
-			case keep != nil:
-				drop[i] = int(slot) >= s.ix.Live()+s.ix.Dead() || !keep(slot)
-			}
-		}
-		s.mu.RUnlock()
-	}
-	out := hits[:0]
-	for i, h := range hits {
-		if !drop[i] {
-			out = append(out, h)
-		}
-	}
-	return out
 }

@@ -89,14 +89,14 @@ func (n *Node) loadShard(l *syncLoad, m shardstore.ShardMeta) {
 	name, v, synced := splitKeyspace(m.Name)
 	if !synced {
 		if _, managed := l.ptrs[m.Name]; !managed {
-			n.shards[m.Name] = &shardState{ix: lexical.New(), meta: m}
+			n.shards[m.Name] = &shardState{ix: n.newIndex(), meta: m}
 		}
 		return
 	}
 	if p, ok := l.ptrs[name]; ok && p.Current == v {
 		meta := m
 		meta.Name, meta.Version = name, v
-		n.shards[name] = &shardState{ix: lexical.New(), meta: meta, store: m.Name}
+		n.shards[name] = &shardState{ix: n.newIndex(), meta: meta, store: m.Name}
 		l.ks[m.Name] = name
 	}
 }
@@ -392,7 +392,7 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 // cannot interleave; move says what it becomes, or refuses.
 func (n *Node) switchVersion(ctx context.Context, name string, v uint64, move func(SyncPointer) (SyncPointer, error), sets []shardstore.KV, deletes []string) error {
 	ks := keyspace(name, v)
-	ix := lexical.New()
+	ix := n.newIndex()
 	docs := 0
 	err := n.store.Vectors(ctx, ks, func(doc string, chunks []lexical.Chunk) error {
 		docs++

@@ -354,7 +354,7 @@ func (n *Node) shardState(name string) *shardState {
 	defer n.mu.Unlock()
 	s, ok := n.shards[name]
 	if !ok {
-		s = &shardState{ix: lexical.New(), meta: shardstore.ShardMeta{Name: name}}
+		s = &shardState{ix: n.newIndex(), meta: shardstore.ShardMeta{Name: name}}
 		n.shards[name] = s
 	}
 	return s
@@ -364,7 +364,7 @@ func (n *Node) shardState(name string) *shardState {
 // the postings of removed chunks. The caller holds writeMu, so the store
 // cannot change underneath.
 func (n *Node) rebuild(ctx context.Context, name string, s *shardState) {
-	ix := lexical.New()
+	ix := n.newIndex()
 	err := n.store.Vectors(ctx, name, func(doc string, chunks []lexical.Chunk) error { return ix.Add(doc, chunks) })
 	if err != nil {
 		n.log.Warn("rebuild index", "shard", name, "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
@@ -62,21 +63,31 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // Search returns the k best chunks for the question from one shard, or from
 // every shard when shardName is "". Scores use the term statistics of all the
 // shards searched, so hits from different shards compare fairly.
+//
+// A ChunkFilter in ctx (see WithChunkFilter) is applied before scoring: chunks
+// it refuses are never scored, never take a place among the k, and never
+// come back from the dense side of a hybrid search either.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
-	v := viewOf(ctx)
+	allow, err := n.accessFilter(ctx, shardName, chunkFilterFrom(ctx))
+	if err != nil {
+		return Retrieval{}, err
+	}
 	if n.retrievalKind(shardName) != "hybrid" {
-		return n.searchLexical(v, question, shardName, k)
+		return n.searchLexical(question, shardName, k, allow)
 	}
 	// Each retriever proposes more candidates than are kept, so that a
 	// chunk ranked fifth by both can beat one ranked first by only one.
 	depth := max(k, 50)
-	r, err := n.searchLexical(v, question, shardName, depth)
+	r, err := n.searchLexical(question, shardName, depth, allow)
 	if err != nil {
 		return r, err
 	}
 	dh, err := n.dense.Search(ctx, question, shardName, depth)
-	if err == nil {
-		dh = n.keepDense(v, dh)
+	if err == nil && allow != nil {
+		dh = slices.DeleteFunc(dh, func(h dense.Hit) bool {
+			sh, ok := n.slotHit(h.Shard, h.Slot)
+			return !ok || !allow(sh.Shard, sh.DocID, sh.ChunkID)
+		})
 	}
 	if err != nil {
 		// The embedder is down or has nothing yet: BM25 alone still answers.
@@ -158,8 +169,8 @@ func (n *Node) retrievalKind(shardName string) string {
 	return "hybrid"
 }
 
-// searchLexical is BM25 alone, over the chunks v may see.
-func (n *Node) searchLexical(v view, question, shardName string, k int) (Retrieval, error) {
+// searchLexical is BM25 alone.
+func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilter) (Retrieval, error) {
 	terms := n.analyzer.Terms(question)
 	slices.Sort(terms)
 
@@ -179,14 +190,9 @@ func (n *Node) searchLexical(v view, question, shardName string, k int) (Retriev
 	if shardName != "" && len(states) == 0 {
 		return Retrieval{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q is not held by this node", shardName)
 	}
-	keeps := make([]func(uint32) bool, len(states))
-	for i, s := range states {
+	for _, s := range states {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		var err error
-		if keeps[i], err = n.keep(v, s, names[i]); err != nil {
-			return Retrieval{}, err
-		}
 	}
 
 	r := Retrieval{HeldMass: -1, Kind: "bm25"}
@@ -239,7 +245,15 @@ func (n *Node) searchLexical(v view, question, shardName string, k int) (Retriev
 	defer n.scratch.Put(sc)
 	var hits []lexical.Hit
 	for si, s := range states {
-		hits = s.ix.SearchFilter(qts, k, n.cfg.BM25, sc, hits[:0], keeps[si])
+		var filter lexical.Filter
+		if allow != nil {
+			name, ix := names[si], s.ix
+			filter = func(slot uint32) bool {
+				sl := ix.Slot(slot)
+				return allow(name, sl.DocID, sl.ID)
+			}
+		}
+		hits = s.ix.SearchFiltered(qts, k, n.cfg.BM25, filter, sc, hits[:0])
 		for _, h := range hits {
 			sl := s.ix.Slot(h.Slot)
 			r.Hits = append(r.Hits, Hit{Shard: names[si], DocID: sl.DocID, ChunkID: sl.ID, Position: sl.Position, Score: float64(h.Score), matched: h.Matched, slot: h.Slot, store: states[si].store})

@@ -102,6 +102,7 @@ type Result struct {
 // serialised.
 type Store struct {
 	db  *badger.DB
+	dir string
 	log *slog.Logger
 
 	mu     sync.Mutex              // serialises writes and guards refs
@@ -125,7 +126,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open shard store in %s: %w", opts.Dir, err)
 	}
-	return &Store{db: db, log: log, refs: make(map[shard.ChunkID]int32)}, nil
+	return &Store{db: db, dir: opts.Dir, log: log, refs: make(map[shard.ChunkID]int32)}, nil
 }
 
 // Close flushes and closes the database.
