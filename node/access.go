@@ -39,6 +39,9 @@ func viewOf(ctx context.Context) view {
 // AuthKV is the store's key space for tokens and the audit log.
 func (n *Node) AuthKV() *shardstore.SyncKV { return n.store.AuthKV() }
 
+// Audit is the node's audit log; nil before Open.
+func (n *Node) Audit() *auth.Audit { return n.audit }
+
 // accessFilter returns the filter of the chunks the principal in ctx may
 // see, combined with extra (a caller's own filter): nil when no shard
 // searched holds a restricted document, so that the common case costs

@@ -91,8 +91,9 @@ type Config struct {
 	CentralCooldown time.Duration
 	Logger          *slog.Logger     // nil: discard
 	Now             func() time.Time // nil: time.Now
-	// Audit records escalations with the principal that asked; nil: none.
-	Audit *auth.Audit
+	// AuditMax bounds the audit log (see auth.Audit); zero:
+	// auth.DefaultAuditMax events.
+	AuditMax int
 }
 
 func (c *Config) setDefaults() error {
@@ -181,6 +182,7 @@ type Node struct {
 	metrics  *metrics.Metrics
 
 	// Set by Open.
+	audit  *auth.Audit
 	store  *shardstore.Store
 	dense  *dense.Manager // nil without an embedder
 	dict   *lexical.Dict
@@ -311,6 +313,19 @@ func (n *Node) Open(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		st.RunGC(bg, n.cfg.GCInterval)
+	}()
+	// The audit log lives in the store beside the tokens; the node owns it
+	// as it owns its metrics, so escalations are logged where they happen.
+	if n.audit, err = auth.OpenAudit(ctx, auth.StoreKV(st.AuthKV()), n.cfg.AuditMax, n.cfg.Now, n.log); err != nil {
+		cancel()
+		n.wg.Wait()
+		_ = st.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.audit.Run(bg)
 	}()
 	n.ready.Store(true)
 	docs, chunks := n.counts()

@@ -319,7 +319,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // confidence, and abstain below the threshold. It is what a node runs for a
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
-	n.cfg.Audit.RecordEscalation(ctx, "answer forwarded question", "")
+	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
 	resp, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)

@@ -13,8 +13,9 @@ import (
 
 // Client talks to a node's HTTP API.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // sent as "Authorization: Bearer" when set
 }
 
 // NewClient returns a client for the node at base (for example
@@ -28,6 +29,20 @@ func NewClient(base string, hc *http.Client) *Client {
 		base = "http://" + base
 	}
 	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+}
+
+// WithToken returns a copy of c that sends token with every request.
+func (c *Client) WithToken(token string) *Client {
+	cp := *c
+	cp.token = token
+	return &cp
+}
+
+// Do sends in as JSON (none when nil) to path and decodes the answer into
+// out (discarded when nil), for the endpoints without a method of their
+// own. A non-2xx answer is returned as an *Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, in, out)
 }
 
 // Ingest stores documents.
@@ -85,6 +100,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if id := RequestID(ctx); id != "" {
 		req.Header.Set("X-Request-Id", id)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
