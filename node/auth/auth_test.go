@@ -378,3 +378,30 @@ func TestTokenEndpoints(t *testing.T) {
 		t.Fatalf("audit: %d %s", status, body)
 	}
 }
+
+func TestCheckPlainHTTP(t *testing.T) {
+	for _, c := range []struct {
+		addr          string
+		tls, insecure bool
+		ok            bool
+	}{
+		{"127.0.0.1:8080", false, false, true},
+		{"127.3.4.5:0", false, false, true},
+		{"[::1]:8080", false, false, true},
+		{"localhost:8080", false, false, true},
+		{":8080", false, false, false},
+		{"0.0.0.0:8080", false, false, false},
+		{"192.168.1.20:8080", false, false, false},
+		{"192.168.1.20:8080", true, false, true},
+		{"0.0.0.0:8080", false, true, true},
+		{"nonsense", false, false, false},
+	} {
+		err := CheckPlainHTTP(c.addr, c.tls, c.insecure)
+		if (err == nil) != c.ok {
+			t.Errorf("%s tls=%v insecure=%v: %v", c.addr, c.tls, c.insecure, err)
+		}
+		if err != nil && c.addr != "nonsense" && !strings.Contains(err.Error(), "--insecure-http") {
+			t.Errorf("%s: the message does not say how to proceed: %v", c.addr, err)
+		}
+	}
+}
