@@ -27,13 +27,12 @@ import (
 
 // view is what a query may see, from the principal its context carries.
 type view struct {
-	groups     []string
-	unverified bool // a forwarded question without the asker's groups
+	auth.Principal
 }
 
 func viewOf(ctx context.Context) view {
 	p, _ := auth.FromContext(ctx)
-	return view{groups: p.Groups, unverified: p.Unverified}
+	return view{p}
 }
 
 // AuthKV is the store's key space for tokens and the audit log.
@@ -51,7 +50,7 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 	acls := make(map[string]map[string]string)
 	n.mu.RLock()
 	for name, s := range n.shards {
-		if shardName != "" && name != shardName {
+		if (shardName != "" && name != shardName) || !v.InScope(name) {
 			continue
 		}
 		store := name
@@ -63,10 +62,10 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 		}
 	}
 	n.mu.RUnlock()
-	if len(acls) == 0 {
+	if len(acls) == 0 && !v.Scoped {
 		return extra, nil
 	}
-	if v.unverified {
+	if v.Unverified && len(acls) > 0 {
 		return nil, api.Errorf(http.StatusForbidden, api.CodeForbidden,
 			"this node holds restricted documents and the question came without the asker's groups; upgrade the asking node")
 	}
@@ -76,7 +75,7 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 	var mu sync.Mutex
 	verdict := make(map[[2]string]bool, 8)
 	return func(shardName, docID string, chunk shard.ChunkID) bool {
-		if extra != nil && !extra(shardName, docID, chunk) {
+		if extra != nil && !extra(shardName, docID, chunk) || !v.InScope(shardName) {
 			return false
 		}
 		g, ok := acls[shardName][docID]
@@ -88,7 +87,7 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 		defer mu.Unlock()
 		see, done := verdict[key]
 		if !done {
-			see = auth.CanSee(v.groups, shardstore.SplitGroups(g))
+			see = auth.CanSee(v.Groups, shardstore.SplitGroups(g))
 			verdict[key] = see
 		}
 		return see

@@ -73,6 +73,16 @@ type Principal struct {
 	// known (a node of an older version did not send them): it sees no
 	// restricted shard at all.
 	Unverified bool
+	// Scoped limits the principal to the shards in Shards: another node's
+	// question sees only what this node makes available to it (central's
+	// published shards, an edge's synced and shared ones).
+	Scoped bool
+	Shards []string
+}
+
+// InScope reports whether the principal may search shard.
+func (p Principal) InScope(shard string) bool {
+	return !p.Scoped || slices.Contains(p.Shards, shard)
 }
 
 // Anonymous is the name of requests without a token when the node grants

@@ -12,6 +12,7 @@ import (
 	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/pki/pkitest"
+	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -63,5 +64,47 @@ func TestEscalationCarriesTheAskersGroups(t *testing.T) {
 	var te *transport.Error
 	if !errors.As(err, &te) || te.Code != wire.CodeUnauthorized {
 		t.Fatalf("request without asker: %v", err)
+	}
+}
+
+// TestEdgeQuestionsSeeOnlyTheScope serves central's questions with a scope
+// of one published shard: an edge's question never cites the unpublished
+// one, and naming it is refused with CodeUnauthorized.
+func TestEdgeQuestionsSeeOnlyTheScope(t *testing.T) {
+	central := openCentral(t, nil)
+	docs := []api.Document{
+		{ID: "pub", Shard: "manuals", Body: "The boiler B-4 is descaled every spring."},
+		{ID: "draft", Shard: "drafts", Body: "The boiler B-4 will be replaced by a heat pump next spring, unannounced."},
+	}
+	if _, err := central.Ingest(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	fleet := pkitest.NewFleet(t)
+	scope := func(peer transport.Peer) ([]string, bool) {
+		if peer.Role == pki.RoleCentral {
+			return nil, false
+		}
+		return []string{"manuals"}, true
+	}
+	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+		return queryrpc.HandleScoped(ctx, peer, req, central.QueryLocal, scope)
+	}
+	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), h)
+	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
+	client := queryrpc.NewClient(tc, "edge-1")
+	target := queryrpc.Target{Name: centralName, Addr: srv.Addr().String()}
+	r, err := client.Ask(context.Background(), target, api.QueryRequest{Question: "boiler B-4 spring heat pump", K: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Citations {
+		if c.Shard != "manuals" {
+			t.Fatalf("an edge's question cites shard %q", c.Shard)
+		}
+	}
+	_, err = client.Ask(context.Background(), target, api.QueryRequest{Question: "boiler", Shard: "drafts"})
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Code != wire.CodeUnauthorized {
+		t.Fatalf("naming an unpublished shard: %v", err)
 	}
 }

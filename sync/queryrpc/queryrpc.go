@@ -83,6 +83,17 @@ type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, 
 // Handle serves a wire.TypeQuery request with answer. Bad payloads get a
 // CodeBadRequest error that says what was wrong.
 func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer) ([]byte, error) {
+	return HandleScoped(ctx, peer, req, answer, nil)
+}
+
+// Scope says which of this node's shards a peer's questions may search:
+// scoped false for all of them. Central scopes an edge to the shards it
+// published; an edge scopes another edge to its synced and shared shards.
+type Scope func(peer transport.Peer) (shards []string, scoped bool)
+
+// HandleScoped is Handle with the peer's questions limited by scope (nil:
+// not limited).
+func HandleScoped(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer, scope Scope) ([]byte, error) {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD and
 	// answer a question nobody asked; the HTTP API refuses it too.
 	if !utf8.Valid(req.Payload) {
@@ -96,7 +107,7 @@ func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Ans
 		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: err.Error()}
 	}
 	ctx = api.WithRequestID(ctx, transport.RequestID(ctx))
-	ctx, err := withAsker(ctx, peer, r)
+	ctx, err := withAsker(ctx, peer, r, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -117,13 +128,20 @@ func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Ans
 // withAsker runs a forwarded question as the principal its request names,
 // prefixed with the asking node's name; a request without one is
 // unverified.
-func withAsker(ctx context.Context, peer transport.Peer, r request) (context.Context, error) {
+func withAsker(ctx context.Context, peer transport.Peer, r request, scope Scope) (context.Context, error) {
 	from := peer.Name
 	if from == "" {
 		from = r.From
 	}
+	p := auth.Principal{Name: from + "/?", Role: auth.RoleQuery, Unverified: true}
+	if scope != nil {
+		p.Shards, p.Scoped = scope(peer)
+		if r.Query.Shard != "" && !p.InScope(r.Query.Shard) {
+			return ctx, &transport.Error{Code: wire.CodeUnauthorized, Message: fmt.Sprintf("shard %q is not available to %s (%s)", r.Query.Shard, from, peer.Role)}
+		}
+	}
 	if r.Asker == nil {
-		return auth.WithPrincipal(ctx, auth.Principal{Name: from + "/?", Role: auth.RoleQuery, Unverified: true}), nil
+		return auth.WithPrincipal(ctx, p), nil
 	}
 	groups, err := auth.NormalizeGroups(r.Asker.Groups)
 	if err != nil {
@@ -133,5 +151,6 @@ func withAsker(ctx context.Context, peer transport.Peer, r request) (context.Con
 	if len(name) > auth.MaxNameLen || !utf8.ValidString(name) {
 		name = "?"
 	}
-	return auth.WithPrincipal(ctx, auth.Principal{Name: from + "/" + name, Role: auth.RoleQuery, Groups: groups}), nil
+	p.Name, p.Groups, p.Unverified = from+"/"+name, groups, false
+	return auth.WithPrincipal(ctx, p), nil
 }
