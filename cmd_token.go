@@ -58,7 +58,9 @@ func (o *apiFlags) client() (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.NewClient(o.url, nil).WithToken(tok), nil
+	c := api.NewClient(o.url, nil)
+	c.Token = tok
+	return c, nil
 }
 
 // authorize adds the credential to a request made without the client.
@@ -117,7 +119,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{"--groups: " + err.Error()}
 		}
 		var resp auth.CreateResponse
-		if err := c.Do(ctx, http.MethodPost, "/v1/tokens", auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp); err != nil {
+		if err := c.Call(ctx, http.MethodPost, "/v1/tokens", auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -130,7 +132,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var resp struct {
 			Tokens []auth.TokenInfo `json:"tokens"`
 		}
-		if err := c.Do(ctx, http.MethodGet, "/v1/tokens", nil, &resp); err != nil {
+		if err := c.Call(ctx, http.MethodGet, "/v1/tokens", nil, &resp); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -146,7 +148,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if fs.NArg() != 1 {
 			return usageError{"token revoke needs the token's name: edgerag token revoke NAME"}
 		}
-		if err := c.Do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(fs.Arg(0)), nil, nil); err != nil {
+		if err := c.Call(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(fs.Arg(0)), nil, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "token %q revoked\n", fs.Arg(0))
@@ -180,7 +182,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var resp struct {
 		Events []auth.Event `json:"events"`
 	}
-	if err := c.Do(ctx, http.MethodGet, path, nil, &resp); err != nil {
+	if err := c.Call(ctx, http.MethodGet, path, nil, &resp); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)

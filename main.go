@@ -12,6 +12,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/edgerag/edgerag/node/agent"
+	"github.com/edgerag/edgerag/node/api"
 )
 
 // Set by the linker (see the Makefile).
@@ -61,7 +64,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "edgerag:", err)
 		}
 		var ue usageError
-		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		var ce agent.ConfigError
+		if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -163,3 +167,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return fs.Parse(append(append(flags, "--"), positional...))
 }
+
+// nodeClient is the client every command reaches a node's HTTP API with.
+func nodeClient(url string) *api.Client { return api.NewClient(url, nil) }

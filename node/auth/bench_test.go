@@ -67,7 +67,8 @@ func benchQueryAuth(b *testing.B, restricted bool) {
 	guarded := httptest.NewServer(guard.Wrap(h))
 	defer guarded.Close()
 	oc := api.NewClient(open.URL, open.Client())
-	gc := api.NewClient(guarded.URL, guarded.Client()).WithToken(tok)
+	gc := api.NewClient(guarded.URL, guarded.Client())
+	gc.Token = tok
 	qs := []string{"pump seal overhaul", "coolant pressure valve", "operator shift safety", "hydraulic oil change interval"}
 	var tOpen, tAuth []time.Duration
 	b.ResetTimer()
