@@ -25,6 +25,7 @@ import (
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -107,6 +108,9 @@ type Config struct {
 	Admission []admission.Config
 	Logger    *slog.Logger     // nil: discard
 	Now       func() time.Time // nil: time.Now
+	// AuditMax bounds the audit log (see auth.Audit); zero:
+	// auth.DefaultAuditMax events.
+	AuditMax int
 }
 
 // DefaultMinConfidence is the default abstention threshold. Confidence is
@@ -215,6 +219,7 @@ type Node struct {
 	adm      *admission.Controller
 
 	// Set by Open.
+	audit  *auth.Audit
 	store  *shardstore.Store
 	dense  *dense.Manager // nil without an embedder
 	dict   *lexical.Dict
@@ -348,6 +353,19 @@ func (n *Node) Open(ctx context.Context) error {
 		defer n.wg.Done()
 		st.RunGC(bg, n.cfg.GCInterval)
 	}()
+	// The audit log lives in the store beside the tokens; the node owns it
+	// as it owns its metrics, so escalations are logged where they happen.
+	if n.audit, err = auth.OpenAudit(ctx, auth.StoreKV(st.AuthKV()), n.cfg.AuditMax, n.cfg.Now, n.log); err != nil {
+		cancel()
+		n.wg.Wait()
+		_ = st.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.audit.Run(bg)
+	}()
 	n.ready.Store(true)
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
@@ -401,7 +419,7 @@ func (n *Node) Shards() []shard.Info {
 }
 
 // Status implements api.Service.
-func (n *Node) Status(context.Context) (api.Status, error) {
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: n.retrievalKind(""), Answerer: "extractive",
@@ -423,7 +441,10 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
-	for i, l := 0, len(n.recent); i < l; i++ {
+	// Recent questions are the askers' own words: only an admin (or an
+	// in-process caller) sees them.
+	p, authed := auth.FromContext(ctx)
+	for i, l := 0, len(n.recent); i < l && (!authed || p.Role >= auth.RoleAdmin); i++ {
 		st.Recent = append(st.Recent, n.recent[((n.recentNext-1-i)%l+l)%l]) // newest first
 	}
 	n.escMu.Unlock()

@@ -139,7 +139,10 @@ func (n *Node) answerCoverage(r Retrieval, text string) (float64, bool) {
 // it refuses are never scored, never take a place among the k, and never
 // come back from the dense side of a hybrid search either.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
-	allow := chunkFilterFrom(ctx)
+	allow, err := n.accessFilter(ctx, shardName, chunkFilterFrom(ctx))
+	if err != nil {
+		return Retrieval{}, err
+	}
 	if n.retrievalKind(shardName) != "hybrid" {
 		return n.searchLexical(question, shardName, k, allow)
 	}
@@ -423,6 +426,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // confidence, and abstain below the threshold. It is what a node runs for a
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
 	resp, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
