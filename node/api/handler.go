@@ -77,6 +77,7 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 		WriteJSON(w, http.StatusOK, body)
 	})
 	RegisterCompat(h)
+	registerFlagged(h)
 	return h
 }
 
@@ -92,7 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(rec, r.WithContext(WithRequestID(r.Context(), id)))
+	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelWarn

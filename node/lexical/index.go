@@ -49,19 +49,54 @@ func (p posting) tf() uint32   { return uint32(p) & 0xff }
 
 // Index holds one shard's postings. It is not safe for concurrent use: the
 // node guards it with a read-write lock, searching under the read lock.
+//
+// Postings live in two parts: frozen blocks (see blocks.go) for the slots
+// below frozenSlots, in memory the Arena provides, and a tail of plain
+// lists on the heap for the slots added since. The tail is frozen into a
+// new set of blocks when it grows past a share of the frozen part, so the
+// heap holds a bounded slice of the postings however large the shard.
 type Index struct {
 	slots    []Slot
 	lens     []uint32            // slot → length, apart from slots so the scoring loop stays in cache
 	docs     map[string][]uint32 // document id → its live slots
-	postings [][]posting         // term id → postings, slots ascending
 	df       []uint32            // term id → live chunks containing it
 	live     int                 // live slots
 	dead     int                 // slots removed but still in posting lists
 	totalLen uint64              // sum of live slot lengths
+
+	arena        Arena
+	fz           *frozen
+	frozenSlots  uint32
+	tail         [][]posting // term id → postings of slots ≥ frozenSlots, ascending
+	tailMaxTF    []uint8     // term id → highest tf in its tail
+	tailMinLen   uint32      // shortest chunk in the tail
+	tailPostings int
 }
 
+// Tail sizes that trigger a freeze: at least minTail postings, so small
+// shards do not re-encode on every batch, at most maxTail (32 MB of heap),
+// and otherwise a quarter of the frozen postings, so re-encoding costs a
+// constant factor of the ingest.
+const (
+	minTail = 1 << 20
+	maxTail = 8 << 20
+)
+
 // New returns an empty index.
-func New() *Index { return &Index{docs: make(map[string][]uint32)} }
+func New() *Index { return &Index{docs: make(map[string][]uint32), tailMinLen: math.MaxUint32} }
+
+// SetArena makes the index put its frozen postings in memory from a; call
+// it before adding chunks. Without it they go on the heap.
+func (ix *Index) SetArena(a Arena) { ix.arena = a }
+
+// Postings returns how many postings are frozen and how many wait in the
+// heap tail.
+func (ix *Index) Postings() (frozen, tail int) {
+	if ix.fz != nil {
+		frozen = ix.fz.postings
+	}
+	return frozen, ix.tailPostings
+}
 
 // Live returns the number of chunks that can be found.
 func (ix *Index) Live() int { return ix.live }
@@ -120,14 +155,26 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 			if f == 0 {
 				continue
 			}
-			ix.postings[tf.Term] = append(ix.postings[tf.Term], posting(s<<8|f))
+			ix.tail[tf.Term] = append(ix.tail[tf.Term], posting(s<<8|f))
+			ix.tailMaxTF[tf.Term] = max(ix.tailMaxTF[tf.Term], uint8(f))
+			ix.tailPostings++
 			ix.df[tf.Term]++
 		}
+		ix.tailMinLen = min(ix.tailMinLen, c.Length)
 		ix.totalLen += uint64(c.Length)
 		ix.live++
 		slots = append(slots, s)
 	}
 	ix.docs[docID] = slots
+	frozen := 0
+	if ix.fz != nil {
+		frozen = ix.fz.postings
+	}
+	if ix.tailPostings >= min(max(minTail, frozen/4), maxTail) {
+		// A failed freeze leaves the tail as it was: searches stay right
+		// and the next Add or Compact tries again.
+		_ = ix.freeze()
+	}
 	return nil
 }
 
@@ -170,19 +217,30 @@ func (ix *Index) Remove(docID string, chunks []Chunk) []uint32 {
 }
 
 func (ix *Index) grow(term uint32) {
-	if int(term) < len(ix.postings) {
+	if int(term) < len(ix.df) {
+		if int(term) >= len(ix.tail) {
+			ix.growTail(len(ix.df))
+		}
 		return
 	}
 	n := int(term) + 1
-	if n < 2*len(ix.postings) {
-		n = 2 * len(ix.postings)
+	if n < 2*len(ix.df) {
+		n = 2 * len(ix.df)
 	}
-	p := make([][]posting, n)
-	copy(p, ix.postings)
-	ix.postings = p
 	df := make([]uint32, n)
 	copy(df, ix.df)
 	ix.df = df
+	ix.growTail(n)
+}
+
+// growTail sizes the tail for n terms; after a freeze it starts empty.
+func (ix *Index) growTail(n int) {
+	t := make([][]posting, n)
+	copy(t, ix.tail)
+	ix.tail = t
+	m := make([]uint8, n)
+	copy(m, ix.tailMaxTF)
+	ix.tailMaxTF = m
 }
 
 // Params are the BM25 parameters.
@@ -212,21 +270,20 @@ func IDF(n, df uint64) float64 {
 	return math.Log(1 + (float64(n)-float64(df)+0.5)/(float64(df)+0.5))
 }
 
-// Compact moves every posting list into one exactly sized array. Lists grown
-// by append keep up to twice the capacity they need; after loading 100k
-// chunks that slack was ~30 MB, a third of a small device's budget. Later
-// appends to a list reallocate it alone, so compacting is always safe.
+// Compact freezes every posting list into blocks (see Freeze) and trims the
+// slot tables to size. If the arena cannot provide the memory the postings
+// stay where they are; Freeze reports why.
 func (ix *Index) Compact() {
-	total := 0
-	for _, p := range ix.postings {
-		total += len(p)
-	}
-	arena := make([]posting, 0, total)
-	for t, p := range ix.postings {
-		start := len(arena)
-		arena = append(arena, p...)
-		ix.postings[t] = arena[start:len(arena):len(arena)]
-	}
+	_ = ix.Freeze()
 	ix.slots = slices.Clip(ix.slots)
 	ix.lens = slices.Clip(ix.lens)
+}
+
+// Freeze encodes the heap tail, with the postings frozen before, into one
+// new set of blocks in the arena's memory.
+func (ix *Index) Freeze() error {
+	if ix.tailPostings == 0 {
+		return nil
+	}
+	return ix.freeze()
 }

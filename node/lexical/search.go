@@ -25,10 +25,18 @@ type Hit struct {
 // keeps the query path free of allocations; the pool below does that for
 // callers that do not keep their own.
 type Scratch struct {
-	acc     []float32
-	touched []uint32
+	curs    []cursor
+	order   []*cursor
+	prefix  []float32
+	contrib []float32
 	heap    []Hit
 }
+
+// Filter says whether a chunk may be retrieved. Search asks it before
+// scoring a chunk, so a chunk it refuses never enters the ranking, and
+// never counts against k. It must be cheap: it is called once for every
+// chunk that could make the top k.
+type Filter func(slot uint32) bool
 
 // ScratchPool keeps scratch buffers between queries. Unlike sync.Pool it is
 // not emptied by garbage collection: a buffer for a 100k-chunk shard is
@@ -59,11 +67,20 @@ func (p *ScratchPool) Put(s *Scratch) {
 // Search appends to out the k best live chunks for the query terms, best
 // first, ties broken by slot so results are deterministic.
 func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []Hit) []Hit {
+	return ix.SearchFiltered(terms, k, p, nil, sc, out)
+}
+
+// SearchFiltered is Search over the chunks allow accepts (all when nil).
+//
+// It scores document at a time with MaxScore: query terms are ordered by the
+// most they can add to a score, and the terms whose bounds together cannot
+// lift a chunk into the current top k only confirm chunks the other terms
+// found, by skipping to them block by block. Every chunk that enters the top
+// k is scored exactly as exhaustive scoring would, summing the terms in query
+// order, so pruning changes the work and never the result.
+func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter, sc *Scratch, out []Hit) []Hit {
 	if k <= 0 || ix.live == 0 || len(terms) == 0 {
 		return out
-	}
-	if n := len(ix.slots); len(sc.acc) < n {
-		sc.acc = make([]float32, n+n/4)
 	}
 	avg := float64(ix.totalLen) / float64(ix.live)
 	if avg <= 0 {
@@ -71,31 +88,107 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	}
 	k1 := float32(p.K1)
 	// norm(len) = k1·(1−b+b·len/avg) is split into a constant and a slope so
-	// the inner loop is one multiply-add per posting.
+	// scoring a posting is one multiply-add and a division.
 	base := float32(p.K1 * (1 - p.B))
 	slope := float32(p.K1 * p.B / avg)
-	acc, lens, touched := sc.acc, ix.lens, sc.touched[:0]
-	for _, qt := range terms {
-		if int(qt.ID) >= len(ix.postings) || !(qt.Weight > 0) {
-			continue // a weight of 0 would leave a touched slot looking untouched
-		}
-		w := qt.Weight * (k1 + 1)
-		for _, po := range ix.postings[qt.ID] {
-			s := po.slot()
-			tf := float32(po.tf())
-			if acc[s] == 0 {
-				touched = append(touched, s)
-			}
-			acc[s] += w * tf / (tf + base + slope*float32(lens[s]))
-		}
+	if cap(sc.curs) < len(terms) {
+		sc.curs = make([]cursor, len(terms))
+		sc.contrib = make([]float32, len(terms))
 	}
-	h := sc.heap[:0]
-	for _, s := range touched {
-		hit := Hit{Slot: s, Score: acc[s]}
-		acc[s] = 0
-		if ix.slots[s].dead {
+	curs, order := sc.curs[:0], sc.order[:0]
+	for _, qt := range terms {
+		if !(qt.Weight > 0) || int(qt.ID) >= len(ix.df) {
 			continue
 		}
+		curs = curs[:len(curs)+1]
+		c := &curs[len(curs)-1]
+		c.reset(ix, qt.ID)
+		if c.doc == exhausted {
+			curs = curs[:len(curs)-1]
+			continue
+		}
+		c.w = qt.Weight * (k1 + 1)
+		c.orig = len(curs) - 1
+		c.bit = uint64(1) << min(qt.Bit, 63)
+		tf := float32(c.maxTF)
+		c.ub = c.w * tf / (tf + base + slope*float32(c.minLn))
+	}
+	if len(curs) == 0 {
+		return out
+	}
+	for i := range curs {
+		order = append(order, &curs[i])
+	}
+	slices.SortFunc(order, func(a, b *cursor) int { return cmpFloat(a.ub, b.ub) })
+	prefix := append(sc.prefix[:0], 0)
+	for _, c := range order {
+		prefix = append(prefix, prefix[len(prefix)-1]+c.ub)
+	}
+	contrib := sc.contrib[:len(curs)]
+	clear(contrib)
+	h := sc.heap[:0]
+	lens := ix.lens
+	// A chunk whose bound is at most the k-th score cannot enter: a tie
+	// loses to the kept hit's lower slot. The margin covers float32
+	// rounding between bounds summed in one order and scores in another.
+	const margin = 1 + 1e-4
+	theta := float32(-1)
+	ess := 0 // order[:ess] are the non-essential terms
+	for {
+		d := uint32(exhausted)
+		for _, c := range order[ess:] {
+			d = min(d, c.doc)
+		}
+		if d == exhausted {
+			break
+		}
+		if ix.slots[d].dead || (allow != nil && !allow(d)) {
+			for _, c := range order[ess:] {
+				if c.doc == d {
+					c.next()
+				}
+			}
+			continue
+		}
+		var mask uint64
+		var sum float32
+		ln := slope * float32(lens[d])
+		for _, c := range order[ess:] {
+			if c.doc == d {
+				tf := float32(c.tf)
+				x := c.w * tf / (tf + base + ln)
+				contrib[c.orig] = x
+				sum += x
+				mask |= c.bit
+				c.next()
+			}
+		}
+		pruned := false
+		for i := ess - 1; i >= 0; i-- {
+			if len(h) == k && (sum+prefix[i+1])*margin <= theta {
+				pruned = true
+				break
+			}
+			c := order[i]
+			c.seek(d)
+			if c.doc == d {
+				tf := float32(c.tf)
+				x := c.w * tf / (tf + base + ln)
+				contrib[c.orig] = x
+				sum += x
+				mask |= c.bit
+			}
+		}
+		if pruned {
+			clear(contrib)
+			continue
+		}
+		var score float32
+		for i, x := range contrib {
+			score += x
+			contrib[i] = 0
+		}
+		hit := Hit{Slot: d, Score: score, Matched: mask}
 		switch {
 		case len(h) < k:
 			h = append(h, hit)
@@ -103,22 +196,28 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 		case better(hit, h[0]):
 			h[0] = hit
 			down(h, 0)
+		default:
+			continue
 		}
-	}
-	sc.touched, sc.heap = touched, h
-	start := len(out)
-	out = append(out, h...)
-	res := out[start:]
-	// Which query terms each hit contains is needed only for the few hits
-	// returned, so it is looked up here rather than tracked per posting.
-	for i := range res {
-		for _, qt := range terms {
-			if ix.contains(qt.ID, res[i].Slot) {
-				res[i].Matched |= uint64(1) << min(qt.Bit, 63)
+		if len(h) == k {
+			theta = h[0].Score
+			for ess < len(order) && prefix[ess+1]*margin <= theta {
+				ess++
+			}
+			if ess == len(order) {
+				break
 			}
 		}
 	}
-	slices.SortFunc(res, func(a, b Hit) int {
+	for i := range curs {
+		// Let go of the postings: a pooled scratch must not keep a
+		// replaced index's memory reachable.
+		curs[i].fz, curs[i].tail = nil, nil
+	}
+	sc.curs, sc.order, sc.prefix, sc.heap = curs, order[:0], prefix, h
+	start := len(out)
+	out = append(out, h...)
+	slices.SortFunc(out[start:], func(a, b Hit) int {
 		if better(a, b) {
 			return -1
 		}
@@ -130,15 +229,14 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 	return out
 }
 
-// contains reports whether slot s has term, by binary search: posting
-// lists are in slot order because slots are only ever appended.
-func (ix *Index) contains(term, s uint32) bool {
-	if int(term) >= len(ix.postings) {
-		return false
+func cmpFloat(a, b float32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	p := ix.postings[term]
-	i, _ := slices.BinarySearchFunc(p, s, func(po posting, s uint32) int { return int(po.slot()) - int(s) })
-	return i < len(p) && p[i].slot() == s
+	return 0
 }
 
 // better orders hits: higher score first, then lower slot.
