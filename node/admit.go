@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shardstore"
 )
 
@@ -72,4 +73,60 @@ func (n *Node) Storage() string {
 		return fmt.Sprintf("full: %d MB free, %d MB kept in reserve; writes are refused until space is freed (they resume by themselves)", free>>20, need>>20)
 	}
 	return "ok"
+}
+
+// isOverload reports whether err is this node's admission refusal.
+func isOverload(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Code == api.CodeOverloaded
+}
+
+// shedElsewhere sends a query this node has no room for to the
+// least-loaded peer holding its shard, then central (route.Overload), and
+// returns the refusal only when none of them answers in time.
+func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, deadline time.Time, refusal error) (api.QueryResponse, error) {
+	var peers []route.PeerInfo
+	if n.cfg.Peers != nil {
+		peers = n.cfg.Peers.Peers()
+	}
+	d := route.Overload(route.Input{
+		NeedShard:        req.Shard,
+		HeldShards:       n.shardNames(),
+		Peers:            peers,
+		CentralReachable: n.cfg.Remote != nil,
+		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
+		Remaining:        deadline.Sub(start),
+	}, n.routing(n.Tunables()))
+	if d.Action == route.Local {
+		return api.QueryResponse{}, refusal
+	}
+	n.countEscalation(d.Reasons)
+	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	finish := func(resp api.QueryResponse) (api.QueryResponse, error) {
+		resp.Reasons = d.Reasons
+		resp.RequestID = api.RequestID(ctx)
+		resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
+		return resp, nil
+	}
+	if d.Action == route.Peer {
+		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+			return finish(resp)
+		}
+	}
+	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
+		return api.QueryResponse{}, refusal
+	}
+	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
+	defer cancel()
+	resp, err := n.cfg.Remote.AskCentral(ectx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.breaker.Failure(n.cfg.Now())
+		}
+		n.log.WarnContext(ctx, "overloaded: central did not take the query either", "err", err)
+		return api.QueryResponse{}, refusal
+	}
+	n.breaker.Success(n.cfg.Now())
+	resp.Route = "central"
+	return finish(resp)
 }

@@ -90,6 +90,11 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		return api.IngestResponse{}, err
 	}
 	resp := api.IngestResponse{ShardVersions: make(map[string]uint64)}
+	// Once writing starts it finishes, even if the client hangs up: a
+	// client that timed out must find either none of its batch or all of
+	// it when it retries (same ids replace, so the retry is idempotent),
+	// never the first transactions only.
+	ctx = context.WithoutCancel(ctx)
 	// Write in request order, cutting a transaction when the shard changes
 	// or the budget is spent.
 	for start := 0; start < len(preps); {
