@@ -63,6 +63,35 @@ type IngestResponse struct {
 	ShardVersions map[string]uint64  `json:"shard_versions"`
 }
 
+// Job is an asynchronous ingest: POST /v1/documents with "async": true
+// answers 202 with it once the documents are stored durably, and GET
+// /v1/jobs/{id} shows its progress.
+type Job struct {
+	ID       string    `json:"id"`
+	Status   string    `json:"status"` // queued, running, done or failed
+	Total    int       `json:"total"`  // documents in the job
+	Done     int       `json:"done"`   // documents indexed so far
+	Error    string    `json:"error,omitempty"`
+	Created  time.Time `json:"created"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Job states.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// AsyncIngester is implemented by services with an ingest job queue.
+type AsyncIngester interface {
+	// SubmitIngest validates docs and queues them durably as a job.
+	SubmitIngest(ctx context.Context, docs []Document) (Job, error)
+	// Job returns a job's progress.
+	Job(ctx context.Context, id string) (Job, error)
+}
+
 // DeleteResponse answers a document deletion.
 type DeleteResponse struct {
 	ID           string `json:"id"`
