@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 )
 
@@ -84,5 +85,29 @@ func TestAnswersFromSampleManuals(t *testing.T) {
 		if r.Confidence >= minAnswer {
 			t.Errorf("%q: abstention at confidence %.3f, not below the answers' %.3f", q, r.Confidence, minAnswer)
 		}
+	}
+}
+
+// TestCentralAbstentionWording: central holds the full index, so its
+// abstentions do not send the reader to a "local index".
+func TestCentralAbstentionWording(t *testing.T) {
+	ctx := context.Background()
+	n, err := node.New(node.Config{Name: "central", Role: "central", DataDir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Ingest(ctx, []api.Document{{ID: "pump", Body: "To reset the pump press the blue RESET button."}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := n.QueryLocal(ctx, api.QueryRequest{Question: "What is the capital of France?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Abstained || strings.Contains(strings.ToLower(r.Answer), "local index") {
+		t.Errorf("central: abstained %v, answer %q; want an abstention that does not mention a local index", r.Abstained, r.Answer)
 	}
 }

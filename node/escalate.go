@@ -22,6 +22,7 @@ type Remote interface {
 // Reasons the node adds to route's when an escalation does not work out.
 const (
 	reasonCentralFailed = "central_failed" // central was asked and did not answer in time
+	reasonCentralWeaker = "central_weaker" // central answered less surely than the answer served
 )
 
 // Query implements api.Service: answer locally, then let the routing policy
@@ -104,18 +105,34 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
 	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	// One rule for every source: an answer is taken as final when it is
+	// not an abstention and its confidence reaches EscalateBelow, whoever
+	// wrote it. Below that, the search goes on within the deadline, and
+	// the best answer seen is what remains when nothing better comes.
+	var best *api.QueryResponse
+	if err == nil && !local.Abstained {
+		best = &local
+	}
 	if d.Action == route.Peer {
 		n.countEscalation(d.Reasons)
-		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+		resp, ok, weak := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
+		if ok {
 			resp.Reasons = d.Reasons
 			resp.RequestID = api.RequestID(ctx)
 			resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
 			return resp, nil
 		}
-		d.Reasons = append(d.Reasons, reasonPeerFailed)
+		if weak != nil {
+			d.Reasons = append(d.Reasons, reasonPeerWeak)
+			if best == nil || weak.Confidence > best.Confidence {
+				best = weak
+			}
+		} else {
+			d.Reasons = append(d.Reasons, reasonPeerFailed)
+		}
 	}
 	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
-		return n.degrade(local, err == nil, d.Reasons), nil
+		return n.degradeBest(local, err == nil, best, d.Reasons, start), nil
 	}
 	if d.Action == route.Central {
 		n.countEscalation(d.Reasons)
@@ -134,16 +151,36 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		if errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil {
 			reasons = append(reasons, route.ReasonDeadline)
 		}
-		out := n.degrade(local, err == nil, reasons)
-		out.Timings.TotalMS = ms(now.Sub(start))
-		return out, nil
+		return n.degradeBest(local, err == nil, best, reasons, start), nil
 	}
 	n.breaker.Success(now)
 	resp.Route = "central"
 	resp.Reasons = d.Reasons
+	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {
+		// Central answered, less surely than an answer already in hand:
+		// by the same measure, that one is better.
+		out := *best
+		out.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
+		out.RequestID = api.RequestID(ctx)
+		out.Timings.TotalMS = ms(now.Sub(start))
+		return out, nil
+	}
 	resp.RequestID = api.RequestID(ctx)
 	resp.Timings.TotalMS = ms(now.Sub(start))
 	return resp, nil
+}
+
+// degradeBest serves the best answer in hand when no acceptable one could
+// be had: a weak peer answer that beat the local one, labelled, or else the
+// local answer (or abstention) as degrade makes it.
+func (n *Node) degradeBest(local api.QueryResponse, have bool, best *api.QueryResponse, reasons []string, start time.Time) api.QueryResponse {
+	out := local
+	if best != nil && best.Route != local.Route {
+		out, have = *best, true
+	}
+	out = n.degrade(out, have, reasons)
+	out.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
+	return out
 }
 
 // degrade labels the local answer when a better one was wanted but could

@@ -64,8 +64,9 @@ type Retrieval struct {
 }
 
 type weightedTerm struct {
-	term string
-	idf  float64
+	term   string
+	idf    float64
+	unseen bool // no chunk searched holds it
 }
 
 // coverDepth is how many of the best lexical hits are looked at for the
@@ -88,17 +89,16 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // shares its phrases ("fort caroline", "super bowl"), while a passage that
 // matches a question's words one by one, scattered, usually answers
 // something else.
-func (n *Node) phraseCoverage(question string, passages []models.Passage) (float64, bool) {
+func (n *Node) phraseCoverage(question string, passageTerms [][]string) (float64, bool) {
 	q := n.analyzer.Terms(question)
-	if len(q) < 2 || len(passages) == 0 {
+	if len(q) < 2 || len(passageTerms) == 0 {
 		return 0, false
 	}
 	type pair struct{ a, b string }
 	best := 0.0
 	have := make(map[pair]bool)
-	for _, p := range passages[:min(len(passages), coverDepth)] {
+	for _, t := range passageTerms {
 		clear(have)
-		t := n.analyzer.Terms(p.Text)
 		for i := 1; i < len(t); i++ {
 			have[pair{t[i-1], t[i]}] = true
 		}
@@ -111,6 +111,60 @@ func (n *Node) phraseCoverage(question string, passages []models.Passage) (float
 		best = max(best, float64(hit)/float64(len(q)-1))
 	}
 	return best, true
+}
+
+// forgiveTypos counts a question term no chunk holds as matched when one of
+// the passages holds a word one edit away from it (a letter added, dropped,
+// changed, or two swapped; terms of five letters or more): "pacakges" is a
+// typo for a word the node holds, not a sign of a question about something
+// it never saw. Only the confidence signals change; ranking does not.
+func forgiveTypos(r *Retrieval, passageTerms [][]string) {
+	if r.qmass <= 0 {
+		return
+	}
+	for _, qt := range r.qterms {
+		if !qt.unseen || len(qt.term) < 5 {
+			continue
+		}
+		found := false
+		for _, ts := range passageTerms {
+			if slices.ContainsFunc(ts, func(t string) bool { return oneEdit(qt.term, t) }) {
+				found = true
+				break
+			}
+		}
+		if found {
+			share := qt.idf / r.qmass
+			r.passageMass = min(1, r.passageMass+share)
+			r.unseenMass = max(0, r.unseenMass-share)
+		}
+	}
+}
+
+// oneEdit reports whether a and b differ by exactly one insertion,
+// deletion, substitution or transposition of adjacent bytes.
+func oneEdit(a, b string) bool {
+	if a == b {
+		return false
+	}
+	la, lb := len(a), len(b)
+	if la > lb {
+		a, b, la, lb = b, a, lb, la
+	}
+	if lb-la > 1 {
+		return false
+	}
+	i := 0
+	for i < la && a[i] == b[i] {
+		i++
+	}
+	if la == lb {
+		if a[i+1:] == b[i+1:] {
+			return true // substitution
+		}
+		return i+1 < la && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+	}
+	return a[i:] == b[i+1:] // insertion into a
 }
 
 // answerCoverage is the share of the question's idf mass whose terms occur
@@ -313,7 +367,7 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 			} else {
 				r.unseenMass += w
 			}
-			r.qterms = append(r.qterms, weightedTerm{terms[i], w})
+			r.qterms = append(r.qterms, weightedTerm{terms[i], w, scoreDF == 0})
 			r.qmass += w
 		}
 		i = j
@@ -482,8 +536,13 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 			return api.QueryResponse{}, err
 		}
 	}
+	ptexts := make([][]string, min(len(passages), coverDepth))
+	for i := range ptexts {
+		ptexts[i] = n.analyzer.Terms(passages[i].Text)
+	}
+	forgiveTypos(&r, ptexts)
 	rs := r.Signals()
-	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, passages)
+	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, ptexts)
 	if !ans.Abstained {
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
@@ -496,6 +555,11 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	if resp.Abstained {
 		resp.Answer = "Not in the local index: no passage answers this question well enough."
+		if n.cfg.Role == "central" {
+			// Central holds the full index: "local" would send the
+			// reader looking for a better index that does not exist.
+			resp.Answer = "Not in the index: no passage answers this question well enough."
+		}
 		// Every answer given is at or above minConf; an abstention is
 		// never rated above one, whatever the signals said.
 		resp.Confidence = min(resp.Confidence, math.Nextafter(minConf, 0))

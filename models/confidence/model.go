@@ -12,24 +12,24 @@ package confidence
 // development sets and on the sets it was not fitted on.
 func DefaultModel() Model {
 	return Model{
-		Held: Calibration{Bias: -6.0201, Features: []Feature{
-			{Signal: "passage_coverage", Weight: 7.1824},
-			{Signal: "term_coverage", Weight: -2.3204},
-			{Signal: "top_score_norm", Weight: 8.8228},
-			{Signal: "margin", Weight: 1.9632},
-			{Signal: "missing_rare", Weight: 0.6889},
-			{Signal: "unseen_mass", Weight: -6.2117},
-			{Signal: "phrase_coverage", Weight: 3.6224},
+		Held: Calibration{Bias: -5.5148, Features: []Feature{
+			{Signal: "passage_coverage", Weight: 6.3077},
+			{Signal: "term_coverage", Weight: -1.7552},
+			{Signal: "top_score_norm", Weight: 8.6249},
+			{Signal: "margin", Weight: 2.0964},
+			{Signal: "missing_rare", Weight: 0.1621},
+			{Signal: "unseen_mass", Weight: -6.6310},
+			{Signal: "phrase_coverage", Weight: 3.6732},
 		}},
-		Answer: Calibration{Bias: -4.2012, Features: []Feature{
-			{Signal: "passage_coverage", Weight: 4.6887},
-			{Signal: "term_coverage", Weight: -1.5074},
-			{Signal: "top_score_norm", Weight: -1.6635},
-			{Signal: "margin", Weight: 5.1744},
-			{Signal: "missing_rare", Weight: 1.8309},
-			{Signal: "unseen_mass", Weight: -2.1444},
-			{Signal: "phrase_coverage", Weight: 2.3220},
-			{Signal: "answer_idf_coverage", Weight: 1.9312},
+		Answer: Calibration{Bias: -5.4908, Features: []Feature{
+			{Signal: "passage_coverage", Weight: 4.3886},
+			{Signal: "term_coverage", Weight: -0.6029},
+			{Signal: "top_score_norm", Weight: -1.6041},
+			{Signal: "margin", Weight: 5.6639},
+			{Signal: "missing_rare", Weight: 1.7860},
+			{Signal: "unseen_mass", Weight: -2.8090},
+			{Signal: "phrase_coverage", Weight: 2.6479},
+			{Signal: "answer_idf_coverage", Weight: 2.7362},
 		}},
 	}
 }
