@@ -50,8 +50,9 @@ type Retrieval struct {
 	lexMatched        uint64
 	denseTop          float64
 	hasDense          bool
-	// qterms are the question's distinct analysed terms, indexed by their
-	// bit in Hit.matched, each with its idf; qmass is the sum of those idfs.
+	// qterms are the question's distinct analysed terms but its question
+	// words ("how", "do"), each with its idf and bit in Hit.matched; qmass is
+	// the sum of those idfs.
 	// A term no chunk holds weighs as the rarest possible: a question about
 	// something this node never saw is mostly such terms.
 	qterms []weightedTerm
@@ -66,7 +67,8 @@ type Retrieval struct {
 type weightedTerm struct {
 	term   string
 	idf    float64
-	unseen bool // no chunk searched holds it
+	unseen bool  // no chunk searched holds it
+	bit    uint8 // its bit in Hit.matched
 }
 
 // coverDepth is how many of the best lexical hits are looked at for the
@@ -360,14 +362,14 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 			qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
 			r.MaxScore += w * (n.cfg.BM25.K1 + 1)
 		}
-		if len(r.qterms) < 64 {
+		if len(r.qterms) < 64 && !n.answerer.IsQuestionWord(terms[i]) {
 			w := unseen
 			if scoreDF > 0 {
 				w = lexical.IDF(total, scoreDF)
 			} else {
 				r.unseenMass += w
 			}
-			r.qterms = append(r.qterms, weightedTerm{terms[i], w, scoreDF == 0})
+			r.qterms = append(r.qterms, weightedTerm{terms[i], w, scoreDF == 0, bit})
 			r.qmass += w
 		}
 		i = j
@@ -421,9 +423,9 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		r.passageMass = -1
 		for _, h := range r.Hits[:min(len(r.Hits), coverDepth)] {
 			var m float64
-			for b := h.matched; b != 0; b &= b - 1 {
-				if i := bits.TrailingZeros64(b); i < len(r.qterms) {
-					m += r.qterms[i].idf
+			for _, qt := range r.qterms {
+				if h.matched&(1<<qt.bit) != 0 {
+					m += qt.idf
 				}
 			}
 			if m/r.qmass > r.passageMass {
@@ -432,8 +434,8 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		}
 		r.passageMass = max(r.passageMass, 0)
 		unseen := lexical.IDF(max(total, 1), 0)
-		for i, qt := range r.qterms {
-			if best&(1<<i) == 0 {
+		for _, qt := range r.qterms {
+			if best&(1<<qt.bit) == 0 {
 				r.missingRare = max(r.missingRare, qt.idf/unseen)
 			}
 		}
