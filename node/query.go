@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -194,7 +195,10 @@ func (n *Node) answerCoverage(r Retrieval, text string) (float64, bool) {
 // it refuses are never scored, never take a place among the k, and never
 // come back from the dense side of a hybrid search either.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
-	allow := chunkFilterFrom(ctx)
+	allow, err := n.accessFilter(ctx, shardName, chunkFilterFrom(ctx))
+	if err != nil {
+		return Retrieval{}, err
+	}
 	if n.retrievalKind(shardName) != "hybrid" {
 		return n.searchLexical(question, shardName, k, allow)
 	}
@@ -478,6 +482,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // confidence, and abstain below the threshold. It is what a node runs for a
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
 	resp, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
@@ -489,7 +494,12 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 }
 
 // Reasons a local answer carries when the model could not write it.
-const reasonModelUnavailable = "model_unavailable"
+const (
+	reasonModelUnavailable = "model_unavailable"
+	// reasonOverload: the node was too busy to do the best it could (the
+	// model's queue was full, or the query went elsewhere).
+	reasonOverload = "overload"
+)
 
 func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	if !n.Ready() {
@@ -504,27 +514,45 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	start := time.Now()
-	r, err := n.Search(ctx, req.Question, req.Shard, req.K)
+	// Retrieval holds a slot until the answer is written, unless a model
+	// writes it: generation has its own gate and may wait for it without
+	// keeping the cores from other queries' retrieval.
+	release, err := n.Admit(ctx, admission.Retrieval)
+	if err != nil {
+		return api.QueryResponse{}, err
+	}
+	defer func() { release() }()
+	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return api.QueryResponse{}, err
 	}
-	passages, cites, err := n.passages(r.Hits)
+	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
+	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
+	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
+	passages, cites := toPassages(cands)
 	retrieved := time.Now()
 	resp := api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
-	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken)
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken, release)
+	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return api.QueryResponse{}, err
+	case busy:
+		// The model has more work queued than it can finish in time:
+		// answer from the passages now rather than refuse the question.
+		resp.Reasons = append(resp.Reasons, reasonOverload)
+		resp.Degraded = true
+		ans = n.answerer.Answer(req.Question, passages)
 	case err != nil:
 		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
 		ans = n.answerer.Answer(req.Question, passages)
@@ -571,6 +599,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 			resp.Citations[c-1].Cited = true
 		}
 	}
+	n.finishTrusted(&resp, conflicts, withheld)
 	end := time.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
 	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
@@ -587,7 +616,11 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 // A failure opens the model's breaker: the next queries answer extractively
 // at once, and one probe after the cooldown finds out whether the model is
 // back, so the node returns to generating by itself.
-func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
+//
+// Before waiting for the model's gate it calls releaseRetrieval, so that a
+// query waiting for the model does not hold a retrieval slot. A full gate
+// is an *admission.Refusal: the caller answers extractively.
+func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error, releaseRetrieval func()) (models.Answer, confidence.Generation, time.Time, error) {
 	var first time.Time
 	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
@@ -595,6 +628,15 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	if !n.genBreaker.Allow(time.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
+	releaseRetrieval()
+	release, err := n.adm.Acquire(ctx, admission.Generation)
+	if err != nil {
+		if r, ok := admission.IsRefusal(err); ok {
+			n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()
+		}
+		return models.Answer{}, confidence.Generation{}, first, err
+	}
+	defer release()
 	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
 			first = time.Now()
@@ -623,40 +665,6 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// passages loads the text and provenance of hits, numbered from 1.
-func (n *Node) passages(hits []Hit) ([]models.Passage, []api.Citation, error) {
-	ids := make([]shard.ChunkID, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ChunkID
-	}
-	texts, err := n.store.Texts(ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps := make([]models.Passage, len(hits))
-	cs := make([]api.Citation, len(hits))
-	type key struct{ shard, doc string }
-	metas := make(map[key][2]string, len(hits))
-	for i, h := range hits {
-		m, ok := metas[key{h.Shard, h.DocID}]
-		if !ok {
-			store := h.Shard
-			if h.store != "" {
-				store = h.store // the version the hit was retrieved from
-			}
-			d, err := n.store.Doc(store, h.DocID)
-			if err != nil {
-				return nil, nil, fmt.Errorf("load citation: %w", err)
-			}
-			m = [2]string{d.Title, d.Source}
-			metas[key{h.Shard, h.DocID}] = m
-		}
-		ps[i] = models.Passage{N: i + 1, ChunkID: h.ChunkID.String(), DocumentID: h.DocID, Title: m[0], Source: m[1], Text: texts[i], Score: h.Score}
-		cs[i] = api.Citation{N: i + 1, DocumentID: h.DocID, ChunkID: h.ChunkID.String(), Shard: h.Shard, Source: m[1], Title: m[0], Score: h.Score, Snippet: snippet(texts[i], 240)}
-	}
-	return ps, cs, nil
-}
 
 // snippet cuts text at a word boundary near max bytes.
 func snippet(text string, max int) string {
