@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 )
@@ -109,5 +110,76 @@ func TestCentralAbstentionWording(t *testing.T) {
 	}
 	if !r.Abstained || strings.Contains(strings.ToLower(r.Answer), "local index") {
 		t.Errorf("central: abstained %v, answer %q; want an abstention that does not mention a local index", r.Abstained, r.Answer)
+	}
+}
+
+// wordsGen is a fake generation model (unit tests only): it writes a fixed
+// answer word by word, citing passage 1.
+type wordsGen struct{ text string }
+
+func (g wordsGen) Model() string { return "words" }
+
+func (g wordsGen) Generate(ctx context.Context, req models.GenerateRequest, onToken func(models.Token) error) (models.Answer, []models.Token, error) {
+	var toks []models.Token
+	for _, w := range strings.SplitAfter(g.text, " ") {
+		t := models.Token{Text: w}
+		toks = append(toks, t)
+		if onToken != nil {
+			if err := onToken(t); err != nil {
+				return models.Answer{}, nil, err
+			}
+		}
+	}
+	return models.Answer{Text: g.text, Mode: models.ModeGenerative, Cited: []int{1}}, toks, nil
+}
+
+// TestStreamShowsOneAnswer: whatever route the answer takes, the streamed
+// text is exactly the final answer (issue 11, point 5): a question the edge
+// holds streams its generated tokens as written; one it does not goes to
+// central first and streams central's answer alone.
+func TestStreamShowsOneAnswer(t *testing.T) {
+	ctx := context.Background()
+	for _, gen := range []models.Generator{nil, wordsGen{"Press the blue RESET button on panel B. [1]"}} {
+		name := "extractive"
+		if gen != nil {
+			name = "generative"
+		}
+		t.Run(name, func(t *testing.T) {
+			n, err := node.New(node.Config{Name: "edge", DataDir: t.TempDir(), NoSync: true, Remote: fakeCentral{}, Generator: gen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if _, err := n.Ingest(ctx, manuals); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct{ q, route string }{
+				{"How do I reset the pump after a fault? blue RESET button panel", "local"},
+				{"What is the torque spec for the conveyor motor bolts?", "central"},
+			} {
+				var streamed strings.Builder
+				tokens := 0
+				r, err := n.QueryStream(ctx, api.QueryRequest{Question: tc.q}, func(s string) error {
+					tokens++
+					streamed.WriteString(s)
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Route != tc.route {
+					t.Errorf("%q: route %q (reasons %v, confidence %.2f), want %s", tc.q, r.Route, r.Reasons, r.Confidence, tc.route)
+				}
+				if streamed.String() != r.Answer {
+					t.Errorf("%q: streamed %q, final answer %q: want the same text", tc.q, streamed.String(), r.Answer)
+				}
+				if gen != nil && tc.route == "local" && tokens < 2 {
+					t.Errorf("%q: %d token events; a local generated answer should stream as written", tc.q, tokens)
+				}
+			}
+		})
 	}
 }

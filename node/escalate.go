@@ -42,7 +42,18 @@ func (n *Node) QueryStream(ctx context.Context, req api.QueryRequest, onToken fu
 }
 
 func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
-	resp, err := n.route(ctx, req, onToken)
+	var sent bool
+	var stream func(string) error
+	if onToken != nil {
+		stream = func(t string) error { sent = true; return onToken(t) }
+	}
+	resp, err := n.route(ctx, req, stream)
+	if err == nil && onToken != nil && !sent && resp.Answer != "" {
+		// Nothing was streamed while the route was open: the stream gets
+		// the answer the route settled on, whole, so that its text and the
+		// final response are the same.
+		err = onToken(resp.Answer)
+	}
 	if err == nil {
 		outcome := "answered"
 		switch {
@@ -75,10 +86,14 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	local, err := n.answerLocal(ctx, req, onToken)
+	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
+	local, streamed, err := n.answerLocal(ctx, req, onToken, remote)
+	if err == nil && streamed {
+		// Its tokens are out: this is the one answer of the stream.
+		return local, nil
+	}
 	var ae *api.Error
 	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
-	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
 	if err != nil && !(notHeld && remote) {
 		return local, err
 	}

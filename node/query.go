@@ -483,7 +483,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // question another node forwarded.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
-	resp, err := n.answerLocal(ctx, req, nil)
+	resp, _, err := n.answerLocal(ctx, req, nil, false)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
 	} else {
@@ -493,6 +493,10 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 	return resp, err
 }
 
+// reasonStreamedUnsure marks a streamed answer that scored below
+// min-confidence once written: it was shown, so it stands, labelled.
+const reasonStreamedUnsure = "streamed_below_min_confidence"
+
 // Reasons a local answer carries when the model could not write it.
 const (
 	reasonModelUnavailable = "model_unavailable"
@@ -501,16 +505,20 @@ const (
 	reasonOverload = "overload"
 )
 
-func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
+// answerLocal answers from this node's shards. With onToken, a generated
+// answer's tokens go to it as written when the answer will stay on this node
+// (mayLeave false, or retrieval makes it likely enough); streamed reports
+// whether they did, in which case the text is final.
+func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, err error) {
 	if !n.Ready() {
-		return api.QueryResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.QueryResponse{}, false, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
 	}
 	if err := api.ValidateQuery(&req); err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	}
 	if req.Shard != "" {
 		if err := shard.ValidName(req.Shard); err != nil {
-			return api.QueryResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+			return api.QueryResponse{}, false, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 		}
 	}
 	start := time.Now()
@@ -519,34 +527,53 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	// keeping the cores from other queries' retrieval.
 	release, err := n.Admit(ctx, admission.Retrieval)
 	if err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	}
 	defer func() { release() }()
 	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	}
 	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	}
 	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
 	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
 	passages, cites := toPassages(cands)
 	retrieved := time.Now()
-	resp := api.QueryResponse{
+	resp = api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
+	ptexts := make([][]string, min(len(passages), coverDepth))
+	for i := range ptexts {
+		ptexts[i] = n.analyzer.Terms(passages[i].Text)
+	}
+	forgiveTypos(&r, ptexts)
+	rs := r.Signals()
+	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, ptexts)
+	minConf := n.Tunables().MinConfidence
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
-	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken, release)
+	// A stream shows one answer, so the route is chosen before any token
+	// goes out, from what retrieval already says: the model's tokens are
+	// streamed as written only when the answer will stay here, and are
+	// otherwise held back until the route has settled on an answer.
+	var live func(string) error
+	if onToken != nil && g != nil {
+		pre := confidence.BeforeAnswer(rs, confidence.DefaultModel())
+		if pre >= minConf && (!mayLeave || pre >= n.Tunables().EscalateBelow) {
+			live = onToken
+		}
+	}
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, live, release)
 	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, false, err
 	case busy:
 		// The model has more work queued than it can finish in time:
 		// answer from the passages now rather than refuse the question.
@@ -561,25 +588,18 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	default:
 		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, g.Model(), ans.InvalidCitations
 	}
-	if resp.Mode == models.ModeExtractive && onToken != nil && !ans.Abstained {
-		if err := onToken(ans.Text); err != nil {
-			return api.QueryResponse{}, err
-		}
-	}
-	ptexts := make([][]string, min(len(passages), coverDepth))
-	for i := range ptexts {
-		ptexts[i] = n.analyzer.Terms(passages[i].Text)
-	}
-	forgiveTypos(&r, ptexts)
-	rs := r.Signals()
-	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, ptexts)
+	streamed = live != nil && !first.IsZero()
 	if !ans.Abstained {
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
 	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
-	minConf := n.Tunables().MinConfidence
-	if !ans.Abstained && conf.Confidence < minConf {
+	switch {
+	case !ans.Abstained && conf.Confidence < minConf && streamed:
+		// The reader has the text already; taking it back would show
+		// two answers. It stays, labelled with what the node now knows.
+		resp.Reasons = append(resp.Reasons, reasonStreamedUnsure)
+	case !ans.Abstained && conf.Confidence < minConf:
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
 	}
@@ -607,7 +627,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	if !first.IsZero() {
 		resp.Timings.FirstTokenMS = ms(first.Sub(start))
 	}
-	return resp, nil
+	return resp, streamed, nil
 }
 
 // generate asks the generation model, when there is one and it is not known
