@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/node"
@@ -181,5 +183,78 @@ func TestStreamShowsOneAnswer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// flakyCentral fails while down is set, counting every call.
+type flakyCentral struct {
+	down  atomic.Bool
+	calls atomic.Int32
+}
+
+func (c *flakyCentral) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
+	c.calls.Add(1)
+	if c.down.Load() {
+		<-ctx.Done() // a dead central answers nothing: the caller waits it out
+		return api.QueryResponse{}, ctx.Err()
+	}
+	return api.QueryResponse{Answer: "from central", Node: "central", Confidence: 0.9}, nil
+}
+
+// TestDegradeFast: with central dead, one query waits for it and the next
+// ones answer at once, degraded; when central is back the background probe
+// finds out, without a user's query paying for it (issue 11, point 6).
+func TestDegradeFast(t *testing.T) {
+	ctx := context.Background()
+	c := &flakyCentral{}
+	c.down.Store(true)
+	n, err := node.New(node.Config{Name: "edge", DataDir: t.TempDir(), NoSync: true, Remote: c,
+		QueryTimeout: 600 * time.Millisecond, CentralCooldown: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Ingest(ctx, manuals); err != nil {
+		t.Fatal(err)
+	}
+	q := api.QueryRequest{Question: "What is the torque spec for the conveyor motor bolts?"}
+	slow := 0
+	for i := range 4 {
+		began := time.Now()
+		r, err := n.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(began) > 200*time.Millisecond {
+			slow++
+		}
+		if !r.Degraded || !r.Abstained {
+			t.Errorf("query %d with central down: degraded %v abstained %v (reasons %v); want a degraded abstention", i, r.Degraded, r.Abstained, r.Reasons)
+		}
+	}
+	if slow != 1 {
+		t.Errorf("%d of 4 queries waited for the dead central; want exactly 1", slow)
+	}
+	c.down.Store(false)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st, err := n.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Central == "closed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("central back for 3 s, circuit still %q: the background probe did not close it", st.Central)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r, err := n.Query(ctx, q)
+	if err != nil || r.Route != "central" {
+		t.Errorf("after the probe: route %q err %v; want central", r.Route, err)
 	}
 }

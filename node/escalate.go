@@ -19,6 +19,56 @@ type Remote interface {
 	AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
 }
 
+// CentralProber is a Remote that can check that central answers without
+// asking it a question (a QUIC ping). Without it the background probe asks
+// a one-passage question.
+type CentralProber interface {
+	ProbeCentral(ctx context.Context) error
+}
+
+// probeEvery is how often the background probe looks at the breaker, and
+// probeTimeout how long one probe may take: central answers a probe in
+// well under a millisecond on a LAN, so a second means it is not answering.
+const (
+	probeEvery   = 250 * time.Millisecond
+	probeTimeout = time.Second
+)
+
+// runCentralProbe finds out when central is back, so that no user query is
+// the one that waits on a dead central to learn it: queries go to central
+// only while its circuit is closed, and once a cooldown has passed after a
+// failure this loop sends the one probe the breaker admits.
+func (n *Node) runCentralProbe(ctx context.Context) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := n.cfg.Now()
+		if n.breaker.State(now) != route.StateHalfOpen || !n.breaker.Allow(now) {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		var err error
+		if p, ok := n.cfg.Remote.(CentralProber); ok {
+			err = p.ProbeCentral(pctx)
+		} else {
+			_, err = n.cfg.Remote.AskCentral(pctx, api.QueryRequest{Question: "edgerag central probe", K: 1})
+		}
+		cancel()
+		switch {
+		case err == nil:
+			n.breaker.Success(n.cfg.Now())
+			n.log.InfoContext(ctx, "central is answering again")
+		case ctx.Err() == nil:
+			n.breaker.Failure(n.cfg.Now())
+		}
+	}
+}
+
 // Reasons the node adds to route's when an escalation does not work out.
 const (
 	reasonCentralFailed = "central_failed" // central was asked and did not answer in time
@@ -114,8 +164,10 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		HeldShards:       n.shardNames(),
 		Peers:            peers,
 		CentralReachable: n.cfg.Remote != nil,
-		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
-		Remaining:        deadline.Sub(start),
+		// Half-open counts as open: the background probe, not a user's
+		// query, finds out whether central is back.
+		CircuitOpen: n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed,
+		Remaining:   deadline.Sub(start),
 	}, n.routing(tun))
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
@@ -146,7 +198,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 			d.Reasons = append(d.Reasons, reasonPeerFailed)
 		}
 	}
-	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
+	if now := n.cfg.Now(); !d.Central || n.breaker.State(now) != route.StateClosed || !n.breaker.Allow(now) {
 		return n.degradeBest(local, err == nil, best, d.Reasons, start), nil
 	}
 	if d.Action == route.Central {

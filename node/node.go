@@ -369,6 +369,13 @@ func (n *Node) Open(ctx context.Context) error {
 		defer n.wg.Done()
 		n.audit.Run(bg)
 	}()
+	if n.cfg.Remote != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.runCentralProbe(bg)
+		}()
+	}
 	n.ready.Store(true)
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
