@@ -94,8 +94,10 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 		HeldShards:       n.shardNames(),
 		Peers:            peers,
 		CentralReachable: n.cfg.Remote != nil,
-		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
-		Remaining:        deadline.Sub(start),
+		// Half-open counts as open, as for escalation: the background
+		// probe finds out whether central is back.
+		CircuitOpen: n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed,
+		Remaining:   deadline.Sub(start),
 	}, n.routing(n.Tunables()))
 	if d.Action == route.Local {
 		return api.QueryResponse{}, refusal
@@ -108,13 +110,26 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 		resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
 		return resp, nil
 	}
+	// Any answer a peer stands behind beats a refusal: this node has none
+	// to compare it with.
+	var weak *api.QueryResponse
 	if d.Action == route.Peer {
-		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+		var resp api.QueryResponse
+		var ok bool
+		resp, ok, weak = n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin), 0)
+		if ok {
 			return finish(resp)
 		}
 	}
-	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
+	// fallback is the best a peer gave, else the refusal.
+	fallback := func() (api.QueryResponse, error) {
+		if weak != nil {
+			return finish(*weak)
+		}
 		return api.QueryResponse{}, refusal
+	}
+	if now := n.cfg.Now(); !d.Central || n.breaker.State(now) != route.StateClosed || !n.breaker.Allow(now) {
+		return fallback()
 	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
@@ -124,7 +139,7 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 			n.breaker.Failure(n.cfg.Now())
 		}
 		n.log.WarnContext(ctx, "overloaded: central did not take the query either", "err", err)
-		return api.QueryResponse{}, refusal
+		return fallback()
 	}
 	n.breaker.Success(n.cfg.Now())
 	resp.Route = "central"
