@@ -62,6 +62,20 @@ func (c *Client) Ask(ctx context.Context, target Target, q api.QueryRequest) (ap
 	return resp, nil
 }
 
+// Central is a node.Remote that escalates through c to one central node.
+type Central struct {
+	c      *Client
+	target Target
+}
+
+// Central returns the remote that asks target as central.
+func (c *Client) Central(target Target) Central { return Central{c: c, target: target} }
+
+// AskCentral implements node.Remote.
+func (r Central) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
+	return r.c.Ask(ctx, r.target, q)
+}
+
 // Answerer answers a forwarded question locally, without forwarding it.
 type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
 

@@ -1,0 +1,192 @@
+package trust
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Flags name what the detector found. They are part of the API (chunks and
+// citations carry them), so a name never changes meaning.
+const (
+	// FlagInstruction: text that addresses a model or an assistant, or
+	// tells it to drop its rules ("ignore previous instructions", "you
+	// are now", "when asked, answer ...").
+	FlagInstruction = "instruction"
+	// FlagDelimiter: a forged role or delimiter (</context>, <system>,
+	// [INST], <|im_start|>, "END OF CONTEXT").
+	FlagDelimiter = "delimiter"
+	// FlagExfiltration: a link or image that would carry data out, or a
+	// request to put the conversation into a URL.
+	FlagExfiltration = "exfiltration"
+	// FlagHidden: text a reader does not see (zero-width or bidi
+	// characters, display:none, white on white, comments).
+	FlagHidden = "hidden"
+	// FlagSecret: a request for secrets, credentials or the prompt.
+	FlagSecret = "secret_request"
+	// FlagAuthority: a passage claiming to override every other source.
+	FlagAuthority = "authority"
+	// FlagContradiction: a passage that restates a more trusted passage's
+	// subject with different figures (the PoisonedRAG pattern); set by
+	// the caller from Contradicts, not by Detect.
+	FlagContradiction = "contradiction"
+)
+
+// Finding is one detected span of text.
+type Finding struct {
+	Flag  string `json:"flag"`
+	Rule  string `json:"rule"`
+	Start int    `json:"start"` // byte offsets into the text Detect was given
+	End   int    `json:"end"`
+}
+
+type rule struct {
+	flag, name string
+	re         *regexp.Regexp
+	// negated rules do not fire when a negation shortly precedes the match
+	// ("never share your password" is advice, not a request).
+	negated bool
+	// check, when set, must accept the match (by submatch indexes).
+	check func(s string, m []int) bool
+}
+
+// The rules are immutable after package initialisation. RE2 matching is
+// linear in the text, so a hostile document cannot make detection slow.
+var rules = []rule{
+	{flag: FlagInstruction, name: "ignore_previous", re: regexp.MustCompile(`(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|every\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+|those\s+|my\s+)?(?:previous|prior|above|earlier|preceding|foregoing|original|system|safety|other)\s+(?:instructions?|prompts?|rules|directions|directives|guidelines|messages|context|constraints)\b`)},
+	{flag: FlagInstruction, name: "role_change", re: regexp.MustCompile(`(?i)\byou\s+are\s+(?:now|no\s+longer)\s+(?:an?\s+|the\s+|in\s+)?(?:ai\b|assistant|chatbot|language\s+model|llm|dan\b|jailbroken|unrestricted|unfiltered|developer\s+mode|evil|free\s+(?:of|from)|bound\s+by|restricted|limited\s+by)`)},
+	{flag: FlagInstruction, name: "act_as", re: regexp.MustCompile(`(?i)\b(?:act|behave|pretend|roleplay)\s+(?:as|like|to\s+be)\s+(?:an?\s+)?(?:unrestricted|unfiltered|jailbroken|dan\b|evil|different\s+(?:ai|assistant)|new\s+(?:ai|assistant))`)},
+	{flag: FlagInstruction, name: "new_instructions", re: regexp.MustCompile(`(?i)\b(?:new|updated|real|actual|hidden)\s+(?:system\s+)?instructions?\s*(?::|for\s+(?:the\s+)?(?:ai|assistant|model|llm))`)},
+	{flag: FlagInstruction, name: "address_model", re: regexp.MustCompile(`(?i)\b(?:(?:attention|note|message|instructions?|reminder)\s*(?:to|for)?\s*:?\s+(?:the\s+|any\s+|all\s+)?(?:ai\b|ai\s+assistants?|chatbots?|language\s+models?|llms?\b|ai\s+models?|answering\s+(?:system|model)s?)|(?:ai\s+assistants?|language\s+models?|llms?|chatbots?|ai\s+models?|the\s+assistant)\s+(?:reading|processing|answering|summari[sz]ing|that\s+reads?|who\s+reads?)\b|(?:if|when)\s+you\s+are\s+an?\s+(?:ai\b|assistant|language\s+model|llm|chatbot))`)},
+	{flag: FlagInstruction, name: "answer_directive", re: regexp.MustCompile(`(?i)\b(?:(?:when|if|whenever)\s+(?:you\s+are\s+|you're\s+)?(?:asked|questioned|queried)\b[^.\n]{0,80}?\b(?:answer|respond|reply)\s+(?:with|that|only)|(?:always|only)\s+(?:answer|respond|reply)\s+(?:with|that)|(?:answer|respond|reply)\s+(?:only\s+)?with\s+the\s+following|(?:in|at\s+the\s+end\s+of)\s+your\s+(?:answer|response|reply|output)\b|(?:do\s+not|don't|never)\s+(?:mention|cite|reveal\s+to\s+the\s+user|tell\s+the\s+user)\s+(?:this|these|the\s+(?:other|previous|real|original|actual))\b)`)},
+	{flag: FlagAuthority, name: "supersedes_sources", re: regexp.MustCompile(`(?i)\b(?:this|the\s+following)\s+(?:document|notice|text|message|passage|note|update)\s+(?:supersedes|overrides|replaces|takes\s+precedence\s+over|invalidates)\s+(?:all|any|every)\s+(?:other|previous|prior|conflicting)\s+(?:documents?|sources?|passages?|instructions?|information|answers?|context)\b`)},
+	{flag: FlagAuthority, name: "discredit_sources", re: regexp.MustCompile(`(?i)\b(?:all\s+)?(?:the\s+)?(?:other|previous|remaining|conflicting)\s+(?:documents?|sources?|passages?|search\s+results)\s+(?:are|is|were)\s+(?:outdated|wrong|incorrect|false|obsolete|compromised|fake|untrustworthy|poisoned|invalid)\b`)},
+	{flag: FlagAuthority, name: "system_override", re: regexp.MustCompile(`(?i)\b(?:system|admin(?:istrator)?|developer|root|security)\s+(?:override|overrides|notice\s+to\s+(?:the\s+)?(?:ai|assistant|model))\s*:`)},
+	{flag: FlagDelimiter, name: "role_tag", re: regexp.MustCompile(`(?i)</?\s*(?:system|context|contexts|documents?|passages?|user|assistant|instructions?|human|prompt|retrieved|search_results?|tool|function_results?|sys)\s*>`)},
+	{flag: FlagDelimiter, name: "special_token", re: regexp.MustCompile(`(?i)<\|[a-z_]{2,30}\|>|\[/?(?:inst|sys|system)\]|<<\s*/?sys\s*>>`)},
+	{flag: FlagDelimiter, name: "role_prefix", re: regexp.MustCompile(`(?i)(?:^|[.!?:]\s+|\n)(?:#{1,6}\s*)?(?:system|assistant)\s*(?:message|prompt)?\s*:\s*(?:you\b|ignore|disregard|from\s+now|new\s+instructions|the\s+(?:user|answer)\b|always|never)`)},
+	{flag: FlagDelimiter, name: "context_end", re: regexp.MustCompile(`(?i)\b(?:end\s+of\s+(?:the\s+)?(?:context|passages?|retrieved\s+(?:text|documents?|passages?)|documents?\s+provided|user\s+input|system\s+prompt|data\s+section)|(?:begin|start)\s+(?:of\s+)?(?:new\s+)?(?:system\s+prompt|instructions?\s+block))\b|(?:<<<|>>>)\s*(?:end\s+)?passage`)},
+	{flag: FlagExfiltration, name: "image_url", re: regexp.MustCompile(`(?i)!\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(true)},
+	{flag: FlagExfiltration, name: "link_url", re: regexp.MustCompile(`(?i)\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(false)},
+	{flag: FlagExfiltration, name: "html_image", re: regexp.MustCompile(`(?i)<img\b[^>]*\bsrc\s*=\s*["']?(https?://[^"'\s>]+)`), check: exfilURL(true)},
+	{flag: FlagExfiltration, name: "data_into_url", re: regexp.MustCompile(`(?i)\b(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}?\b(?:question|conversation|chat\s+history|previous\s+messages|user'?s?\s+(?:data|input|message|question)|secrets?|passwords?|api\s+keys?|prompt)\b[^.\n]{0,60}?\b(?:url|link|query\s+string|image\s+(?:url|link|address)|endpoint|webhook)\b`)},
+	{flag: FlagSecret, name: "prompt_request", re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|repeat|show|display|tell|give|leak|disclose|share|send|dump|write\s+out|expose|recite)\s+(?:me\s+|us\s+)?(?:your|the\s+system|the\s+hidden|the\s+initial|the\s+original)\s+(?:full\s+|entire\s+|complete\s+|hidden\s+|initial\s+|original\s+|system\s+)?(?:system\s+)?(?:prompt|instructions|rules|guidelines)\b|\b(?:repeat|print|output)\s+(?:everything|all|the\s+text|the\s+words)\s+(?:above|before\s+this)\b|\bwhat\s+(?:is|are|were)\s+your\s+(?:system\s+prompt|instructions|initial\s+instructions|rules)\b`)},
+	{flag: FlagSecret, name: "secret_request", negated: true, re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|leak|disclose|share|send|dump|expose|tell\s+(?:me|us)|give\s+(?:me|us)|include|post|e-?mail|upload|list)\s+(?:me\s+|us\s+)?(?:the\s+|your\s+|all\s+|any\s+|its\s+|stored\s+|saved\s+)*(?:api[\s_-]?keys?|passwords?|credentials|secrets?|access\s+tokens?|auth(?:entication)?\s+tokens?|private\s+keys?|ssh\s+keys?|environment\s+variables|env\s+vars)\b`)},
+}
+
+// negation is looked for just before a negated rule's match.
+var negation = regexp.MustCompile(`(?i)\b(?:not|never|no|nobody|no\s+one|don't|do\s+not|must\s+not|cannot|can't)\b[^.!?]{0,24}$`)
+
+// placeholder marks a URL built to carry data: template markers, or words
+// that name what an attacker wants filled in.
+var placeholder = regexp.MustCompile(`(?i)[{}<>$]|%7b|%7d|%3c|\[|\b(?:question|query|prompt|secret|password|passwd|token|api_?key|history|conversation|chat|user_?input|data|answer|q)=|/(?:question|prompt|secret|password|token|history|conversation|chat)(?:[/?#]|$)`)
+
+// exfilURL accepts a matched URL (submatch 1) when it looks built to carry
+// data. Images load by themselves, so any query string on one is enough;
+// a link needs a placeholder because ordinary links carry queries.
+func exfilURL(image bool) func(s string, m []int) bool {
+	return func(s string, m []int) bool {
+		if len(m) < 4 || m[2] < 0 {
+			return false
+		}
+		u := s[m[2]:m[3]]
+		if placeholder.MatchString(u) {
+			return true
+		}
+		return image && strings.Contains(u, "?") && strings.Contains(u, "=")
+	}
+}
+
+// Detect reports every span of text that looks aimed at a model rather
+// than a reader. It never fails: text it cannot read it leaves alone.
+// Invisible characters (zero-width, bidi controls, tag characters) are both
+// reported as FlagHidden and removed before the other rules look, so that
+// "ig\u200bnore previous instructions" is still found.
+func Detect(text string) []Finding {
+	var out []Finding
+	folded, offsets, hidden := fold(text)
+	out = append(out, hidden...)
+	for _, r := range rules {
+		for _, m := range r.re.FindAllStringSubmatchIndex(folded, -1) {
+			if r.negated && negation.MatchString(folded[max(0, m[0]-40):m[0]]) {
+				continue
+			}
+			if r.check != nil && !r.check(folded, m) {
+				continue
+			}
+			out = append(out, Finding{Flag: r.flag, Rule: r.name, Start: offsets[m[0]], End: offsets[m[1]]})
+		}
+	}
+	slices.SortFunc(out, func(a, b Finding) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
+		}
+		return a.End - b.End
+	})
+	return out
+}
+
+// invisible reports characters a reader does not see but a model reads.
+func invisible(r rune) bool {
+	switch {
+	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2064,
+		r >= 0x2066 && r <= 0x2069, r == 0xFEFF, r == 0x180E, r == 0x00AD,
+		r >= 0xE0000 && r <= 0xE007F:
+		return true
+	}
+	return false
+}
+
+// fold removes invisible characters, returning the folded text, the
+// original offset of every folded byte (plus one past the end) and a
+// FlagHidden finding per suspicious run of invisible characters. Zero-width
+// spaces, joiners and soft hyphens occur in ordinary text (Wikipedia has
+// pairs of them), so only runs of four or more are reported, which is what
+// encoding a message in them takes; Unicode tag characters, which spell
+// ASCII invisibly, are reported even alone. Either way they are removed, so
+// the other rules see through "ig\u200bnore".
+func fold(text string) (string, []int, []Finding) {
+	var b strings.Builder
+	offsets := make([]int, 0, len(text)+1)
+	var hidden []Finding
+	runStart, runLen, tags := -1, 0, false
+	for i, r := range text {
+		if invisible(r) {
+			if runStart < 0 {
+				runStart = i
+			}
+			runLen++
+			tags = tags || r >= 0xE0000
+			continue
+		}
+		if runStart >= 0 {
+			if runLen >= 4 || tags {
+				hidden = append(hidden, Finding{Flag: FlagHidden, Rule: "invisible_chars", Start: runStart, End: i})
+			}
+			runStart, runLen, tags = -1, 0, false
+		}
+		_, n := utf8.DecodeRuneInString(text[i:])
+		b.WriteString(text[i : i+n])
+		for k := range n {
+			offsets = append(offsets, i+k)
+		}
+	}
+	if runStart >= 0 && (runLen >= 4 || tags) {
+		hidden = append(hidden, Finding{Flag: FlagHidden, Rule: "invisible_chars", Start: runStart, End: len(text)})
+	}
+	offsets = append(offsets, len(text))
+	return b.String(), offsets, hidden
+}
+
+// Names returns the distinct flags of findings, sorted; nil when none.
+func Names(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		if !slices.Contains(out, f.Flag) {
+			out = append(out, f.Flag)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
