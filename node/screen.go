@@ -73,7 +73,7 @@ func resolveTrust(d *api.Document, admin bool) error {
 // screenDoc marks a document's record screened, records document-level
 // findings (hidden markup that carries instructions, a flagged title) and
 // returns the hidden text its chunks are checked for.
-func (n *Node) screenDoc(meta *shardstore.DocMeta, body string) []trust.Hidden {
+func (n *Node) screenDoc(meta *shardstore.DocMeta, format, body string) []trust.Hidden {
 	if n.cfg.DisableScreening {
 		return nil
 	}
@@ -82,6 +82,16 @@ func (n *Node) screenDoc(meta *shardstore.DocMeta, body string) []trust.Hidden {
 	for _, h := range hidden {
 		if h.Instruction && !slices.Contains(meta.Flags, trust.FlagHidden) {
 			meta.Flags = append(meta.Flags, trust.FlagHidden)
+		}
+	}
+	// Chunking turns markdown images and links into their labels, so a
+	// link built to carry data out never reaches a chunk to be flagged
+	// there; the document says what it is all the same.
+	if format != "" && format != "text" {
+		for _, f := range trust.Detect(body) {
+			if f.Flag == trust.FlagExfiltration && !slices.Contains(meta.Flags, f.Flag) {
+				meta.Flags = append(meta.Flags, f.Flag)
+			}
 		}
 	}
 	for _, f := range trust.Names(trust.Detect(meta.Title)) {
@@ -220,6 +230,12 @@ func (n *Node) contradicted(shardName, docID string, level trust.Level, text str
 			return trust.Conflict{}, false, fmt.Errorf("screen for contradictions: %w", err)
 		}
 		if trust.StoredLevel(d.Trust) < level || h.Position >= len(d.Chunks) || (len(d.Chunks[h.Position].Flags) > 0 && !d.Released) {
+			continue
+		}
+		// Between equals, a stored passage that asks the question it
+		// answers is the likelier plant: the new one is not flagged for
+		// disagreeing with it (the query shows the disagreement).
+		if trust.StoredLevel(d.Trust) == level && trust.AsksQuestion(texts[i]) && !trust.AsksQuestion(text) {
 			continue
 		}
 		if k, ok := n.checker.Contradicts(text, texts[i]); ok {
