@@ -179,10 +179,14 @@ func (n *Node) screenContradictions(ctx context.Context, preps []prepared) error
 				return err
 			}
 			cm := &p.meta.Chunks[ci]
-			if slices.Contains(cm.Flags, trust.FlagContradiction) || !trust.HasClaim(p.texts[ci]) {
+			if slices.Contains(cm.Flags, trust.FlagContradiction) {
 				continue
 			}
-			k, ok, err := n.contradicted(p.shard, p.meta.ID, level, p.texts[ci])
+			claims := trust.Claims(p.texts[ci], maxClaims)
+			if claims == "" {
+				continue
+			}
+			k, ok, err := n.contradicted(p.shard, p.meta.ID, level, claims, p.texts[ci])
 			if err != nil {
 				return err
 			}
@@ -196,10 +200,15 @@ func (n *Node) screenContradictions(ctx context.Context, preps []prepared) error
 	return nil
 }
 
+// maxClaims bounds the claim sentences of a chunk searched with, which
+// bounds what the screen costs per chunk.
+const maxClaims = 3
+
 // contradicted compares text with the stored chunks of other documents in
-// the shard most like it that are at least as trusted and not flagged.
-func (n *Node) contradicted(shardName, docID string, level trust.Level, text string) (trust.Conflict, bool, error) {
-	r, err := n.searchLexical(text, shardName, contradictionProbe+1, nil)
+// the shard most like its claims that are at least as trusted and not
+// flagged.
+func (n *Node) contradicted(shardName, docID string, level trust.Level, claims, text string) (trust.Conflict, bool, error) {
+	r, err := n.searchLexical(claims, shardName, contradictionProbe+1, nil)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return trust.Conflict{}, false, nil // a new shard: nothing to contradict

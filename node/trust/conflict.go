@@ -92,7 +92,16 @@ var scale = map[string]struct {
 	"ml": {"l", 0.001}, "g": {"kg", 0.001}, "kW": {"W", 1000},
 }
 
+// hasDigit is the cheap test that spares the quantity expression most
+// sentences.
+func hasDigit(s string) bool {
+	return strings.ContainsAny(s, "0123456789")
+}
+
 func quantities(s string) []quantity {
+	if !hasDigit(s) {
+		return nil
+	}
 	var out []quantity
 	for _, m := range quantityRe.FindAllStringSubmatchIndex(s, -1) {
 		lo, err := parseNumber(s[m[4]:m[5]])
@@ -150,7 +159,11 @@ func (c *Checker) sentences(text string) []sentence {
 		}
 		// Units and figures are what may differ; the rest says what the
 		// sentence is about.
-		out = append(out, sentence{span: sp, text: s, terms: c.content(quantityRe.ReplaceAllString(s, " "))})
+		about := s
+		if hasDigit(s) {
+			about = quantityRe.ReplaceAllString(s, " ")
+		}
+		out = append(out, sentence{span: sp, text: s, terms: c.content(about)})
 	}
 	return out
 }
@@ -297,7 +310,29 @@ func disagree(a, b sentence, part float64) (Conflict, bool) {
 // HasClaim reports whether text states a figure with a unit or a negation,
 // the only statements Contradicts can find at odds; callers skip the rest.
 func HasClaim(text string) bool {
-	return quantityRe.MatchString(text) || negRe.MatchString(text)
+	return hasDigit(text) && quantityRe.MatchString(text) || negRe.MatchString(text)
+}
+
+// Claims returns the sentences of text that state a figure with a unit or
+// a negation, joined, at most max of them: what a caller searches with to
+// find the stored passages a new one might contradict.
+func Claims(text string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, sp := range chunk.Sentences(text) {
+		s := text[sp.Start:sp.End]
+		if strings.HasSuffix(s, "?") || !HasClaim(s) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+		if n++; n == max {
+			break
+		}
+	}
+	return b.String()
 }
 
 // AsksQuestion reports whether text holds a question. Manuals state; a
