@@ -104,9 +104,12 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
 	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	// What leaves the node is redacted; the local answer above used the
+	// question as asked.
+	out := n.outgoing(ctx, req, d)
 	if d.Action == route.Peer {
 		n.countEscalation(d.Reasons)
-		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+		if resp, ok := n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin)); ok {
 			resp.Reasons = d.Reasons
 			resp.RequestID = api.RequestID(ctx)
 			resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
@@ -122,7 +125,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
-	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
+	resp, rerr := n.cfg.Remote.AskCentral(ectx, out)
 	now := n.cfg.Now()
 	if rerr != nil {
 		if ctx.Err() == nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/node/trust"
@@ -367,4 +368,26 @@ func slicesSortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// outgoing returns the request as it may leave the node for a peer or
+// central: personal data and named secrets redacted from the question
+// (Config.Redactor). Each redaction is counted in /metrics and logged with
+// the request id, without the redacted values: the audit record until the
+// authentication layer keeps its own log. Nothing is redacted when the
+// decision keeps the question local.
+func (n *Node) outgoing(ctx context.Context, req api.QueryRequest, d route.Decision) api.QueryRequest {
+	if d.Action != route.Peer && !d.Central {
+		return req
+	}
+	r := n.cfg.Redactor.Redact(req.Question)
+	if r.Total() == 0 {
+		return req
+	}
+	for name, c := range r.Counts {
+		n.metrics.Redactions.WithLabelValues(name).Add(float64(c))
+	}
+	n.log.InfoContext(ctx, "redacted before escalation", "counts", r.Counts, "total", r.Total())
+	req.Question = r.Text
+	return req
 }
