@@ -61,32 +61,17 @@ Defaults are those of ` + "`edgerag serve`" + `; ` + "`edgerag central`" + ` lis
 // configFlag is the flag naming the configuration file; it is not a key.
 const configFlag = "config"
 
-// inspectKey carries, in a context, a function runNode hands its flag set
-// to instead of running: how 'edgerag config' reads the keys from the flags
-// the node really registers, whoever added them.
-type inspectKey struct{}
-
-// errInspected ends runNode after an inspection.
-var errInspected = errors.New("flags inspected")
-
 // parseNodeFlags parses the command line of serve and central, then fills
-// the flags it did not set from the environment and the configuration file.
-// It returns the flags set on the command line, which a fleet config
-// manifest does not override.
-func parseNodeFlags(ctx context.Context, fs *flag.FlagSet, args []string) (map[string]bool, error) {
-	path := fs.String(configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
-	if inspect, ok := ctx.Value(inspectKey{}).(func(*flag.FlagSet) error); ok {
-		if err := inspect(fs); err != nil {
-			return nil, err
-		}
-		return nil, errInspected
-	}
+// the flags it did not set from the environment and the configuration file
+// (--config). It returns the flags set on the command line, which a fleet
+// config manifest does not override.
+func parseNodeFlags(fs *flag.FlagSet, args []string) (map[string]bool, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	return given, loadConfig(fs, *path, os.LookupEnv, os.ReadFile)
+	return given, loadConfig(fs, fs.Lookup(configFlag).Value.String(), os.LookupEnv, os.ReadFile)
 }
 
 // loadConfig applies the environment and the file at path (or
@@ -133,15 +118,10 @@ func nodeSchema(fs *flag.FlagSet) (config.Schema, error) {
 }
 
 // nodeFlags returns the flag set of 'edgerag serve' (role "edge") or
-// 'edgerag central', as runNode builds it.
-func nodeFlags(ctx context.Context, role string) (*flag.FlagSet, error) {
-	var got *flag.FlagSet
-	ctx = context.WithValue(ctx, inspectKey{}, func(fs *flag.FlagSet) error { got = fs; return nil })
-	err := runNode(ctx, role, nil, io.Discard, io.Discard)
-	if !errors.Is(err, errInspected) || got == nil {
-		return nil, fmt.Errorf("reading the flags of %s: %v", role, err)
-	}
-	return got, nil
+// 'edgerag central', as runNode parses it.
+func nodeFlags(role string) *flag.FlagSet {
+	fs, _ := nodeFlagSet(role, io.Discard)
+	return fs
 }
 
 const configUsage = `Usage: edgerag config <command>
@@ -159,7 +139,8 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{"config needs a command: check, default or doc"}
 	}
 	sub := args[0]
-	fs := newFlags("config "+sub, "", stderr)
+	synopsis := map[string]string{"check": "[--central] FILE", "default": "[--central]"}[sub]
+	fs := newFlags("config "+sub, synopsis, stderr)
 	central := fs.Bool("central", false, "use the flags and defaults of 'edgerag central'")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -168,10 +149,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *central {
 		role = "central"
 	}
-	nfs, err := nodeFlags(ctx, role)
-	if err != nil {
-		return err
-	}
+	nfs := nodeFlags(role)
 	s, err := nodeSchema(nfs)
 	if err != nil {
 		return err

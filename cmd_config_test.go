@@ -36,10 +36,7 @@ func TestConfigDocUpToDate(t *testing.T) {
 // except --config itself, so the file cannot drift from the flags.
 func TestConfigKeysAreServeFlags(t *testing.T) {
 	for _, role := range []string{"edge", "central"} {
-		fs, err := nodeFlags(context.Background(), role)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fs := nodeFlags(role)
 		s, err := nodeSchema(fs)
 		if err != nil {
 			t.Fatal(err)
@@ -94,10 +91,7 @@ query-timeout = "9s"
 			map[string]string{"http": "127.0.0.1:1001"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, err := nodeFlags(context.Background(), "edge")
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs := nodeFlags("edge")
 			args := tc.args
 			if tc.env["EDGERAG_CONFIG"] == "" {
 				args = append(args, "--config", "node.toml")

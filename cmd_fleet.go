@@ -28,7 +28,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var f membership.Fleet
-	if err := nodeJSON(ctx, http.MethodGet, strings.TrimRight(*nodeURL, "/")+"/v1/fleet", nil, &f); err != nil {
+	if err := nodeClient(*nodeURL).Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -105,46 +105,4 @@ func orDash(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// nodeJSON calls a node's API and decodes its JSON answer, turning the
-// API's error body into an error.
-func nodeJSON(ctx context.Context, method, url string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return fmt.Errorf("bad node URL: %w", err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("reach node: %w (is it running? see --node)", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("read node's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
-		}
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("node's answer is not the expected JSON: %w", err)
-	}
-	return nil
 }

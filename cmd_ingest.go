@@ -36,7 +36,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() == 0 {
 		return usageError{"ingest needs at least one file or directory (.txt, .md, .html, or .jsonl with {\"id\",\"title\",\"text\"} lines)"}
 	}
-	client := api.NewClient(*nodeURL, nil)
+	client := nodeClient(*nodeURL)
 	total, err := sizeOf(fs.Args())
 	if err != nil {
 		return err

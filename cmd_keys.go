@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/edgerag/edgerag/node/membership"
@@ -69,7 +68,7 @@ func keysCall(ctx context.Context, nodeURL, op, key string) (membership.KeyResul
 			}
 		}
 		res = membership.KeyResult{}
-		err = nodeJSON(ctx, http.MethodPost, strings.TrimRight(nodeURL, "/")+"/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
+		err = nodeClient(nodeURL).Call(ctx, http.MethodPost, "/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
 		if err == nil && (res.Failed > 0 || res.Answered < res.Nodes) {
 			err = fmt.Errorf("%d of %d members answered, %d failed: %v", res.Answered, res.Nodes, res.Failed, res.Messages)
 		}

@@ -27,7 +27,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	resp, err := api.NewClient(*nodeURL, nil).Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
+	resp, err := nodeClient(*nodeURL).Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -16,91 +15,188 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgerag/edgerag/models"
-	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
-	"github.com/edgerag/edgerag/node/statuspage"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
-// serveOptions are the flags of 'edgerag serve'.
-type serveOptions struct {
-	data          string
-	httpAddr      string
-	name          string
+// nodeOptions are the flags of 'edgerag serve' and 'edgerag central': most
+// go straight into the agent's Config, the rest are the command's own.
+type nodeOptions struct {
+	cfg           agent.Config
+	escalateBelow float64
+	join          string // comma-separated
+	publishModels string // comma-separated
 	logLevel      string
 	logFormat     string
 	readyFile     string
-	noSync        bool
-	bm25          lexical.Params
-	minConfidence float64
-	escalateBelow float64
-	queryTimeout  time.Duration
-	cooldown      time.Duration
 	memoryLimit   string
-	chunking      chunk.Options
-	model         ollama.Config
+	configFile    string // read by parseNodeFlags through the flag set
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runNode(ctx, "edge", args, stdout, stderr)
 }
 
-// runCentral runs the central node: the same daemon holding the full index,
-// listening for escalations on QUIC.
-func runCentral(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runNode(ctx, "central", args, stdout, stderr)
-}
-
-func runNode(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
-	var o serveOptions
-	var fo fleetOptions
-	cmd := "serve"
-	quicDefault := ""
-	if role == "central" {
-		cmd, quicDefault = "central", "127.0.0.1:7443"
-	}
-	fs := newFlags(cmd, "--data DIR [--http ADDR]", stderr)
-	fo.register(fs, quicDefault)
-	var syncOpt syncOptions
-	syncOpt.register(fs, role)
-	var modelOpt modelOptions
-	modelOpt.register(fs, role)
-	var gopt gossipOptions
-	gopt.register(fs)
-	fs.StringVar(&o.data, "data", "", "data directory (one Badger database; created if missing)")
-	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
-	fs.StringVar(&o.name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
+// nodeFlagSet returns the flag set of serve (role "edge") or central, bound
+// to the options it fills. 'edgerag config' reads the keys from it.
+func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
+	o := &nodeOptions{cfg: agent.Config{Role: role, Version: version}}
+	c := &o.cfg
+	fs := newFlags(cmdName(role), "--data DIR [--http ADDR]", stderr)
+	registerFleetFlags(fs, o, role)
+	registerSyncFlags(fs, o, role)
+	registerGossipFlags(fs, o)
+	fs.StringVar(&c.DataDir, "data", "", "data directory (one Badger database; created if missing)")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
+	fs.StringVar(&c.Name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
 	checkedStringVar(fs, &o.logLevel, "log-level", "info", checkLogLevel, "log level: debug, info, warn or error")
 	checkedStringVar(fs, &o.logFormat, "log-format", "text", checkLogFormat, "log format: text or json")
 	fs.StringVar(&o.readyFile, "ready-file", "", "write the API's URL to this file once the node is ready (for scripts and tests)")
-	fs.BoolVar(&o.noSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
-	fs.Float64Var(&o.bm25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
-	fs.Float64Var(&o.bm25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
-	unitFloatVar(fs, &o.minConfidence, "min-confidence", 0.15, "abstain below this confidence (0..1)")
+	fs.BoolVar(&c.NoSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
+	fs.Float64Var(&c.BM25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
+	fs.Float64Var(&c.BM25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
+	unitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	unitFloatVar(fs, &o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
-	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
-	fs.DurationVar(&o.cooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
-	fs.IntVar(&o.chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
-	fs.IntVar(&o.chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
-	fs.StringVar(&o.model.Host, "ollama", "", "Ollama server (host:port or URL) to generate answers with; empty: extractive answers only")
-	fs.StringVar(&o.model.GenModel, "gen-model", "", "generation model on the Ollama server, e.g. qwen2.5:0.5b")
-	fs.StringVar(&o.model.EmbedModel, "embed-model", "", "embedding model on the Ollama server, e.g. all-minilm; enables hybrid retrieval")
-	fs.IntVar(&o.model.NumCtx, "num-ctx", 0, "context window of the generation model in tokens (0: the server's default)")
-	fs.Float64Var(&o.model.Temperature, "temperature", 0, "sampling temperature (0: greedy, repeatable)")
-	fs.DurationVar(&o.model.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
-	fs.IntVar(&o.model.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
-	fs.BoolVar(&o.model.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
+	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
+	fs.IntVar(&c.Chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
+	fs.IntVar(&c.Chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
+	m := &c.Model
+	fs.StringVar(&m.Host, "ollama", "", "Ollama server (host:port or URL) to generate answers with; empty: extractive answers only")
+	fs.StringVar(&m.GenModel, "gen-model", "", "generation model on the Ollama server, e.g. qwen2.5:0.5b")
+	fs.StringVar(&m.EmbedModel, "embed-model", "", "embedding model on the Ollama server, e.g. all-minilm; enables hybrid retrieval")
+	fs.IntVar(&m.NumCtx, "num-ctx", 0, "context window of the generation model in tokens (0: the server's default)")
+	fs.Float64Var(&m.Temperature, "temperature", 0, "sampling temperature (0: greedy, repeatable)")
+	fs.DurationVar(&m.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
+	fs.IntVar(&m.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
+	fs.BoolVar(&m.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
-	given, err := parseNodeFlags(ctx, fs, args)
+	fs.StringVar(&o.configFile, configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
+	if role == "central" {
+		// Central accepts the edge's escalation flags, so that one
+		// configuration file can serve both, but they do nothing there:
+		// its help leaves them out.
+		fs.Usage = func() {
+			shown := flag.NewFlagSet("central", flag.ContinueOnError)
+			shown.SetOutput(fs.Output())
+			fs.VisitAll(func(f *flag.Flag) {
+				if !edgeOnlyFlags[f.Name] {
+					shown.Var(f.Value, f.Name, f.Usage)
+				}
+			})
+			fmt.Fprintf(fs.Output(), "Usage: edgerag central --data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]\n\nFlags:\n")
+			shown.PrintDefaults()
+		}
+	}
+	return fs, o
+}
+
+// edgeOnlyFlags are the flags of an edge's escalation to central, which
+// 'edgerag central --help' does not list.
+var edgeOnlyFlags = map[string]bool{"central": true, "central-name": true, "escalate-below": true, "central-cooldown": true}
+
+// registerFleetFlags adds the flags a node needs to talk to other nodes
+// over QUIC.
+func registerFleetFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
+	f := &o.cfg.Fleet
+	listenDefault := ""
+	if role == "central" {
+		listenDefault = "127.0.0.1:7443"
+	}
+	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (edgerag cert issue)")
+	fs.StringVar(&f.QUICAddr, "quic", listenDefault, "UDP address of this node's QUIC endpoint for other nodes (empty: none)")
+	fs.StringVar(&f.Central, "central", "", "QUIC address of the central node to escalate to (empty: none)")
+	fs.StringVar(&f.CentralName, "central-name", "central", "node name in the central node's certificate")
+}
+
+// registerSyncFlags adds the fleet-sync and model-shipping flags: central
+// publishes, an edge follows.
+func registerSyncFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
+	s, m := &o.cfg.Sync, &o.cfg.Models
+	if role == "central" {
+		fs.StringVar(&s.Key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
+		fs.Float64Var(&s.Canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
+		fs.StringVar(&o.publishModels, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
+		fs.StringVar(&m.OllamaDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")
+		return
+	}
+	fs.StringVar(&s.Pub, "sync-pub", "", "central's fleet-sync public key (sync.pub); with --central, enables fleet sync of published shards")
+	fs.DurationVar(&s.Poll, "sync-poll", time.Minute, "how often to ask central for new shard versions")
+	fs.Int64Var(&s.Batch, "sync-batch", 1<<20, "bytes of chunk records asked for in one request (smaller wastes less on flaky links)")
+	fs.BoolVar(&m.Ensure, "sync-models", false, "fetch the models central publishes into the local Ollama, at start and whenever central publishes new ones, and switch to them (needs --central, --sync-pub, --ollama); no internet needed")
+	fs.DurationVar(&m.Timeout, "sync-models-timeout", 30*time.Minute, "longest start waits for --sync-models; a transfer cut short resumes in the background")
+}
+
+// registerGossipFlags adds the membership flags.
+func registerGossipFlags(fs *flag.FlagSet, o *nodeOptions) {
+	g := &o.cfg.Gossip
+	fs.StringVar(&g.Addr, "gossip", "", "host:port for Serf membership with the other nodes of the site, UDP and TCP (empty: no membership)")
+	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of members to join at start (not needed after a restart: the snapshot remembers)")
+	fs.StringVar(&g.Advertise, "advertise", "", "host:port peers must use to reach this node's gossip, when it differs from --gossip (NAT, 0.0.0.0)")
+	checkedStringVar(fs, &g.Profile, "gossip-profile", membership.ProfileLAN, func(s string) error {
+		_, err := membership.ProfileByName(s)
+		return err
+	}, "gossip timings: lan (one switched network) or edge (lossy or slow links)")
+	fs.StringVar(&g.Label, "fleet-label", "edgerag", "label of this fleet's gossip; nodes with another label are kept out")
+	fs.StringVar(&g.Keyring, "keyring", "", "gossip keyring file, mode 0600 (edgerag keys generate); required with --gossip unless --insecure-dev")
+	fs.BoolVar(&g.InsecureDev, "insecure-dev", false, "allow gossip without encryption (development only: anyone on the network can join)")
+}
+
+func cmdName(role string) string {
+	if role == "central" {
+		return "central"
+	}
+	return "serve"
+}
+
+// nodeConfig parses the command line, the environment and the
+// configuration file of serve or central into the agent's Config.
+func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, error) {
+	fs, o := nodeFlagSet(role, stderr)
+	given, err := parseNodeFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	c := &o.cfg
+	c.Sync.Pinned = given // a fleet config does not override these
+	c.Routing = route.DefaultThresholds()
+	c.Routing.MinConfidence = o.escalateBelow
+	c.Gossip.Join = splitList(o.join)
+	c.Models.Publish = splitList(o.publishModels)
+	c.Sync.Hook, c.Sync.OnVerified = testHooks()
+	if c.Logger, err = newLogger(stderr, o.logLevel, o.logFormat); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// runNode runs serve or central: the agent until a signal, then a graceful
+// shutdown that a second signal cuts short.
+func runNode(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
+	o, err := nodeConfig(role, args, stderr)
 	if err != nil {
 		return err
 	}
-	syncOpt.given = given // a fleet config does not override these
 	if o.memoryLimit != "" {
 		limit, err := parseBytes(o.memoryLimit)
 		if err != nil {
@@ -108,105 +204,30 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		}
 		debug.SetMemoryLimit(limit)
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
-	}
-	if o.data == "" {
-		return usageError{cmd + " needs --data DIR: where the node keeps its shards"}
-	}
-	if role == "central" && fo.central != "" {
-		return usageError{"central does not escalate: drop --central"}
-	}
-	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	a, err := agent.New(o.cfg)
 	if err != nil {
 		return err
 	}
-	routing := route.DefaultThresholds()
-	routing.MinConfidence = o.escalateBelow
-	var n *node.Node
-	link, err := openFleet(ctx, fo, o.name, func() *node.Node { return n }, log)
-	if err != nil {
+	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	defer link.Close()
-	gossip, err := newGossip(gopt, fo, o.name, link, log)
-	if err != nil {
-		return err
-	}
-	if syncOpt.ship, err = publishModels(ctx, modelOpt, syncOpt.key, link, log); err != nil {
-		return err
-	}
-	shipEdge, err := ensureModels(ctx, modelOpt, syncOpt.pub, o, fo, link, log)
-	if err != nil {
-		return err
-	}
-	gen, emb, err := openModels(ctx, o.model, log)
-	if err != nil {
-		return err
-	}
-	n, err = node.New(node.Config{
-		Generator: gen, Embedder: emb, PreviousEmbedder: previousEmbedder(o.model),
-		Name: o.name, Role: role, Version: version, DataDir: o.data, NoSync: o.noSync,
-		BM25: o.bm25, MinConfidence: o.minConfidence, Logger: log, Remote: link.remote, Peers: gossip.peers(),
-		Routing: routing, QueryTimeout: o.queryTimeout, CentralCooldown: o.cooldown, Chunking: o.chunking,
-	})
-	if err != nil {
-		return err
-	}
-	if err := n.Open(ctx); err != nil {
-		return err
-	}
-	defer n.Close()
-	syncOpt.applyModels = modelApplier(shipEdge, n, o.model, log)
-	syncCtx, stopSync := context.WithCancel(ctx)
-	fsync, syncDone, err := startSync(syncCtx, role, syncOpt, o, fo, link, n, log)
-	if err != nil {
-		stopSync()
-		return err
-	}
-	defer func() { stopSync(); <-syncDone }() // before the store closes
-	// Fleet sync's hints and health go through gossip.
-	gossip.follow(fsync)
-	if err := gossip.start(ctx, n, role, o.data); err != nil {
-		return err
-	}
-	defer gossip.Close() // runs first: peers see a graceful leave, not a failure
-
-	ln, err := net.Listen("tcp", o.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another node running? pick another --http port)", o.httpAddr, err)
-	}
-	url := "http://" + ln.Addr().String()
-	handler := api.NewHandler(n, log)
-	handler.Handle("GET /metrics", n.Metrics().Handler())
-	handler.Handle("GET /{$}", statuspage.Handler(fsync.withSync(gossip.withFleet(n.Status))))
-	fsync.register(handler, n)
-	fsync.observe(n.Metrics())
-	gossip.routes(handler, n.Metrics())
-	srv := &http.Server{
-		Handler:           link.load.count(handler),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "url", url, "data", o.data)
 	if o.readyFile != "" {
-		ready := url + "\n"
-		if link.server != nil {
-			ready += "quic://" + link.server.Addr().String() + "\n"
+		ready := a.URL() + "\n"
+		if q := a.QUICAddr(); q != "" {
+			ready += "quic://" + q + "\n"
 		}
 		if err := os.WriteFile(o.readyFile, []byte(ready), 0o644); err != nil {
+			a.Close()
 			return fmt.Errorf("write ready file: %w", err)
 		}
 	}
-
 	select {
-	case err := <-errc:
+	case err := <-a.Err():
+		a.Close()
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down; a second signal forces exit")
+	o.cfg.Logger.Info("shutting down; a second signal forces exit")
 	force := make(chan os.Signal, 1)
 	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(force)
@@ -219,8 +240,8 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		case <-shutdownCtx.Done():
 		}
 	}()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("http shutdown", "err", err)
+	if err := a.Shutdown(shutdownCtx); err != nil {
+		o.cfg.Logger.Warn("shutdown", "err", err)
 	}
 	return nil
 }
@@ -257,75 +278,6 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(api.NewLogHandler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
-}
-
-// previousEmbedder reaches an earlier embedding model on the same Ollama
-// server, so that a node whose --embed-model changed keeps searching with
-// the old vectors until the new model's are complete.
-func previousEmbedder(cfg ollama.Config) func(ctx context.Context, model string) (models.Embedder, error) {
-	return func(ctx context.Context, model string) (models.Embedder, error) {
-		name, _, ok := ollama.ParseModelID(model)
-		if !ok {
-			return nil, fmt.Errorf("%q is not an Ollama model", model)
-		}
-		cfg.GenModel, cfg.EmbedModel, cfg.AllowPull = "", name, false
-		c, err := ollama.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := c.Check(cctx, nil); err != nil {
-			return nil, err
-		}
-		return c.Embedder(), nil
-	}
-}
-
-// openModels connects to Ollama when models are configured: it checks they
-// are there (pulling them when allowed), warms them so the first query does
-// not pay the load, and returns the generator and embedder (nil for a role
-// without a model). A server that is down is not fatal: the node answers
-// extractively with BM25 and tries again later.
-func openModels(ctx context.Context, cfg ollama.Config, log *slog.Logger) (models.Generator, models.Embedder, error) {
-	if cfg.Host == "" && cfg.GenModel == "" && cfg.EmbedModel == "" {
-		return nil, nil, nil
-	}
-	if cfg.GenModel == "" && cfg.EmbedModel == "" {
-		return nil, nil, usageError{"--ollama needs --gen-model and/or --embed-model"}
-	}
-	c, err := ollama.New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	var gen models.Generator
-	var emb models.Embedder
-	if cfg.GenModel != "" {
-		gen = c.Generator()
-	}
-	if cfg.EmbedModel != "" {
-		emb = c.Embedder()
-	}
-	progress := func(status string, done, total int64) {
-		log.Info("model", "status", status, "done", done, "total", total)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	if cfg.AllowPull {
-		cancel()
-		cctx, cancel = context.WithCancel(ctx) // a pull takes as long as it takes
-	}
-	defer cancel()
-	if err := c.Check(cctx, progress); err != nil {
-		log.Warn("models not available; answering extractively with BM25 until they are", "err", err)
-		return gen, emb, nil
-	}
-	start := time.Now()
-	if err := c.Warm(cctx); err != nil {
-		log.Warn("warming the models failed", "err", err)
-	} else {
-		log.Info("models warm", "ms", time.Since(start).Milliseconds())
-	}
-	return gen, emb, nil
 }
 
 // parseBytes reads sizes like 512MiB, 96MB, 1GiB or a plain byte count.

@@ -1,249 +1,39 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"math/rand/v2"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/edgerag/edgerag/node/api"
-	"github.com/edgerag/edgerag/sync/fleet"
 )
 
-// syncFleet is central and the files an edge needs, made with the CLI.
-type syncFleet struct {
-	tls, keys string
-	central   *proc
-}
-
-func newSyncFleet(t *testing.T) *syncFleet {
-	t.Helper()
-	f := &syncFleet{tls: fleetDir(t, "central", "edge-1"), keys: t.TempDir()}
-	if out, err := exec.Command(binary, "sync", "keygen", "--out", f.keys).CombinedOutput(); err != nil {
-		t.Fatalf("sync keygen: %v\n%s", err, out)
-	}
-	f.central = startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
-		"--tls-dir", f.tls, "--name", "central", "--sync-key", filepath.Join(f.keys, "sync.key"), "--no-sync"})
-	return f
-}
-
-func (f *syncFleet) ingest(t *testing.T, ids []int, word string) {
-	t.Helper()
-	var docs []api.Document
-	for _, i := range ids {
-		docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%03d", i), Shard: "manuals", Title: fmt.Sprintf("Machine %d", i),
-			Body: fmt.Sprintf("To reset unit%d press the %s button. The %s lamp of unit%d blinks twice.", i, word, word, i)})
-	}
-	if _, err := api.NewClient(f.central.url, nil).Ingest(context.Background(), docs); err != nil {
+// TestPrintSyncStatus checks what a person reads from 'edgerag sync
+// status': central's transfers as progress bars, an edge's fleet config
+// settings with their sources.
+func TestPrintSyncStatus(t *testing.T) {
+	central := `{"role":"central","published":[{"shard":"manuals","version":9}],"config":2,"models":4,
+		"edges":[{"node":"e1","shard":"manuals","version":8,"healthy":true,"at":"2026-01-02T03:04:05Z"}],
+		"transfers":[{"node":"e2","shard":"manuals","target":9,"state":"fetching","chunks_done":30,"chunks_total":120,"bytes_done":2500,"bytes_total":10000,"at":"2026-01-02T03:04:05Z"}]}`
+	var b strings.Builder
+	if err := printSyncStatus(&b, []byte(central)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func (f *syncFleet) publish(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", f.central.url).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "published shard manuals") {
-		t.Fatalf("publish: %v\n%s", err, out)
-	}
-}
-
-func (f *syncFleet) edgeArgs(data string) []string {
-	return []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--tls-dir", f.tls, "--name", "edge-1",
-		"--central", f.central.quic, "--sync-pub", filepath.Join(f.keys, "sync.pub"), "--sync-poll", "100ms", "--sync-batch", "2048",
-		"--escalate-below", "0"} // answers must come from the edge's own shard
-}
-
-// count returns how many documents of the shard a query for word finds
-// (at most 50).
-func count(t *testing.T, url, word string) int {
-	t.Helper()
-	r, err := api.NewClient(url, nil).Query(context.Background(), api.QueryRequest{Question: word, K: 50, Shard: "manuals"})
-	if err != nil {
-		if strings.Contains(err.Error(), "not held") {
-			return 0
+	for _, want := range []string{"(fleet config)           version 2", "(models)                 version 4", "e2", "█████░░░░░░░░░░░░░░░  25%", "30/120 chunks", "e1", "healthy (latest 9)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("central's status lacks %q:\n%s", want, b.String())
 		}
+	}
+	edge := `{"role":"edge","central":"central at x","shards":[],"config":{"applied":3,"applied_at":"2026-01-02T03:04:05Z",
+		"last_error":"config refused: version 2 is not newer","settings":[{"name":"escalate-below","value":"0.9","source":"fleet config v3"},
+		{"name":"query-timeout","value":"5s","source":"flag (over fleet config v3)"}]},
+		"models":{"applied":2,"applied_at":"2026-01-02T03:04:05Z","state":"error","models":[{"name":"gen-b:latest","role":"generation"}],
+		"last_error":"model manifest refused: version 1 is not newer than version 2 already applied (replayed or stale manifest)"}}`
+	b.Reset()
+	if err := printSyncStatus(&b, []byte(edge)); err != nil {
 		t.Fatal(err)
 	}
-	if r.Route != "local" {
-		t.Fatalf("query %q left the node (route %q): the count would not be the edge's", word, r.Route)
-	}
-	n := 0
-	for _, c := range r.Citations {
-		if strings.Contains(c.Snippet, word) {
-			n++
+	for _, want := range []string{"fleet config: version 3", "escalate-below     0.9        fleet config v3", "flag (over fleet config v3)", "not newer",
+		"models: version 2 applied 2026-01-02T03:04:05Z  error", "gen-b:latest                     generation", "version 1 is not newer than version 2"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("an edge's status lacks %q:\n%s", want, b.String())
 		}
 	}
-	return n
-}
-
-func syncStatus(t *testing.T, url string) fleet.EdgeStatus {
-	t.Helper()
-	resp, err := http.Get(url + "/v1/sync")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st fleet.EdgeStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func waitApplied(t *testing.T, url string, min uint64) fleet.ShardStatus {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		for _, s := range syncStatus(t, url).Shards {
-			if s.Shard == "manuals" && s.Applied >= min && s.Applied > 0 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the edge did not apply a version >= %d: %+v", min, syncStatus(t, url))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// TestFleetSyncProcesses runs central and an edge as processes: a
-// published version reaches the edge, and a sync of the next version whose
-// process is killed (SIGKILL, at a random step of the transfer) again and
-// again leaves the edge serving the old or the new version, never a mix,
-// verifying at most one chunk twice per kill; rollback works
-// from the CLI.
-func TestFleetSyncProcesses(t *testing.T) {
-	f := newSyncFleet(t)
-	f.ingest(t, rangeN(60), "blue")
-	f.publish(t)
-	data := t.TempDir()
-	edge := startProc(t, f.edgeArgs(data))
-	v1 := waitApplied(t, edge.url, 1).Applied
-	if n := count(t, edge.url, "blue"); n != 50 {
-		t.Fatalf("after the first sync 'blue' finds %d documents, want 50 (the most a query returns)", n)
-	}
-	edge.cmd.Process.Kill()
-	edge.cmd.Wait()
-
-	f.ingest(t, rangeN(40), "orange")
-	f.publish(t)
-	trace := filepath.Join(t.TempDir(), "trace")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	kills := 0
-	// Eight kills a few steps into the transfer, then one at each later
-	// phase: all fetched, records stored, version materialized, applied.
-	points := []string{"staged", "recorded", "materialized", "applied"}
-	for i := range 12 {
-		at := strconv.Itoa(1 + rng.IntN(8))
-		if i >= 8 {
-			at = points[i-8]
-		}
-		cmd := exec.Command(binary, f.edgeArgs(data)...)
-		cmd.Env = append(os.Environ(), "EDGERAG_TEST_SYNC_KILL_AT="+at, "EDGERAG_TEST_SYNC_TRACE="+trace)
-		logs := new(syncBuffer)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(err.Error(), "killed") {
-				t.Fatalf("edge exited without being killed: %v\n%s", err, logs)
-			}
-			kills++
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Fatalf("edge was not killed by its hook:\n%s", logs)
-		}
-		// Look at what a restarted edge serves, with sync off.
-		look := startProc(t, []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--name", "edge-1"})
-		blue, orange := count(t, look.url, "blue"), count(t, look.url, "orange")
-		look.cmd.Process.Kill()
-		look.cmd.Wait()
-		if !(blue == 50 && orange == 0) && !(blue == 20 && orange == 40) {
-			t.Fatalf("after kill %d (at %s) the edge finds 'blue' in %d and 'orange' in %d documents: a mix", kills, at, blue, orange)
-		}
-		if (orange == 40) != (at == "applied") {
-			t.Fatalf("after kill %d (at %s) the edge serves the wrong version ('orange' in %d documents)", kills, at, orange)
-		}
-	}
-	t.Setenv("EDGERAG_TEST_SYNC_TRACE", trace)
-	edge = startProc(t, f.edgeArgs(data))
-	st := waitApplied(t, edge.url, v1+1)
-	if blue, orange := count(t, edge.url, "blue"), count(t, edge.url, "orange"); blue != 20 || orange != 40 {
-		t.Fatalf("after the final sync 'blue' finds %d and 'orange' %d documents, want 20 and 40", blue, orange)
-	}
-	b, _ := os.ReadFile(trace)
-	seen := map[string]int{}
-	twice := 0
-	for _, h := range strings.Fields(string(b)) {
-		if seen[h]++; seen[h] > 1 {
-			twice++
-		}
-	}
-	if len(seen) != 40 || twice > kills {
-		t.Fatalf("%d kills: %d distinct chunks verified (want 40), %d verified again (want at most one per kill)", kills, len(seen), twice)
-	}
-	t.Logf("%d kills; %d chunks verified twice; applied version %d", kills, twice, st.Applied)
-
-	out, err := exec.Command(binary, "shard", "rollback", "--node", edge.url, "manuals").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "rolled back") {
-		t.Fatalf("shard rollback: %v\n%s", err, out)
-	}
-	if blue, orange := count(t, edge.url, "blue"), count(t, edge.url, "orange"); blue != 50 || orange != 0 {
-		t.Fatalf("after rollback 'blue' finds %d and 'orange' %d documents", blue, orange)
-	}
-	out, err = exec.Command(binary, "sync", "status", "--node", edge.url).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("applied %d", v1)) {
-		t.Fatalf("sync status after rollback: %v\n%s", err, out)
-	}
-	// What an operator sees: the status page's sync table and the gauges.
-	page := httpGet(t, edge.url+"/")
-	if want := fmt.Sprintf(`<tr><td>manuals</td><td class="num">%d`, v1); !strings.Contains(page, want) {
-		t.Errorf("status page lacks the sync row %q", want)
-	}
-	metrics := httpGet(t, edge.url+"/metrics")
-	for _, want := range []string{
-		fmt.Sprintf(`edgerag_sync_applied_version{shard="manuals"} %d`, v1),
-		`edgerag_sync_healthy{shard="manuals"} 1`,
-		`edgerag_sync_progress_ratio{shard="manuals"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
-}
-
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return string(b)
-}
-
-func rangeN(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
 }

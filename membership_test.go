@@ -47,7 +47,7 @@ func fleetOf(t testing.TB, url string) membership.Fleet {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var f membership.Fleet
-	if err := nodeJSON(ctx, http.MethodGet, url+"/v1/fleet", nil, &f); err != nil {
+	if err := nodeClient(url).Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
 		t.Fatalf("GET /v1/fleet: %v", err)
 	}
 	return f

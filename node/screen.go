@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
@@ -27,15 +30,18 @@ const (
 	originSync    = "sync"
 )
 
-// caller returns who is calling and whether they hold the admin role,
-// through Config.Caller — the hook the authentication layer (node/auth)
-// fills. Without it the node has no notion of callers: anyone who reaches
-// the API may do anything, so every caller counts as admin.
+// caller returns who is calling and whether they hold the admin role:
+// Config.Caller when set, else the principal node/auth's guard put in the
+// context. A context without one is an in-process caller (eval, tests,
+// a node run without authentication), which may do anything.
 func (n *Node) caller(ctx context.Context) (principal string, admin bool) {
-	if n.cfg.Caller == nil {
-		return "", true
+	if n.cfg.Caller != nil {
+		return n.cfg.Caller(ctx)
 	}
-	return n.cfg.Caller(ctx)
+	if p, ok := auth.FromContext(ctx); ok {
+		return p.Name, p.Role.Allows(auth.RoleAdmin)
+	}
+	return "", true
 }
 
 func validateProvenance(d *api.Document) error {
@@ -373,9 +379,9 @@ func slicesSortedKeys(m map[string]string) []string {
 // outgoing returns the request as it may leave the node for a peer or
 // central: personal data and named secrets redacted from the question
 // (Config.Redactor). Each redaction is counted in /metrics and logged with
-// the request id, without the redacted values: the audit record until the
-// authentication layer keeps its own log. Nothing is redacted when the
-// decision keeps the question local.
+// the request id and recorded in the audit log with its counts, never the
+// redacted values. Nothing is redacted when the decision keeps the
+// question local.
 func (n *Node) outgoing(ctx context.Context, req api.QueryRequest, d route.Decision) api.QueryRequest {
 	if d.Action != route.Peer && !d.Central {
 		return req
@@ -388,6 +394,13 @@ func (n *Node) outgoing(ctx context.Context, req api.QueryRequest, d route.Decis
 		n.metrics.Redactions.WithLabelValues(name).Add(float64(c))
 	}
 	n.log.InfoContext(ctx, "redacted before escalation", "counts", r.Counts, "total", r.Total())
+	parts := make([]string, 0, len(r.Counts))
+	for _, name := range slices.Sorted(maps.Keys(r.Counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", name, r.Counts[name]))
+	}
+	p, _ := auth.FromContext(ctx)
+	n.audit.Record(auth.Event{Kind: auth.EventEscalation, Principal: p.Name, Action: "redacted before escalation",
+		Detail: strings.Join(parts, ", ")})
 	req.Question = r.Text
 	return req
 }

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 )
 
 var trustedFilter = api.Document{ID: "filter-manual", Title: "Excavator E-20 service manual", Source: "https://manuals.example.com/e20",
@@ -112,8 +114,18 @@ func TestPoisonedRestatementIsFlaggedAndConflictShown(t *testing.T) {
 
 	// An untrusted note stored before the manual contradicted nothing when
 	// it came, so it is not flagged; the disagreement is shown at query
-	// time, the trusted manual first.
-	c = serve(t, newNode(t, t.TempDir()))
+	// time, the trusted manual first. Confidence is calibrated on real
+	// corpora and a two-document index rates every answer low, so this
+	// node answers whatever its confidence: the test is about conflicts.
+	n2, err := node.New(node.Config{DataDir: t.TempDir(), NoSync: true, MinConfidence: 1e-6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	c = serve(t, n2)
 	other := api.Document{ID: "note", Title: "Workshop note", Trust: "untrusted",
 		Body: "The hydraulic return filter on the E-20 is replaced after 250 operating hours."}
 	for _, d := range []api.Document{other, trustedFilter} {
@@ -159,6 +171,18 @@ func TestTrustCanBeLoweredButRaisedOnlyByAdmin(t *testing.T) {
 	}
 	if _, err := c.Flagged(ctx); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
 		t.Fatalf("flagged list without admin: %v", err)
+	}
+	// The principal node/auth's guard puts in the context decides when
+	// no Caller hook is set.
+	n2 := newNode(t, t.TempDir())
+	d.Trust = "central"
+	ingester := auth.WithPrincipal(ctx, auth.Principal{Name: "bot", Role: auth.RoleIngest})
+	if _, err := n2.Ingest(ingester, []api.Document{d}); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		t.Fatalf("raising trust as an ingest token: %v", err)
+	}
+	admin := auth.WithPrincipal(ctx, auth.Principal{Name: "root", Role: auth.RoleAdmin})
+	if resp, err := n2.Ingest(admin, []api.Document{d}); err != nil || resp.Documents[0].Trust != "central" {
+		t.Fatalf("raising trust as admin: %+v %v", resp, err)
 	}
 	d.Trust = "bogus"
 	if _, err := c.Ingest(ctx, []api.Document{d}); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
@@ -227,6 +251,21 @@ func TestEscalatedQuestionsAreRedacted(t *testing.T) {
 	}
 	if !strings.Contains(sent, "when is the E-20 filter replaced?") || strings.Count(sent, "[redacted:") != 3 {
 		t.Errorf("question sent: %q", sent)
+	}
+	// The audit log writes in the background; wait for the entry.
+	var events []auth.Event
+	found := false
+	for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		n.Audit().Flush(ctx)
+		if events, err = n.Audit().Read(ctx, 0, 100); err != nil {
+			t.Fatal(err)
+		}
+		found = slices.ContainsFunc(events, func(e auth.Event) bool {
+			return e.Action == "redacted before escalation" && e.Detail == "card 1, email 1, field 1"
+		})
+	}
+	if !found {
+		t.Errorf("audit log lacks the redaction: %+v", events)
 	}
 	rec := httptest.NewRecorder()
 	n.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -11,10 +11,15 @@ import (
 	"strings"
 )
 
-// Client talks to a node's HTTP API.
+// Client talks to a node's HTTP API. Every command of the edgerag binary
+// reaches a node through it, so what every request carries (the request id,
+// a bearer token) is set here once.
 type Client struct {
-	base string
-	hc   *http.Client
+	// Token, when set, is sent as "Authorization: Bearer TOKEN" with every
+	// request.
+	Token string
+	base  string
+	hc    *http.Client
 }
 
 // NewClient returns a client for the node at base (for example
@@ -33,7 +38,7 @@ func NewClient(base string, hc *http.Client) *Client {
 // Ingest stores documents.
 func (c *Client) Ingest(ctx context.Context, docs []Document) (IngestResponse, error) {
 	var resp IngestResponse
-	err := c.do(ctx, http.MethodPost, "/v1/documents", IngestRequest{Documents: docs}, &resp)
+	err := c.Call(ctx, http.MethodPost, "/v1/documents", IngestRequest{Documents: docs}, &resp)
 	return resp, err
 }
 
@@ -44,30 +49,33 @@ func (c *Client) Delete(ctx context.Context, shardName, id string) (DeleteRespon
 	if shardName != "" {
 		p += "?shard=" + url.QueryEscape(shardName)
 	}
-	err := c.do(ctx, http.MethodDelete, p, nil, &resp)
+	err := c.Call(ctx, http.MethodDelete, p, nil, &resp)
 	return resp, err
 }
 
 // Query asks a question.
 func (c *Client) Query(ctx context.Context, q QueryRequest) (QueryResponse, error) {
 	var resp QueryResponse
-	err := c.do(ctx, http.MethodPost, "/v1/query", q, &resp)
+	err := c.Call(ctx, http.MethodPost, "/v1/query", q, &resp)
 	return resp, err
 }
 
 // Status returns the node's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	err := c.Call(ctx, http.MethodGet, "/v1/status", nil, &st)
 	return st, err
 }
 
 // Ready reports whether the node answers /readyz with 200.
 func (c *Client) Ready(ctx context.Context) bool {
-	return c.do(ctx, http.MethodGet, "/readyz", nil, nil) == nil
+	return c.Call(ctx, http.MethodGet, "/readyz", nil, nil) == nil
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// Call sends in (nil: no body) as JSON to path on the node and decodes the
+// JSON answer into out (nil: discard it). A failed request returns the
+// node's *Error, with its HTTP status.
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -85,6 +93,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if id := RequestID(ctx); id != "" {
 		req.Header.Set("X-Request-Id", id)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

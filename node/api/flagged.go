@@ -51,20 +51,20 @@ func registerFlagged(h *Handler) {
 // Flagged lists the node's flagged chunks.
 func (c *Client) Flagged(ctx context.Context) (FlaggedList, error) {
 	var resp FlaggedList
-	err := c.do(ctx, http.MethodGet, "/v1/flagged", nil, &resp)
+	err := c.Call(ctx, http.MethodGet, "/v1/flagged", nil, &resp)
 	return resp, err
 }
 
 // Release lets a document's flagged chunks answer again.
 func (c *Client) Release(ctx context.Context, shardName, id string) (ReleaseResponse, error) {
 	var resp ReleaseResponse
-	err := c.do(ctx, http.MethodPost, "/v1/flagged/"+url.PathEscape(shardName)+"/"+url.PathEscape(id)+"/release", nil, &resp)
+	err := c.Call(ctx, http.MethodPost, "/v1/flagged/"+url.PathEscape(shardName)+"/"+url.PathEscape(id)+"/release", nil, &resp)
 	return resp, err
 }
 
 // DeleteFlagged deletes a document with flagged chunks.
 func (c *Client) DeleteFlagged(ctx context.Context, shardName, id string) (DeleteResponse, error) {
 	var resp DeleteResponse
-	err := c.do(ctx, http.MethodDelete, "/v1/flagged/"+url.PathEscape(shardName)+"/"+url.PathEscape(id), nil, &resp)
+	err := c.Call(ctx, http.MethodDelete, "/v1/flagged/"+url.PathEscape(shardName)+"/"+url.PathEscape(id), nil, &resp)
 	return resp, err
 }

@@ -32,6 +32,9 @@ type Document struct {
 	// Origin says how the text reached the node: ingest (default),
 	// crawler or upload; the last two are untrusted.
 	Origin string `json:"origin,omitempty"`
+	// Groups restrict the document to queries whose token shares one of
+	// them; none: everyone may see it.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IngestRequest carries a batch of documents. A request body may also be a
@@ -264,6 +267,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when set, goes out as the Retry-After header (whole
+	// seconds, at least 1): when a refused request is worth sending again.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -282,8 +288,24 @@ const (
 	CodeNotReady    = "not_ready"
 	CodeInternal    = "internal"
 	CodeTimeout     = "timeout"
-	CodeForbidden   = "forbidden"
+	// CodeOverloaded is a 429: the node is busy; retry after Retry-After.
+	CodeOverloaded = "overloaded"
+	// CodeStorageFull is a 507: the disk is full or read-only.
+	CodeStorageFull = "storage_full"
+	// CodeUnauthorized (401): no credential, or one the node does not
+	// accept; CodeForbidden (403): a valid credential without the role.
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 )
+
+// Admitter is implemented by services that bound how much work of each
+// class runs at once. The handler asks it before reading an ingest body, so
+// a refused request costs the node next to nothing.
+type Admitter interface {
+	// Admit returns a release func when the request may start, or an
+	// *Error (429 or 503, with RetryAfter) at once when it may not.
+	Admit(ctx context.Context, class string) (release func(), err error)
+}
 
 // Limits on requests. They are generous for real documents and questions and
 // keep a misbehaving client from exhausting a small device.

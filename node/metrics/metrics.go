@@ -42,6 +42,9 @@ type Metrics struct {
 	// Redactions counts what was redacted from questions before they left
 	// the node, by pattern.
 	Redactions *prometheus.CounterVec
+	// Shed counts requests refused by admission control, by class
+	// (retrieval, generation, ingest) and reason (queue_full, deadline).
+	Shed *prometheus.CounterVec
 }
 
 // Query latencies on an edge span 0.1 ms (BM25 over a small shard) to
@@ -86,9 +89,12 @@ func New() *Metrics {
 		Redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgerag_redactions_total", Help: "Redactions applied to questions sent to a peer or central, by pattern.",
 		}, []string{"pattern"}),
+		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgerag_shed_total", Help: "Requests refused by admission control (429), by class and reason.",
+		}, []string{"class", "reason"}),
 	}
 	m.reg.MustRegister(m.QueryLatency, m.Answers, m.Escalations, m.Retrieval, m.Generation,
-		m.IngestedDocuments, m.IngestedChunks, m.FlaggedChunks, m.Withheld, m.Conflicts, m.Redactions,
+		m.IngestedDocuments, m.IngestedChunks, m.FlaggedChunks, m.Withheld, m.Conflicts, m.Redactions, m.Shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -18,29 +18,6 @@ import (
 	"github.com/edgerag/edgerag/sync/modelship"
 )
 
-// modelOptions are the model-shipping flags: central publishes models from
-// its Ollama; an edge fetches them into its own Ollama at start.
-type modelOptions struct {
-	publish   string        // central: comma-separated model names
-	modelsDir string        // central: its Ollama's models directory
-	ensure    bool          // edge: fetch central's models at start
-	timeout   time.Duration // edge: how long start may wait for them
-}
-
-func (o *modelOptions) register(fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}, role string) {
-	if role == "central" {
-		fs.StringVar(&o.publish, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
-		fs.StringVar(&o.modelsDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")
-		return
-	}
-	fs.BoolVar(&o.ensure, "sync-models", false, "fetch the models central publishes into the local Ollama, at start and whenever central publishes new ones, and switch to them (needs --central, --sync-pub, --ollama); no internet needed")
-	fs.DurationVar(&o.timeout, "sync-models-timeout", 30*time.Minute, "longest start waits for --sync-models; a transfer cut short resumes in the background")
-}
-
 // modelShip is central's model shipping: it serves the model manifest
 // published last (fleet.Publisher numbers and keeps it) and its blobs.
 type modelShip struct {
@@ -52,22 +29,17 @@ type modelShip struct {
 // publishModels makes central serve model shipping on its QUIC transport
 // when it has a sync key; the manifest itself is published once fleet sync
 // runs (start), and again by 'edgerag publish --models'.
-func publishModels(ctx context.Context, o modelOptions, syncKey string, link *fleetLink, log *slog.Logger) (*modelShip, error) {
-	var names []string
-	for _, n := range strings.Split(o.publish, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			names = append(names, n)
-		}
-	}
+func publishModels(o ModelsConfig, syncKey string, link *fleetLink, log *slog.Logger) (*modelShip, error) {
+	names := o.Publish
 	switch {
 	case syncKey == "" && len(names) > 0:
-		return nil, usageError{"--publish-models needs --sync-key: edges only take models central signed"}
+		return nil, configErrorf("--publish-models needs --sync-key: edges only take models central signed")
 	case link.server == nil && len(names) > 0:
-		return nil, usageError{"--publish-models needs --quic: edges fetch the models over it"}
+		return nil, configErrorf("--publish-models needs --quic: edges fetch the models over it")
 	case syncKey == "" || link.server == nil:
 		return nil, nil
 	}
-	dir := o.modelsDir
+	dir := o.OllamaDir
 	if dir == "" {
 		var err error
 		if dir, err = modelship.DefaultModelsDir(); err != nil && len(names) > 0 {
@@ -132,36 +104,36 @@ func (ms *modelShip) publish(ctx context.Context, p *fleet.Publisher, names []st
 // (from what was staged) while the node runs. It returns the model
 // shipping edge fleet sync applies later model manifests with (nil without
 // --sync-models).
-func ensureModels(ctx context.Context, o modelOptions, syncPub string, so serveOptions, fo fleetOptions, link *fleetLink, log *slog.Logger) (*modelship.Edge, error) {
-	if !o.ensure {
+func ensureModels(ctx context.Context, c Config, link *fleetLink, log *slog.Logger) (*modelship.Edge, error) {
+	if !c.Models.Ensure {
 		return nil, nil
 	}
 	switch {
-	case fo.central == "" || link.client == nil:
-		return nil, usageError{"--sync-models needs --central: the models come from central"}
-	case syncPub == "":
-		return nil, usageError{"--sync-models needs --sync-pub: edges only take models central signed"}
-	case so.model.Host == "":
-		return nil, usageError{"--sync-models needs --ollama: the local Ollama the models go to"}
+	case c.Fleet.Central == "" || link.client == nil:
+		return nil, configErrorf("--sync-models needs --central: the models come from central")
+	case c.Sync.Pub == "":
+		return nil, configErrorf("--sync-models needs --sync-pub: edges only take models central signed")
+	case c.Model.Host == "":
+		return nil, configErrorf("--sync-models needs --ollama: the local Ollama the models go to")
 	}
-	pub, err := readSyncPub(syncPub)
+	pub, err := readSyncPub(c.Sync.Pub)
 	if err != nil {
 		return nil, err
 	}
-	host := so.model.Host
+	host := c.Model.Host
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
 	}
 	e, err := modelship.NewEdge(modelship.EdgeConfig{
-		Transport: link.client, Central: modelship.Target{Name: fo.centralName, Addr: fo.central},
+		Transport: link.client, Central: modelship.Target{Name: c.Fleet.CentralName, Addr: c.Fleet.Central},
 		Trusted: []ed25519.PublicKey{pub}, OllamaHost: host,
-		StageDir: filepath.Join(so.data, "models-staging"), Logger: log,
+		StageDir: filepath.Join(c.DataDir, "models-staging"), Logger: log,
 		Progress: progressLogger(log),
 	})
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Models.Timeout)
 	defer cancel()
 	start := time.Now()
 	ms, err := e.Manifest(ctx)

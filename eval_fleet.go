@@ -150,7 +150,7 @@ func fleetEval(ctx context.Context, dir string, edges int, p lexical.Params, esc
 		}
 		tc := transport.NewClient(transport.Config{Identity: id})
 		defer tc.Close()
-		remote := centralRemote{client: queryrpc.NewClient(tc, names[i+1]), target: queryrpc.Target{Name: "central", Addr: srv.Addr().String()}}
+		remote := queryrpc.NewClient(tc, names[i+1]).Central(queryrpc.Target{Name: "central", Addr: srv.Addr().String()})
 		if nodes[i], err = open(names[i+1], remote); err != nil {
 			return rep, nil, nil, err
 		}

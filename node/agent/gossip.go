@@ -1,16 +1,12 @@
-package main
+package agent
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync/atomic"
 
 	"github.com/edgerag/edgerag/models/ollama"
@@ -25,35 +21,11 @@ import (
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
-// gossipOptions are the membership flags of 'edgerag serve' and 'central'.
-type gossipOptions struct {
-	addr        string
-	join        string
-	advertise   string
-	profile     string
-	label       string
-	keyring     string
-	insecureDev bool
-}
-
-func (o *gossipOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.addr, "gossip", "", "host:port for Serf membership with the other nodes of the site, UDP and TCP (empty: no membership)")
-	fs.StringVar(&o.join, "join", "", "comma-separated gossip addresses of members to join at start (not needed after a restart: the snapshot remembers)")
-	fs.StringVar(&o.advertise, "advertise", "", "host:port peers must use to reach this node's gossip, when it differs from --gossip (NAT, 0.0.0.0)")
-	checkedStringVar(fs, &o.profile, "gossip-profile", membership.ProfileLAN, func(s string) error {
-		_, err := membership.ProfileByName(s)
-		return err
-	}, "gossip timings: lan (one switched network) or edge (lossy or slow links)")
-	fs.StringVar(&o.label, "fleet-label", "edgerag", "label of this fleet's gossip; nodes with another label are kept out")
-	fs.StringVar(&o.keyring, "keyring", "", "gossip keyring file, mode 0600 (edgerag keys generate); required with --gossip unless --insecure-dev")
-	fs.BoolVar(&o.insecureDev, "insecure-dev", false, "allow gossip without encryption (development only: anyone on the network can join)")
-}
-
 // gossipLink is a node's membership: the Serf agent once started, and the
-// peer router the node asks through. Its methods accept a nil receiver
-// (membership off).
+// peer router the node asks through (it implements node.Peers). Its
+// methods accept a nil receiver (membership off).
 type gossipLink struct {
-	opt     gossipOptions
+	opt     GossipConfig
 	profile membership.Profile
 	keys    [][]byte
 	name    string
@@ -75,40 +47,47 @@ func (g *gossipLink) follow(sl *syncLink) {
 	}
 }
 
-// newGossip checks the membership flags and loads the keyring, so a bad
+// newGossip checks the membership settings and loads the keyring, so a bad
 // setup fails before the node opens its store.
-func newGossip(o gossipOptions, fo fleetOptions, name string, link *fleetLink, log *slog.Logger) (*gossipLink, error) {
-	if o.addr == "" {
-		if o.join != "" || o.advertise != "" || o.keyring != "" {
-			return nil, usageError{"--join, --advertise and --keyring need --gossip ADDR"}
+func newGossip(c Config, link *fleetLink, log *slog.Logger) (*gossipLink, error) {
+	o := c.Gossip
+	if o.Addr == "" {
+		if len(o.Join) > 0 || o.Advertise != "" || o.Keyring != "" {
+			return nil, configErrorf("--join, --advertise and --keyring need --gossip ADDR")
 		}
 		return nil, nil
 	}
-	g := &gossipLink{opt: o, name: name, link: link, log: log}
-	var err error
-	if g.profile, err = membership.ProfileByName(o.profile); err != nil {
-		return nil, usageError{"--gossip-profile: " + err.Error()}
+	g := &gossipLink{opt: o, name: c.Name, link: link, log: log}
+	if g.opt.Profile == "" {
+		g.opt.Profile = membership.ProfileLAN
 	}
-	if err := membership.ValidLabel(o.label); err != nil {
-		return nil, usageError{"--fleet-label: " + err.Error()}
+	if g.opt.Label == "" {
+		g.opt.Label = "edgerag"
+	}
+	var err error
+	if g.profile, err = membership.ProfileByName(g.opt.Profile); err != nil {
+		return nil, configErrorf("--gossip-profile: %v", err)
+	}
+	if err := membership.ValidLabel(g.opt.Label); err != nil {
+		return nil, configErrorf("--fleet-label: %v", err)
 	}
 	switch {
-	case o.keyring != "":
-		if g.keys, err = membership.LoadKeyring(o.keyring); err != nil {
+	case o.Keyring != "":
+		if g.keys, err = membership.LoadKeyring(o.Keyring); err != nil {
 			return nil, err
 		}
-	case !o.insecureDev:
-		return nil, usageError{"--gossip needs --keyring FILE (create one with 'edgerag keys generate --out FILE'), or --insecure-dev to gossip in the clear"}
+	case !o.InsecureDev:
+		return nil, configErrorf("--gossip needs --keyring FILE (create one with 'edgerag keys generate --out FILE'), or --insecure-dev to gossip in the clear")
 	default:
 		log.Warn("gossip is not encrypted (--insecure-dev): anyone who reaches the gossip port can join")
 	}
-	if fo.quicAddr == "" {
+	if c.Fleet.QUICAddr == "" {
 		log.Warn("membership without --quic: peers cannot ask this node, and it fetches no shard lists")
 		return g, nil
 	}
 	tc := link.client
 	if tc == nil {
-		id, err := fo.identity(name)
+		id, err := c.Fleet.identity(c.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +95,7 @@ func newGossip(o gossipOptions, fo fleetOptions, name string, link *fleetLink, l
 		tc = g.tc
 	}
 	g.call = tc
-	g.client = queryrpc.NewClient(tc, name)
+	g.client = queryrpc.NewClient(tc, c.Name)
 	return g, nil
 }
 
@@ -129,20 +108,14 @@ func (g *gossipLink) peers() node.Peers {
 }
 
 // start joins the pool. n must be open: its shards go into the tags.
-func (g *gossipLink) start(ctx context.Context, n *node.Node, role, dataDir string) error {
+func (g *gossipLink) start(ctx context.Context, n *node.Node, role, version, dataDir string) error {
 	if g == nil {
 		return nil
 	}
-	var join []string
-	for _, j := range strings.Split(g.opt.join, ",") {
-		if j = strings.TrimSpace(j); j != "" {
-			join = append(join, j)
-		}
-	}
 	cfg := membership.Config{
 		Name: g.name, Role: role, Version: version,
-		BindAddr: g.opt.addr, AdvertiseAddr: g.opt.advertise, Join: join,
-		Profile: g.profile, Label: g.opt.label, Keys: g.keys, KeyringFile: g.opt.keyring,
+		BindAddr: g.opt.Addr, AdvertiseAddr: g.opt.Advertise, Join: g.opt.Join,
+		Profile: g.profile, Label: g.opt.Label, Keys: g.keys, KeyringFile: g.opt.Keyring,
 		SnapshotPath: filepath.Join(dataDir, "membership", "serf.snapshot"),
 		Local: func() ([]membership.ShardVersion, []string) {
 			var out []membership.ShardVersion
@@ -192,9 +165,11 @@ func nodeModels(n *node.Node) []string {
 		if name, _, ok := ollama.ParseModelID(id); ok {
 			id = name
 		}
-		out = append(out, id)
+		if id != "" {
+			out = append(out, id)
+		}
 	}
-	return slicesCompactNonEmpty(out)
+	return out
 }
 
 // Close leaves the pool gracefully and releases the client.
@@ -296,7 +271,7 @@ func (g *gossipLink) fetchShards(ctx context.Context, name, addr string) ([]byte
 
 // advertisedQUIC is the QUIC address to announce: the listener's, with an
 // unspecified host (0.0.0.0, ::) replaced by the host peers reach gossip on.
-func advertisedQUIC(listen string, o gossipOptions) string {
+func advertisedQUIC(listen string, o GossipConfig) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return listen
@@ -304,7 +279,7 @@ func advertisedQUIC(listen string, o gossipOptions) string {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
 		return listen
 	}
-	for _, a := range []string{o.advertise, o.addr} {
+	for _, a := range []string{o.Advertise, o.Addr} {
 		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 				return net.JoinHostPort(h, port)
@@ -312,37 +287,4 @@ func advertisedQUIC(listen string, o gossipOptions) string {
 		}
 	}
 	return listen
-}
-
-func slicesCompactNonEmpty(s []string) []string {
-	out := s[:0]
-	for _, v := range s {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// loadMeter counts the queries a node is working on. Its value, in
-// [0, 1], is what the node announces as its load: queries in flight over
-// twice the cores, since a BM25 query is CPU-bound and short.
-type loadMeter struct{ inflight atomic.Int64 }
-
-func (m *loadMeter) enter() { m.inflight.Add(1) }
-func (m *loadMeter) exit()  { m.inflight.Add(-1) }
-
-func (m *loadMeter) value() float64 {
-	return min(1, float64(m.inflight.Load())/float64(2*runtime.GOMAXPROCS(0)))
-}
-
-// count wraps the API so queries asked over HTTP count as load.
-func (m *loadMeter) count(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/query" {
-			m.enter()
-			defer m.exit()
-		}
-		h.ServeHTTP(w, r)
-	})
 }

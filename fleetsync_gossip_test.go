@@ -86,7 +86,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	f.publish(t)
 	began := time.Now()
 	var ack map[string]string
-	if err := httpCall(ctx, http.MethodPost, procs["e1"].url+"/v1/sync", nil, &ack); err != nil {
+	if err := nodeClient(procs["e1"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range edges {
@@ -142,7 +142,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "published fleet config version 1") {
 		t.Fatalf("publish --config: %v\n%s", err, out)
 	}
-	if err := httpCall(ctx, http.MethodPost, procs["e2"].url+"/v1/sync", nil, &ack); err != nil {
+	if err := nodeClient(procs["e2"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
 		t.Fatal(err)
 	}
 	setting := func(name, key string) fleet.SettingStatus {
@@ -186,7 +186,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 
 	// Central's view: every edge's last report, the config version.
 	var cs fleet.CentralStatus
-	if err := httpCall(ctx, http.MethodGet, f.central.url+"/v1/sync", nil, &cs); err != nil {
+	if err := nodeClient(f.central.url).Call(ctx, http.MethodGet, "/v1/sync", nil, &cs); err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Edges) != 3 || cs.Config != 1 {
@@ -207,77 +207,5 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting until %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// TestPrintSyncStatus checks what a person reads from 'edgerag sync
-// status': central's transfers as progress bars, an edge's fleet config
-// settings with their sources.
-func TestPrintSyncStatus(t *testing.T) {
-	central := `{"role":"central","published":[{"shard":"manuals","version":9}],"config":2,"models":4,
-		"edges":[{"node":"e1","shard":"manuals","version":8,"healthy":true,"at":"2026-01-02T03:04:05Z"}],
-		"transfers":[{"node":"e2","shard":"manuals","target":9,"state":"fetching","chunks_done":30,"chunks_total":120,"bytes_done":2500,"bytes_total":10000,"at":"2026-01-02T03:04:05Z"}]}`
-	var b strings.Builder
-	if err := printSyncStatus(&b, []byte(central)); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"(fleet config)           version 2", "(models)                 version 4", "e2", "█████░░░░░░░░░░░░░░░  25%", "30/120 chunks", "e1", "healthy (latest 9)"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("central's status lacks %q:\n%s", want, b.String())
-		}
-	}
-	edge := `{"role":"edge","central":"central at x","shards":[],"config":{"applied":3,"applied_at":"2026-01-02T03:04:05Z",
-		"last_error":"config refused: version 2 is not newer","settings":[{"name":"escalate-below","value":"0.9","source":"fleet config v3"},
-		{"name":"query-timeout","value":"5s","source":"flag (over fleet config v3)"}]},
-		"models":{"applied":2,"applied_at":"2026-01-02T03:04:05Z","state":"error","models":[{"name":"gen-b:latest","role":"generation"}],
-		"last_error":"model manifest refused: version 1 is not newer than version 2 already applied (replayed or stale manifest)"}}`
-	b.Reset()
-	if err := printSyncStatus(&b, []byte(edge)); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"fleet config: version 3", "escalate-below     0.9        fleet config v3", "flag (over fleet config v3)", "not newer",
-		"models: version 2 applied 2026-01-02T03:04:05Z  error", "gen-b:latest                     generation", "version 1 is not newer than version 2"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("an edge's status lacks %q:\n%s", want, b.String())
-		}
-	}
-}
-
-func TestReadFleetConfig(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		name, text string
-		want       map[string]string
-		err        []string
-	}{
-		{"serve layout", "[retrieval]\nmin-confidence = 0.2\n[fleet]\nescalate-below = 0.4\ncentral-cooldown = \"1m\"\n",
-			map[string]string{"min-confidence": "0.2", "escalate-below": "0.4", "central-cooldown": "1m"}, nil},
-		{"empty", "", map[string]string{}, nil},
-		{"not run time", "[models]\ngen-model = \"qwen3\"\n", nil, []string{"only [central-cooldown", ":2: unknown key \"gen-model\""}},
-		{"out of range", "[fleet]\nescalate-below = 2\n", nil, []string{":2: escalate-below 2: must be between 0 and 1"}},
-		{"wrong table", "escalate-below = 0.5\n", nil, []string{":1:", "belongs in the [fleet] table"}},
-		{"wrong type", "[fleet]\nquery-timeout = 5\n", nil, []string{":2:", "duration"}},
-	} {
-		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
-		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		got, err := readFleetConfig(path)
-		if tc.err == nil {
-			if err != nil || len(got) != len(tc.want) {
-				t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
-			}
-			for k, v := range tc.want {
-				if got[k] != v {
-					t.Errorf("%s: %s = %q, want %q", tc.name, k, got[k], v)
-				}
-			}
-			continue
-		}
-		for _, want := range tc.err {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: error %v, want it to say %q", tc.name, err, want)
-			}
-		}
 	}
 }

@@ -1,17 +1,12 @@
-package main
+package agent
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
-	"slices"
 	"time"
 
 	"github.com/edgerag/edgerag/node"
-	"github.com/edgerag/edgerag/node/config"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/manifest"
@@ -24,24 +19,30 @@ import (
 // whoever started a node by hand with a flag meant that node to differ.
 // A setting the manifest stops carrying returns to the node's own value.
 
-// checkFleetConfig refuses settings no edge could apply; central runs it
+// CheckFleetConfig refuses settings no edge could apply; central runs it
 // before signing.
-func checkFleetConfig(settings []manifest.Setting) error {
+func CheckFleetConfig(settings []manifest.Setting) error {
 	var errs []error
 	for _, s := range settings {
-		t := validTunables()
-		if err := t.Set(s.Name, s.Value); err != nil {
+		if err := CheckSetting(s.Name, s.Value); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// CheckSetting reports whether an edge could apply one fleet config
+// setting, whatever its other settings are.
+func CheckSetting(name, value string) error {
+	t := validTunables()
+	return t.Set(name, value)
+}
+
 // validTunables are settings in range, to check one setting's value
 // against: each is checked on its own, as an edge's other values are its
 // own.
 func validTunables() node.Tunables {
-	return node.Tunables{EscalateBelow: 0.5, MinConfidence: 0.15, QueryTimeout: 5 * time.Second, CentralCooldown: 30 * time.Second}
+	return node.Tunables{EscalateBelow: 0.5, MinConfidence: node.DefaultMinConfidence, QueryTimeout: 5 * time.Second, CentralCooldown: 30 * time.Second}
 }
 
 // fleetConfigApplier returns the function fleet sync applies config
@@ -83,49 +84,6 @@ func fleetConfigApplier(n *node.Node, given map[string]bool) func(context.Contex
 		}
 		return out, nil
 	}
-}
-
-// readFleetConfig reads a fleet config file: TOML in the layout of the
-// node's configuration file ('edgerag config default'), holding only the
-// settings that can change at run time. Every problem is reported with its
-// line.
-func readFleetConfig(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the fleet config: %w", err)
-	}
-	fs := flag.NewFlagSet("fleet-config", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var t node.Tunables
-	fs.Float64Var(&t.EscalateBelow, "escalate-below", 0, "")
-	fs.Float64Var(&t.MinConfidence, "min-confidence", 0, "")
-	fs.DurationVar(&t.QueryTimeout, "query-timeout", 0, "")
-	fs.DurationVar(&t.CentralCooldown, "central-cooldown", 0, "")
-	if missing := slices.DeleteFunc(node.TunableNames(), func(n string) bool { return fs.Lookup(n) != nil }); len(missing) > 0 {
-		return nil, fmt.Errorf("fleet config: settings %v have no key (a bug)", missing)
-	}
-	s, err := config.NewSchema(fs, configTables)
-	if err != nil {
-		return nil, err
-	}
-	settings, err := config.Parse(path, data, s)
-	if err != nil {
-		return nil, fmt.Errorf("fleet config (only %v can change at run time):\n%w", node.TunableNames(), err)
-	}
-	out := map[string]string{}
-	var errs []error
-	for _, st := range settings {
-		probe := validTunables()
-		if err := probe.Set(st.Key, st.Values[0]); err != nil {
-			errs = append(errs, config.Error{File: path, Line: st.Line, Msg: err.Error()})
-			continue
-		}
-		out[st.Key] = st.Values[0]
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("fleet config:\n%w", errors.Join(errs...))
-	}
-	return out, nil
 }
 
 // syncState is a node's fleet-sync state as membership announces it.

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// runShard handles 'edgerag shard rollback NAME'.
+func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rollback" {
+		return usageError{"usage: edgerag shard rollback [--node URL] NAME"}
+	}
+	fs := newFlags("shard rollback", "[--node URL] NAME", stderr)
+	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the edge's HTTP API")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"shard rollback needs one shard name"}
+	}
+	var res struct {
+		Shard    string `json:"shard"`
+		From, To uint64
+	}
+	if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(fs.Arg(0))+"/rollback", nil, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "shard %s rolled back from version %d to %d\n", res.Shard, res.From, res.To)
+	return nil
+}

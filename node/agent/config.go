@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/edgerag/edgerag/models/ollama"
+	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/pki"
+)
+
+// Config is everything an Agent is assembled from. main fills it from flags,
+// the environment and the configuration file; tests fill it by hand. Zero
+// values are documented per field.
+type Config struct {
+	Role    string // "edge" (default) or "central"
+	Name    string // node name: in answers, and the name of its fleet certificate
+	Version string // build version, announced in status and gossip
+	DataDir string // the node's Badger database; required
+	// HTTPAddr is the HTTP API's listen address; "" serves no HTTP (tests
+	// that drive the node directly), port 0 picks a free port.
+	HTTPAddr string
+	NoSync   bool // skip fsync per write (see node.Config.NoSync)
+
+	BM25          lexical.Params // zero: lexical.DefaultParams()
+	MinConfidence float64        // abstain below it; zero: the node's default
+	// Routing tunes when a query leaves the node (MinConfidence is
+	// --escalate-below); zero: route.DefaultThresholds().
+	Routing         route.Thresholds
+	QueryTimeout    time.Duration // zero: the node's default (5 s)
+	CentralCooldown time.Duration // zero: the node's default (30 s)
+	Chunking        chunk.Options // zero: the node's default
+	// Model is the Ollama server and models; zero: extractive answers only.
+	Model ollama.Config
+
+	Fleet  FleetConfig
+	Gossip GossipConfig
+	Sync   SyncConfig
+	Models ModelsConfig
+
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now; the one clock of the node
+}
+
+// FleetConfig is how a node reaches other nodes over QUIC.
+type FleetConfig struct {
+	TLSDir      string // holds ca.crt, NAME.crt, NAME.key
+	QUICAddr    string // this node's QUIC listen address; "": none
+	Central     string // central's QUIC address; "": no escalation, no sync
+	CentralName string // name in central's certificate; "": "central"
+}
+
+// GossipConfig is the node's Serf membership; Addr "" turns it off.
+type GossipConfig struct {
+	Addr        string
+	Join        []string
+	Advertise   string
+	Profile     string // membership profile name; "": lan
+	Label       string // fleet label; "": edgerag
+	Keyring     string // keyring file; required unless InsecureDev
+	InsecureDev bool
+}
+
+// SyncConfig is fleet sync: a publisher on central, a syncer on an edge.
+type SyncConfig struct {
+	Key    string        // central: the signing key file; "": no publishing
+	Canary float64       // central: canary share of staged rollouts
+	Pub    string        // edge: central's public key file; "": no sync
+	Poll   time.Duration // edge: poll interval; zero: one minute
+	Batch  int64         // edge: bytes of records per request; zero: 1 MiB
+	// Pinned names the settings given on the command line, which a fleet
+	// config manifest does not override.
+	Pinned map[string]bool
+
+	// Hook and OnVerified are fault-injection points for tests (see
+	// fleet.SyncerConfig); the production binary leaves them nil.
+	Hook       func(point string) error
+	OnVerified func(manifest.Hash)
+}
+
+// ModelsConfig is model shipping: central publishes models from its
+// Ollama; an edge fetches them into its own.
+type ModelsConfig struct {
+	Publish   []string      // central: models to ship at start (needs Sync.Key and QUIC)
+	OllamaDir string        // central: its Ollama's models directory; "": the default
+	Ensure    bool          // edge: fetch central's models at start and on new versions
+	Timeout   time.Duration // edge: longest start waits for them; zero: 30 minutes
+}
+
+// ConfigError is a configuration that cannot work; its message says which
+// setting to change. main reports it as a usage error.
+type ConfigError struct{ Msg string }
+
+func (e ConfigError) Error() string { return e.Msg }
+
+func configErrorf(format string, args ...any) error {
+	return ConfigError{fmt.Sprintf(format, args...)}
+}
+
+// setDefaults fills zero values and refuses combinations that cannot work,
+// before anything is opened.
+func (c *Config) setDefaults() error {
+	if c.Role == "" {
+		c.Role = "edge"
+	}
+	if c.Role != "edge" && c.Role != "central" {
+		return configErrorf("role %q: use edge or central", c.Role)
+	}
+	if c.DataDir == "" {
+		return configErrorf("%s needs --data DIR: where the node keeps its shards", cmdName(c.Role))
+	}
+	if c.Role == "central" && c.Fleet.Central != "" {
+		return configErrorf("central does not escalate: drop --central")
+	}
+	if c.Fleet.CentralName == "" {
+		c.Fleet.CentralName = "central"
+	}
+	if c.Sync.Poll == 0 {
+		c.Sync.Poll = time.Minute
+	}
+	if c.Sync.Batch == 0 {
+		c.Sync.Batch = 1 << 20
+	}
+	if c.Models.Timeout == 0 {
+		c.Models.Timeout = 30 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+func cmdName(role string) string {
+	if role == "central" {
+		return "central"
+	}
+	return "serve"
+}
+
+// identity loads the node's fleet certificate.
+func (c FleetConfig) identity(name string) (*pki.Identity, error) {
+	if c.TLSDir == "" {
+		return nil, configErrorf("--tls-dir is required to use QUIC (--quic or --central): create one with 'edgerag ca init' and 'edgerag cert issue'")
+	}
+	id, err := pki.LoadIdentity(filepath.Join(c.TLSDir, "ca.crt"), filepath.Join(c.TLSDir, name+".crt"), filepath.Join(c.TLSDir, name+".key"))
+	if err != nil {
+		return nil, fmt.Errorf("load fleet identity of %q: %w", name, err)
+	}
+	return id, nil
+}

@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/sync/queryrpc"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
+)
+
+// fleetLink is what a node holds to talk to the fleet over QUIC: its client
+// (with --central), its server (with --quic) and the dispatcher that routes
+// each request type to the subsystem serving it. Subsystems register as
+// they start, so a request that arrives early is refused, not mishandled.
+type fleetLink struct {
+	server *transport.Server
+	client *transport.Client
+	remote node.Remote
+	now    func() time.Time
+	load   loadMeter                        // queries in flight, announced by membership
+	node   atomic.Pointer[node.Node]        // set once the node is open
+	gossip atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
+	// syncHandler serves fleet sync's requests once central's publisher
+	// is up; nil until then.
+	syncHandler atomic.Pointer[transport.Handler]
+	// modelHandler serves model blobs once central publishes models; nil
+	// until then.
+	modelHandler atomic.Pointer[transport.Handler]
+}
+
+func (l *fleetLink) setSync(h transport.Handler) { l.syncHandler.Store(&h) }
+
+// setModels serves model shipping from now on.
+func (l *fleetLink) setModels(h transport.Handler) { l.modelHandler.Store(&h) }
+
+func (l *fleetLink) Close() {
+	if l.server != nil {
+		l.server.Close()
+	}
+	if l.client != nil {
+		l.client.Close()
+	}
+}
+
+// openFleet builds the QUIC client (and server, when QUICAddr is set) of a
+// node.
+func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, error) {
+	l := &fleetLink{now: c.Now}
+	o := c.Fleet
+	if o.QUICAddr == "" && o.Central == "" {
+		return l, nil
+	}
+	id, err := o.identity(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	cfg := transport.Config{Identity: id, Logger: log}
+	if o.Central != "" {
+		l.client = transport.NewClient(cfg)
+		l.remote = queryrpc.NewClient(l.client, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
+	}
+	if o.QUICAddr != "" {
+		l.server, err = transport.Listen(ctx, o.QUICAddr, cfg, l.dispatch)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("listen for QUIC on %s: %w", o.QUICAddr, err)
+		}
+		log.Info("quic listening", "addr", l.server.Addr().String())
+	}
+	return l, nil
+}
+
+// dispatch answers one request from another node: questions from the
+// node's own shards, shard lists from membership, sync and model requests
+// from central's publisher.
+func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+	switch req.Type {
+	case wire.TypeQuery:
+		n := l.node.Load()
+		if n == nil {
+			return nil, &transport.Error{Code: wire.CodeUnavailable, Message: "the node is starting"}
+		}
+		l.load.enter()
+		defer l.load.exit()
+		return queryrpc.Handle(ctx, peer, req, n.QueryLocal)
+	case wire.TypeShardList:
+		if a := l.gossip.Load(); a != nil {
+			return a.LocalShardList()
+		}
+		return nil, &transport.Error{Code: wire.CodeUnavailable, Message: "membership is off on this node (no --gossip)"}
+	case wire.TypePing:
+		return []byte(`{"time":"` + l.now().UTC().Format(time.RFC3339Nano) + `"}`), nil
+	case wire.TypeSyncVersions, wire.TypeManifest, wire.TypeChunks, wire.TypeReport:
+		if sh := l.syncHandler.Load(); sh != nil {
+			return (*sh)(ctx, peer, req)
+		}
+	case wire.TypeModelManifest, wire.TypeModelBlob:
+		if mh := l.modelHandler.Load(); mh != nil {
+			return (*mh)(ctx, peer, req)
+		}
+	}
+	return nil, &transport.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("this node does not serve %s requests", req.Type)}
+}

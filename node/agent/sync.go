@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/metrics"
+	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
+	"github.com/edgerag/edgerag/sync/manifest"
+)
+
+// syncLink is a node's fleet sync: a publisher on central, a syncer on an
+// edge (either may be nil).
+type syncLink struct {
+	pub    *fleet.Publisher
+	syncer *fleet.Syncer
+	ship   *modelShip // central's model shipping, if any
+	done   chan struct{}
+}
+
+// readSyncPub reads central's fleet-sync public key, the file --sync-pub
+// names, which edges check shard and model manifests against.
+func readSyncPub(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--sync-pub: %w", err)
+	}
+	pub, err := manifest.ParsePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("--sync-pub %s: %w", path, err)
+	}
+	return pub, nil
+}
+
+// startSync wires fleet sync into a running node: on central a publisher
+// served on the QUIC transport, on an edge with --central and --sync-pub a
+// syncer running until ctx ends (sl.done is closed when it has stopped).
+func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error), link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
+	sl := &syncLink{done: make(chan struct{})}
+	if c.Role == "central" {
+		defer close(sl.done)
+		p, err := newPublisher(c, n, log)
+		if err != nil {
+			return nil, err
+		}
+		sl.pub, sl.ship = p, ship
+		link.setSync(p.Handle)
+		if err := ship.start(ctx, p); err != nil {
+			return nil, err
+		}
+		return sl, nil
+	}
+	if c.Sync.Pub == "" || c.Fleet.Central == "" {
+		close(sl.done)
+		return sl, nil
+	}
+	pub, err := readSyncPub(c.Sync.Pub)
+	if err != nil {
+		return nil, err
+	}
+	cfg := fleet.SyncerConfig{
+		Client: link.client, Central: c.Fleet.Central, CentralName: c.Fleet.CentralName, Trusted: []ed25519.PublicKey{pub},
+		Target: fleetnode.Target(n), StageDir: filepath.Join(c.DataDir, "sync-staging"), Poll: c.Sync.Poll, BatchBytes: c.Sync.Batch, Logger: log,
+		// A version learned from central goes to the site as a hint, so
+		// the other members need not wait for their next poll.
+		OnLearn: func(h fleet.Hint) {
+			if a := link.gossip.Load(); a != nil {
+				name, payload := fleet.EncodeHint(h)
+				if err := a.UserEvent(name, payload); err != nil {
+					log.Warn("fleet sync: hint to the site", "err", err)
+				}
+			}
+		},
+		ApplyConfig: fleetConfigApplier(n, c.Sync.Pinned),
+		ApplyModels: applyModels,
+		Hook:        c.Sync.Hook,
+		OnVerified:  c.Sync.OnVerified,
+	}
+	s, err := fleet.NewSyncer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sl.syncer = s
+	go func() {
+		defer close(sl.done)
+		s.Run(ctx)
+	}()
+	return sl, nil
+}
+
+// newPublisher opens central's publisher, signing with --sync-key when set.
+func newPublisher(c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, error) {
+	var key ed25519.PrivateKey
+	if c.Sync.Key != "" {
+		b, err := os.ReadFile(c.Sync.Key)
+		if err != nil {
+			return nil, fmt.Errorf("--sync-key: %w", err)
+		}
+		if key, err = manifest.ParsePrivateKey(b); err != nil {
+			return nil, fmt.Errorf("--sync-key %s: %w", c.Sync.Key, err)
+		}
+	}
+	return fleet.NewPublisher(fleet.PublisherConfig{
+		KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, Logger: log,
+		Index: manifest.IndexParams{K1: c.BM25.K1, B: c.BM25.B, Analyzer: node.AnalyzerName,
+			ChunkTokens: c.Chunking.MaxTokens, ChunkOverlap: c.Chunking.OverlapTokens},
+		EmbedModel: c.Model.EmbedModel, CanaryShare: c.Sync.Canary,
+		CheckConfig: CheckFleetConfig,
+	})
+}
+
+// shards summarises an edge's sync state per shard; nil elsewhere.
+func (sl *syncLink) shards() []api.SyncShard {
+	if sl == nil || sl.syncer == nil {
+		return nil
+	}
+	st := sl.syncer.Status()
+	out := make([]api.SyncShard, 0, len(st.Shards))
+	for _, s := range st.Shards {
+		sh := api.SyncShard{
+			Shard: s.Shard, Applied: s.Applied, Previous: s.Previous, State: s.State,
+			LastError: s.LastError, AppliedAt: s.AppliedAt,
+		}
+		if s.Target > s.Applied {
+			sh.Target = s.Target
+			if s.BytesTotal > 0 {
+				sh.Progress = float64(s.BytesDone) / float64(s.BytesTotal)
+			}
+		}
+		out = append(out, sh)
+	}
+	return out
+}
+
+// withSync adds the edge's sync state to the node's status, for the status
+// page.
+func (sl *syncLink) withSync(status func(context.Context) (api.Status, error)) func(context.Context) (api.Status, error) {
+	return func(ctx context.Context) (api.Status, error) {
+		st, err := status(ctx)
+		if err == nil {
+			st.Sync = sl.shards()
+		}
+		return st, err
+	}
+}
+
+// observe registers the sync gauges on an edge that syncs.
+func (sl *syncLink) observe(m *metrics.Metrics) {
+	if sl == nil || sl.syncer == nil {
+		return
+	}
+	m.ObserveSync(func() []metrics.SyncShard {
+		shards := sl.shards()
+		out := make([]metrics.SyncShard, len(shards))
+		for i, s := range shards {
+			progress := 1.0
+			if s.Target != 0 {
+				progress = s.Progress
+			}
+			out[i] = metrics.SyncShard{Shard: s.Shard, Applied: s.Applied, Progress: progress, Healthy: s.State != "error" && s.LastError == ""}
+		}
+		return out
+	})
+}
