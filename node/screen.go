@@ -45,6 +45,11 @@ func (n *Node) caller(ctx context.Context) (principal string, admin bool) {
 }
 
 func validateProvenance(d *api.Document) error {
+	for k := range d.Metadata {
+		if strings.HasPrefix(k, trust.ReservedPrefix) {
+			return fmt.Errorf("metadata key %q: keys starting with %q are reserved", k, trust.ReservedPrefix)
+		}
+	}
 	switch d.Origin {
 	case "", originIngest, originCrawler, originUpload:
 	default:
@@ -112,9 +117,24 @@ func (n *Node) screenDoc(meta *shardstore.DocMeta, format, body string) []trust.
 
 // screenSynced sets the provenance of a document fleet sync delivered:
 // central signed the version it came in. It is screened all the same, so
-// a poisoned document central let through is still withheld from answers.
-func (n *Node) screenSynced(meta *shardstore.DocMeta) {
-	meta.Trust, meta.Origin, meta.Screened = trust.Central.String(), originSync, !n.cfg.DisableScreening
+// a poisoned document central let through is still withheld from answers,
+// unless central's admin released it.
+func (n *Node) screenSynced(meta *shardstore.DocMeta, released bool) {
+	meta.Trust, meta.Origin, meta.Screened, meta.Released = trust.Central.String(), originSync, !n.cfg.DisableScreening, released
+}
+
+// syncedMetadata splits central's release marker off a delivered
+// document's metadata.
+func syncedMetadata(md map[string]string) (map[string]string, bool) {
+	if _, ok := md[trust.ReleasedKey]; !ok {
+		return md, false
+	}
+	out := maps.Clone(md)
+	delete(out, trust.ReleasedKey)
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, md[trust.ReleasedKey] == "true"
 }
 
 // screenChunk runs the detector on a chunk's normalised text and looks for

@@ -124,17 +124,22 @@ const (
 // Modes lists every mode, in the order reports show them.
 var Modes = []string{ModeSame, ModeReversed, ModeTrust}
 
+// Documents returns the set's documents of one role (trusted, attack or
+// benign) for ingest into shard ("" for the default) with trust level
+// trustLevel ("" for what ingest gives).
+func (s Set) Documents(role, shardName, trustLevel string) []api.Document {
+	var out []api.Document
+	for _, d := range s.Docs {
+		if d.Role == role {
+			out = append(out, api.Document{ID: d.ID, Shard: shardName, Title: d.Title, Source: d.Source, Format: d.Format, Body: d.Body, Trust: trustLevel})
+		}
+	}
+	return out
+}
+
 // Ingest stores the set's documents into t as mode says.
 func (s Set) Ingest(ctx context.Context, t Target, mode string) (map[string][]string, error) {
-	batch := func(role, trustLevel string) []api.Document {
-		var out []api.Document
-		for _, d := range s.Docs {
-			if d.Role == role {
-				out = append(out, api.Document{ID: d.ID, Title: d.Title, Source: d.Source, Format: d.Format, Body: d.Body, Trust: trustLevel})
-			}
-		}
-		return out
-	}
+	batch := func(role, trustLevel string) []api.Document { return s.Documents(role, "", trustLevel) }
 	var order [][]api.Document
 	switch mode {
 	case ModeSame:
