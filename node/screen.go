@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
@@ -193,38 +194,57 @@ const contradictionProbe = 3
 // at least their trust says, with other figures or the opposite polarity:
 // the PoisonedRAG pattern, a passage built to rank for a question and give
 // another answer. Only chunks that state a figure or a negation are
-// checked, so ordinary prose costs one regular expression.
+// checked, so ordinary prose costs one regular expression; the searches
+// run on every core, as they only read the index.
 func (n *Node) screenContradictions(ctx context.Context, preps []prepared) error {
 	if n.cfg.DisableScreening {
 		return nil
 	}
+	type job struct{ doc, chunk int }
+	var jobs []job
 	for pi := range preps {
-		p := &preps[pi]
-		level := trust.StoredLevel(p.meta.Trust)
-		for ci := range p.meta.Chunks {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			cm := &p.meta.Chunks[ci]
-			if slices.Contains(cm.Flags, trust.FlagContradiction) {
-				continue
-			}
-			claims := trust.Claims(p.texts[ci], maxClaims)
-			if claims == "" {
-				continue
-			}
-			k, ok, err := n.contradicted(p.shard, p.meta.ID, level, claims, p.texts[ci])
-			if err != nil {
-				return err
-			}
-			if ok {
-				cm.Flags = append(cm.Flags, trust.FlagContradiction)
-				slices.Sort(cm.Flags)
-				cm.Spans = append(cm.Spans, [2]int{k.SpanA.Start, k.SpanA.End})
+		for ci := range preps[pi].meta.Chunks {
+			if !slices.Contains(preps[pi].meta.Chunks[ci].Flags, trust.FlagContradiction) {
+				jobs = append(jobs, job{pi, ci})
 			}
 		}
 	}
-	return nil
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers(), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p := &preps[jobs[i].doc]
+				claims := trust.Claims(p.texts[jobs[i].chunk], maxClaims)
+				if claims == "" {
+					continue
+				}
+				k, ok, err := n.contradicted(p.shard, p.meta.ID, trust.StoredLevel(p.meta.Trust), claims, p.texts[jobs[i].chunk])
+				if errs[i] = err; ok {
+					// Each job owns its chunk's record.
+					cm := &p.meta.Chunks[jobs[i].chunk]
+					cm.Flags = append(cm.Flags, trust.FlagContradiction)
+					slices.Sort(cm.Flags)
+					cm.Spans = append(cm.Spans, [2]int{k.SpanA.Start, k.SpanA.End})
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // maxClaims bounds the claim sentences of a chunk searched with, which

@@ -163,6 +163,11 @@ func windows(lower string, keys []string) [][2]int {
 			}
 			pos := from + i
 			from = pos + len(k)
+			// Keys that start with a letter start a word in every match:
+			// "act" in "exact" or "key" in "monkey" opens no window.
+			if isLetter(k[0]) && pos > 0 && isLetter(lower[pos-1]) {
+				continue
+			}
 			s, e := max(0, pos-windowBefore), min(len(lower), from+windowAfter)
 			for s > 0 && lower[s-1] != ' ' && lower[s-1] != '\n' && s > pos-windowBefore-64 {
 				s--
@@ -188,6 +193,8 @@ func windows(lower string, keys []string) [][2]int {
 	}
 	return merged
 }
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // asciiLower lower-cases ASCII letters only, so offsets stay those of s.
 func asciiLower(s string) string {
