@@ -92,10 +92,10 @@ type Config struct {
 	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	// Caller tells who is calling and whether they hold the admin role;
-	// it is the hook the authentication layer (node/auth) fills. Trust
-	// above a document's origin, and the flagged-chunk admin endpoints,
-	// need admin. nil: no authentication, every caller is admin.
+	// Caller tells who is calling and whether they hold the admin role.
+	// Trust above a document's origin, and the flagged-chunk admin
+	// endpoints, need admin. nil: the principal node/auth put in the
+	// context; a context without one (in-process callers) is admin.
 	Caller func(ctx context.Context) (principal string, admin bool)
 	// DisableScreening turns the injection and poisoning screen off at
 	// ingest and sync; only benchmarks measuring its cost set it.
