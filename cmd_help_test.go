@@ -30,6 +30,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"status"}, "--node URL"}, {[]string{"shards"}, "--node URL"}, {[]string{"sync", "now"}, "--node URL"},
 		{[]string{"docs"}, "docs <command>"}, {[]string{"docs", "list"}, "--shard NAME"},
 		{[]string{"docs", "get"}, "ID"}, {[]string{"docs", "delete"}, "ID"},
+		{[]string{"backup"}, "FILE"}, {[]string{"restore"}, "--data DIR FILE"},
 	} {
 		for _, h := range []string{"--help", "-h"} {
 			var out, errb bytes.Buffer

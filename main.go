@@ -40,6 +40,8 @@ Commands:
   status    the node's status page, in the terminal
   shards    the shards a node holds, with versions and sync state
   docs      docs list|get|delete: the documents of a shard
+  backup    backup FILE: a consistent copy of a running node's store
+  restore   restore --data DIR FILE: a backup into a new data directory
   shard     shard rollback: return a synced shard to its previous version
   sync      sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout
   fleet     list the members of a node's gossip pool
@@ -126,6 +128,10 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return runShards(ctx, rest, stdout, stderr)
 	case "docs":
 		return runDocs(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, stdout, stderr)
 	case "config":
