@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -60,7 +61,7 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.BoolVar(&c.NoSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
 	fs.Float64Var(&c.BM25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
 	fs.Float64Var(&c.BM25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
-	unitFloatVar(fs, &c.MinConfidence, "min-confidence", 0.15, "abstain below this confidence (0..1)")
+	unitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	unitFloatVar(fs, &o.escalateBelow, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")

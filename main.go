@@ -46,6 +46,8 @@ Commands:
   sync      sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout
   fleet     list the members of a node's gossip pool
   keys      keys generate|list|rotate: the gossip keyring
+  token     token create|list|revoke: API tokens of a node (admin)
+  audit     print a node's audit log (admin)
   config    check a configuration file, or print the default one
   version   print the version
 
@@ -136,6 +138,10 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return runKeys(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
 		return nil
