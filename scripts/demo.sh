@@ -21,17 +21,20 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ -s "$ready" ] || { echo "the node did not become ready within 10 s" >&2; exit 1; }
-url=$(cat "$ready")
+url=$(head -n1 "$ready")
+# The node wrote its admin token into its data directory on first start;
+# commands on this machine read it with --data.
+token_file="$data/db/admin.token"
 
 echo "node listening on $url (data in $data)"
-"$bin" ingest --node "$url" --quiet "$root/scripts/sample"
+"$bin" ingest --node "$url" --data "$data/db" --quiet "$root/scripts/sample"
 question="How do I reset the pump after a fault?"
 echo
-echo "\$ edgerag query --node $url \"$question\""
-"$bin" query --node "$url" "$question"
+echo "\$ edgerag query --node $url --data $data/db \"$question\""
+"$bin" query --node "$url" --data "$data/db" "$question"
 echo
 echo "Ask your own question:"
-echo "  curl -s $url/v1/query -d '{\"question\":\"what oil does the press use?\"}'"
-echo "  $bin query --node $url \"what oil does the press use?\""
+echo "  curl -s $url/v1/query -H \"Authorization: Bearer \$(cat $token_file)\" -d '{\"question\":\"what oil does the press use?\"}'"
+echo "  $bin query --node $url --data $data/db \"what oil does the press use?\""
 echo "The node keeps running; press Ctrl-C to stop it."
 wait "$pid"

@@ -39,6 +39,7 @@ type Config struct {
 	Model ollama.Config
 
 	Fleet  FleetConfig
+	Auth   AuthConfig
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
@@ -116,6 +117,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Role == "central" && c.Fleet.Central != "" {
 		return configErrorf("central does not escalate: drop --central")
+	}
+	if err := c.checkAuth(); err != nil {
+		return err
 	}
 	if c.Fleet.CentralName == "" {
 		c.Fleet.CentralName = "central"
