@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/extractive"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
@@ -33,6 +34,7 @@ import (
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/trust"
 )
 
 // Config configures a node. The zero value of every field but DataDir is a
@@ -48,7 +50,8 @@ type Config struct {
 	BM25     lexical.Params // zero: lexical.DefaultParams()
 	Chunking chunk.Options  // zero: 128-token chunks with 32 tokens of overlap
 	// MinConfidence is the confidence below which the node abstains
-	// ("not in the local index") instead of guessing. Default 0.15.
+	// ("not in the local index") instead of guessing. Default
+	// DefaultMinConfidence.
 	MinConfidence float64
 	// GCInterval is how often value-log GC runs; default 10 minutes.
 	GCInterval time.Duration
@@ -89,12 +92,34 @@ type Config struct {
 	// defaults 3 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	Logger          *slog.Logger     // nil: discard
-	Now             func() time.Time // nil: time.Now
+	// Caller tells who is calling and whether they hold the admin role;
+	// it is the hook the authentication layer (node/auth) fills. Trust
+	// above a document's origin, and the flagged-chunk admin endpoints,
+	// need admin. nil: no authentication, every caller is admin.
+	Caller func(ctx context.Context) (principal string, admin bool)
+	// DisableScreening turns the injection and poisoning screen off at
+	// ingest and sync; only benchmarks measuring its cost set it.
+	DisableScreening bool
+	// Redactor removes personal data and secrets from questions before
+	// they go to a peer or central; nil: trust.NewRedactor's defaults.
+	Redactor *trust.Redactor
+	// Admission sizes the gates of retrieval, generation and ingest
+	// (package admission); nil: admission.Defaults for GOMAXPROCS cores.
+	Admission []admission.Config
+	Logger    *slog.Logger     // nil: discard
+	Now       func() time.Time // nil: time.Now
 	// AuditMax bounds the audit log (see auth.Audit); zero:
 	// auth.DefaultAuditMax events.
 	AuditMax int
 }
+
+// DefaultMinConfidence is the default abstention threshold. Confidence is
+// the estimated probability that the answer is supported by its passages
+// (models/confidence); 0.25 is where, on the development sets' hold-out
+// construction (squad-v1.1-dev, seed 1), abstention on questions the index
+// cannot answer and the answer rate on those it can are balanced, both
+// about 0.9 (BENCHMARKS.md).
+const DefaultMinConfidence = 0.25
 
 func (c *Config) setDefaults() error {
 	if c.DataDir == "" {
@@ -116,7 +141,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("chunking: %w", err)
 	}
 	if c.MinConfidence == 0 {
-		c.MinConfidence = 0.15
+		c.MinConfidence = DefaultMinConfidence
 	}
 	if c.MinConfidence < 0 || c.MinConfidence > 1 {
 		return fmt.Errorf("min confidence %v: must be between 0 and 1", c.MinConfidence)
@@ -148,6 +173,16 @@ func (c *Config) setDefaults() error {
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute
 	}
+	if c.Redactor == nil {
+		r, err := trust.NewRedactor(nil, nil)
+		if err != nil {
+			return fmt.Errorf("redaction: %w", err)
+		}
+		c.Redactor = r
+	}
+	if c.Admission == nil {
+		c.Admission = admission.Defaults(runtime.GOMAXPROCS(0))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -177,9 +212,11 @@ type Node struct {
 	log      *slog.Logger
 	analyzer *analysis.Analyzer
 	answerer *extractive.Answerer
+	checker  *trust.Checker
 	scratch  *lexical.ScratchPool
 	started  time.Time
 	metrics  *metrics.Metrics
+	adm      *admission.Controller
 
 	// Set by Open.
 	audit  *auth.Audit
@@ -219,6 +256,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger,
 		analyzer: a,
 		answerer: extractive.New(a, extractive.Options{}),
+		checker:  trust.NewChecker(a),
 		scratch:  lexical.NewScratchPool(2 * workers()),
 		started:  cfg.Now(),
 		dict:     lexical.NewDict(),
@@ -230,6 +268,7 @@ func New(cfg Config) (*Node, error) {
 
 		escalations: make(map[string]int64),
 		metrics:     metrics.New(),
+		adm:         admission.NewController(cfg.Admission...),
 	}
 	n.metrics.Observe(n.metricsSnapshot)
 	return n, nil

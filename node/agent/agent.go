@@ -15,9 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
-	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
@@ -36,7 +34,7 @@ type Agent struct {
 	link   *fleetLink
 	gossip *gossipLink
 	sync   *syncLink
-	srv    *http.Server
+	srv    *api.Server
 	url    string
 	errc   chan error // the HTTP server's end
 	// stopSync ends fleet sync's loop; nil before it runs.
@@ -149,11 +147,10 @@ func (a *Agent) serveHTTP(ctx context.Context) error {
 	a.sync.routes(handler, n)
 	a.sync.observe(n.Metrics())
 	a.gossip.routes(handler, n.Metrics())
-	a.srv = &http.Server{
-		Handler:           a.link.load.count(guardHandler(guard, handler)),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// Bounded connections and request times (api.Limits): slow or flooding
+	// clients cannot use up the file limit. The guard comes first: a
+	// request without the credential is refused before its body is read.
+	a.srv = api.NewServer(a.link.load.count(guardHandler(guard, handler)), api.Limits{})
 	a.url = url
 	go func() { a.errc <- a.srv.Serve(ln) }()
 	a.log.Info("serving", "url", a.url, "data", a.cfg.DataDir)

@@ -23,7 +23,7 @@ func Required(method, path string) Role {
 	switch method {
 	case http.MethodGet, http.MethodHead:
 		switch path {
-		case "/", "/metrics", "/v1/status", "/v1/fleet", "/v1/sync", "/api/tags", "/api/version", "/v1/models":
+		case "/", "/metrics", "/v1/status", "/v1/fleet", "/v1/sync", "/api/tags", "/api/version", "/api/ps", "/v1/models":
 			return RoleQuery
 		}
 		if strings.HasPrefix(path, "/v1/models/") {
@@ -31,7 +31,8 @@ func Required(method, path string) Role {
 		}
 	case http.MethodPost:
 		switch path {
-		case "/v1/query", "/api/chat", "/v1/chat/completions":
+		case "/v1/query", "/api/chat", "/api/generate", "/api/show", "/api/pull", "/api/embed", "/api/embeddings",
+			"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings":
 			return RoleQuery
 		case "/v1/documents":
 			return RoleIngest

@@ -46,6 +46,12 @@ type ChunkMeta struct {
 	Position int    `json:"position"`
 	Heading  string `json:"heading,omitempty"`
 	Tokens   int    `json:"tokens"`
+	// Flags and Spans are what the injection and poisoning screen found:
+	// the flags' names and the byte spans of the flagged text in the
+	// chunk's normalised text. Records written before screening have
+	// neither (see DocMeta.Screened).
+	Flags []string `json:"flags,omitempty"`
+	Spans [][2]int `json:"spans,omitempty"`
 }
 
 // DocMeta is the stored record of a document: its provenance and chunk list.
@@ -56,6 +62,19 @@ type DocMeta struct {
 	Metadata   map[string]string `json:"metadata,omitempty"`
 	IngestedAt time.Time         `json:"ingested_at"`
 	Chunks     []ChunkMeta       `json:"chunks"`
+	// Provenance. Trust is central, local or untrusted; "" (a record
+	// written before trust existed) reads as local. Origin is how the
+	// text came (ingest, crawler, upload, sync) and Principal who sent
+	// it, when the caller was authenticated.
+	Trust     string `json:"trust,omitempty"`
+	Origin    string `json:"origin,omitempty"`
+	Principal string `json:"principal,omitempty"`
+	// Flags are document-level findings (hidden markup, a flagged title).
+	Flags []string `json:"flags,omitempty"`
+	// Screened is set once the screen ran on the chunks; Released once an
+	// admin released the flagged ones, which then answer like any other.
+	Screened bool `json:"screened,omitempty"`
+	Released bool `json:"released,omitempty"`
 }
 
 // ShardMeta is the stored record of a shard.
