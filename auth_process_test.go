@@ -2,10 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -292,4 +301,55 @@ func TestRestrictedDocumentThroughEveryRoute(t *testing.T) {
 			t.Errorf("no groups via %s: secret %v", route, secret)
 		}
 	})
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, PEM, to dir.
+func selfSigned(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// TestAPIOverTLS serves the API with --http-tls-cert/--http-tls-key: the
+// ready file names an https URL, the CLI reaches it with --cacert, and a
+// client that does not trust the certificate is refused by TLS itself.
+func TestAPIOverTLS(t *testing.T) {
+	cert, key := selfSigned(t, t.TempDir())
+	data := t.TempDir()
+	p := startNode(t, data, "--http-tls-cert", cert, "--http-tls-key", key)
+	if !strings.HasPrefix(p.url, "https://") {
+		t.Fatalf("ready file URL %q, want https", p.url)
+	}
+	out, err := exec.Command(binary, "query", "--node", p.url, "--data", data, "--cacert", cert, "--json", "what is a pump").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"route": "local"`) {
+		t.Fatalf("query over TLS: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "query", "--node", p.url, "--data", data, "what is a pump").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate") {
+		t.Fatalf("query without --cacert: %v\n%s", err, out)
+	}
 }
