@@ -42,6 +42,16 @@ func Required(method, path string) Role {
 			return RoleIngest
 		}
 	}
+	// Ollama endpoints a node does not serve answer 404 in Ollama's shape
+	// to whoever may use the ones it does, so clients learn that they are
+	// not there rather than that they lack a role.
+	switch path {
+	case "/api/create", "/api/copy", "/api/delete", "/api/push":
+		return RoleQuery
+	}
+	if strings.HasPrefix(path, "/api/blobs/") {
+		return RoleQuery
+	}
 	return RoleAdmin
 }
 
@@ -69,7 +79,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if err != nil {
 			g.Audit.Record(Event{Kind: EventBadToken, Action: r.Method + " " + r.URL.Path, Detail: err.Error(), Remote: r.RemoteAddr})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="edgerag"`)
-			api.WriteError(w, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err))
+			api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err))
 			return
 		}
 		if !p.Role.Allows(need) {
@@ -77,11 +87,11 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 				Detail: "role " + p.Role.String() + ", needs " + need.String(), Remote: r.RemoteAddr})
 			if p.Name == Anonymous {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="edgerag"`)
-				api.WriteError(w, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized,
+				api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized,
 					"%s %s needs a token with role %s: send Authorization: Bearer TOKEN (edgerag token create)", r.Method, r.URL.Path, need))
 				return
 			}
-			api.WriteError(w, api.Errorf(http.StatusForbidden, api.CodeForbidden,
+			api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusForbidden, api.CodeForbidden,
 				"token %q has role %s; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need))
 			return
 		}
