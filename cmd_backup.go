@@ -12,7 +12,7 @@ import (
 // node's store, written to FILE only once it is complete.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backup", "[--node URL] FILE", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	n, err := nodeClient(*nodeURL).Backup(ctx, tmp)
+	n, err := nf.client().Backup(ctx, tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -38,6 +38,6 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes); restore it with: edgerag restore --data NEWDIR %s\n", *nodeURL, path, n, path)
+	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes); restore it with: edgerag restore --data NEWDIR %s\n", nf.url, path, n, path)
 	return nil
 }

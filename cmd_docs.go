@@ -27,7 +27,7 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("unknown docs command %q: use list, get or delete", sub)}
 	}
 	fs := newFlags("docs "+sub, synopsis, stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	shardName := fs.String("shard", "", "shard (default: the node's default shard)")
 	var asJSON *bool
 	var limit *int
@@ -40,7 +40,7 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c := nodeClient(*nodeURL)
+	c := nf.client()
 	switch sub {
 	case "list":
 		if fs.NArg() != 0 {

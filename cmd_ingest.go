@@ -27,7 +27,7 @@ const (
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ingest", "[flags] PATH...", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	shardName := fs.String("shard", "", "shard to put the documents in (default: the node's default shard)")
 	trustLevel := fs.String("trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
 	origin := fs.String("origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
@@ -45,7 +45,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() == 0 {
 		return usageError{"ingest needs at least one file or directory (.txt, .md, .html, or .jsonl with {\"id\",\"title\",\"text\"} lines)"}
 	}
-	client := nodeClient(*nodeURL)
+	client := nf.client()
 	total, err := sizeOf(fs.Args())
 	if err != nil {
 		return err
@@ -136,10 +136,10 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	bar.done()
 	if *async {
-		fmt.Fprintf(stdout, "queued %d documents in %d jobs on %s\n", docs, len(jobs), *nodeURL)
+		fmt.Fprintf(stdout, "queued %d documents in %d jobs on %s\n", docs, len(jobs), nf.url)
 		return waitJobs(ctx, client, jobs, docs, stderr, *quiet)
 	}
-	fmt.Fprintf(stdout, "ingested %d documents (%d chunks) into %s\n", docs, chunks, *nodeURL)
+	fmt.Fprintf(stdout, "ingested %d documents (%d chunks) into %s\n", docs, chunks, nf.url)
 	return nil
 }
 

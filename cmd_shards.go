@@ -12,7 +12,7 @@ import (
 // versions and, on an edge that follows fleet sync, the sync state.
 func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("shards", "[--node URL] [--json]", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -20,7 +20,7 @@ func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() != 0 {
 		return usageError{fmt.Sprintf("shards takes no arguments, got %q", fs.Args())}
 	}
-	st, err := nodeClient(*nodeURL).Status(ctx)
+	st, err := nf.client().Status(ctx)
 	if err != nil {
 		return err
 	}

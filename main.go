@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -261,4 +262,4 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // nodeClient is the client every command reaches a node's HTTP API with.
-func nodeClient(url string) *api.Client { return api.NewClient(url, nil) }
+func nodeClient(url string, hc *http.Client) *api.Client { return api.NewClient(url, hc) }

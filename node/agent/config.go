@@ -41,6 +41,7 @@ type Config struct {
 	Model ollama.Config
 
 	Fleet  FleetConfig
+	Auth   AuthConfig
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
@@ -118,6 +119,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Role == "central" && c.Fleet.Central != "" {
 		return configErrorf("central does not escalate: drop --central")
+	}
+	if err := c.checkAuth(); err != nil {
+		return err
 	}
 	if c.Fleet.CentralName == "" {
 		c.Fleet.CentralName = "central"
