@@ -144,6 +144,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	var ae *api.Error
 	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
+	if remote && isOverload(err) {
+		return n.shedElsewhere(ctx, req, start, deadline, err)
+	}
 	if err != nil && !(notHeld && remote) {
 		return local, err
 	}
@@ -230,11 +233,11 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {
 		// Central answered, less surely than an answer already in hand:
 		// by the same measure, that one is better.
-		out := *best
-		out.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
-		out.RequestID = api.RequestID(ctx)
-		out.Timings.TotalMS = ms(now.Sub(start))
-		return out, nil
+		kept := *best
+		kept.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
+		kept.RequestID = api.RequestID(ctx)
+		kept.Timings.TotalMS = ms(now.Sub(start))
+		return kept, nil
 	}
 	resp.RequestID = api.RequestID(ctx)
 	resp.Timings.TotalMS = ms(now.Sub(start))

@@ -101,23 +101,6 @@ func (n *Node) loadShard(l *syncLoad, m shardstore.ShardMeta) {
 	}
 }
 
-// loadDoc indexes a document during Open, if its shard is searched.
-func (n *Node) loadDoc(l *syncLoad, sh, doc string, chunks []lexical.Chunk) error {
-	name := sh
-	if ks, ok := l.ks[sh]; ok {
-		name = ks
-	} else if _, _, synced := splitKeyspace(sh); synced {
-		return nil
-	} else if _, managed := l.ptrs[sh]; managed {
-		return nil
-	}
-	s, ok := n.shards[name]
-	if !ok {
-		return fmt.Errorf("document %q belongs to unknown shard %q", doc, sh)
-	}
-	return s.ix.Add(doc, chunks)
-}
-
 // SyncKV is the store's key space for fleet sync's own records.
 func (n *Node) SyncKV() *shardstore.SyncKV { return n.store.SyncKV() }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
+	"github.com/edgerag/edgerag/node/jobs"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
@@ -220,6 +221,7 @@ type Node struct {
 	started  time.Time
 	metrics  *metrics.Metrics
 	adm      *admission.Controller
+	jobs     *jobs.Queue // set by Open
 
 	// Set by Open.
 	audit  *auth.Audit
@@ -316,17 +318,16 @@ func (n *Node) Open(ctx context.Context) error {
 	n.store = st
 	sl, err := loadPointers(ctx, st)
 	if err == nil {
-		err = st.Load(ctx,
+		err = st.LoadMeta(ctx,
 			func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
-			func(m shardstore.ShardMeta) { n.loadShard(sl, m) },
-			func(sh, doc string, chunks []lexical.Chunk) error { return n.loadDoc(sl, sh, doc, chunks) })
+			func(m shardstore.ShardMeta) { n.loadShard(sl, m) })
+	}
+	if err == nil {
+		err = n.loadIndexes(ctx)
 	}
 	if err != nil {
 		_ = st.Close()
 		return err
-	}
-	for _, s := range n.shards {
-		s.ix.Compact()
 	}
 	// Loading decoded every term vector once; hand that garbage back to
 	// the OS now rather than whenever the heap next grows, so a small
@@ -377,6 +378,10 @@ func (n *Node) Open(ctx context.Context) error {
 		}()
 	}
 	n.ready.Store(true)
+	if err := n.startJobs(ctx, bg); err != nil {
+		n.log.Warn("ingest jobs could not be recovered; async ingest is off", "err", err)
+		n.jobs = nil
+	}
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
 		"terms", n.dict.Len(), "load_ms", time.Since(start).Milliseconds())
@@ -393,7 +398,11 @@ func (n *Node) Close() error {
 	if n.store == nil {
 		return nil
 	}
-	return n.store.Close()
+	err := n.store.Close()
+	if err == nil {
+		n.saveIndexes()
+	}
+	return err
 }
 
 // Ready reports whether the node has loaded its index.
@@ -471,6 +480,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	if n.store != nil {
 		lsm, vlog := n.store.Size()
 		st.StoreBytes = lsm + vlog
+		st.Storage = n.Storage()
 	}
 	return st, nil
 }
