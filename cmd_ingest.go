@@ -29,6 +29,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("ingest", "[flags] PATH...", stderr)
 	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
 	shardName := fs.String("shard", "", "shard to put the documents in (default: the node's default shard)")
+	trustLevel := fs.String("trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
+	origin := fs.String("origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -86,6 +88,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *shardName != "" {
 			d.Shard = *shardName
 		}
+		d.Trust, d.Origin = *trustLevel, *origin
 		batch = append(batch, d)
 		batchBytes += size
 		if len(batch) >= ingestBatchDocs || batchBytes >= ingestBatchBytes {

@@ -52,10 +52,19 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 	if !n.Ready() {
 		return api.IngestResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
 	}
+	docs = slices.Clone(docs) // docGroups rewrites metadata; the caller's documents stay as sent
 	seen := make(map[[2]string]int, len(docs))
 	principal, admin := n.caller(ctx)
 	for i := range docs {
-		if err := validateDoc(&docs[i]); err != nil {
+		err := validateDoc(&docs[i])
+		if err == nil {
+			err = docGroups(ctx, &docs[i])
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return api.IngestResponse{}, api.Errorf(ae.Status, ae.Code, "documents[%d] (id %q): %s", i, docs[i].ID, ae.Message)
+		}
+		if err != nil {
 			return api.IngestResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
 		if err := resolveTrust(&docs[i], admin); err != nil {
@@ -199,7 +208,7 @@ func (n *Node) prepareOne(d *api.Document, scratch []string) (prepared, []string
 			IngestedAt: n.cfg.Now().UTC(), Trust: d.Trust, Origin: d.Origin,
 		},
 	}
-	hidden := n.screenDoc(&p.meta, d.Body)
+	hidden := n.screenDoc(&p.meta, d.Format, d.Body)
 	// The title (and the heading path) is indexed with every chunk, as the
 	// reference runs index "title + text": a chunk deep in a document is
 	// still about what the document is about.

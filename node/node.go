@@ -25,6 +25,7 @@ import (
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -88,13 +89,13 @@ type Config struct {
 	QueryTimeout time.Duration
 	// CentralFailures consecutive failed escalations open the circuit to
 	// central for CentralCooldown, after which one probe is let through;
-	// defaults 3 and 30 s.
+	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	// Caller tells who is calling and whether they hold the admin role;
-	// it is the hook the authentication layer (node/auth) fills. Trust
-	// above a document's origin, and the flagged-chunk admin endpoints,
-	// need admin. nil: no authentication, every caller is admin.
+	// Caller tells who is calling and whether they hold the admin role.
+	// Trust above a document's origin, and the flagged-chunk admin
+	// endpoints, need admin. nil: the principal node/auth put in the
+	// context; a context without one (in-process callers) is admin.
 	Caller func(ctx context.Context) (principal string, admin bool)
 	// DisableScreening turns the injection and poisoning screen off at
 	// ingest and sync; only benchmarks measuring its cost set it.
@@ -107,15 +108,18 @@ type Config struct {
 	Admission []admission.Config
 	Logger    *slog.Logger     // nil: discard
 	Now       func() time.Time // nil: time.Now
+	// AuditMax bounds the audit log (see auth.Audit); zero:
+	// auth.DefaultAuditMax events.
+	AuditMax int
 }
 
 // DefaultMinConfidence is the default abstention threshold. Confidence is
 // the estimated probability that the answer is supported by its passages
-// (models/confidence); 0.25 is where, on the development sets' hold-out
+// (models/confidence); 0.28 is where, on the development sets' hold-out
 // construction (squad-v1.1-dev, seed 1), abstention on questions the index
 // cannot answer and the answer rate on those it can are balanced, both
 // about 0.9 (BENCHMARKS.md).
-const DefaultMinConfidence = 0.25
+const DefaultMinConfidence = 0.28
 
 func (c *Config) setDefaults() error {
 	if c.DataDir == "" {
@@ -161,7 +165,10 @@ func (c *Config) setDefaults() error {
 		c.ModelCooldown = 5 * time.Second
 	}
 	if c.CentralFailures == 0 {
-		c.CentralFailures = 3
+		// One failure is enough: after central dies, each further failure
+		// would cost a query its whole timeout; a probe after the cooldown
+		// finds out when it is back.
+		c.CentralFailures = 1
 	}
 	if c.CentralCooldown == 0 {
 		c.CentralCooldown = 30 * time.Second
@@ -215,6 +222,7 @@ type Node struct {
 	adm      *admission.Controller
 
 	// Set by Open.
+	audit  *auth.Audit
 	store  *shardstore.Store
 	dense  *dense.Manager // nil without an embedder
 	dict   *lexical.Dict
@@ -347,6 +355,26 @@ func (n *Node) Open(ctx context.Context) error {
 		defer n.wg.Done()
 		st.RunGC(bg, n.cfg.GCInterval)
 	}()
+	// The audit log lives in the store beside the tokens; the node owns it
+	// as it owns its metrics, so escalations are logged where they happen.
+	if n.audit, err = auth.OpenAudit(ctx, auth.StoreKV(st.AuthKV()), n.cfg.AuditMax, n.cfg.Now, n.log); err != nil {
+		cancel()
+		n.wg.Wait()
+		_ = st.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.audit.Run(bg)
+	}()
+	if n.cfg.Remote != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.runCentralProbe(bg)
+		}()
+	}
 	n.ready.Store(true)
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
@@ -404,7 +432,7 @@ func (n *Node) Shards() []shard.Info {
 }
 
 // Status implements api.Service.
-func (n *Node) Status(context.Context) (api.Status, error) {
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: n.retrievalKind(""), Answerer: "extractive",
@@ -426,7 +454,10 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
-	for i, l := 0, len(n.recent); i < l; i++ {
+	// Recent questions are the askers' own words: only an admin (or an
+	// in-process caller) sees them.
+	p, authed := auth.FromContext(ctx)
+	for i, l := 0, len(n.recent); i < l && (!authed || p.Role >= auth.RoleAdmin); i++ {
 		st.Recent = append(st.Recent, n.recent[((n.recentNext-1-i)%l+l)%l]) // newest first
 	}
 	n.escMu.Unlock()

@@ -32,6 +32,9 @@ type Document struct {
 	// Origin says how the text reached the node: ingest (default),
 	// crawler or upload; the last two are untrusted.
 	Origin string `json:"origin,omitempty"`
+	// Groups restrict the document to queries whose token shares one of
+	// them; none: everyone may see it.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IngestRequest carries a batch of documents. A request body may also be a
@@ -285,11 +288,14 @@ const (
 	CodeNotReady    = "not_ready"
 	CodeInternal    = "internal"
 	CodeTimeout     = "timeout"
-	CodeForbidden   = "forbidden"
 	// CodeOverloaded is a 429: the node is busy; retry after Retry-After.
 	CodeOverloaded = "overloaded"
 	// CodeStorageFull is a 507: the disk is full or read-only.
 	CodeStorageFull = "storage_full"
+	// CodeUnauthorized (401): no credential, or one the node does not
+	// accept; CodeForbidden (403): a valid credential without the role.
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 )
 
 // Admitter is implemented by services that bound how much work of each

@@ -128,6 +128,9 @@ type Store struct {
 	mu     sync.Mutex              // serialises writes and guards refs
 	refs   map[shard.ChunkID]int32 // live references to each chunk text
 	loaded bool                    // Load has run: refs is complete
+
+	aclMu sync.RWMutex                 // guards acl (not its maps, which are replaced, never changed)
+	acl   map[string]map[string]string // store shard → restricted doc id → groups
 }
 
 // Open opens or creates the store in opts.Dir.
@@ -203,6 +206,9 @@ func (s *Store) LoadMeta(ctx context.Context, term func(Term), shardFn func(Shar
 			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := s.loadGroups(ctx, txn); err != nil {
 			return err
 		}
 		return iterate(ctx, txn, prefixShard, func(_, v []byte) error {
@@ -295,6 +301,8 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	}
 	res := Result{Removed: make(map[string][]lexical.Chunk)}
 	delta := make(map[shard.ChunkID]int32)
+	var acl aclChange
+	restricted := s.Restricted(w.Shard)
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 
@@ -325,6 +333,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 			return false, fmt.Errorf("document %q: %w", id, err)
 		}
 		res.Removed[id] = old
+		if _, ok := restricted[id]; ok {
+			acl.put(id, "")
+		}
 		for _, c := range old {
 			delta[c.ID]--
 		}
@@ -354,6 +365,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 		rec, err := json.Marshal(d.Meta)
 		if err != nil {
 			return Result{}, fmt.Errorf("encode document %q: %w", d.Meta.ID, err)
+		}
+		if g := docGroups(d.Meta); g != "" || acl.set[d.Meta.ID] != "" {
+			acl.put(d.Meta.ID, g)
 		}
 		vec = appendVectors(vec[:0], d.Vectors)
 		if err := txn.Set(docKey(prefixDoc, w.Shard, d.Meta.ID), rec); err != nil {
@@ -386,6 +400,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 			return Result{}, s.txnErr(err)
 		}
 	}
+	if err := acl.stage(txn, w.Shard); err != nil {
+		return Result{}, s.txnErr(err)
+	}
 	rec, _ := json.Marshal(meta)
 	if err := txn.Set(shardKey(w.Shard), rec); err != nil {
 		return Result{}, s.txnErr(err)
@@ -393,6 +410,7 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	if err := txn.Commit(); err != nil {
 		return Result{}, s.txnErr(err)
 	}
+	s.commitACL(w.Shard, acl)
 	for id, d := range delta {
 		if n := s.refs[id] + d; n > 0 {
 			s.refs[id] = n
