@@ -144,6 +144,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	var ae *api.Error
 	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
+	if remote && isOverload(err) {
+		return n.shedElsewhere(ctx, req, start, deadline, err)
+	}
 	if err != nil && !(notHeld && remote) {
 		return local, err
 	}

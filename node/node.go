@@ -29,6 +29,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
+	"github.com/edgerag/edgerag/node/jobs"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
@@ -220,6 +221,7 @@ type Node struct {
 	started  time.Time
 	metrics  *metrics.Metrics
 	adm      *admission.Controller
+	jobs     *jobs.Queue // set by Open
 
 	// Set by Open.
 	audit  *auth.Audit
@@ -376,6 +378,10 @@ func (n *Node) Open(ctx context.Context) error {
 		}()
 	}
 	n.ready.Store(true)
+	if err := n.startJobs(ctx, bg); err != nil {
+		n.log.Warn("ingest jobs could not be recovered; async ingest is off", "err", err)
+		n.jobs = nil
+	}
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
 		"terms", n.dict.Len(), "load_ms", time.Since(start).Milliseconds())
@@ -474,6 +480,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	if n.store != nil {
 		lsm, vlog := n.store.Size()
 		st.StoreBytes = lsm + vlog
+		st.Storage = n.Storage()
 	}
 	return st, nil
 }
