@@ -31,6 +31,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"docs"}, "docs <command>"}, {[]string{"docs", "list"}, "--shard NAME"},
 		{[]string{"docs", "get"}, "ID"}, {[]string{"docs", "delete"}, "ID"},
 		{[]string{"backup"}, "FILE"}, {[]string{"restore"}, "--data DIR FILE"},
+		{[]string{"flagged"}, "release SHARD DOC"},
 	} {
 		for _, h := range []string{"--help", "-h"} {
 			var out, errb bytes.Buffer
