@@ -13,7 +13,7 @@ import (
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("query", `[flags] "question"`, stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	k := fs.Int("k", 5, "passages to retrieve")
 	shardName := fs.String("shard", "", "ask only this shard")
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
@@ -27,7 +27,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	resp, err := nodeClient(*nodeURL).Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
+	resp, err := nf.client().Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
 	if err != nil {
 		return err
 	}
@@ -63,6 +63,13 @@ func printAnswer(w io.Writer, r api.QueryResponse) {
 		if title == "" {
 			title = c.DocumentID
 		}
-		fmt.Fprintf(w, "%s[%d] %s (%s, score %.2f)\n", mark, c.N, title, c.DocumentID, c.Score)
+		prov := ""
+		if c.Trust != "" && c.Trust != "local" {
+			prov = ", " + c.Trust
+		}
+		if len(c.Flags) > 0 {
+			prov += ", flagged: " + strings.Join(c.Flags, ",")
+		}
+		fmt.Fprintf(w, "%s[%d] %s (%s, score %.2f%s)\n", mark, c.N, title, c.DocumentID, c.Score, prov)
 	}
 }

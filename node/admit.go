@@ -127,13 +127,15 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 		resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
 		return resp, nil
 	}
+	// What leaves the node is redacted, as on every escalation.
+	out := n.outgoing(ctx, req, d)
 	// Any answer a peer stands behind beats a refusal: this node has none
 	// to compare it with.
 	var weak *api.QueryResponse
 	if d.Action == route.Peer {
 		var resp api.QueryResponse
 		var ok bool
-		resp, ok, weak = n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin), 0)
+		resp, ok, weak = n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), 0)
 		if ok {
 			return finish(resp)
 		}
@@ -150,7 +152,7 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
-	resp, err := n.cfg.Remote.AskCentral(ectx, req)
+	resp, err := n.cfg.Remote.AskCentral(ectx, out)
 	if err != nil {
 		if ctx.Err() == nil {
 			n.breaker.Failure(n.cfg.Now())

@@ -224,7 +224,7 @@ func (n *Node) prepareOne(d *api.Document, scratch []string) (prepared, []string
 			IngestedAt: n.cfg.Now().UTC(), Trust: d.Trust, Origin: d.Origin,
 		},
 	}
-	hidden := n.screenDoc(&p.meta, d.Body)
+	hidden := n.screenDoc(&p.meta, d.Format, d.Body)
 	// The title (and the heading path) is indexed with every chunk, as the
 	// reference runs index "title + text": a chunk deep in a document is
 	// still about what the document is about.

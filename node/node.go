@@ -93,10 +93,10 @@ type Config struct {
 	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	// Caller tells who is calling and whether they hold the admin role;
-	// it is the hook the authentication layer (node/auth) fills. Trust
-	// above a document's origin, and the flagged-chunk admin endpoints,
-	// need admin. nil: no authentication, every caller is admin.
+	// Caller tells who is calling and whether they hold the admin role.
+	// Trust above a document's origin, and the flagged-chunk admin
+	// endpoints, need admin. nil: the principal node/auth put in the
+	// context; a context without one (in-process callers) is admin.
 	Caller func(ctx context.Context) (principal string, admin bool)
 	// DisableScreening turns the injection and poisoning screen off at
 	// ingest and sync; only benchmarks measuring its cost set it.
@@ -318,17 +318,16 @@ func (n *Node) Open(ctx context.Context) error {
 	n.store = st
 	sl, err := loadPointers(ctx, st)
 	if err == nil {
-		err = st.Load(ctx,
+		err = st.LoadMeta(ctx,
 			func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
-			func(m shardstore.ShardMeta) { n.loadShard(sl, m) },
-			func(sh, doc string, chunks []lexical.Chunk) error { return n.loadDoc(sl, sh, doc, chunks) })
+			func(m shardstore.ShardMeta) { n.loadShard(sl, m) })
+	}
+	if err == nil {
+		err = n.loadIndexes(ctx)
 	}
 	if err != nil {
 		_ = st.Close()
 		return err
-	}
-	for _, s := range n.shards {
-		s.ix.Compact()
 	}
 	// Loading decoded every term vector once; hand that garbage back to
 	// the OS now rather than whenever the heap next grows, so a small
@@ -399,7 +398,11 @@ func (n *Node) Close() error {
 	if n.store == nil {
 		return nil
 	}
-	return n.store.Close()
+	err := n.store.Close()
+	if err == nil {
+		n.saveIndexes()
+	}
+	return err
 }
 
 // Ready reports whether the node has loaded its index.

@@ -129,6 +129,7 @@ type Result struct {
 type Store struct {
 	db       *badger.DB
 	dir      string
+	noSync   bool
 	log      *slog.Logger
 	reserve  int64
 	readOnly bool // opened read-only: the disk was full or not writable
@@ -150,7 +151,7 @@ func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("open shard store: no data directory given (use --data DIR)")
 	}
-	s := &Store{log: log, dir: opts.Dir, reserve: opts.Reserve, refs: make(map[shard.ChunkID]int32)}
+	s := &Store{log: log, dir: opts.Dir, noSync: opts.NoSync, reserve: opts.Reserve, refs: make(map[shard.ChunkID]int32)}
 	if s.reserve <= 0 {
 		s.reserve = DefaultReserve
 	}
@@ -204,38 +205,17 @@ func (s *Store) Close() error {
 
 // Load streams what the in-memory index is built from: every dictionary term
 // to term, every shard to shardFn, and every document's term vectors to doc.
-// The slices passed to doc are reused after it returns. Load must run once
-// before the first Apply.
+// The slices passed to doc are reused after it returns.
 func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMeta), doc func(shardName, docID string, chunks []lexical.Chunk) error) error {
+	if err := s.LoadMeta(ctx, term, shardFn); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.refs)
+	var chunks []lexical.Chunk
+	var terms []lexical.TermFreq
 	err := s.db.View(func(txn *badger.Txn) error {
-		if err := iterate(ctx, txn, prefixTerm, func(k, v []byte) error {
-			id, n := binary.Uvarint(v)
-			if n <= 0 || id > 1<<32-1 {
-				return fmt.Errorf("term %q: %w", k[len(prefixTerm):], errCorrupt)
-			}
-			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := s.loadGroups(ctx, txn); err != nil {
-			return err
-		}
-		if err := iterate(ctx, txn, prefixShard, func(_, v []byte) error {
-			var m ShardMeta
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("shard record: %w", err)
-			}
-			shardFn(m)
-			return nil
-		}); err != nil {
-			return err
-		}
-		var chunks []lexical.Chunk
-		var terms []lexical.TermFreq
 		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
 			sh, id, ok := splitDocKey(k)
 			if !ok {
@@ -254,6 +234,65 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 	})
 	if err != nil {
 		return fmt.Errorf("load shard store: %w", err)
+	}
+	s.loaded = true
+	return nil
+}
+
+// LoadMeta streams the dictionary and the shard records, not the documents:
+// a node whose index snapshots are current needs nothing more to start. The
+// chunk reference counts writes need are then counted by the first Apply.
+func (s *Store) LoadMeta(ctx context.Context, term func(Term), shardFn func(ShardMeta)) error {
+	err := s.db.View(func(txn *badger.Txn) error {
+		if err := iterate(ctx, txn, prefixTerm, func(k, v []byte) error {
+			id, n := binary.Uvarint(v)
+			if n <= 0 || id > 1<<32-1 {
+				return fmt.Errorf("term %q: %w", k[len(prefixTerm):], errCorrupt)
+			}
+			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := s.loadGroups(ctx, txn); err != nil {
+			return err
+		}
+		return iterate(ctx, txn, prefixShard, func(_, v []byte) error {
+			var m ShardMeta
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("shard record: %w", err)
+			}
+			shardFn(m)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load shard store: %w", err)
+	}
+	return nil
+}
+
+// countRefs counts the references to every chunk text from the stored term
+// vectors; s.mu must be held.
+func (s *Store) countRefs(ctx context.Context) error {
+	clear(s.refs)
+	var chunks []lexical.Chunk
+	var terms []lexical.TermFreq
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
+			var err error
+			if chunks, terms, err = decodeVectors(v, chunks, terms); err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			for _, c := range chunks {
+				s.refs[c.ID]++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		clear(s.refs)
+		return fmt.Errorf("count chunk references: %w", err)
 	}
 	s.loaded = true
 	return nil
@@ -302,7 +341,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.loaded {
-		return Result{}, errors.New("shard store: Apply before Load")
+		if err := s.countRefs(ctx); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := s.checkSpace(w.size()); err != nil {
 		return Result{}, err
