@@ -18,7 +18,7 @@ import (
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
+	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync now [--node URL] | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -53,6 +53,20 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		fmt.Fprintf(stdout, "rollout of %s version %d: %s (%s)\n", *shardName, st.To, st.Stage, st.Reason)
+		return nil
+	case "now":
+		fs := newFlags("sync now", "[--node URL]", stderr)
+		nfe := newAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return usageError{fmt.Sprintf("sync now takes no arguments, got %q", fs.Args())}
+		}
+		if err := nfe.client().Call(ctx, http.MethodPost, "/v1/sync", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "sync requested: the edge asks central now ('edgerag sync status' shows the progress)")
 		return nil
 	case "status":
 		fs := newFlags("sync status", "[--node URL] [--json]", stderr)

@@ -29,6 +29,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
+	"github.com/edgerag/edgerag/node/jobs"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
@@ -89,13 +90,13 @@ type Config struct {
 	QueryTimeout time.Duration
 	// CentralFailures consecutive failed escalations open the circuit to
 	// central for CentralCooldown, after which one probe is let through;
-	// defaults 3 and 30 s.
+	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	// Caller tells who is calling and whether they hold the admin role;
-	// it is the hook the authentication layer (node/auth) fills. Trust
-	// above a document's origin, and the flagged-chunk admin endpoints,
-	// need admin. nil: no authentication, every caller is admin.
+	// Caller tells who is calling and whether they hold the admin role.
+	// Trust above a document's origin, and the flagged-chunk admin
+	// endpoints, need admin. nil: the principal node/auth put in the
+	// context; a context without one (in-process callers) is admin.
 	Caller func(ctx context.Context) (principal string, admin bool)
 	// DisableScreening turns the injection and poisoning screen off at
 	// ingest and sync; only benchmarks measuring its cost set it.
@@ -115,11 +116,11 @@ type Config struct {
 
 // DefaultMinConfidence is the default abstention threshold. Confidence is
 // the estimated probability that the answer is supported by its passages
-// (models/confidence); 0.25 is where, on the development sets' hold-out
+// (models/confidence); 0.28 is where, on the development sets' hold-out
 // construction (squad-v1.1-dev, seed 1), abstention on questions the index
 // cannot answer and the answer rate on those it can are balanced, both
 // about 0.9 (BENCHMARKS.md).
-const DefaultMinConfidence = 0.25
+const DefaultMinConfidence = 0.28
 
 func (c *Config) setDefaults() error {
 	if c.DataDir == "" {
@@ -165,7 +166,10 @@ func (c *Config) setDefaults() error {
 		c.ModelCooldown = 5 * time.Second
 	}
 	if c.CentralFailures == 0 {
-		c.CentralFailures = 3
+		// One failure is enough: after central dies, each further failure
+		// would cost a query its whole timeout; a probe after the cooldown
+		// finds out when it is back.
+		c.CentralFailures = 1
 	}
 	if c.CentralCooldown == 0 {
 		c.CentralCooldown = 30 * time.Second
@@ -217,6 +221,7 @@ type Node struct {
 	started  time.Time
 	metrics  *metrics.Metrics
 	adm      *admission.Controller
+	jobs     *jobs.Queue // set by Open
 
 	// Set by Open.
 	audit  *auth.Audit
@@ -313,17 +318,16 @@ func (n *Node) Open(ctx context.Context) error {
 	n.store = st
 	sl, err := loadPointers(ctx, st)
 	if err == nil {
-		err = st.Load(ctx,
+		err = st.LoadMeta(ctx,
 			func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
-			func(m shardstore.ShardMeta) { n.loadShard(sl, m) },
-			func(sh, doc string, chunks []lexical.Chunk) error { return n.loadDoc(sl, sh, doc, chunks) })
+			func(m shardstore.ShardMeta) { n.loadShard(sl, m) })
+	}
+	if err == nil {
+		err = n.loadIndexes(ctx)
 	}
 	if err != nil {
 		_ = st.Close()
 		return err
-	}
-	for _, s := range n.shards {
-		s.ix.Compact()
 	}
 	// Loading decoded every term vector once; hand that garbage back to
 	// the OS now rather than whenever the heap next grows, so a small
@@ -366,7 +370,18 @@ func (n *Node) Open(ctx context.Context) error {
 		defer n.wg.Done()
 		n.audit.Run(bg)
 	}()
+	if n.cfg.Remote != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.runCentralProbe(bg)
+		}()
+	}
 	n.ready.Store(true)
+	if err := n.startJobs(ctx, bg); err != nil {
+		n.log.Warn("ingest jobs could not be recovered; async ingest is off", "err", err)
+		n.jobs = nil
+	}
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
 		"terms", n.dict.Len(), "load_ms", time.Since(start).Milliseconds())
@@ -383,7 +398,11 @@ func (n *Node) Close() error {
 	if n.store == nil {
 		return nil
 	}
-	return n.store.Close()
+	err := n.store.Close()
+	if err == nil {
+		n.saveIndexes()
+	}
+	return err
 }
 
 // Ready reports whether the node has loaded its index.
@@ -461,6 +480,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	if n.store != nil {
 		lsm, vlog := n.store.Size()
 		st.StoreBytes = lsm + vlog
+		st.Storage = n.Storage()
 	}
 	return st, nil
 }

@@ -142,6 +142,8 @@ func (a *Agent) serveHTTP(ctx context.Context) error {
 	}
 	n := a.node
 	handler := api.NewHandler(n, a.log)
+	api.RegisterDocuments(handler)
+	api.RegisterBackup(handler)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
 	handler.Handle("GET /{$}", statuspage.Handler(a.sync.withSync(a.gossip.withFleet(n.Status))))
 	a.sync.routes(handler, n)
