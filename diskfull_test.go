@@ -74,9 +74,12 @@ func fill(t *testing.T, dir string, left int64) string {
 func ingestStatus(t *testing.T, url string, doc api.Document) (int, api.Error) {
 	t.Helper()
 	b, _ := json.Marshal(doc)
-	req, _ := http.NewRequest(http.MethodPost, url+"/v1/documents", strings.NewReader(string(b)))
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/documents", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tokenOf(url))
+	authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("ingest: %v (did the node crash?)", err)
@@ -91,7 +94,7 @@ func ingestStatus(t *testing.T, url string, doc api.Document) (int, api.Error) {
 
 func readyStorage(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/readyz")
+	resp, err := testGet(url + "/readyz")
 	if err != nil {
 		t.Fatalf("readyz: %v", err)
 	}

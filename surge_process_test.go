@@ -42,7 +42,7 @@ func TestSurgeIsShedWith429(t *testing.T) {
 				defer wg.Done()
 				req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/query", strings.NewReader(`{"question":"how is the pump reset with the blue button?"}`))
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+tokenOf(p.url))
+				authorize(req)
 				resp, err := client.Do(req)
 				mu.Lock()
 				defer mu.Unlock()
