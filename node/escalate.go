@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -75,8 +74,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		deadline = d
 	}
 	local, err := n.answerLocal(ctx, req, onToken)
-	var ae *api.Error
-	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
+	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
 	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
 	if err != nil && !(notHeld && remote) {
 		return local, err

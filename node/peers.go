@@ -7,7 +7,6 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/lexical"
-	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
 )
 
@@ -133,10 +132,10 @@ func (n *Node) scorePeers(question string, conf float64, peers []route.PeerInfo)
 		// holding another shard may have and this node lacks.
 		weights[i] = lexical.IDF(max(nn, 1), d)
 	}
-	localCov := membership.Coverage(weights, local)
+	localCov := route.Coverage(weights, local)
 	for i := range peers {
 		if held, ok := holds[peers[i].Name]; ok {
-			peers[i].Score = max(0, min(1, conf+membership.Coverage(weights, held)-localCov))
+			peers[i].Score = max(0, min(1, conf+route.Coverage(weights, held)-localCov))
 		}
 	}
 }

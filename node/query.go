@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -185,7 +184,7 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 	}
 	n.mu.RUnlock()
 	if shardName != "" && len(states) == 0 {
-		return Retrieval{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q is not held by this node", shardName)
+		return Retrieval{}, errorf(ErrShardNotHeld, "shard %q is not held by this node", shardName)
 	}
 	for _, s := range states {
 		s.mu.RLock()
@@ -331,14 +330,14 @@ const reasonModelUnavailable = "model_unavailable"
 
 func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	if !n.Ready() {
-		return api.QueryResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.QueryResponse{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
 	if err := api.ValidateQuery(&req); err != nil {
 		return api.QueryResponse{}, err
 	}
 	if req.Shard != "" {
 		if err := shard.ValidName(req.Shard); err != nil {
-			return api.QueryResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+			return api.QueryResponse{}, errorf(ErrInvalid, "%v", err)
 		}
 	}
 	start := time.Now()

@@ -35,7 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/rollout"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -46,11 +46,9 @@ import (
 type KV interface {
 	Get(key string) ([]byte, error)
 	GetMany(keys []string) ([][]byte, error)
-	Update(ctx context.Context, sets []shardstore.KV, deletes []string) error
+	Update(ctx context.Context, sets []shard.KV, deletes []string) error
 	Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error
 }
-
-var _ KV = (*shardstore.SyncKV)(nil)
 
 func latestKey(name string) string { return "l/" + name }
 func manifestKey(name string, v uint64) string {
@@ -61,7 +59,9 @@ func stagedKey(name string) string     { return "s/" + name }
 
 // Source is central's shard data: one consistent snapshot of a shard.
 type Source interface {
-	Snapshot(ctx context.Context, shardName string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error)
+	// Snapshot streams the shard's documents from one consistent read and
+	// returns the shard's own version as of that read.
+	Snapshot(ctx context.Context, shardName string, fn func(Doc) error) (version uint64, err error)
 }
 
 // PublisherConfig configures central's side.
@@ -182,7 +182,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	}
 	m := manifest.Shard{Name: shardName, MinVersion: minVersion, Created: p.cfg.Now().UTC(), Index: p.cfg.Index, EmbedModel: p.cfg.EmbedModel}
 	out := Published{Shard: shardName}
-	var pending []shardstore.KV
+	var pending []shard.KV
 	pendingBytes := 0
 	flush := func() error {
 		if len(pending) == 0 {
@@ -196,7 +196,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 		if err != nil {
 			return err
 		}
-		var sets []shardstore.KV
+		var sets []shard.KV
 		for i, kv := range pending {
 			if have[i] == nil {
 				sets = append(sets, kv)
@@ -206,17 +206,17 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 		pending, pendingBytes = pending[:0], 0
 		return p.cfg.KV.Update(ctx, sets, nil)
 	}
-	meta, err := p.cfg.Source.Snapshot(ctx, shardName, func(d shardstore.DocSnapshot) error {
-		for i, c := range d.Meta.Chunks {
-			r := manifest.Record{DocID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Position: c.Position,
-				Heading: c.Heading, Text: d.Texts[i], Metadata: d.Meta.Metadata}
+	version, err := p.cfg.Source.Snapshot(ctx, shardName, func(d Doc) error {
+		for _, c := range d.Chunks {
+			r := manifest.Record{DocID: d.ID, Title: d.Title, Source: d.Source, Position: c.Position,
+				Heading: c.Heading, Text: c.Text, Metadata: d.Metadata}
 			b, err := r.Marshal()
 			if err != nil {
 				return err
 			}
 			h := manifest.HashOf(b)
 			m.Chunks = append(m.Chunks, manifest.ChunkRef{Hash: h, Size: uint32(len(b))})
-			pending = append(pending, shardstore.KV{Key: recordKey(h), Value: b})
+			pending = append(pending, shard.KV{Key: recordKey(h), Value: b})
 			if pendingBytes += len(b) + 64; pendingBytes > 512<<10 {
 				if err := flush(); err != nil {
 					return err
@@ -228,7 +228,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if err == nil {
 		err = flush()
 	}
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return Published{}, fmt.Errorf("publish shard %q: central holds no such shard: %w", shardName, err)
 	}
 	if err != nil {
@@ -250,7 +250,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	}
 	// The shard's own version counts every change, so it is a natural
 	// version number; it cannot go backwards past what was published.
-	m.Version = max(meta.Version, latest+1)
+	m.Version = max(version, latest+1)
 	if minVersion > m.Version {
 		return Published{}, fmt.Errorf("publish shard %q: --min-version %d is above the new version %d", shardName, minVersion, m.Version)
 	}
@@ -261,7 +261,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if len(signed) > wire.MaxManifest {
 		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
 	}
-	sets := []shardstore.KV{
+	sets := []shard.KV{
 		{Key: manifestKey(shardName, m.Version), Value: signed},
 		{Key: latestKey(shardName), Value: []byte(strconv.FormatUint(m.Version, 10))},
 	}
@@ -283,7 +283,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 			return Published{}, err
 		}
 		b, _ := json.Marshal(st)
-		sets = append(sets, shardstore.KV{Key: rolloutKey(shardName), Value: b})
+		sets = append(sets, shard.KV{Key: rolloutKey(shardName), Value: b})
 		out.Rollout = &st
 	}
 	err = p.cfg.KV.Update(ctx, sets, nil)
@@ -309,7 +309,7 @@ func sameChunks(a, b []manifest.ChunkRef) bool {
 
 func (p *Publisher) latest(name string) (uint64, error) {
 	b, err := p.cfg.KV.Get(latestKey(name))
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -447,7 +447,7 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 			}
 		}
 		b, err := p.cfg.KV.Get(manifestKey(r.Name, v))
-		if errors.Is(err, shardstore.ErrNotFound) || v == 0 {
+		if errors.Is(err, shard.ErrNotFound) || v == 0 {
 			return nil, &transport.Error{Code: wire.CodeNotFound, Message: fmt.Sprintf("no version %d of shard %q was published", v, r.Name)}
 		}
 		if err != nil {
@@ -603,7 +603,7 @@ func ackKey(shard, node string) string { return "a/" + shard + "/" + node }
 func (p *Publisher) rolloutState(name string) (rollout.State, bool, error) {
 	var st rollout.State
 	b, err := p.cfg.KV.Get(rolloutKey(name))
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return st, false, nil
 	}
 	if err != nil {
@@ -628,7 +628,7 @@ func (p *Publisher) remember(ctx context.Context, node string) error {
 	if p.known[node] {
 		return nil
 	}
-	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: "k/" + node, Value: []byte(p.cfg.Now().UTC().Format(time.RFC3339))}}, nil); err != nil {
+	if err := p.cfg.KV.Update(ctx, []shard.KV{{Key: "k/" + node, Value: []byte(p.cfg.Now().UTC().Format(time.RFC3339))}}, nil); err != nil {
 		return err
 	}
 	p.known[node] = true
@@ -668,7 +668,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 	p.pubMu.Lock() // a publish may be starting a rollout of this shard
 	defer p.pubMu.Unlock()
 	b, _ := json.Marshal(a)
-	sets := []shardstore.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
+	sets := []shard.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
 	st, ok, err := p.rolloutState(a.Shard)
 	if err != nil {
 		return err
@@ -680,7 +680,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 				continue
 			}
 			v, err := p.cfg.KV.Get(ackKey(a.Shard, c))
-			if errors.Is(err, shardstore.ErrNotFound) {
+			if errors.Is(err, shard.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -693,7 +693,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 		}
 		if next, changed := st.Advance(reports); changed {
 			b, _ := json.Marshal(next)
-			sets = append(sets, shardstore.KV{Key: rolloutKey(a.Shard), Value: b})
+			sets = append(sets, shard.KV{Key: rolloutKey(a.Shard), Value: b})
 			p.log.Info("fleet sync: rollout "+next.Stage, "shard", a.Shard, "version", next.To, "reason", next.Reason)
 		}
 	}
@@ -724,7 +724,7 @@ func (p *Publisher) SetRollout(ctx context.Context, shardName, action, reason st
 		return st, err
 	}
 	b, _ := json.Marshal(st)
-	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
+	if err := p.cfg.KV.Update(ctx, []shard.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
 		return st, err
 	}
 	p.log.Info("fleet sync: rollout "+st.Stage, "shard", shardName, "version", st.To, "reason", st.Reason)

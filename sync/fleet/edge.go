@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -46,7 +46,7 @@ type Target interface {
 	Stage(ctx context.Context, name string, v uint64, docs func(yield func(Doc) error) error) error
 	// Activate switches queries to staged version v in one step, writing
 	// sets and deletes in the same transaction as the switch.
-	Activate(ctx context.Context, name string, v uint64, sets []shardstore.KV, deletes []string) error
+	Activate(ctx context.Context, name string, v uint64, sets []shard.KV, deletes []string) error
 }
 
 // Caller makes transport calls to central (a *transport.Client).
@@ -445,7 +445,7 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 // apply fetches what version m lacks, stages and activates it.
 func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifest.Shard, env []byte) error {
 	kv := s.cfg.Target.KV()
-	if err := kv.Update(ctx, []shardstore.KV{{Key: stagedKey(name), Value: env}}, nil); err != nil {
+	if err := kv.Update(ctx, []shard.KV{{Key: stagedKey(name), Value: env}}, nil); err != nil {
 		return err
 	}
 	stage, err := openStage(s.cfg.StageDir, name)
@@ -496,14 +496,14 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	// Staged records join the store's records, so the next version's
 	// delta knows the node holds them.
 	// That includes records staged before an earlier run was killed.
-	var sets []shardstore.KV
+	var sets []shard.KV
 	size := 0
 	for _, c := range manifest.Missing(m, func(h manifest.Hash) bool { return held[h] }) {
 		rec, err := stage.get(c.Hash)
 		if err != nil {
 			return err
 		}
-		sets = append(sets, shardstore.KV{Key: recordKey(c.Hash), Value: rec})
+		sets = append(sets, shard.KV{Key: recordKey(c.Hash), Value: rec})
 		if size += len(rec) + 64; size > 512<<10 {
 			if err := kv.Update(ctx, sets, nil); err != nil {
 				return err
@@ -537,7 +537,7 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Target.Activate(ctx, name, m.Version, []shardstore.KV{{Key: manifestKey(name, m.Version), Value: env}}, deletes); err != nil {
+	if err := s.cfg.Target.Activate(ctx, name, m.Version, []shard.KV{{Key: manifestKey(name, m.Version), Value: env}}, deletes); err != nil {
 		return err
 	}
 	if err := s.hook("applied"); err != nil {

@@ -97,8 +97,9 @@ func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Ans
 	ctx = api.WithRequestID(ctx, transport.RequestID(ctx))
 	resp, err := answer(ctx, r.Query)
 	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) && ae.Status < 500 {
+		// The caller's mistakes (a bad question, a shard this node does
+		// not hold) go back as such; the rest is the node's failure.
+		if ae := api.AsError(err); ae.Status < 500 && !errors.Is(err, context.Canceled) {
 			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: ae.Message}
 		}
 		return nil, err
