@@ -27,6 +27,9 @@ const (
 // decide whether a better answer is worth asking central for. Whatever
 // happens remotely, the caller gets an answer before the deadline: the local
 // one, labelled degraded, when central cannot help.
+//
+// req must be valid as api.ValidateQuery leaves it: the edges validate a
+// question once, where it enters the node, and the node does not again.
 func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	return n.query(ctx, req, nil)
 }
@@ -73,7 +76,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	local, err := n.answerLocal(ctx, req, onToken)
+	local, terms, err := n.answerLocal(ctx, req, onToken)
 	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
 	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
 	if err != nil && !(notHeld && remote) {
@@ -86,7 +89,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if n.cfg.Peers != nil {
 		peers = n.cfg.Peers.Peers()
 		if req.Shard == "" && err == nil && local.Confidence < tun.EscalateBelow {
-			n.scorePeers(req.Question, local.Confidence, peers)
+			n.scorePeers(terms, local.Confidence, peers)
 		}
 	}
 	d := route.Decide(route.Input{

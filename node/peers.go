@@ -88,10 +88,8 @@ func (n *Node) ShardTerms(shard string) []string {
 // node does, so the policy's "Score beats the confidence by
 // PeerPreferredOver" reads "the peer holds that much more of the question".
 // Peers whose vocabulary is unknown keep Score 0 and are not asked.
-func (n *Node) scorePeers(question string, conf float64, peers []route.PeerInfo) {
-	terms := n.analyzer.Terms(question)
-	slices.Sort(terms)
-	terms = slices.Compact(terms)
+func (n *Node) scorePeers(sorted []string, conf float64, peers []route.PeerInfo) {
+	terms := slices.Compact(slices.Clone(sorted))
 	if len(terms) == 0 || len(peers) == 0 {
 		return
 	}

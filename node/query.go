@@ -48,6 +48,9 @@ type Retrieval struct {
 	lexMatched        uint64
 	denseTop          float64
 	hasDense          bool
+	// terms are the question's analysed terms, sorted: analysed once here,
+	// then reused to score peers.
+	terms []string
 }
 
 // Signals returns the retrieval inputs of the confidence computation.
@@ -191,7 +194,7 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		defer s.mu.RUnlock()
 	}
 
-	r := Retrieval{HeldMass: -1, Kind: "bm25"}
+	r := Retrieval{HeldMass: -1, Kind: "bm25", terms: terms}
 	var total uint64
 	for _, s := range states {
 		total += uint64(s.ix.Live())
@@ -313,9 +316,10 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // QueryLocal answers from this node's own shards only: retrieve, answer
 // (with the generation model when one is up, else extractively), score the
 // confidence, and abstain below the threshold. It is what a node runs for a
-// question another node forwarded.
+// question another node forwarded. Like Query, it expects req as
+// api.ValidateQuery leaves it.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
-	resp, err := n.answerLocal(ctx, req, nil)
+	resp, _, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
 	} else {
@@ -325,34 +329,43 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 	return resp, err
 }
 
+// defaultK is the number of passages an answer cites when the request does
+// not say (api.ValidateQuery's default).
+const defaultK = 5
+
 // Reasons a local answer carries when the model could not write it.
 const reasonModelUnavailable = "model_unavailable"
 
-func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
+// answerLocal also returns the question's analysed terms, so that routing
+// scores peers without analysing the question again.
+func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, []string, error) {
 	if !n.Ready() {
-		return api.QueryResponse{}, errorf(ErrNotReady, "the node is still loading its index")
+		return api.QueryResponse{}, nil, errorf(ErrNotReady, "the node is still loading its index")
 	}
-	if err := api.ValidateQuery(&req); err != nil {
-		return api.QueryResponse{}, err
+	// The question was validated once where it entered (the HTTP handler,
+	// the QUIC handler): api.ValidateQuery is not run again here. Only the
+	// zero k of an in-process caller gets its default.
+	if req.K == 0 {
+		req.K = defaultK
 	}
 	if req.Shard != "" {
 		if err := shard.ValidName(req.Shard); err != nil {
-			return api.QueryResponse{}, errorf(ErrInvalid, "%v", err)
+			return api.QueryResponse{}, nil, errorf(ErrInvalid, "%v", err)
 		}
 	}
-	start := time.Now()
+	start := n.cfg.Now()
 	r, err := n.Search(ctx, req.Question, req.Shard, req.K)
 	if err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, nil, err
 	}
 	passages, cites, err := n.passages(r.Hits)
 	if err != nil {
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, nil, err
 	}
-	retrieved := time.Now()
+	retrieved := n.cfg.Now()
 	resp := api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
@@ -361,7 +374,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return api.QueryResponse{}, err
+		return api.QueryResponse{}, nil, err
 	case err != nil:
 		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
 		ans = n.answerer.Answer(req.Question, passages)
@@ -372,7 +385,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	if resp.Mode == models.ModeExtractive && onToken != nil && !ans.Abstained {
 		if err := onToken(ans.Text); err != nil {
-			return api.QueryResponse{}, err
+			return api.QueryResponse{}, nil, err
 		}
 	}
 	conf := confidence.Score(r.Signals(), ans.Signals, gen, confidence.DefaultWeights())
@@ -389,14 +402,14 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 			resp.Citations[c-1].Cited = true
 		}
 	}
-	end := time.Now()
+	end := n.cfg.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
 	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
 	n.metrics.Generation.Observe(end.Sub(retrieved).Seconds())
 	if !first.IsZero() {
 		resp.Timings.FirstTokenMS = ms(first.Sub(start))
 	}
-	return resp, nil
+	return resp, r.terms, nil
 }
 
 // generate asks the generation model, when there is one and it is not known
@@ -410,12 +423,12 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
 	}
-	if !n.genBreaker.Allow(time.Now()) {
+	if !n.genBreaker.Allow(n.cfg.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
 	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
-			first = time.Now()
+			first = n.cfg.Now()
 		}
 		if onToken != nil {
 			return onToken(t.Text)
@@ -424,12 +437,12 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			n.genBreaker.Failure(time.Now())
+			n.genBreaker.Failure(n.cfg.Now())
 			n.log.WarnContext(ctx, "generation failed; answering extractively", "model", gm.Model(), "err", err)
 		}
 		return models.Answer{}, confidence.Generation{}, first, err
 	}
-	n.genBreaker.Success(time.Now())
+	n.genBreaker.Success(n.cfg.Now())
 	g := confidence.Generation{Has: true}
 	for _, t := range tokens {
 		if t.HasLogprob {

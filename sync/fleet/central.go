@@ -6,7 +6,7 @@
 // the version atomically with rollback to the previous one (Syncer).
 //
 // Manifests, signatures and record encodings are sync/manifest's; the
-// edge's switch between versions is the node's (a Target). main wires both
+// edge's switch between versions is the node's (a Target). node/agent wires both
 // into the node's transport server and HTTP API. Records live in the
 // store's fleet-sync key space (shardstore.SyncKV):
 //

@@ -2,7 +2,7 @@
 // the client an edge uses to ask central or a peer, and the handler with
 // which central and peers answer. A forwarded question is answered where it
 // lands and never forwarded again, so two unsure nodes cannot bounce it
-// between them. main wires the handler into the node's transport server;
+// between them. node/agent wires the handler into the node's transport server;
 // the node uses the client through its Remote interface.
 package queryrpc
 
