@@ -9,7 +9,7 @@ BENCH   ?= .
 PKG     ?= ./...
 COUNT   ?= 5
 
-.PHONY: help build run test vet bench clean ollama release install-test
+.PHONY: help build run test vet bench bench-peers bench-load clean ollama release install-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,6 +42,12 @@ ollama: ## build the real Ollama server v0.24.0 once (cached under $${EDGERAG_CA
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG)
+
+bench-peers: ## edgerag's BM25 beside Xapian and bleve at 10k and 100k chunks (SIZES="… 1000000" adds the slow 1M row)
+	GO='$(GO)' scripts/bench-peers.sh
+LOAD_ARGS ?=
+bench-load: build ## surge benchmark: capacity, then 10x of it for 30 s (queries, queries+ingest); figures go in BENCHMARKS.md
+	$(GO) run -tags benchload ./bench/load -bin bin/edgerag $(LOAD_ARGS)
 
 clean:
 	rm -rf bin dist

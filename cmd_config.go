@@ -139,7 +139,8 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{"config needs a command: check, default or doc"}
 	}
 	sub := args[0]
-	fs := newFlags("config "+sub, "", stderr)
+	synopsis := map[string]string{"check": "[--central] FILE", "default": "[--central]"}[sub]
+	fs := newFlags("config "+sub, synopsis, stderr)
 	central := fs.Bool("central", false, "use the flags and defaults of 'edgerag central'")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/answereval"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/evalset"
@@ -47,7 +48,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	limit := fs.Int("limit", 0, "evaluate only the first N queries (0: all)")
 	fleet := fs.Int("fleet", 0, "model a fleet: central with the whole dataset and N edges holding one partition each, over QUIC")
 	escalateBelow := fs.Float64("escalate-below", route.DefaultThresholds().MinConfidence, "with --fleet: edges ask central below this confidence")
-	seed := fs.Uint64("seed", 1, "with --fleet: seed of the query-to-edge assignment")
+	seed := fs.Uint64("seed", 1, "with --fleet: seed of the query-to-edge assignment; with --abstain: of the indexed half")
+	abstain := fs.Bool("abstain", false, "index half of the collection (drawn with --seed), ask about both halves, report abstention and answer support")
+	perSide := fs.Int("per-side", 0, "with --abstain: ask at most N questions of each side (0: all)")
+	rowsOut := fs.String("rows-out", "", "with --abstain: write each question's signals and label as JSON lines (calibration input)")
+	minConf := fs.Float64("min-confidence", 0, "with --abstain: the node's abstention threshold (0: the default)")
 	var chunking chunk.Options
 	fs.IntVar(&chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
 	var p lexical.Params
@@ -74,6 +79,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		print()
 		return nil
+	}
+	if *abstain {
+		return runAbstainEval(ctx, fs.Arg(0), answereval.Options{Seed: *seed, PerSide: *perSide, BM25: p, Chunking: chunking, MinConfidence: *minConf}, *rowsOut, *asJSON, stdout)
 	}
 	if *fleet > 0 {
 		rep, runs, order, err := fleetEval(ctx, fs.Arg(0), *fleet, p, *escalateBelow, *limit, *seed)

@@ -41,6 +41,8 @@ Commands:
   sync      sync keygen: central's signing key; sync status: progress per shard; sync promote|halt: a staged rollout
   fleet     list the members of a node's gossip pool
   keys      keys generate|list|rotate: the gossip keyring
+  token     token create|list|revoke: API tokens of a node (admin)
+  audit     print a node's audit log (admin)
   config    check a configuration file, or print the default one
   version   print the version
 
@@ -76,6 +78,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
+	// Help that was asked for is the answer, not an error: it goes to
+	// stdout and exits 0, for every command and subcommand.
+	if u, ok := groupUsage[cmd]; ok && len(rest) > 0 && isHelpFlag(rest[0]) {
+		fmt.Fprint(stdout, u)
+		return nil
+	}
+	help := wantsHelp(rest)
+	if help {
+		stderr = stdout
+	}
+	err := dispatch(ctx, cmd, rest, stdout, stderr)
+	if help && errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
@@ -103,6 +123,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKeys(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
 		return nil
@@ -113,6 +137,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
+}
+
+// groupUsage is what 'edgerag CMD --help' prints for the commands made of
+// subcommands: each subcommand with its arguments.
+var groupUsage = map[string]string{
+	"ca": `Usage: edgerag ca init --dir DIR --fleet NAME
+
+  init   create the fleet's certificate authority in DIR (ca.crt, ca.key)
+`,
+	"cert": `Usage: edgerag cert issue --ca DIR --out DIR --name NODE [--role edge|central] [--valid DURATION]
+
+  issue  issue NODE's certificate and key from the fleet CA into --out
+`,
+	"shard": `Usage: edgerag shard rollback [--node URL] NAME
+
+  rollback  return the synced shard NAME to its previous version
+`,
+	"sync": `Usage: edgerag sync <command>
+
+Commands:
+  keygen --out DIR                                  central's signing key (sync.key) and its public half (sync.pub)
+  status [--node URL] [--json]                      an edge's progress per shard, or central's view of the fleet
+  promote|halt --shard NAME [--node URL] [--reason TEXT]   a staged rollout, by hand
+`,
+	"keys": `Usage: edgerag keys <command>
+
+Commands:
+  generate [--out FILE]                                 a new gossip key, printed or as a keyring file
+  list [--node URL]                                     the keys every member holds
+  rotate [--node URL] [--overlap DURATION] [--key KEY]  replace the primary key on every member
+`,
+	"config": configUsage,
+}
+
+// isHelpFlag reports whether a is a request for help.
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// wantsHelp reports whether the command line asks for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelpFlag(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // newFlags returns a flag set that reports errors instead of exiting, with a

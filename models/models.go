@@ -30,6 +30,12 @@ type Passage struct {
 	Source     string  // source URI of the document
 	Text       string  // chunk text
 	Score      float64 // retrieval score (higher is better)
+	// Trust is the passage's trust level (central, local or untrusted)
+	// and Flags what the injection screen found in it; Text then no
+	// longer holds the flagged sentences. Generators show both, so a
+	// model can prefer the trusted side of a disagreement.
+	Trust string
+	Flags []string
 }
 
 // Answer is what an answerer returns for one question.

@@ -25,6 +25,9 @@ func TestErrorKindsReachTheAPI(t *testing.T) {
 		{node.ErrConflict, http.StatusConflict},
 		{node.ErrTooLarge, http.StatusRequestEntityTooLarge},
 		{node.ErrFull, http.StatusInsufficientStorage},
+		{node.ErrForbidden, http.StatusForbidden},
+		{node.ErrOverloaded, http.StatusTooManyRequests},
+		{node.ErrModelUnavailable, http.StatusServiceUnavailable},
 	} {
 		err := fmt.Errorf("while asking: %w", tc.kind)
 		if got := api.AsError(err); got.Status != tc.status || got.Message != err.Error() {

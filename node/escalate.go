@@ -123,6 +123,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
+	n.audit.RecordEscalation(ctx, "ask central", "central")
 	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
 	now := n.cfg.Now()
 	if rerr != nil {

@@ -246,13 +246,14 @@ func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
 		return prepared{}, fmt.Errorf("document %q has no chunks", d.ID)
 	}
 	p := prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}}
+	n.screenSynced(&p.meta)
 	titleTerms := n.analyzer.Terms(d.Title)
 	var scratch []string
 	for i, c := range d.Chunks {
 		if c.Position != i {
 			return prepared{}, fmt.Errorf("document %q: chunk at index %d has position %d; chunks must be complete and in order", d.ID, i, c.Position)
 		}
-		scratch = n.addChunk(&p, titleTerms, i, c.Heading, c.Text, scratch)
+		scratch = n.addChunk(&p, titleTerms, i, c.Heading, c.Text, scratch, nil)
 	}
 	p.size += len(d.Title) + len(d.Source) + 256
 	return p, nil
@@ -291,6 +292,10 @@ func (n *Node) reuseSynced(from, ks string, d SyncDoc) (p prepared, ok bool, err
 		return prepared{}, false, nil
 	}
 	p = prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}, vectors: vecs}
+	n.screenSynced(&p.meta)
+	if old.Screened != p.meta.Screened {
+		return prepared{}, false, nil // screened now and not then, or the reverse: analyse again
+	}
 	p.meta.Chunks = make([]shardstore.ChunkMeta, len(d.Chunks))
 	p.texts = make([]string, len(d.Chunks))
 	for i, c := range d.Chunks {
@@ -303,7 +308,7 @@ func (n *Node) reuseSynced(from, ks string, d SyncDoc) (p prepared, ok bool, err
 		if id != vecs[i].ID || id.String() != oc.ID {
 			return prepared{}, false, nil
 		}
-		p.meta.Chunks[i] = shardstore.ChunkMeta{ID: oc.ID, Position: i, Heading: c.Heading, Tokens: oc.Tokens}
+		p.meta.Chunks[i] = shardstore.ChunkMeta{ID: oc.ID, Position: i, Heading: c.Heading, Tokens: oc.Tokens, Flags: oc.Flags, Spans: oc.Spans}
 		p.texts[i] = text
 		p.size += len(text) + 4*len(vecs[i].Terms) + 64
 	}

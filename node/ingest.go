@@ -15,6 +15,7 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/trust"
 )
 
 // txnBudget is the estimated size of one store transaction. Badger caps a
@@ -50,10 +51,19 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 	if !n.Ready() {
 		return api.IngestResponse{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
+	docs = slices.Clone(docs) // docGroups rewrites metadata; the caller's documents stay as sent
 	seen := make(map[[2]string]int, len(docs))
+	principal, admin := n.caller(ctx)
 	for i := range docs {
-		if err := validateDoc(&docs[i]); err != nil {
-			return api.IngestResponse{}, errorf(ErrInvalid, "documents[%d] (id %q): %v", i, docs[i].ID, err)
+		err := validateDoc(&docs[i])
+		if err == nil {
+			err = docGroups(ctx, &docs[i])
+		}
+		if err != nil {
+			return api.IngestResponse{}, errorf(kindOr(err, ErrInvalid), "documents[%d] (id %q): %v", i, docs[i].ID, err)
+		}
+		if err := resolveTrust(&docs[i], admin); err != nil {
+			return api.IngestResponse{}, errorf(ErrForbidden, "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
 		if n.syncManaged(docs[i].Shard) {
 			return api.IngestResponse{}, errSyncManaged(docs[i].Shard)
@@ -66,6 +76,12 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 	}
 	preps, err := n.prepare(ctx, docs)
 	if err != nil {
+		return api.IngestResponse{}, err
+	}
+	for i := range preps {
+		preps[i].meta.Principal = principal
+	}
+	if err := n.screenContradictions(ctx, preps); err != nil {
 		return api.IngestResponse{}, err
 	}
 	resp := api.IngestResponse{ShardVersions: make(map[string]uint64)}
@@ -87,6 +103,7 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		for _, d := range out {
 			n.metrics.IngestedChunks.Add(float64(d.Chunks))
 		}
+		n.countFlagged(preps[start:end])
 		start = end
 	}
 	return resp, nil
@@ -119,6 +136,9 @@ func validateDoc(d *api.Document) error {
 		return fmt.Errorf("%d metadata entries; at most %d", len(d.Metadata), api.MaxMetadata)
 	case !utf8.ValidString(d.Body) || !utf8.ValidString(d.Title) || !utf8.ValidString(d.Source):
 		return errors.New("text is not valid UTF-8")
+	}
+	if err := validateProvenance(d); err != nil {
+		return err
 	}
 	for k, v := range d.Metadata {
 		if k == "" || len(k) > 128 || len(v) > api.MaxMetaValue || !utf8.ValidString(k) || !utf8.ValidString(v) {
@@ -180,24 +200,26 @@ func (n *Node) prepareOne(d *api.Document, scratch []string) (prepared, []string
 		shard: d.Shard,
 		meta: shardstore.DocMeta{
 			ID: d.ID, Title: title, Source: d.Source, Metadata: d.Metadata,
-			IngestedAt: n.cfg.Now().UTC(),
+			IngestedAt: n.cfg.Now().UTC(), Trust: d.Trust, Origin: d.Origin,
 		},
 	}
+	hidden := n.screenDoc(&p.meta, d.Body)
 	// The title (and the heading path) is indexed with every chunk, as the
 	// reference runs index "title + text": a chunk deep in a document is
 	// still about what the document is about.
 	titleTerms := n.analyzer.Terms(title)
 	for i, pc := range pieces {
-		scratch = n.addChunk(&p, titleTerms, i, pc.Heading, pc.Text, scratch)
+		scratch = n.addChunk(&p, titleTerms, i, pc.Heading, pc.Text, scratch, hidden)
 	}
 	p.size += len(title) + len(d.Source) + 256
 	return p, scratch, nil
 }
 
 // addChunk normalises a chunk's text, analyses it with titleTerms and its
-// heading into term frequencies, and appends it to p at position. scratch
-// is reused between chunks and returned for the next call.
-func (n *Node) addChunk(p *prepared, titleTerms []string, position int, heading, rawText string, scratch []string) []string {
+// heading into term frequencies, screens it (when p's document is screened,
+// with the document's hidden text) and appends it to p at position.
+// scratch is reused between chunks and returned for the next call.
+func (n *Node) addChunk(p *prepared, titleTerms []string, position int, heading, rawText string, scratch []string, hidden []trust.Hidden) []string {
 	text := shard.Normalize(rawText)
 	scratch = append(scratch[:0], titleTerms...)
 	scratch = n.analyzer.AppendTerms(scratch, heading)
@@ -213,7 +235,11 @@ func (n *Node) addChunk(p *prepared, titleTerms []string, position int, heading,
 		c.tfs = append(c.tfs, uint32(k-j))
 		j = k
 	}
-	p.meta.Chunks = append(p.meta.Chunks, shardstore.ChunkMeta{ID: c.id.String(), Position: position, Heading: heading, Tokens: chunk.CountTokens(text)})
+	cm := shardstore.ChunkMeta{ID: c.id.String(), Position: position, Heading: heading, Tokens: chunk.CountTokens(text)}
+	if p.meta.Screened {
+		cm.Flags, cm.Spans = screenChunk(text, hidden)
+	}
+	p.meta.Chunks = append(p.meta.Chunks, cm)
 	p.texts = append(p.texts, text)
 	p.chunks = append(p.chunks, c)
 	p.size += len(text) + 4*len(c.terms) + 64
@@ -283,6 +309,8 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 		}
 		_, replaced := res.Removed[p.meta.ID]
 		out[i] = api.IngestedDocument{ID: p.meta.ID, Shard: shardName, Chunks: len(p.chunks), Replaced: replaced}
+		out[i].Trust = trust.StoredLevel(p.meta.Trust).String()
+		out[i].Flagged, out[i].Flags = flaggedSummary(p.meta)
 	}
 	s.meta.Version, s.meta.UpdatedAt = res.Version, w.Now
 	needRebuild := s.ix.Dead() > 4096 && s.ix.Dead() > s.ix.Live()

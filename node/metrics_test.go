@@ -24,7 +24,7 @@ func TestMetricsAfterIngestAndQuery(t *testing.T) {
 	if _, err := c.Ingest(ctx, manuals); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Query(ctx, api.QueryRequest{Question: "How do I reset the pump?"}); err != nil {
+	if _, err := c.Query(ctx, api.QueryRequest{Question: "How do I reset the pump after a fault?"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Query(ctx, api.QueryRequest{Question: "football world cup 1954"}); err != nil {

@@ -22,8 +22,10 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/extractive"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -32,6 +34,7 @@ import (
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/trust"
 )
 
 // Config configures a node. The zero value of every field but DataDir is a
@@ -47,7 +50,8 @@ type Config struct {
 	BM25     lexical.Params // zero: lexical.DefaultParams()
 	Chunking chunk.Options  // zero: 128-token chunks with 32 tokens of overlap
 	// MinConfidence is the confidence below which the node abstains
-	// ("not in the local index") instead of guessing. Default 0.15.
+	// ("not in the local index") instead of guessing. Default
+	// DefaultMinConfidence.
 	MinConfidence float64
 	// GCInterval is how often value-log GC runs; default 10 minutes.
 	GCInterval time.Duration
@@ -88,9 +92,34 @@ type Config struct {
 	// defaults 3 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	Logger          *slog.Logger     // nil: discard
-	Now             func() time.Time // nil: time.Now
+	// Caller tells who is calling and whether they hold the admin role;
+	// it is the hook the authentication layer (node/auth) fills. Trust
+	// above a document's origin, and the flagged-chunk admin endpoints,
+	// need admin. nil: no authentication, every caller is admin.
+	Caller func(ctx context.Context) (principal string, admin bool)
+	// DisableScreening turns the injection and poisoning screen off at
+	// ingest and sync; only benchmarks measuring its cost set it.
+	DisableScreening bool
+	// Redactor removes personal data and secrets from questions before
+	// they go to a peer or central; nil: trust.NewRedactor's defaults.
+	Redactor *trust.Redactor
+	// Admission sizes the gates of retrieval, generation and ingest
+	// (package admission); nil: admission.Defaults for GOMAXPROCS cores.
+	Admission []admission.Config
+	Logger    *slog.Logger     // nil: discard
+	Now       func() time.Time // nil: time.Now
+	// AuditMax bounds the audit log (see auth.Audit); zero:
+	// auth.DefaultAuditMax events.
+	AuditMax int
 }
+
+// DefaultMinConfidence is the default abstention threshold. Confidence is
+// the estimated probability that the answer is supported by its passages
+// (models/confidence); 0.25 is where, on the development sets' hold-out
+// construction (squad-v1.1-dev, seed 1), abstention on questions the index
+// cannot answer and the answer rate on those it can are balanced, both
+// about 0.9 (BENCHMARKS.md).
+const DefaultMinConfidence = 0.25
 
 func (c *Config) setDefaults() error {
 	if c.DataDir == "" {
@@ -112,7 +141,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("chunking: %w", err)
 	}
 	if c.MinConfidence == 0 {
-		c.MinConfidence = 0.15
+		c.MinConfidence = DefaultMinConfidence
 	}
 	if c.MinConfidence < 0 || c.MinConfidence > 1 {
 		return fmt.Errorf("min confidence %v: must be between 0 and 1", c.MinConfidence)
@@ -143,6 +172,16 @@ func (c *Config) setDefaults() error {
 	}
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute
+	}
+	if c.Redactor == nil {
+		r, err := trust.NewRedactor(nil, nil)
+		if err != nil {
+			return fmt.Errorf("redaction: %w", err)
+		}
+		c.Redactor = r
+	}
+	if c.Admission == nil {
+		c.Admission = admission.Defaults(runtime.GOMAXPROCS(0))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -176,11 +215,14 @@ type Node struct {
 	log      *slog.Logger
 	analyzer *analysis.Analyzer
 	answerer *extractive.Answerer
+	checker  *trust.Checker
 	scratch  *lexical.ScratchPool
 	started  time.Time
 	metrics  *metrics.Metrics
+	adm      *admission.Controller
 
 	// Set by Open.
+	audit  *auth.Audit
 	store  *shardstore.Store
 	dense  *dense.Manager // nil without an embedder
 	dict   *lexical.Dict
@@ -217,6 +259,7 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger,
 		analyzer: a,
 		answerer: extractive.New(a, extractive.Options{}),
+		checker:  trust.NewChecker(a),
 		scratch:  lexical.NewScratchPool(2 * workers()),
 		started:  cfg.Now(),
 		dict:     lexical.NewDict(),
@@ -228,6 +271,7 @@ func New(cfg Config) (*Node, error) {
 
 		escalations: make(map[string]int64),
 		metrics:     metrics.New(),
+		adm:         admission.NewController(cfg.Admission...),
 	}
 	n.metrics.Observe(n.metricsSnapshot)
 	return n, nil
@@ -312,6 +356,19 @@ func (n *Node) Open(ctx context.Context) error {
 		defer n.wg.Done()
 		st.RunGC(bg, n.cfg.GCInterval)
 	}()
+	// The audit log lives in the store beside the tokens; the node owns it
+	// as it owns its metrics, so escalations are logged where they happen.
+	if n.audit, err = auth.OpenAudit(ctx, auth.StoreKV(st.AuthKV()), n.cfg.AuditMax, n.cfg.Now, n.log); err != nil {
+		cancel()
+		n.wg.Wait()
+		_ = st.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.audit.Run(bg)
+	}()
 	n.ready.Store(true)
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
@@ -367,7 +424,7 @@ func (n *Node) Shards() []shard.Info {
 }
 
 // Status implements api.Service.
-func (n *Node) Status(context.Context) (api.Status, error) {
+func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Node: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version, Ready: n.Ready(), StartedAt: n.started,
 		Shards: n.Shards(), Terms: n.dict.Len(), Retrieval: n.retrievalKind(""), Answerer: "extractive",
@@ -389,7 +446,10 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	st.Central = n.centralState(n.cfg.Now())
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
-	for i, l := 0, len(n.recent); i < l; i++ {
+	// Recent questions are the askers' own words: only an admin (or an
+	// in-process caller) sees them.
+	p, authed := auth.FromContext(ctx)
+	for i, l := 0, len(n.recent); i < l && (!authed || p.Role >= auth.RoleAdmin); i++ {
 		st.Recent = append(st.Recent, n.recent[((n.recentNext-1-i)%l+l)%l]) // newest first
 	}
 	n.escMu.Unlock()

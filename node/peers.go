@@ -42,6 +42,7 @@ func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []strin
 		if left < n.cfg.Routing.MinRemaining/2 {
 			return api.QueryResponse{}, false
 		}
+		n.audit.RecordEscalation(ctx, "ask peer", name)
 		pctx, cancel := context.WithTimeout(ctx, left/time.Duration(tries))
 		resp, err := n.cfg.Peers.AskPeer(pctx, name, req)
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/models/confidence"
+	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
@@ -51,7 +53,27 @@ type Retrieval struct {
 	// terms are the question's analysed terms, sorted: analysed once here,
 	// then reused to score peers.
 	terms []string
+	// qterms are the question's distinct analysed terms, indexed by their
+	// bit in Hit.matched, each with its idf; qmass is the sum of those idfs.
+	// A term no chunk holds weighs as the rarest possible: a question about
+	// something this node never saw is mostly such terms.
+	qterms []weightedTerm
+	qmass  float64
+	// passageMass is the largest share of qmass that one of the best
+	// lexical hits holds; missingRare is the idf of the rarest question
+	// term that hit lacks, over the idf of a term no chunk holds; unseenMass
+	// is the share of qmass in terms no chunk searched holds.
+	passageMass, missingRare, unseenMass float64
 }
+
+type weightedTerm struct {
+	term string
+	idf  float64
+}
+
+// coverDepth is how many of the best lexical hits are looked at for the
+// passage coverage signal: the passages an answer is written from.
+const coverDepth = 5
 
 // Signals returns the retrieval inputs of the confidence computation.
 func (r Retrieval) Signals() confidence.Retrieval {
@@ -59,7 +81,56 @@ func (r Retrieval) Signals() confidence.Retrieval {
 		MaxScore: r.MaxScore, QueryTerms: r.QueryTerms, HeldMass: r.HeldMass, HasHeldMass: r.HeldMass >= 0,
 		TopScore: r.lexTop, SecondScore: r.lexSecond, MatchedTerms: bits.OnesCount64(r.lexMatched),
 		DenseTop: r.denseTop, HasDense: r.hasDense,
+		PassageCoverage: r.passageMass, HasPassageCoverage: r.qmass > 0,
+		MissingRare: r.missingRare, UnseenMass: r.unseenMass,
 	}
+}
+
+// phraseCoverage is the largest share of the question's adjacent term
+// pairs that one passage also holds side by side: a question about a passage
+// shares its phrases ("fort caroline", "super bowl"), while a passage that
+// matches a question's words one by one, scattered, usually answers
+// something else.
+func (n *Node) phraseCoverage(question string, passages []models.Passage) (float64, bool) {
+	q := n.analyzer.Terms(question)
+	if len(q) < 2 || len(passages) == 0 {
+		return 0, false
+	}
+	type pair struct{ a, b string }
+	best := 0.0
+	have := make(map[pair]bool)
+	for _, p := range passages[:min(len(passages), coverDepth)] {
+		clear(have)
+		t := n.analyzer.Terms(p.Text)
+		for i := 1; i < len(t); i++ {
+			have[pair{t[i-1], t[i]}] = true
+		}
+		hit := 0
+		for i := 1; i < len(q); i++ {
+			if have[pair{q[i-1], q[i]}] || have[pair{q[i], q[i-1]}] {
+				hit++
+			}
+		}
+		best = max(best, float64(hit)/float64(len(q)-1))
+	}
+	return best, true
+}
+
+// answerCoverage is the share of the question's idf mass whose terms occur
+// in text (citation marks and all): how much of the question the answer
+// itself speaks to, measured the same way whoever wrote it.
+func (n *Node) answerCoverage(r Retrieval, text string) (float64, bool) {
+	if r.qmass <= 0 {
+		return 0, false
+	}
+	terms := n.analyzer.Terms(text)
+	var m float64
+	for _, qt := range r.qterms {
+		if slices.Contains(terms, qt.term) {
+			m += qt.idf
+		}
+	}
+	return m / r.qmass, true
 }
 
 // Search returns the k best chunks for the question from one shard, or from
@@ -70,7 +141,10 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // it refuses are never scored, never take a place among the k, and never
 // come back from the dense side of a hybrid search either.
 func (n *Node) Search(ctx context.Context, question, shardName string, k int) (Retrieval, error) {
-	allow := chunkFilterFrom(ctx)
+	allow, err := n.accessFilter(ctx, shardName, chunkFilterFrom(ctx))
+	if err != nil {
+		return Retrieval{}, err
+	}
 	if n.retrievalKind(shardName) != "hybrid" {
 		return n.searchLexical(question, shardName, k, allow)
 	}
@@ -212,6 +286,9 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		}
 		bit := uint8(min(r.QueryTerms, 63))
 		r.QueryTerms++
+		// The idf of a term no shard searched holds: what a term occurring
+		// in one chunk of a collection of this size would get, at most.
+		unseen := lexical.IDF(max(total, 1), 0)
 		var df uint64 // chunks searched that hold the term
 		id, ok := n.dict.Lookup(terms[i])
 		if ok {
@@ -234,6 +311,16 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 			w := lexical.IDF(total, scoreDF) * float64(j-i)
 			qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
 			r.MaxScore += w * (n.cfg.BM25.K1 + 1)
+		}
+		if len(r.qterms) < 64 {
+			w := unseen
+			if scoreDF > 0 {
+				w = lexical.IDF(total, scoreDF)
+			} else {
+				r.unseenMass += w
+			}
+			r.qterms = append(r.qterms, weightedTerm{terms[i], w})
+			r.qmass += w
 		}
 		i = j
 	}
@@ -281,6 +368,29 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 	if len(r.Hits) > 1 {
 		r.lexSecond = r.Hits[1].Score
 	}
+	if r.qmass > 0 {
+		best := uint64(0)
+		r.passageMass = -1
+		for _, h := range r.Hits[:min(len(r.Hits), coverDepth)] {
+			var m float64
+			for b := h.matched; b != 0; b &= b - 1 {
+				if i := bits.TrailingZeros64(b); i < len(r.qterms) {
+					m += r.qterms[i].idf
+				}
+			}
+			if m/r.qmass > r.passageMass {
+				r.passageMass, best = m/r.qmass, h.matched
+			}
+		}
+		r.passageMass = max(r.passageMass, 0)
+		unseen := lexical.IDF(max(total, 1), 0)
+		for i, qt := range r.qterms {
+			if best&(1<<i) == 0 {
+				r.missingRare = max(r.missingRare, qt.idf/unseen)
+			}
+		}
+		r.unseenMass /= r.qmass
+	}
 	return r, nil
 }
 
@@ -319,6 +429,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // question another node forwarded. Like Query, it expects req as
 // api.ValidateQuery leaves it.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
+	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
 	resp, _, err := n.answerLocal(ctx, req, nil)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
@@ -334,7 +445,12 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 const defaultK = 5
 
 // Reasons a local answer carries when the model could not write it.
-const reasonModelUnavailable = "model_unavailable"
+const (
+	reasonModelUnavailable = "model_unavailable"
+	// reasonOverload: the node was too busy to do the best it could (the
+	// model's queue was full, or the query went elsewhere).
+	reasonOverload = "overload"
+)
 
 // answerLocal also returns the question's analysed terms, so that routing
 // scores peers without analysing the question again.
@@ -354,27 +470,45 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	start := n.cfg.Now()
-	r, err := n.Search(ctx, req.Question, req.Shard, req.K)
+	// Retrieval holds a slot until the answer is written, unless a model
+	// writes it: generation has its own gate and may wait for it without
+	// keeping the cores from other queries' retrieval.
+	release, err := n.Admit(ctx, admission.Retrieval)
+	if err != nil {
+		return api.QueryResponse{}, nil, err
+	}
+	defer func() { release() }()
+	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
 		return api.QueryResponse{}, nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return api.QueryResponse{}, nil, err
 	}
-	passages, cites, err := n.passages(r.Hits)
+	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
 		return api.QueryResponse{}, nil, err
 	}
+	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
+	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
+	passages, cites := toPassages(cands)
 	retrieved := n.cfg.Now()
 	resp := api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
-	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken)
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken, release)
+	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return api.QueryResponse{}, nil, err
+	case busy:
+		// The model has more work queued than it can finish in time:
+		// answer from the passages now rather than refuse the question.
+		resp.Reasons = append(resp.Reasons, reasonOverload)
+		resp.Degraded = true
+		ans = n.answerer.Answer(req.Question, passages)
 	case err != nil:
 		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
 		ans = n.answerer.Answer(req.Question, passages)
@@ -388,20 +522,30 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 			return api.QueryResponse{}, nil, err
 		}
 	}
-	conf := confidence.Score(r.Signals(), ans.Signals, gen, confidence.DefaultWeights())
+	rs := r.Signals()
+	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, passages)
+	if !ans.Abstained {
+		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
+	}
+	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
-	if !ans.Abstained && conf.Confidence < n.Tunables().MinConfidence {
+	minConf := n.Tunables().MinConfidence
+	if !ans.Abstained && conf.Confidence < minConf {
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
 	}
 	if resp.Abstained {
 		resp.Answer = "Not in the local index: no passage answers this question well enough."
+		// Every answer given is at or above minConf; an abstention is
+		// never rated above one, whatever the signals said.
+		resp.Confidence = min(resp.Confidence, math.Nextafter(minConf, 0))
 	}
 	for _, c := range ans.Cited {
 		if c >= 1 && c <= len(resp.Citations) && !resp.Abstained {
 			resp.Citations[c-1].Cited = true
 		}
 	}
+	n.finishTrusted(&resp, conflicts, withheld)
 	end := n.cfg.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
 	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
@@ -418,7 +562,11 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 // A failure opens the model's breaker: the next queries answer extractively
 // at once, and one probe after the cooldown finds out whether the model is
 // back, so the node returns to generating by itself.
-func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error) (models.Answer, confidence.Generation, time.Time, error) {
+//
+// Before waiting for the model's gate it calls releaseRetrieval, so that a
+// query waiting for the model does not hold a retrieval slot. A full gate
+// is an *admission.Refusal: the caller answers extractively.
+func (n *Node) generate(ctx context.Context, gm models.Generator, question string, passages []models.Passage, onToken func(string) error, releaseRetrieval func()) (models.Answer, confidence.Generation, time.Time, error) {
 	var first time.Time
 	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
@@ -426,6 +574,15 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	if !n.genBreaker.Allow(n.cfg.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
+	releaseRetrieval()
+	release, err := n.adm.Acquire(ctx, admission.Generation)
+	if err != nil {
+		if r, ok := admission.IsRefusal(err); ok {
+			n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()
+		}
+		return models.Answer{}, confidence.Generation{}, first, err
+	}
+	defer release()
 	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
 			first = n.cfg.Now()
@@ -454,40 +611,6 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// passages loads the text and provenance of hits, numbered from 1.
-func (n *Node) passages(hits []Hit) ([]models.Passage, []api.Citation, error) {
-	ids := make([]shard.ChunkID, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ChunkID
-	}
-	texts, err := n.store.Texts(ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps := make([]models.Passage, len(hits))
-	cs := make([]api.Citation, len(hits))
-	type key struct{ shard, doc string }
-	metas := make(map[key][2]string, len(hits))
-	for i, h := range hits {
-		m, ok := metas[key{h.Shard, h.DocID}]
-		if !ok {
-			store := h.Shard
-			if h.store != "" {
-				store = h.store // the version the hit was retrieved from
-			}
-			d, err := n.store.Doc(store, h.DocID)
-			if err != nil {
-				return nil, nil, fmt.Errorf("load citation: %w", err)
-			}
-			m = [2]string{d.Title, d.Source}
-			metas[key{h.Shard, h.DocID}] = m
-		}
-		ps[i] = models.Passage{N: i + 1, ChunkID: h.ChunkID.String(), DocumentID: h.DocID, Title: m[0], Source: m[1], Text: texts[i], Score: h.Score}
-		cs[i] = api.Citation{N: i + 1, DocumentID: h.DocID, ChunkID: h.ChunkID.String(), Shard: h.Shard, Source: m[1], Title: m[0], Score: h.Score, Snippet: snippet(texts[i], 240)}
-	}
-	return ps, cs, nil
-}
 
 // snippet cuts text at a word boundary near max bytes.
 func snippet(text string, max int) string {

@@ -60,7 +60,7 @@ func TestSetTunablesAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := n.Tunables()
-	if before.QueryTimeout != 5*time.Second || before.MinConfidence != 0.15 {
+	if before.QueryTimeout != 5*time.Second || before.MinConfidence != node.DefaultMinConfidence {
 		t.Fatalf("defaults: %+v", before)
 	}
 	next := before

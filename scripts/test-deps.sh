@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that some tests use and that a fresh machine
-# may lack: shellcheck (scripts/install_test.sh) and chromium (the status
-# page's rendering test). Best effort: without root or a package index the
+# may lack: shellcheck (scripts/install_test.sh), chromium (the status
+# page's rendering test) and nodejs with npm (the client conformance tests). Best effort: without root or a package index the
 # tests that need them skip and say why, so this never fails make test.
 #
 #   scripts/test-deps.sh
@@ -10,6 +10,8 @@ set -uo pipefail
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+# node and npm run the official openai and ollama clients (node/api/conformance).
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

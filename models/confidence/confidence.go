@@ -1,7 +1,10 @@
-// Package confidence turns what a node measured about one answer — how well
-// retrieval matched, how much of the question the answer covers, how sure the
-// model was of its tokens — into a single confidence in [0,1], and returns
-// every measurement by name so logs and peers can see why.
+// Package confidence turns what a node measured about one answer into a
+// single confidence: the estimated probability that the answer is supported
+// by the passages it cites. It is the same computation on every route (local
+// extractive, local generative, a peer's, central's), so one threshold means
+// the same wherever the answer came from. Model holds the calibrated
+// logistic model (DefaultModel, fitted by ./fitcal on the development sets);
+// every measurement is returned by name so logs and peers can see why.
 //
 // It is part of the pure core: no I/O, no clocks, no globals. Any package may
 // import it; it imports only the standard library.
@@ -25,6 +28,21 @@ const (
 	SignalTokMin         = "tok_min"
 	SignalLowProbShare   = "low_prob_share"
 	SignalHeldMass       = "held_mass"
+	// SignalPassageCoverage is the largest share of the question's idf
+	// mass that one of the best passages holds.
+	SignalPassageCoverage = "passage_coverage"
+	// SignalAnswerIDFCoverage is the share of the question's idf mass the
+	// answer text itself holds, measured the same way on every route.
+	SignalAnswerIDFCoverage = "answer_idf_coverage"
+	// SignalMissingRare is the idf of the rarest question term the best
+	// passage lacks, over the idf of a term no chunk holds.
+	SignalMissingRare = "missing_rare"
+	// SignalUnseenMass is the share of the question's idf mass in terms no
+	// chunk searched holds.
+	SignalUnseenMass = "unseen_mass"
+	// SignalPhraseCoverage is the largest share of the question's adjacent
+	// term pairs one passage holds side by side.
+	SignalPhraseCoverage = "phrase_coverage"
 )
 
 // Retrieval describes how well the best retrieved chunks matched the query.
@@ -44,6 +62,26 @@ type Retrieval struct {
 	// (the node has the fleet's term statistics).
 	HeldMass    float64
 	HasHeldMass bool
+	// PassageCoverage is the largest share of the question's idf mass that
+	// one of the best passages holds; a term no passage searched holds
+	// weighs as the rarest there is. Valid when HasPassageCoverage.
+	PassageCoverage    float64
+	HasPassageCoverage bool
+	// AnswerCoverage is the share of the question's idf mass (same
+	// weights) whose terms occur in the answer text, whoever wrote it.
+	// Valid when HasAnswerCoverage.
+	AnswerCoverage    float64
+	HasAnswerCoverage bool
+	// MissingRare and UnseenMass go with PassageCoverage (valid with it):
+	// the idf of the rarest question term the best passage lacks over that
+	// of a term no chunk holds, and the share of the question's idf mass in
+	// terms no chunk holds.
+	MissingRare, UnseenMass float64
+	// PhraseCoverage is the largest share of the question's adjacent term
+	// pairs that one passage holds side by side; valid when
+	// HasPhraseCoverage (questions of two terms or more).
+	PhraseCoverage    float64
+	HasPhraseCoverage bool
 }
 
 // Generation carries the natural-log probability of each generated token,
@@ -53,43 +91,10 @@ type Generation struct {
 	Has      bool
 }
 
-// Weights sets how much each signal counts in the weighted mean. Only the
-// ratios matter: weights are renormalised over the signals actually present,
-// so a node without a model or without vectors is not penalised for lacking
-// them. A zero, negative or NaN weight drops the signal from the mean (it is
-// still reported).
-type Weights struct {
-	TopScoreNorm, Margin, TermCoverage, AnswerCoverage, DenseTop float64
-	TokP10, TokP50, TokMin, LowProbShare                         float64
-	HeldMass                                                     float64
-	// LowProb is the token probability below which a token counts as low
-	// for low_prob_share; outside (0,1) the default 0.1 is used.
-	LowProb float64
-}
-
 // DefaultLowProb is the token probability below which a token counts as a
 // guess: at p<0.1 the model considered at least one alternative far likelier
 // in aggregate, which in grounded answers usually marks an invented detail.
 const DefaultLowProb = 0.1
-
-// DefaultWeights returns weights tuned by hand for BM25 over small shards.
-// Retrieval signals dominate because an answer cannot be better than the
-// text it was grounded in; generation signals refine it when a model runs.
-func DefaultWeights() Weights {
-	return Weights{
-		TopScoreNorm:   0.25,
-		Margin:         0.10,
-		TermCoverage:   0.20,
-		AnswerCoverage: 0.20,
-		DenseTop:       0.15,
-		TokP10:         0.15,
-		TokP50:         0.10,
-		TokMin:         0, // reported only: the minimum over n tokens falls as n grows, so it would penalise long answers
-		LowProbShare:   0.15,
-		HeldMass:       0.6,
-		LowProb:        DefaultLowProb,
-	}
-}
 
 // Result is a confidence with the signals it was computed from. Signals hold
 // the measurements as they are (low_prob_share is the share of low tokens, so
@@ -99,13 +104,16 @@ type Result struct {
 	Signals    map[string]float64
 }
 
-// Score combines the signals into a confidence in [0,1].
+// Score measures every signal and turns them into a confidence: the
+// estimated probability that the answer is supported by the passages it
+// cites (m.Probability over the signals; DefaultModel is fitted on the
+// development sets).
 //
 // answerSignals are the answerer's own measurements (models.Answer.Signals);
-// all of them are passed through into Result.Signals, and those Weights
-// names are averaged in. Generation signals (tok_*) are computed from g when
-// g.Has; otherwise any the answerer reported are used instead, so a backend
-// that summarises its own logprobs still counts.
+// they are passed through into Result.Signals, and count only if m weighs
+// them. Generation signals (tok_*) are computed from g when g.Has and
+// reported; DefaultModel does not weigh them, since no real generation model
+// was available to calibrate them on.
 //
 // When retrieval found nothing (no BM25 score and no dense hit) the
 // confidence is 0 whatever else says: an answer with no grounding is not one
@@ -113,19 +121,27 @@ type Result struct {
 //
 // NaN, ±Inf and out-of-range inputs never reach the result: they are treated
 // as absent or clamped into range, as each signal's comment says.
-func Score(r Retrieval, answerSignals map[string]float64, g Generation, w Weights) Result {
-	// answer_coverage, the one answer signal weighted by default, is the
-	// share of the question's terms the answer itself contains: retrieval can
-	// match well while the chosen sentences skip half the question, and such
-	// an answer probably answers a different one.
-	sig := make(map[string]float64, len(answerSignals)+9)
+func Score(r Retrieval, answerSignals map[string]float64, g Generation, m Model) Result {
+	sig := make(map[string]float64, len(answerSignals)+14)
 	for name, v := range answerSignals {
 		if v, ok := unit(v); ok {
 			sig[name] = v
 		}
 	}
+	top, dense, hasDense := retrievalSignals(sig, r)
+	if g.Has {
+		addGeneration(sig, g.Logprobs, DefaultLowProb)
+	}
+	if top <= 0 && (!hasDense || dense <= 0) {
+		return Result{Confidence: 0, Signals: sig}
+	}
+	return Result{Confidence: m.Probability(sig), Signals: sig}
+}
 
-	top := nonNeg(r.TopScore)
+// retrievalSignals adds the signals measured from r to sig and returns the
+// inputs of the "nothing retrieved" test.
+func retrievalSignals(sig map[string]float64, r Retrieval) (top, dense float64, hasDense bool) {
+	top = nonNeg(r.TopScore)
 	second := nonNeg(r.SecondScore)
 
 	// top_score_norm: raw BM25 is not comparable across queries (it grows
@@ -154,7 +170,6 @@ func Score(r Retrieval, answerSignals map[string]float64, g Generation, w Weight
 
 	// dense_top: cosine similarity of the best vector hit, which catches
 	// paraphrases BM25 misses. Negative cosines mean unrelated and clamp to 0.
-	dense, hasDense := 0.0, false
 	if r.HasDense {
 		if v, ok := finite(r.DenseTop); ok {
 			dense, hasDense = clamp01(v), true
@@ -162,58 +177,39 @@ func Score(r Retrieval, answerSignals map[string]float64, g Generation, w Weight
 		}
 	}
 
-	// held_mass: the other signals only see the chunks this node holds, so
-	// a question about something held elsewhere can still match a local
-	// chunk on its common words and look fine. The fleet's term statistics
-	// show which of the question's rare words this node has never seen.
+	// held_mass: the share of the question's idf mass, over the terms the
+	// fleet knows, that this node holds at all. Reported for operators; the
+	// passage coverage below already counts the terms this node lacks as
+	// unmatched, weighted by the fleet's idf.
 	if r.HasHeldMass {
 		if v, ok := unit(r.HeldMass); ok {
 			sig[SignalHeldMass] = v
 		}
 	}
 
-	if g.Has {
-		addGeneration(sig, g.Logprobs, lowProb(w.LowProb))
-	}
-
-	if top <= 0 && (!hasDense || dense <= 0) {
-		return Result{Confidence: 0, Signals: sig}
-	}
-
-	// Every term is oriented so that higher means more confident.
-	terms := [...]struct {
-		name   string
-		weight float64
-		invert bool
-	}{
-		{SignalTopScoreNorm, w.TopScoreNorm, false},
-		{SignalMargin, w.Margin, false},
-		{SignalTermCoverage, w.TermCoverage, false},
-		{SignalAnswerCoverage, w.AnswerCoverage, false},
-		{SignalDenseTop, w.DenseTop, false},
-		{SignalTokP10, w.TokP10, false},
-		{SignalTokP50, w.TokP50, false},
-		{SignalTokMin, w.TokMin, false},
-		{SignalLowProbShare, w.LowProbShare, true},
-		{SignalHeldMass, w.HeldMass, false},
-	}
-	var sum, wsum float64
-	for _, t := range terms {
-		v, ok := sig[t.name]
-		wt, wok := finite(t.weight)
-		if !ok || !wok || wt <= 0 {
-			continue
+	// passage_coverage, missing_rare, unseen_mass: how much of the
+	// question, weighted by rarity, the best passage holds. A question about
+	// something this node never saw is mostly terms no chunk holds, which
+	// weigh as the rarest there are.
+	if r.HasPassageCoverage {
+		for name, v := range map[string]float64{SignalPassageCoverage: r.PassageCoverage,
+			SignalMissingRare: r.MissingRare, SignalUnseenMass: r.UnseenMass} {
+			if v, ok := unit(v); ok {
+				sig[name] = v
+			}
 		}
-		if t.invert {
-			v = 1 - v
+	}
+	if r.HasPhraseCoverage {
+		if v, ok := unit(r.PhraseCoverage); ok {
+			sig[SignalPhraseCoverage] = v
 		}
-		sum += wt * v
-		wsum += wt
 	}
-	if wsum == 0 {
-		return Result{Confidence: 0, Signals: sig}
+	if r.HasAnswerCoverage {
+		if v, ok := unit(r.AnswerCoverage); ok {
+			sig[SignalAnswerIDFCoverage] = v
+		}
 	}
-	return Result{Confidence: clamp01(sum / wsum), Signals: sig}
+	return top, dense, hasDense
 }
 
 // addGeneration records the token-probability signals. All of them are
@@ -269,13 +265,6 @@ func quantile(sorted []float64, q float64) float64 {
 	}
 	frac := pos - float64(i)
 	return sorted[i] + frac*(sorted[i+1]-sorted[i])
-}
-
-func lowProb(p float64) float64 {
-	if !(p > 0 && p < 1) { // also catches NaN
-		return DefaultLowProb
-	}
-	return p
 }
 
 // finite reports v and whether it is a usable number.

@@ -101,6 +101,62 @@ type scratch struct {
 	query  []string    // distinct question terms, at most maxQueryTerms
 	cands  []candidate // sentences that contain at least one question term
 	chosen []int       // indexes into cands, in the order picked
+	// passTerms is the set of question terms each passage holds.
+	passTerms []uint64
+}
+
+// maxSteps bounds the sentences a procedure adds after the sentence that
+// introduced it: enough for a reset or start-up sequence, not a manual.
+const maxSteps = 4
+
+// withSteps adds, after each chosen sentence that starts a procedure, the
+// sentences of the same passage that continue it: a sentence ending in ':'
+// is followed by what it announces, and sentences that open with a step
+// word ("Then", "Next", "Finally") or a list marker ("2.", "-") continue the
+// one before them.
+func (x *Answerer) withSteps(passages []models.Passage, cands []candidate, chosen []int) []int {
+	n := len(chosen)
+	for _, ci := range chosen[:n] {
+		c := cands[ci]
+		colon := strings.HasSuffix(strings.TrimSpace(passages[c.passage].Text[c.start:c.end]), ":")
+		for k, j := 0, c.next; j >= 0 && k < maxSteps; k, j = k+1, cands[j].next {
+			// A matching heading answers with its section, up to the next.
+			section := c.heading && !cands[j].heading
+			if !(section || cands[j].step || (colon && k == 0)) {
+				break
+			}
+			if !slices.Contains(chosen, j) {
+				chosen = append(chosen, j)
+			}
+		}
+	}
+	return chosen
+}
+
+// stepWords open a sentence that continues a procedure.
+var stepWords = []string{"then", "next", "finally", "afterwards", "after that", "lastly", "second", "third", "now"}
+
+// isStep reports whether sentence continues a procedure: it opens with a
+// step word or a list marker.
+func isStep(sentence string) bool {
+	t := strings.TrimSpace(sentence)
+	if t == "" {
+		return false
+	}
+	switch t[0] {
+	case '-', '*':
+		return true
+	}
+	if i := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' }); i > 0 && (t[i] == '.' || t[i] == ')') {
+		return true
+	}
+	low := strings.ToLower(t)
+	for _, w := range stepWords {
+		if strings.HasPrefix(low, w) && (len(low) == len(w) || low[len(w)] == ' ' || low[len(w)] == ',') {
+			return true
+		}
+	}
+	return strings.HasPrefix(t, "•")
 }
 
 // candidate is one sentence that shares terms with the question.
@@ -108,6 +164,10 @@ type candidate struct {
 	passage    int // index into the passages, i.e. rank (0 = best)
 	start, end int // byte span in the passage text
 	terms      uint64
+	next       int  // index in cands of the passage's next sentence, -1 if none
+	step       bool // a step of a procedure: continues the sentence before it
+	heading    bool // opens with a Markdown heading: a section starts here
+	hits       int  // occurrences of question terms, repeats included
 }
 
 // Answer quotes the sentences of passages that best cover question.
@@ -135,25 +195,49 @@ func (x *Answerer) Answer(question string, passages []models.Passage) models.Ans
 		return abstain(0)
 	}
 
+	// Every sentence is kept, matching or not, since the steps of a
+	// procedure often repeat none of the question's words.
 	s.cands = s.cands[:0]
+	s.passTerms = s.passTerms[:0]
 	for i, p := range passages {
-		for _, sp := range chunk.Sentences(p.Text) {
-			s.terms = x.an.AppendTerms(s.terms[:0], p.Text[sp.Start:sp.End])
-			if m := termSet(s.query, s.terms); m != 0 {
-				s.cands = append(s.cands, candidate{passage: i, start: sp.Start, end: sp.End, terms: m})
+		var pt uint64
+		prev := -1
+		for _, whole := range chunk.Sentences(p.Text) {
+			for _, sp := range splitHeadings(p.Text, whole) {
+				s.terms = x.an.AppendTerms(s.terms[:0], p.Text[sp.Start:sp.End])
+				m, hits := termSet(s.query, s.terms)
+				pt |= m
+				if prev >= 0 {
+					s.cands[prev].next = len(s.cands)
+				}
+				prev = len(s.cands)
+				text := p.Text[sp.Start:sp.End]
+				s.cands = append(s.cands, candidate{passage: i, start: sp.Start, end: sp.End, terms: m, next: -1,
+					step: isStep(text), heading: strings.HasPrefix(text, "#"), hits: hits})
 			}
 		}
+		s.passTerms = append(s.passTerms, pt)
+	}
+	// Only passages that match the question about as well as the best one
+	// may give sentences: a passage that shares one common word with the
+	// question ("uses") answers another question.
+	bestPass := 0
+	for _, pt := range s.passTerms {
+		bestPass = max(bestPass, bits.OnesCount64(pt))
 	}
 
 	var covered uint64
 	s.chosen = s.chosen[:0]
 	for len(s.chosen) < x.opts.MaxSentences {
-		best, gain := -1, 0
+		best, gain, hits := -1, 0, 0
 		// cands are in passage then sentence order, so keeping the first
 		// of equal gains is exactly the tie-break the doc promises.
 		for i, c := range s.cands {
-			if g := bits.OnesCount64(c.terms &^ covered); g > gain {
-				best, gain = i, g
+			if 3*bits.OnesCount64(s.passTerms[c.passage]) < 2*bestPass {
+				continue
+			}
+			if g := bits.OnesCount64(c.terms &^ covered); g > gain || (g == gain && g > 0 && c.hits > hits) {
+				best, gain, hits = i, g, c.hits
 			}
 		}
 		if best < 0 {
@@ -162,6 +246,10 @@ func (x *Answerer) Answer(question string, passages []models.Passage) models.Ans
 		covered |= s.cands[best].terms
 		s.chosen = append(s.chosen, best)
 	}
+	s.chosen = x.withSteps(passages, s.cands, s.chosen)
+	// Document order: passages by rank, sentences as written, so that steps
+	// read in the order they are done.
+	slices.Sort(s.chosen)
 
 	coverage := float64(bits.OnesCount64(covered)) / float64(len(s.query))
 	if len(s.chosen) == 0 || coverage < x.opts.MinCoverage {
@@ -174,7 +262,7 @@ func (x *Answerer) Answer(question string, passages []models.Passage) models.Ans
 		Cited: cited,
 		Signals: map[string]float64{
 			SignalCoverage:  coverage,
-			SignalSentences: float64(len(s.chosen)) / float64(x.opts.MaxSentences),
+			SignalSentences: min(1, float64(len(s.chosen))/float64(x.opts.MaxSentences)),
 		},
 	}
 }
@@ -203,17 +291,40 @@ func distinct(dst, skip, terms []string) []string {
 	return dst
 }
 
-// termSet returns the bit set of query terms that occur in terms; a term
-// counts once however often it repeats, so a sentence cannot win by
-// repeating one word.
-func termSet(query, terms []string) uint64 {
+// termSet returns the bit set of query terms that occur in terms, where a
+// term counts once however often it repeats, so a sentence cannot win by
+// repeating one word; and the occurrences counted with repeats, which only
+// break ties between sentences that add as many terms.
+func termSet(query, terms []string) (uint64, int) {
 	var m uint64
+	hits := 0
 	for _, t := range terms {
 		if i := slices.Index(query, t); i >= 0 {
 			m |= 1 << i
+			hits++
 		}
 	}
-	return m
+	return m, hits
+}
+
+// splitHeadings cuts a sentence span before each Markdown heading marker in
+// it ("… hear it. ## Resetting the pump …"): chunk text keeps headings
+// inline, and a heading starts a new section, never continues a sentence.
+func splitHeadings(text string, sp chunk.Span) []chunk.Span {
+	var out []chunk.Span
+	start := sp.Start
+	for i := sp.Start + 1; i < sp.End-1; i++ {
+		if text[i] == '#' && text[i-1] == ' ' {
+			if end := strings.TrimRight(text[start:i], " "); end != "" {
+				out = append(out, chunk.Span{Start: start, End: start + len(end)})
+			}
+			start = i
+			for i < sp.End && text[i] == '#' {
+				i++
+			}
+		}
+	}
+	return append(out, chunk.Span{Start: start, End: sp.End})
 }
 
 // render joins the chosen sentences, each followed by " [n]", and returns

@@ -88,16 +88,51 @@ func TestAnswer(t *testing.T) {
 			sentences: 1.0 / 3,
 		},
 		{
-			name:     "greedy combines complementary sentences in the order chosen",
+			name:     "greedy combines complementary sentences in document order",
 			question: "pressure cooker valve gasket",
 			passages: passages(
-				"The gasket seals the lid. Cleaning takes minutes.",
+				"The gasket of the pressure cooker seals the lid. Cleaning takes minutes.",
 				"A pressure cooker has a safety valve. The valve releases steam.",
 			),
-			wantText:  "A pressure cooker has a safety valve. [2] The gasket seals the lid. [1]",
+			wantText:  "The gasket of the pressure cooker seals the lid. [1] A pressure cooker has a safety valve. [2]",
 			wantCited: []int{1, 2},
 			coverage:  1,
 			sentences: 2.0 / 3,
+		},
+		{
+			name:     "no padding from a passage that shares one common word",
+			question: "what oil does the press use?",
+			passages: passages(
+				"Change the hydraulic oil of the press every 2,000 hours with ISO VG 46 oil. The tank holds 180 litres.",
+				"Gossip between nodes of one site uses TCP and UDP on port 7946 inside VLAN 40 only.",
+			),
+			wantText:  "Change the hydraulic oil of the press every 2,000 hours with ISO VG 46 oil. [1]",
+			wantCited: []int{1},
+			coverage:  2.0 / 3,
+			sentences: 1.0 / 3,
+		},
+		{
+			name:     "the steps of a procedure follow the sentence that starts it",
+			question: "How do I reset the pump after a fault?",
+			passages: passages("When the P-100 trips on overload, the red FAULT lamp on panel B lights. " +
+				"To reset the pump, first find and remove the cause of the overload. " +
+				"Then turn the selector switch to OFF, wait ten seconds, press the blue RESET button on panel B and turn the selector back to AUTO. " +
+				"Call the engineer on duty if it trips twice."),
+			wantText: "When the P-100 trips on overload, the red FAULT lamp on panel B lights. [1] " +
+				"To reset the pump, first find and remove the cause of the overload. [1] " +
+				"Then turn the selector switch to OFF, wait ten seconds, press the blue RESET button on panel B and turn the selector back to AUTO. [1]",
+			wantCited: []int{1},
+			coverage:  0.75, // "after" is in none of them
+			sentences: 1,
+		},
+		{
+			name:      "a sentence ending in a colon brings the list it announces",
+			question:  "How is the valve tested?",
+			passages:  passages("To test the valve:\n\nClose V-31.\n\nNext, open the drain. Other text follows."),
+			wantText:  "To test the valve: [1] Close V-31. [1] Next, open the drain. [1]",
+			wantCited: []int{1},
+			coverage:  1,
+			sentences: 1,
 		},
 		{
 			name:     "tie goes to the better-ranked passage",
@@ -161,9 +196,9 @@ func TestAnswer(t *testing.T) {
 			question: "alpha bravo charlie",
 			passages: []models.Passage{
 				{N: 12, Text: "Alpha and charlie."},
-				{N: 3, Text: "Bravo alone."},
+				{N: 3, Text: "Bravo and alpha."},
 			},
-			wantText:  "Alpha and charlie. [12] Bravo alone. [3]",
+			wantText:  "Alpha and charlie. [12] Bravo and alpha. [3]",
 			wantCited: []int{3, 12},
 			coverage:  1,
 			sentences: 2.0 / 3,

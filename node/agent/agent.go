@@ -16,9 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
-	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
@@ -37,7 +35,7 @@ type Agent struct {
 	link   *fleetLink
 	gossip *gossipLink
 	sync   *syncLink
-	srv    *http.Server
+	srv    *api.Server
 	url    string
 	errc   chan error // the HTTP server's end
 	// stopSync ends fleet sync's loop; nil before it runs.
@@ -146,11 +144,9 @@ func (a *Agent) serveHTTP() error {
 	a.sync.routes(handler, n)
 	a.sync.observe(n.Metrics())
 	a.gossip.routes(handler, n.Metrics())
-	a.srv = &http.Server{
-		Handler:           a.link.load.count(handler),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// Bounded connections and request times (api.Limits): slow or flooding
+	// clients cannot use up the file limit.
+	a.srv = api.NewServer(a.link.load.count(handler), api.Limits{})
 	a.url = "http://" + ln.Addr().String()
 	go func() { a.errc <- a.srv.Serve(ln) }()
 	a.log.Info("serving", "url", a.url, "data", a.cfg.DataDir)

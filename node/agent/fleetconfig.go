@@ -42,7 +42,7 @@ func CheckSetting(name, value string) error {
 // against: each is checked on its own, as an edge's other values are its
 // own.
 func validTunables() node.Tunables {
-	return node.Tunables{EscalateBelow: 0.5, MinConfidence: 0.15, QueryTimeout: 5 * time.Second, CentralCooldown: 30 * time.Second}
+	return node.Tunables{EscalateBelow: 0.5, MinConfidence: node.DefaultMinConfidence, QueryTimeout: 5 * time.Second, CentralCooldown: 30 * time.Second}
 }
 
 // fleetConfigApplier returns the function fleet sync applies config

@@ -1,20 +1,26 @@
 package api
 
-// Chat compatibility: Ollama's POST /api/chat and OpenAI's
-// POST /v1/chat/completions, plus the model-listing calls clients make first,
-// so that Open WebUI, LangChain, the ollama and openai libraries and curl
-// scripts can point at a node unchanged and get retrieval-augmented answers.
+// Client compatibility: the parts of Ollama's API (/api/...) and OpenAI's
+// (/v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings,
+// /v1/models) that the official clients, the Ollama CLI, Open WebUI and
+// LangChain call, so that they can point at a node unchanged and get
+// retrieval-augmented answers. This file holds what the two APIs share: the
+// routes, the model names a node answers to, and how an answer is asked for
+// and streamed. compat_ollama.go, compat_openai.go and compat_responses.go
+// hold each API's shapes; compat_embed.go the embedding pass-through;
+// compat_errors.go the JSON 404 and 405 answers.
 //
-// What the node answers is the last message, which must be from the user.
-// Earlier messages (system prompts, history) are validated but not used:
-// retrieval over a whole conversation finds passages about the conversation,
-// not about the question, and a system prompt written for a general model
-// would only add noise to the query. A follow-up like "and the second one?"
-// therefore needs to be asked in full.
+// The node answers one model, "edgerag": retrieval over its documents, then
+// an answer from its generation model (or extractively). Other names are
+// unknown (404 in the API's own error shape), except the local models the
+// node uses, which /api/show and /api/ps describe and /api/embed reaches.
+//
+// What the node answers is the last user message; a short follow-up is
+// asked together with the user's previous message (followUpQuestion).
 //
 // The answer's citations travel twice: as a "Sources:" block at the end of
-// the message text, so plain clients show them, and as an extra "citations"
-// field (the native Citation objects) with an "edgerag" field carrying
+// the text, so plain clients show them, and as an extra "citations" field
+// (the native Citation objects) with an "edgerag" field carrying
 // confidence, mode and route, for clients that know to look.
 
 import (
@@ -23,359 +29,153 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 const (
 	// MaxChatBody bounds a chat request. It is larger than MaxQueryBody
 	// because chat clients resend the whole conversation on every turn.
 	MaxChatBody = 256 << 10
-	// CompatModel is the one model a node lists to chat clients. Requests
-	// may name any model: the name is echoed back, never used.
+	// CompatModel is the model a node answers as: retrieval plus answering.
 	CompatModel = "edgerag"
 	// maxModelName bounds the echoed model name, which is repeated in every
 	// streamed chunk and so would otherwise multiply a large request.
 	maxModelName = 256
+	// codeModelNotFound is OpenAI's code for an unknown model; the Ollama
+	// shape carries only the message.
+	codeModelNotFound = "model_not_found"
 )
 
 // RegisterCompat adds the Ollama- and OpenAI-compatible routes to h.
 // NewHandler calls it; it must be called once per Handler, as the mux
 // refuses a pattern registered twice.
 func RegisterCompat(h *Handler) {
-	// The listing's timestamps are when the node began serving, the closest
-	// thing it has to a model's creation time.
+	// The listings' timestamps are when the node began serving, the
+	// closest thing it has to a model's creation time.
 	started := time.Now().UTC()
-	h.mux.HandleFunc("POST /api/chat", h.ollamaChat)
-	h.mux.HandleFunc("POST /v1/chat/completions", h.openAIChat)
-	h.mux.HandleFunc("GET /api/tags", func(w http.ResponseWriter, _ *http.Request) {
-		WriteJSON(w, http.StatusOK, ollamaTags{Models: []ollamaModel{{
-			// Ollama lists names with a tag; clients that check the
-			// model they are configured with against this list accept
-			// both "edgerag" and "edgerag:latest" this way.
-			Name: CompatModel + ":latest", Model: CompatModel + ":latest", ModifiedAt: started,
-			Digest: compatDigest,
-			Details: ollamaModelDetails{
-				Format: "edgerag", Family: CompatModel, Families: []string{CompatModel},
-			},
-		}}})
-	})
-	h.mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, r *http.Request) {
-		// Open WebUI checks a connection with this call; it displays the
-		// version but needs nothing from it, so a failing Status still
-		// answers rather than marking the connection broken.
-		v := "0.0.0"
-		if st, err := h.svc.Status(r.Context()); err == nil && st.Version != "" {
-			v = st.Version
-		}
-		WriteJSON(w, http.StatusOK, map[string]string{"version": v})
-	})
-	h.mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, _ *http.Request) {
-		WriteJSON(w, http.StatusOK, openAIModelList{Object: "list", Data: []openAIModel{openAIModelFor(CompatModel, started)}})
-	})
-	h.mux.HandleFunc("GET /v1/models/{model...}", func(w http.ResponseWriter, r *http.Request) {
-		// Any name is accepted for chat, so any name "exists" here too.
-		WriteJSON(w, http.StatusOK, openAIModelFor(r.PathValue("model"), started))
-	})
+	registerOllama(h, started)
+	registerOpenAI(h, started)
 }
 
 // compatDigest is a stable stand-in for an Ollama model digest, which some
 // clients display or shorten and so expect to be 64 hex digits.
-var compatDigest = func() string {
-	s := sha256.Sum256([]byte(CompatModel))
+var compatDigest = digestOf(CompatModel)
+
+func digestOf(name string) string {
+	s := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(s[:])
-}()
-
-// chatMessage is one message of a chat request, its content reduced to text.
-type chatMessage struct {
-	Role    string
-	Content string
 }
 
-// chatRequest is what both chat endpoints use of a request.
-type chatRequest struct {
-	Model    string
-	Messages []chatMessage
-	// Stream is nil when the client did not say, because the two APIs
-	// have opposite defaults (Ollama streams, OpenAI does not).
-	Stream *bool
-	// IncludeUsage is OpenAI's stream_options.include_usage: a last chunk
-	// with the usage before [DONE].
-	IncludeUsage bool
-	// Question is the last message's text, trimmed.
-	Question string
+// localModel is a model on the Ollama server that the node uses.
+type localModel struct {
+	Name       string // as Ollama lists it, with its tag
+	Digest     string // hex; at least 12 digits
+	Capability string // Ollama's capability: "completion" or "embedding"
+	Use        string // what the node uses it for: "generation" or "embedding"
 }
 
-// chatRoles are the roles accepted. "developer" (OpenAI's newer name for
-// system) and "function" (its older name for tool) are accepted as well, as
-// clients still send both.
-var chatRoles = map[string]bool{"system": true, "user": true, "assistant": true, "tool": true, "developer": true, "function": true}
-
-// parseChatRequest decodes a chat request leniently: real clients send many
-// fields this node has no use for (options, temperature, tools, keep_alive,
-// ...), so unknown fields are ignored, but every field used is type-checked
-// with an error naming it. body must already be valid UTF-8.
-func parseChatRequest(body []byte) (chatRequest, *Error) {
-	bad := func(format string, a ...any) (chatRequest, *Error) {
-		return chatRequest{}, Errorf(http.StatusBadRequest, CodeBadRequest, format, a...)
+// localModels lists the models the node uses, from its status. A node
+// without an Ollama server has none.
+func (h *Handler) localModels(ctx context.Context) []localModel {
+	st, err := h.svc.Status(ctx)
+	if err != nil {
+		return nil
 	}
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return bad(`the request body must be a JSON object like {"model":"%s","messages":[{"role":"user","content":"..."}]}`, CompatModel)
+	var out []localModel
+	if name, digest, ok := parseModelID(st.Answerer); ok {
+		out = append(out, localModel{Name: name, Digest: digest, Capability: "completion", Use: "generation"})
 	}
-	var raw struct {
-		Model         json.RawMessage `json:"model"`
-		Messages      json.RawMessage `json:"messages"`
-		Stream        json.RawMessage `json:"stream"`
-		StreamOptions json.RawMessage `json:"stream_options"`
-	}
-	// RawMessage fields take any JSON value, so only a syntax error (or
-	// trailing data, which Unmarshal reports as one) can fail here.
-	if err := json.Unmarshal(body, &raw); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return bad("malformed JSON at byte %d: %v", se.Offset, err)
+	if st.Embedding != nil {
+		if name, digest, ok := parseModelID(st.Embedding.Model); ok {
+			out = append(out, localModel{Name: name, Digest: digest, Capability: "embedding", Use: "embedding"})
 		}
-		return bad("malformed JSON: %v", err)
 	}
-	var req chatRequest
-	switch k := jsonKind(raw.Model); k {
-	case "", "null":
-		req.Model = CompatModel
-	case "string":
-		_ = json.Unmarshal(raw.Model, &req.Model)
-		if len(req.Model) > maxModelName {
-			return bad(`"model" is %d bytes; at most %d are accepted`, len(req.Model), maxModelName)
-		}
-		if req.Model == "" {
-			req.Model = CompatModel
-		}
-	default:
-		return bad(`"model" must be a string, got %s`, k)
-	}
-
-	switch k := jsonKind(raw.Messages); k {
-	case "", "null":
-		return bad(`"messages" is missing: send {"messages":[{"role":"user","content":"your question"}]}`)
-	case "array":
-	default:
-		return bad(`"messages" must be an array of {"role":...,"content":...} objects, got %s`, k)
-	}
-	var msgs []json.RawMessage
-	if err := json.Unmarshal(raw.Messages, &msgs); err != nil {
-		return bad(`"messages": %v`, err)
-	}
-	if len(msgs) == 0 {
-		return bad(`"messages" is empty: send at least {"role":"user","content":"your question"}`)
-	}
-	req.Messages = make([]chatMessage, len(msgs))
-	for i, m := range msgs {
-		if k := jsonKind(m); k != "object" {
-			return bad(`messages[%d] must be an object {"role":...,"content":...}, got %s`, i, k)
-		}
-		var mm struct {
-			Role    json.RawMessage `json:"role"`
-			Content json.RawMessage `json:"content"`
-		}
-		if err := json.Unmarshal(m, &mm); err != nil {
-			return bad("messages[%d]: %v", i, err)
-		}
-		switch k := jsonKind(mm.Role); k {
-		case "", "null":
-			return bad(`messages[%d].role is missing: use "user" for the question`, i)
-		case "string":
-			_ = json.Unmarshal(mm.Role, &req.Messages[i].Role)
-		default:
-			return bad("messages[%d].role must be a string, got %s", i, k)
-		}
-		if !chatRoles[req.Messages[i].Role] {
-			return bad(`messages[%d].role %q is not one of "system", "user", "assistant" or "tool"`, i, req.Messages[i].Role)
-		}
-		text, e := chatContent(mm.Content, i)
-		if e != nil {
-			return chatRequest{}, e
-		}
-		req.Messages[i].Content = text
-	}
-	last := req.Messages[len(req.Messages)-1]
-	if last.Role != "user" {
-		return bad(`the last message is from %q; it must be the user's question (role "user"), which is what the node answers`, last.Role)
-	}
-	req.Question = strings.TrimSpace(last.Content)
-	switch {
-	case req.Question == "":
-		return bad("the last message has no text: put the question in its content")
-	case len(req.Question) > MaxQuestion:
-		// Rejected rather than cut: a question truncated silently would
-		// be answered as a different question.
-		return bad("the question (the last user message) is %d bytes; at most %d are accepted, and earlier messages are not used, so send just the question", len(req.Question), MaxQuestion)
-	}
-
-	switch k := jsonKind(raw.Stream); k {
-	case "", "null":
-	case "boolean":
-		var b bool
-		_ = json.Unmarshal(raw.Stream, &b)
-		req.Stream = &b
-	default:
-		return bad(`"stream" must be a boolean, got %s`, k)
-	}
-	switch k := jsonKind(raw.StreamOptions); k {
-	case "", "null":
-	case "object":
-		var so struct {
-			IncludeUsage json.RawMessage `json:"include_usage"`
-		}
-		if err := json.Unmarshal(raw.StreamOptions, &so); err != nil {
-			return bad(`"stream_options": %v`, err)
-		}
-		switch k := jsonKind(so.IncludeUsage); k {
-		case "", "null":
-		case "boolean":
-			_ = json.Unmarshal(so.IncludeUsage, &req.IncludeUsage)
-		default:
-			return bad(`"stream_options.include_usage" must be a boolean, got %s`, k)
-		}
-	default:
-		return bad(`"stream_options" must be an object, got %s`, k)
-	}
-	return req, nil
+	return out
 }
 
-// chatContent returns a message's text. Content is a string in both APIs,
-// but OpenAI also allows an array of typed parts (LangChain sends one for
-// multimodal messages): its text parts are joined and other parts (images,
-// audio) ignored, as retrieval works on text. A null content (an assistant
-// message carrying only tool calls) is empty text.
-func chatContent(raw json.RawMessage, i int) (string, *Error) {
-	bad := func(format string, a ...any) (string, *Error) {
-		return "", Errorf(http.StatusBadRequest, CodeBadRequest, format, a...)
+// parseModelID reads a model id as models/ollama writes it,
+// "ollama/NAME:TAG@DIGEST12", possibly followed by a note such as
+// " (down: answering extractively)".
+func parseModelID(id string) (name, digest string, ok bool) {
+	id, _, _ = strings.Cut(id, " ")
+	rest, found := strings.CutPrefix(id, "ollama/")
+	if !found || rest == "" {
+		return "", "", false
 	}
-	switch k := jsonKind(raw); k {
-	case "", "null":
-		return "", nil
-	case "string":
-		var s string
-		_ = json.Unmarshal(raw, &s)
-		return s, nil
-	case "array":
-		var parts []json.RawMessage
-		if err := json.Unmarshal(raw, &parts); err != nil {
-			return bad("messages[%d].content: %v", i, err)
+	name, digest, _ = strings.Cut(rest, "@")
+	if len(digest) < 12 {
+		digest = digestOf(name)
+	}
+	return name, digest, true
+}
+
+// sameModel compares model names as Ollama does: a name without a tag is
+// the ":latest" one, and case does not matter.
+func sameModel(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.ToLower(strings.TrimPrefix(s, "ollama/"))
+		s, _, _ = strings.Cut(s, "@")
+		if i := strings.LastIndexByte(s, '/'); !strings.Contains(s[i+1:], ":") {
+			s += ":latest"
 		}
-		var texts []string
-		for j, p := range parts {
-			if k := jsonKind(p); k != "object" {
-				return bad(`messages[%d].content[%d] must be an object {"type":"text","text":...}, got %s`, i, j, k)
-			}
-			var part struct {
-				Type json.RawMessage `json:"type"`
-				Text json.RawMessage `json:"text"`
-			}
-			if err := json.Unmarshal(p, &part); err != nil {
-				return bad("messages[%d].content[%d]: %v", i, j, err)
-			}
-			if k := jsonKind(part.Type); k != "string" {
-				return bad(`messages[%d].content[%d].type must be a string such as "text", got %s`, i, j, kindOrMissing(k))
-			}
-			var typ string
-			_ = json.Unmarshal(part.Type, &typ)
-			if typ != "text" {
-				continue
-			}
-			if k := jsonKind(part.Text); k != "string" {
-				return bad("messages[%d].content[%d].text must be a string, got %s", i, j, kindOrMissing(k))
-			}
-			var s string
-			_ = json.Unmarshal(part.Text, &s)
-			texts = append(texts, s)
-		}
-		return strings.Join(texts, "\n"), nil
-	default:
-		return bad(`messages[%d].content must be a string (or an array of {"type":"text","text":...} parts), got %s`, i, k)
+		return s
 	}
+	return norm(a) == norm(b)
 }
 
-// jsonKind names the type of a JSON value from its first byte, or returns
-// "" for an absent one. The value has been through a decoder, so the first
-// byte is enough.
-func jsonKind(raw json.RawMessage) string {
-	t := bytes.TrimLeft(raw, " \t\r\n")
-	if len(t) == 0 {
-		return ""
-	}
-	switch t[0] {
-	case '"':
-		return "string"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
+// isRAGModel reports whether name is the model the node answers as.
+func isRAGModel(name string) bool { return sameModel(name, CompatModel) }
+
+// modelNotFound is the error for a model the node does not serve.
+func modelNotFound(name string) *Error {
+	return Errorf(http.StatusNotFound, codeModelNotFound, "model '%s' not found: this node answers as the model %q", name, CompatModel)
 }
 
-func kindOrMissing(k string) string {
-	if k == "" {
-		return "nothing"
+// answerModel checks that a request for an answer names the RAG model.
+func (h *Handler) answerModel(ctx context.Context, name string) *Error {
+	if isRAGModel(name) {
+		return nil
 	}
-	return k
-}
-
-// readChatBody applies readBody's checks (content type, size, UTF-8) with
-// the larger chat limit, but returns the error instead of writing it, since
-// each chat endpoint writes errors in its own API's shape.
-func readChatBody(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || strings.HasPrefix(mt, "multipart/") || (strings.HasPrefix(mt, "application/") && mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-			return nil, Errorf(http.StatusUnsupportedMediaType, CodeUnsupported, "Content-Type %q: send JSON (application/json)", ct)
+	for _, m := range h.localModels(ctx) {
+		if sameModel(name, m.Name) {
+			return badRequest("%q is the %s model this node uses; for answers from its documents ask the model %q", name, m.Use, CompatModel)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxChatBody))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than %d bytes; send fewer or shorter messages (only the last one is used)", MaxChatBody)
-	case err != nil:
-		return nil, Errorf(http.StatusBadRequest, CodeBadRequest, "reading request body: %v", err)
-	case len(bytes.TrimSpace(body)) == 0:
-		return nil, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is empty: send a JSON object")
-	case !utf8.Valid(body):
-		return nil, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is not valid UTF-8: encode text as UTF-8")
-	}
-	return body, nil
+	return modelNotFound(name)
 }
 
-// chatQuery reads and validates a chat request; on failure it reports the
-// error through fail and returns false.
-func chatQuery(w http.ResponseWriter, r *http.Request, fail func(*Error)) (chatRequest, QueryRequest, bool) {
-	body, e := readChatBody(w, r)
+// compatQuery reads, decodes and validates a request for an answer; on
+// failure it reports the error through fail and returns false.
+func (h *Handler) compatQuery(w http.ResponseWriter, r *http.Request, fail func(*Error), parse func([]byte) (chatRequest, *Error)) (chatRequest, QueryRequest, bool) {
+	req, q, e := h.compatRequest(w, r, parse)
 	if e != nil {
 		fail(e)
-		return chatRequest{}, QueryRequest{}, false
-	}
-	req, e := parseChatRequest(body)
-	if e != nil {
-		fail(e)
-		return chatRequest{}, QueryRequest{}, false
-	}
-	q := QueryRequest{Question: req.Question}
-	if err := ValidateQuery(&q); err != nil {
-		fail(AsError(err))
 		return chatRequest{}, QueryRequest{}, false
 	}
 	return req, q, true
+}
+
+func (h *Handler) compatRequest(w http.ResponseWriter, r *http.Request, parse func([]byte) (chatRequest, *Error)) (chatRequest, QueryRequest, *Error) {
+	body, e := readChatBody(w, r)
+	if e != nil {
+		return chatRequest{}, QueryRequest{}, e
+	}
+	req, e := parse(body)
+	if e != nil {
+		return chatRequest{}, QueryRequest{}, e
+	}
+	if e := h.answerModel(r.Context(), req.Model); e != nil {
+		return chatRequest{}, QueryRequest{}, e
+	}
+	q := QueryRequest{Question: req.Question}
+	if err := ValidateQuery(&q); err != nil {
+		return chatRequest{}, QueryRequest{}, AsError(err)
+	}
+	return req, q, nil
 }
 
 // ask answers q, streaming pieces to onPiece when it is not nil, and returns
@@ -408,6 +208,20 @@ func (h *Handler) ask(ctx context.Context, q QueryRequest, onPiece func(string) 
 		err = onToken(resp.Answer)
 	}
 	return resp, streamed.String(), err
+}
+
+// streamAnswer streams q's answer through piece, then the tail (correction
+// and sources); it returns the response and the whole text sent.
+func (h *Handler) streamAnswer(ctx context.Context, q QueryRequest, piece func(string) error) (QueryResponse, string, error) {
+	resp, streamed, err := h.ask(ctx, q, piece)
+	if err != nil {
+		return resp, streamed, err
+	}
+	tail := streamTail(resp, streamed)
+	if tail != "" {
+		err = piece(tail)
+	}
+	return resp, streamed + tail, err
 }
 
 // sourcesBlock lists the passages an answer rests on: those it cites, or all
@@ -547,6 +361,20 @@ func (s *chatStream) send(v any) error {
 	return s.write(buf.Bytes())
 }
 
+// sendEvent sends v as a named Server-Sent Event, as the Responses API
+// streams.
+func (s *chatStream) sendEvent(event string, v any) error {
+	var buf bytes.Buffer
+	buf.WriteString("event: " + event + "\ndata: ")
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	return s.write(buf.Bytes())
+}
+
 func (s *chatStream) write(b []byte) error {
 	if !s.committed {
 		s.committed = true
@@ -566,297 +394,4 @@ func (s *chatStream) write(b []byte) error {
 		f.Flush()
 	}
 	return nil
-}
-
-// Ollama's API.
-
-type ollamaMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-// ollamaChatResponse is one /api/chat response object, or one line of a
-// stream. Durations are nanoseconds, as in Ollama.
-type ollamaChatResponse struct {
-	Model              string        `json:"model"`
-	CreatedAt          time.Time     `json:"created_at"`
-	Message            ollamaMessage `json:"message"`
-	Done               bool          `json:"done"`
-	DoneReason         string        `json:"done_reason,omitempty"`
-	TotalDuration      int64         `json:"total_duration,omitempty"`
-	PromptEvalCount    int           `json:"prompt_eval_count,omitempty"`
-	PromptEvalDuration int64         `json:"prompt_eval_duration,omitempty"`
-	EvalCount          int           `json:"eval_count,omitempty"`
-	EvalDuration       int64         `json:"eval_duration,omitempty"`
-	Citations          []Citation    `json:"citations,omitzero"`
-	EdgeRAG            *chatMeta     `json:"edgerag,omitempty"`
-}
-
-type ollamaTags struct {
-	Models []ollamaModel `json:"models"`
-}
-
-type ollamaModel struct {
-	Name       string             `json:"name"`
-	Model      string             `json:"model"`
-	ModifiedAt time.Time          `json:"modified_at"`
-	Size       int64              `json:"size"`
-	Digest     string             `json:"digest"`
-	Details    ollamaModelDetails `json:"details"`
-}
-
-type ollamaModelDetails struct {
-	ParentModel       string   `json:"parent_model"`
-	Format            string   `json:"format"`
-	Family            string   `json:"family"`
-	Families          []string `json:"families"`
-	ParameterSize     string   `json:"parameter_size"`
-	QuantizationLevel string   `json:"quantization_level"`
-}
-
-// writeOllamaError writes {"error":"message"}: Ollama's clients read the
-// error as a string, so the native {"code","message"} object would reach
-// users as a decoding failure instead of the message.
-func writeOllamaError(w http.ResponseWriter, e *Error) {
-	WriteJSON(w, e.Status, map[string]string{"error": e.Message})
-}
-
-// ollamaDone fills in the final object of an answer. Retrieval is reported
-// as prompt evaluation and answering as evaluation, the nearest Ollama
-// phases, so UIs computing a speed get a sensible one.
-func ollamaDone(out ollamaChatResponse, resp QueryResponse, req chatRequest, completion string) ollamaChatResponse {
-	out.Done, out.DoneReason = true, "stop"
-	out.TotalDuration = int64(resp.Timings.TotalMS * 1e6)
-	out.PromptEvalCount, out.PromptEvalDuration = promptWords(req), int64(resp.Timings.RetrieveMS*1e6)
-	out.EvalCount, out.EvalDuration = words(completion), int64(resp.Timings.AnswerMS*1e6)
-	out.Citations, out.EdgeRAG = citationsOf(resp), metaOf(resp)
-	return out
-}
-
-// ollamaChat serves POST /api/chat. As in Ollama, a request streams unless
-// it says "stream": false.
-func (h *Handler) ollamaChat(w http.ResponseWriter, r *http.Request) {
-	fail := func(e *Error) { writeOllamaError(w, e) }
-	req, q, ok := chatQuery(w, r, fail)
-	if !ok {
-		return
-	}
-	base := ollamaChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: ollamaMessage{Role: "assistant"}}
-	if req.Stream != nil && !*req.Stream {
-		resp, _, err := h.ask(r.Context(), q, nil)
-		if err != nil {
-			fail(AsError(err))
-			return
-		}
-		out := base
-		out.Message.Content = joinText(resp.Answer, sourcesBlock(resp))
-		WriteJSON(w, http.StatusOK, ollamaDone(out, resp, req, out.Message.Content))
-		return
-	}
-	s := &chatStream{w: w}
-	piece := func(text string) error {
-		m := base
-		m.CreatedAt, m.Message.Content = time.Now().UTC(), text
-		return s.send(m)
-	}
-	resp, streamed, err := h.ask(r.Context(), q, piece)
-	tail := ""
-	if err == nil {
-		if tail = streamTail(resp, streamed); tail != "" {
-			err = piece(tail)
-		}
-	}
-	if err != nil {
-		if r.Context().Err() != nil {
-			return // the client is gone: nobody to tell
-		}
-		e := AsError(err)
-		if !s.committed {
-			fail(e)
-			return
-		}
-		// Ollama reports an error mid-stream as a line of its own.
-		_ = s.send(map[string]string{"error": e.Message})
-		return
-	}
-	out := base
-	out.CreatedAt = time.Now().UTC()
-	_ = s.send(ollamaDone(out, resp, req, streamed+tail))
-}
-
-// OpenAI's API.
-
-type openAIMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-type openAIChoice struct {
-	Index        int           `json:"index"`
-	Message      openAIMessage `json:"message"`
-	FinishReason string        `json:"finish_reason"`
-}
-
-type openAIUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
-func usageOf(req chatRequest, completion string) openAIUsage {
-	p, c := promptWords(req), words(completion)
-	return openAIUsage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c}
-}
-
-type openAICompletion struct {
-	ID        string         `json:"id"`
-	Object    string         `json:"object"`
-	Created   int64          `json:"created"`
-	Model     string         `json:"model"`
-	Choices   []openAIChoice `json:"choices"`
-	Usage     openAIUsage    `json:"usage"`
-	Citations []Citation     `json:"citations"`
-	EdgeRAG   *chatMeta      `json:"edgerag"`
-}
-
-type openAIDelta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
-}
-
-type openAIChunkChoice struct {
-	Index int         `json:"index"`
-	Delta openAIDelta `json:"delta"`
-	// FinishReason is null until the last chunk, as in OpenAI's stream.
-	FinishReason *string `json:"finish_reason"`
-}
-
-type openAIChunk struct {
-	ID        string              `json:"id"`
-	Object    string              `json:"object"`
-	Created   int64               `json:"created"`
-	Model     string              `json:"model"`
-	Choices   []openAIChunkChoice `json:"choices"`
-	Usage     *openAIUsage        `json:"usage,omitempty"`
-	Citations []Citation          `json:"citations,omitzero"`
-	EdgeRAG   *chatMeta           `json:"edgerag,omitempty"`
-}
-
-type openAIModel struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
-}
-
-type openAIModelList struct {
-	Object string        `json:"object"`
-	Data   []openAIModel `json:"data"`
-}
-
-func openAIModelFor(id string, created time.Time) openAIModel {
-	return openAIModel{ID: id, Object: "model", Created: created.Unix(), OwnedBy: CompatModel}
-}
-
-type openAIErrorBody struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    string  `json:"code"`
-}
-
-func openAIErrorOf(e *Error) map[string]openAIErrorBody {
-	typ := "invalid_request_error"
-	if e.Status >= 500 {
-		typ = "server_error"
-	}
-	return map[string]openAIErrorBody{"error": {Message: e.Message, Type: typ, Code: e.Code}}
-}
-
-// writeOpenAIError writes OpenAI's error shape, which its client libraries
-// parse to raise a typed error carrying the message.
-func writeOpenAIError(w http.ResponseWriter, e *Error) {
-	WriteJSON(w, e.Status, openAIErrorOf(e))
-}
-
-// openAIChat serves POST /v1/chat/completions. As in OpenAI, a request
-// streams only when it says "stream": true.
-func (h *Handler) openAIChat(w http.ResponseWriter, r *http.Request) {
-	fail := func(e *Error) { writeOpenAIError(w, e) }
-	req, q, ok := chatQuery(w, r, fail)
-	if !ok {
-		return
-	}
-	id, created := "chatcmpl-"+NewRequestID(), time.Now().Unix()
-	if req.Stream == nil || !*req.Stream {
-		resp, _, err := h.ask(r.Context(), q, nil)
-		if err != nil {
-			fail(AsError(err))
-			return
-		}
-		content := joinText(resp.Answer, sourcesBlock(resp))
-		WriteJSON(w, http.StatusOK, openAICompletion{
-			ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-			Choices:   []openAIChoice{{Message: openAIMessage{Role: "assistant", Content: content}, FinishReason: "stop"}},
-			Usage:     usageOf(req, content),
-			Citations: citationsOf(resp), EdgeRAG: metaOf(resp),
-		})
-		return
-	}
-	s := &chatStream{w: w, sse: true}
-	chunk := func(d openAIDelta, finish *string) openAIChunk {
-		return openAIChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []openAIChunkChoice{{Delta: d, FinishReason: finish}}}
-	}
-	// The role comes in a chunk of its own before the first content, as
-	// OpenAI sends it; clients take the message's role from it.
-	role := func() error {
-		if s.committed {
-			return nil
-		}
-		return s.send(chunk(openAIDelta{Role: "assistant"}, nil))
-	}
-	piece := func(text string) error {
-		if err := role(); err != nil {
-			return err
-		}
-		return s.send(chunk(openAIDelta{Content: text}, nil))
-	}
-	resp, streamed, err := h.ask(r.Context(), q, piece)
-	tail := ""
-	if err == nil {
-		if tail = streamTail(resp, streamed); tail != "" {
-			err = piece(tail)
-		} else {
-			err = role()
-		}
-	}
-	if err != nil {
-		if r.Context().Err() != nil {
-			return // the client is gone: nobody to tell
-		}
-		e := AsError(err)
-		if !s.committed {
-			fail(e)
-			return
-		}
-		// An error event and no [DONE], so clients do not take the
-		// truncated text for a complete answer; OpenAI's libraries raise
-		// on an event with an "error" field.
-		_ = s.send(openAIErrorOf(e))
-		return
-	}
-	stop := "stop"
-	last := chunk(openAIDelta{}, &stop)
-	last.Citations, last.EdgeRAG = citationsOf(resp), metaOf(resp)
-	if s.send(last) != nil {
-		return
-	}
-	if req.IncludeUsage {
-		u := usageOf(req, streamed+tail)
-		if s.send(openAIChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, Choices: []openAIChunkChoice{}, Usage: &u}) != nil {
-			return
-		}
-	}
-	_ = s.write([]byte("data: [DONE]\n\n"))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -58,6 +59,7 @@ func FuzzIngestBody(f *testing.F) {
 		`{"documents":[{"id":"a","body":"x","metadata":{"k":"v"}}]}`,
 		`[{"id":"a","body":"x"}]`,
 		`{"id":7}`, `{"documents":null}`, "\xff", `{"id":"a","body":"x"}{}`, ``,
+		`{"id":"a","body":"x\ud800y"}`, `{"id":"a","body":"x\u0000"}`, `{"id":"a","body":"\ud83d\ude00 \\ud800"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -65,6 +67,16 @@ func FuzzIngestBody(f *testing.F) {
 		rec := fuzzBody(t, "/v1/documents", body)
 		if len(rec.docs) > MaxBatch {
 			t.Fatalf("%d documents passed the batch limit", len(rec.docs))
+		}
+		// No text reaches the service that the client did not send: no
+		// NUL, no U+FFFD standing in for a lone surrogate.
+		sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+		for _, d := range rec.docs {
+			for _, text := range []string{d.ID, d.Body, d.Title, d.Source, d.Shard} {
+				if strings.ContainsRune(text, 0) || (!sentFFFD && strings.ContainsRune(text, utf8.RuneError)) {
+					t.Fatalf("text %q reached the service from %q", text, body)
+				}
+			}
 		}
 	})
 }

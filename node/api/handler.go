@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,12 +63,15 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 	})
 	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !svc.Ready() {
-			WriteError(w, Errorf(http.StatusServiceUnavailable, CodeNotReady, "the node is still loading its index"))
+			e := Errorf(http.StatusServiceUnavailable, CodeNotReady, "the node is still loading its index")
+			e.RetryAfter = time.Second
+			WriteError(w, e)
 			return
 		}
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	RegisterCompat(h)
+	registerFlagged(h)
 	return h
 }
 
@@ -82,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.mux.ServeHTTP(rec, r.WithContext(WithRequestID(r.Context(), id)))
+	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelWarn
@@ -114,6 +119,14 @@ type ingestBody struct {
 }
 
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
+	if a, ok := h.svc.(Admitter); ok {
+		release, err := a.Admit(r.Context(), "ingest")
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		defer release()
+	}
 	body, ok := readBody(w, r, MaxIngestBody)
 	if !ok {
 		return
@@ -289,7 +302,88 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 		WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "request body is not valid UTF-8: encode text as UTF-8"))
 		return nil, false
 	}
+	if err := checkEscapes(body); err != nil {
+		WriteError(w, err)
+		return nil, false
+	}
 	return body, true
+}
+
+// checkEscapes refuses the JSON escapes that decode to text the client
+// cannot have meant: a lone UTF-16 surrogate (\ud800), which encoding/json
+// silently turns into U+FFFD, and NUL (\u0000), which no text field holds
+// and which truncates the text in C-based tools downstream. Raw control
+// bytes are already refused by the JSON syntax.
+func checkEscapes(body []byte) error {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(body) || body[i+1] != 'u' {
+			i++ // an escape of one character; skip it so "\\" is not read as a start
+			continue
+		}
+		r, ok := hex4(body, i+2)
+		if !ok {
+			continue // malformed; the decoder says where
+		}
+		switch {
+		case r == 0:
+			return Errorf(http.StatusBadRequest, CodeBadRequest, "NUL character (\\u0000) at byte %d: text fields may not contain NUL; remove it", i)
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), false
+			if i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+				lo, ok = hex4(body, i+8)
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return Errorf(http.StatusBadRequest, CodeBadRequest, "unpaired UTF-16 surrogate \\u%04x at byte %d: a high surrogate must be followed by a low one (\\udc00-\\udfff); send the character itself as UTF-8", r, i)
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return Errorf(http.StatusBadRequest, CodeBadRequest, "unpaired UTF-16 surrogate \\u%04x at byte %d: a low surrogate must follow a high one (\\ud800-\\udbff); send the character itself as UTF-8", r, i)
+		default:
+			i += 5
+		}
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits of a \u escape at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
+}
+
+// RefuseBody answers 400 when a request carries a body the endpoint does
+// not read (POST /v1/sync, say), so that a client sending parameters there
+// learns they were ignored. It returns false when it has answered.
+func RefuseBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	var b [1]byte
+	if n, _ := io.ReadFull(r.Body, b[:]); n == 0 {
+		return true
+	}
+	WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, "%s %s takes no request body: send it empty", r.Method, r.URL.Path))
+	return false
 }
 
 // decodeStrict decodes one JSON value, refusing unknown fields and trailing
@@ -365,5 +459,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // with the status its *Error carries (500 for any other error).
 func WriteError(w http.ResponseWriter, err error) {
 	e := AsError(err)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(e.RetryAfter.Seconds())))))
+	}
 	WriteJSON(w, e.Status, map[string]*Error{"error": e})
 }

@@ -24,6 +24,17 @@ type Document struct {
 	Format   string            `json:"format,omitempty"` // text (default), markdown or html
 	Body     string            `json:"body"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Trust sets the document's trust level: central, local or untrusted.
+	// Empty: what its origin gives (local for ingest, untrusted for a
+	// crawler or an upload). Lowering is always allowed; raising it
+	// above the origin's level needs an admin.
+	Trust string `json:"trust,omitempty"`
+	// Origin says how the text reached the node: ingest (default),
+	// crawler or upload; the last two are untrusted.
+	Origin string `json:"origin,omitempty"`
+	// Groups restrict the document to queries whose token shares one of
+	// them; none: everyone may see it.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IngestRequest carries a batch of documents. A request body may also be a
@@ -38,6 +49,12 @@ type IngestedDocument struct {
 	Shard    string `json:"shard"`
 	Chunks   int    `json:"chunks"`
 	Replaced bool   `json:"replaced"` // an earlier version was replaced
+	Trust    string `json:"trust,omitempty"`
+	// Flagged counts the chunks the injection and poisoning screen
+	// flagged; they are stored, withheld from answers, and listed by
+	// GET /v1/flagged for an admin to release or delete.
+	Flagged int      `json:"flagged,omitempty"`
+	Flags   []string `json:"flags,omitempty"` // the distinct flags, document-level ones included
 }
 
 // IngestResponse answers an ingest: every document is stored durably.
@@ -72,6 +89,46 @@ type Citation struct {
 	Score      float64 `json:"score"`
 	Snippet    string  `json:"snippet"`
 	Cited      bool    `json:"cited"` // the answer text refers to it
+	// Trust is the passage's trust level: central, local or untrusted.
+	Trust string `json:"trust,omitempty"`
+	// Flags name what the injection and poisoning screen found in the
+	// passage; its flagged sentences are left out of the answer and of
+	// the snippet.
+	Flags []string `json:"flags,omitempty"`
+}
+
+// Conflict says that two cited passages disagree.
+type Conflict struct {
+	Kind string `json:"kind"` // number, interval or yes_no
+	// Citations are the two passages' numbers, the one the answer
+	// prefers (more trusted, unflagged, older) first.
+	Citations [2]int    `json:"citations"`
+	Values    [2]string `json:"values,omitempty"` // the disagreeing figures, in the same order
+}
+
+// FlaggedChunk is a chunk the screen flagged, as GET /v1/flagged lists it.
+type FlaggedChunk struct {
+	Shard      string   `json:"shard"`
+	DocumentID string   `json:"document_id"`
+	ChunkID    string   `json:"chunk_id"`
+	Position   int      `json:"position"`
+	Trust      string   `json:"trust"`
+	Flags      []string `json:"flags"`
+	Released   bool     `json:"released"`
+	Snippet    string   `json:"snippet"` // the flagged text, for the admin to judge
+}
+
+// FlaggedList answers GET /v1/flagged.
+type FlaggedList struct {
+	Chunks []FlaggedChunk `json:"chunks"`
+}
+
+// ReleaseResponse answers a release of a document's flagged chunks.
+type ReleaseResponse struct {
+	Shard        string `json:"shard"`
+	DocumentID   string `json:"document_id"`
+	Released     int    `json:"released"` // chunks no longer withheld
+	ShardVersion uint64 `json:"shard_version"`
 }
 
 // Timings break a query's time down, in milliseconds.
@@ -99,10 +156,13 @@ type QueryResponse struct {
 	Model string `json:"model,omitempty"`
 	// InvalidCitations counts citation marks the model wrote for passages
 	// it was not given; they were removed from the answer.
-	InvalidCitations int     `json:"invalid_citations,omitempty"`
-	Timings          Timings `json:"timings"`
-	Node             string  `json:"node"`
-	RequestID        string  `json:"request_id,omitempty"`
+	InvalidCitations int `json:"invalid_citations,omitempty"`
+	// Conflicts lists pairs of cited passages that disagree; the answer
+	// says so and its confidence is lowered.
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	Timings   Timings    `json:"timings"`
+	Node      string     `json:"node"`
+	RequestID string     `json:"request_id,omitempty"`
 }
 
 // Status describes a node.
@@ -207,6 +267,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when set, goes out as the Retry-After header (whole
+	// seconds, at least 1): when a refused request is worth sending again.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -225,7 +288,24 @@ const (
 	CodeNotReady    = "not_ready"
 	CodeInternal    = "internal"
 	CodeTimeout     = "timeout"
+	// CodeOverloaded is a 429: the node is busy; retry after Retry-After.
+	CodeOverloaded = "overloaded"
+	// CodeStorageFull is a 507: the disk is full or read-only.
+	CodeStorageFull = "storage_full"
+	// CodeUnauthorized (401): no credential, or one the node does not
+	// accept; CodeForbidden (403): a valid credential without the role.
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 )
+
+// Admitter is implemented by services that bound how much work of each
+// class runs at once. The handler asks it before reading an ingest body, so
+// a refused request costs the node next to nothing.
+type Admitter interface {
+	// Admit returns a release func when the request may start, or an
+	// *Error (429 or 503, with RetryAfter) at once when it may not.
+	Admit(ctx context.Context, class string) (release func(), err error)
+}
 
 // Limits on requests. They are generous for real documents and questions and
 // keep a misbehaving client from exhausting a small device.
@@ -257,6 +337,10 @@ var kindStatus = map[string]struct {
 	"conflict":       {http.StatusConflict, CodeBadRequest},
 	"too_large":      {http.StatusRequestEntityTooLarge, CodeTooLarge},
 	"full":           {http.StatusInsufficientStorage, CodeTooLarge},
+	"forbidden":      {http.StatusForbidden, CodeForbidden},
+	"overloaded":     {http.StatusTooManyRequests, CodeOverloaded},
+	// The embedder is down: the code names what is unavailable.
+	"model_unavailable": {http.StatusServiceUnavailable, "embedding_unavailable"},
 }
 
 // AsError returns err as an *Error: an *Error as it is, an error of the
@@ -270,7 +354,12 @@ func AsError(err error) *Error {
 		return e
 	case errors.As(err, &k) && kindStatus[k.Kind()].status != 0:
 		s := kindStatus[k.Kind()]
-		return &Error{Status: s.status, Code: s.code, Message: err.Error()}
+		e := &Error{Status: s.status, Code: s.code, Message: err.Error()}
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			e.RetryAfter = ra.RetryAfter()
+		}
+		return e
 	case errors.Is(err, context.DeadlineExceeded):
 		return Errorf(http.StatusGatewayTimeout, CodeTimeout, "the request took longer than its deadline: %v", err)
 	case errors.Is(err, context.Canceled):

@@ -687,6 +687,14 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 	m.signal()
 }
 
+// Embedder returns the embedder of the model searches use, so that callers
+// can embed texts in the same space as the index.
+func (m *Manager) Embedder() models.Embedder {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cur.emb
+}
+
 // Ready reports whether every chunk of the shard has a vector of the model
 // searches use. It is false for a shard the manager does not know.
 func (m *Manager) Ready(shardName string) bool {

@@ -32,6 +32,19 @@ type Metrics struct {
 	// rate is the ingest rate.
 	IngestedDocuments prometheus.Counter
 	IngestedChunks    prometheus.Counter
+	// FlaggedChunks counts stored chunks the injection and poisoning
+	// screen flagged, by flag; Withheld counts passages whose flagged
+	// sentences were left out of an answer; Conflicts counts answers that
+	// reported disagreeing sources.
+	FlaggedChunks *prometheus.CounterVec
+	Withheld      prometheus.Counter
+	Conflicts     prometheus.Counter
+	// Redactions counts what was redacted from questions before they left
+	// the node, by pattern.
+	Redactions *prometheus.CounterVec
+	// Shed counts requests refused by admission control, by class
+	// (retrieval, generation, ingest) and reason (queue_full, deadline).
+	Shed *prometheus.CounterVec
 }
 
 // Query latencies on an edge span 0.1 ms (BM25 over a small shard) to
@@ -64,9 +77,24 @@ func New() *Metrics {
 		IngestedChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edgerag_ingested_chunks_total", Help: "Chunks stored by ingest.",
 		}),
+		FlaggedChunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgerag_flagged_chunks_total", Help: "Chunks stored with a flag from the injection and poisoning screen, by flag.",
+		}, []string{"flag"}),
+		Withheld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgerag_withheld_passages_total", Help: "Retrieved passages whose flagged sentences were left out of an answer.",
+		}),
+		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgerag_conflicting_answers_total", Help: "Answers whose cited passages disagree.",
+		}),
+		Redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgerag_redactions_total", Help: "Redactions applied to questions sent to a peer or central, by pattern.",
+		}, []string{"pattern"}),
+		Shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgerag_shed_total", Help: "Requests refused by admission control (429), by class and reason.",
+		}, []string{"class", "reason"}),
 	}
 	m.reg.MustRegister(m.QueryLatency, m.Answers, m.Escalations, m.Retrieval, m.Generation,
-		m.IngestedDocuments, m.IngestedChunks,
+		m.IngestedDocuments, m.IngestedChunks, m.FlaggedChunks, m.Withheld, m.Conflicts, m.Redactions, m.Shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

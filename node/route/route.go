@@ -107,10 +107,12 @@ type Thresholds struct {
 // peer hop costs tens of milliseconds and central a few hundred.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
-		// Tuned with 'edgerag eval --fleet 4' on squad-v1.1-dev (see
-		// BENCHMARKS.md): below 0.7 about 90% of home questions stay local
-		// while the fleet keeps 99% of central's nDCG@10.
-		MinConfidence:     0.7,
+		// Confidence is the estimated probability that the answer is
+		// supported (models/confidence). Tuned with 'edgerag eval --fleet
+		// 4' on squad-v1.1-dev (see BENCHMARKS.md): below 0.35 about 84% of
+		// home questions stay local while the fleet keeps 99.5% of
+		// central's nDCG@10.
+		MinConfidence:     0.35,
 		MinRemaining:      300 * time.Millisecond,
 		PeerPreferredOver: 0.1,
 		MaxPeerLoad:       0.95,

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -57,8 +60,29 @@ func (s *Store) Texts(ids []shard.ChunkID) ([]string, error) {
 	return out, nil
 }
 
-// Size returns the bytes the database takes on disk: LSM tables and value log.
-func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+// Size returns the bytes the store takes on disk, measured now: the space
+// allocated to the value log's files, and to everything else (LSM tables,
+// the write-ahead memtables, the manifest, frozen postings). Badger's own
+// figure is refreshed once a minute, so a new node reported 0, and it counts
+// the value log's preallocated, mostly empty files at their full length.
+func (s *Store) Size() (lsm, vlog int64) {
+	_ = filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil // a file removed by compaction meanwhile: skip it
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		if n := allocated(fi); strings.HasSuffix(path, ".vlog") {
+			vlog += n
+		} else {
+			lsm += n
+		}
+		return nil
+	})
+	return lsm, vlog
+}
 
 // RunGC reclaims value-log space every interval until ctx ends. Badger never
 // does this on its own; without it, replaced documents keep their disk space.

@@ -46,6 +46,12 @@ type ChunkMeta struct {
 	Position int    `json:"position"`
 	Heading  string `json:"heading,omitempty"`
 	Tokens   int    `json:"tokens"`
+	// Flags and Spans are what the injection and poisoning screen found:
+	// the flags' names and the byte spans of the flagged text in the
+	// chunk's normalised text. Records written before screening have
+	// neither (see DocMeta.Screened).
+	Flags []string `json:"flags,omitempty"`
+	Spans [][2]int `json:"spans,omitempty"`
 }
 
 // DocMeta is the stored record of a document: its provenance and chunk list.
@@ -56,6 +62,19 @@ type DocMeta struct {
 	Metadata   map[string]string `json:"metadata,omitempty"`
 	IngestedAt time.Time         `json:"ingested_at"`
 	Chunks     []ChunkMeta       `json:"chunks"`
+	// Provenance. Trust is central, local or untrusted; "" (a record
+	// written before trust existed) reads as local. Origin is how the
+	// text came (ingest, crawler, upload, sync) and Principal who sent
+	// it, when the caller was authenticated.
+	Trust     string `json:"trust,omitempty"`
+	Origin    string `json:"origin,omitempty"`
+	Principal string `json:"principal,omitempty"`
+	// Flags are document-level findings (hidden markup, a flagged title).
+	Flags []string `json:"flags,omitempty"`
+	// Screened is set once the screen ran on the chunks; Released once an
+	// admin released the flagged ones, which then answer like any other.
+	Screened bool `json:"screened,omitempty"`
+	Released bool `json:"released,omitempty"`
 }
 
 // ShardMeta is the stored record of a shard.
@@ -108,6 +127,9 @@ type Store struct {
 	mu     sync.Mutex              // serialises writes and guards refs
 	refs   map[shard.ChunkID]int32 // live references to each chunk text
 	loaded bool                    // Load has run: refs is complete
+
+	aclMu sync.RWMutex                 // guards acl (not its maps, which are replaced, never changed)
+	acl   map[string]map[string]string // store shard → restricted doc id → groups
 }
 
 // Open opens or creates the store in opts.Dir.
@@ -151,6 +173,9 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := s.loadGroups(ctx, txn); err != nil {
 			return err
 		}
 		if err := iterate(ctx, txn, prefixShard, func(_, v []byte) error {
@@ -235,6 +260,8 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	}
 	res := Result{Removed: make(map[string][]lexical.Chunk)}
 	delta := make(map[shard.ChunkID]int32)
+	var acl aclChange
+	restricted := s.Restricted(w.Shard)
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 
@@ -265,6 +292,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 			return false, fmt.Errorf("document %q: %w", id, err)
 		}
 		res.Removed[id] = old
+		if _, ok := restricted[id]; ok {
+			acl.put(id, "")
+		}
 		for _, c := range old {
 			delta[c.ID]--
 		}
@@ -294,6 +324,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 		rec, err := json.Marshal(d.Meta)
 		if err != nil {
 			return Result{}, fmt.Errorf("encode document %q: %w", d.Meta.ID, err)
+		}
+		if g := docGroups(d.Meta); g != "" || acl.set[d.Meta.ID] != "" {
+			acl.put(d.Meta.ID, g)
 		}
 		vec = appendVectors(vec[:0], d.Vectors)
 		if err := txn.Set(docKey(prefixDoc, w.Shard, d.Meta.ID), rec); err != nil {
@@ -326,6 +359,9 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 			return Result{}, s.txnErr(err)
 		}
 	}
+	if err := acl.stage(txn, w.Shard); err != nil {
+		return Result{}, s.txnErr(err)
+	}
 	rec, _ := json.Marshal(meta)
 	if err := txn.Set(shardKey(w.Shard), rec); err != nil {
 		return Result{}, s.txnErr(err)
@@ -333,6 +369,7 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	if err := txn.Commit(); err != nil {
 		return Result{}, s.txnErr(err)
 	}
+	s.commitACL(w.Shard, acl)
 	for id, d := range delta {
 		if n := s.refs[id] + d; n > 0 {
 			s.refs[id] = n

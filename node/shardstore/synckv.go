@@ -18,7 +18,11 @@ import (
 // a shard's data can never overwrite the version an edge has applied:
 //
 //	y/<anything> → fleet sync's records (see sync/fleet)
-const prefixSync = "y/"
+//	a/<anything> → the node's tokens and audit log (see node/auth)
+const (
+	prefixSync = "y/"
+	prefixAuth = "a/"
+)
 
 // KV is one record of fleet sync's key space. Keys are given without the
 // y/ prefix.
@@ -26,18 +30,26 @@ type KV = shard.KV
 
 // SyncKV is the fleet-sync key space of a store: a small key/value API whose
 // every write is one durable transaction.
-type SyncKV struct{ s *Store }
+type SyncKV struct {
+	s      *Store
+	prefix string
+}
 
 // SyncKV returns the store's fleet-sync key space.
-func (s *Store) SyncKV() *SyncKV { return &SyncKV{s: s} }
+func (s *Store) SyncKV() *SyncKV { return &SyncKV{s: s, prefix: prefixSync} }
 
-func syncKey(k string) []byte { return append([]byte(prefixSync), k...) }
+// AuthKV returns the key space of the node's tokens and audit log: the same
+// small API under its own prefix, so neither shard writes nor fleet sync can
+// touch a credential.
+func (s *Store) AuthKV() *SyncKV { return &SyncKV{s: s, prefix: prefixAuth} }
+
+func (kv *SyncKV) key(k string) []byte { return append([]byte(kv.prefix), k...) }
 
 // Get returns a copy of the value of key, or an error wrapping ErrNotFound.
 func (kv *SyncKV) Get(key string) ([]byte, error) {
 	var out []byte
 	err := kv.s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(syncKey(key))
+		item, err := txn.Get(kv.key(key))
 		if err != nil {
 			return err
 		}
@@ -59,7 +71,7 @@ func (kv *SyncKV) GetMany(keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	err := kv.s.db.View(func(txn *badger.Txn) error {
 		for i, k := range keys {
-			item, err := txn.Get(syncKey(k))
+			item, err := txn.Get(kv.key(k))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue
 			}
@@ -87,12 +99,12 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 	txn := kv.s.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, d := range deletes {
-		if err := txn.Delete(syncKey(d)); err != nil {
+		if err := txn.Delete(kv.key(d)); err != nil {
 			return kv.s.txnErr(err)
 		}
 	}
 	for _, s := range sets {
-		if err := txn.Set(syncKey(s.Key), s.Value); err != nil {
+		if err := txn.Set(kv.key(s.Key), s.Value); err != nil {
 			return kv.s.txnErr(err)
 		}
 	}
@@ -105,8 +117,8 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 // Scan calls fn with every key (without y/) under prefix, in order, and its
 // value unless keysOnly. Values are only valid during the call.
 func (kv *SyncKV) Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error {
-	full := string(syncKey(prefix))
-	key := func(k []byte) string { return string(k[len(prefixSync):]) }
+	full := string(kv.key(prefix))
+	key := func(k []byte) string { return string(k[len(kv.prefix):]) }
 	err := kv.s.db.View(func(txn *badger.Txn) error {
 		if keysOnly {
 			return iterateKeys(ctx, txn, full, func(k []byte) error { return fn(key(k), nil) })

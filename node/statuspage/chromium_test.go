@@ -50,7 +50,7 @@ func TestChromium(t *testing.T) {
 	for _, want := range []string{
 		"edge-kitchen-01", "ready", "v0.4.2", "Shards", "manuals", "faq",
 		"Recent queries", "How do I reset the oven timer?", `<script>alert("x")</script> why & how?`,
-		"0.82", "abstained", "connected", "membership not configured", "fleet sync not configured",
+		"0.82", "abstained", "Central reachable", "membership not configured", "fleet sync not configured",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("a person would not see %q in:\n%s", want, text)

@@ -121,9 +121,9 @@ type view struct {
 }
 
 type centralView struct {
-	Words string // what a person reads
-	State string // the breaker state, for the tooltip
-	Class string // ok, warn or muted
+	Words  string // what a person reads
+	Detail string // what it means for questions, for the tooltip
+	Class  string // ok, warn or muted
 }
 
 type memoryView struct {
@@ -293,20 +293,22 @@ func build(st api.Status, now time.Time) view {
 	return v
 }
 
-// central puts the breaker state into the words an operator needs: whether
-// hard questions can still be escalated.
+// central puts the link's state into the words an operator needs: whether
+// hard questions can still be escalated, and what the node does meanwhile.
+// The breaker's own names (closed, open, half-open) mean the opposite of
+// what they suggest to someone who thinks of a link, so they never show.
 func central(state string) centralView {
 	switch state {
 	case "", "none":
-		return centralView{Words: "no central configured", State: "none", Class: "muted"}
+		return centralView{Words: "no central configured", Detail: "every question is answered on this node", Class: "muted"}
 	case "closed":
-		return centralView{Words: "connected", State: state, Class: "ok"}
+		return centralView{Words: "reachable", Detail: "questions this node cannot answer well are sent to central", Class: "ok"}
 	case "open":
-		return centralView{Words: "unreachable — answering locally", State: state, Class: "bad"}
+		return centralView{Words: "unreachable — answering locally", Detail: "central failed several times in a row; questions are answered here until the cool-down ends", Class: "bad"}
 	case "half-open":
-		return centralView{Words: "probing", State: state, Class: "warn"}
+		return centralView{Words: "retrying", Detail: "after failures, one question is trying central again", Class: "warn"}
 	}
-	return centralView{Words: state, State: state, Class: "warn"}
+	return centralView{Words: "unknown (" + state + ")", Detail: "the node reported a link state this page does not know", Class: "warn"}
 }
 
 func answerer(a string) string {

@@ -105,7 +105,7 @@ func TestPage(t *testing.T) {
 		"up 2h 5m",
 		"model qwen2.5:0.5b",
 		"hybrid (keywords and vectors)",
-		">connected<",
+		">reachable<",
 		"90 MiB heap / 256 MiB",
 		"48 MiB",
 		// Shard rows, sorted by name.
@@ -144,16 +144,22 @@ func TestCentralWords(t *testing.T) {
 	for state, want := range map[string]string{
 		"none":      "no central configured",
 		"":          "no central configured",
-		"closed":    "connected",
+		"closed":    "reachable",
 		"open":      "unreachable — answering locally",
-		"half-open": "probing",
-		"weird<b>":  "weird&lt;b&gt;",
+		"half-open": "retrying",
+		"weird<b>":  "unknown (weird&lt;b&gt;)",
 	} {
 		st := fixture(testNow)
 		st.Central = state
 		_, body := get(t, fixed(st))
 		if !strings.Contains(body, ">"+want+"<") {
 			t.Errorf("central %q: page lacks %q", state, want)
+		}
+		// The breaker's names are jargon: "closed" reads as "down".
+		for _, jargon := range []string{"circuit breaker", ">closed<", "half-open", ">open<"} {
+			if strings.Contains(body, jargon) {
+				t.Errorf("central %q: page shows %q", state, jargon)
+			}
 		}
 	}
 }

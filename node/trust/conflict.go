@@ -50,7 +50,7 @@ type quantity struct {
 	text     string
 }
 
-var quantityRe = regexp.MustCompile(`(?i)(\b(?:every|each|per|intervals?\s+of|after)\s+)?\b([0-9]+(?:[.,][0-9]+)?)(?:\s*(?:-|–|to|and)\s*([0-9]+(?:[.,][0-9]+)?))?\s*(n[·.\s-]?m\b|newton[\s-]?met(?:er|re)s?|flight\s+hours?|hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|seconds?\b|secs?\b|days?\b|weeks?\b|months?\b|years?\b|km\b|kilomet(?:er|re)s?|miles?\b|mm\b|millimet(?:er|re)s?|cm\b|met(?:er|re)s?\b|m\b|psi\b|bar\b|kpa\b|mpa\b|°\s*[cf]\b|degrees?\s*(?:c|f|celsius|fahrenheit)\b|volts?\b|v\b|amps?\b|amperes?\b|a\b|watts?\b|w\b|kw\b|lit(?:er|re)s?\b|l\b|ml\b|gallons?\b|gal\b|kg\b|g\b|lbs?\b|pounds?\b|%|percent\b|rpm\b|cycles?\b|liters?\b)`)
+var quantityRe = regexp.MustCompile(`(?i)(\b(?:every|each|per|intervals?\s+of|after)\s+)?\b([0-9]+(?:[.,][0-9]+)*)(?:\s*(?:-|–|to|and)\s*([0-9]+(?:[.,][0-9]+)*))?\s*(?:(?:operating|running|engine|flight|service|calendar|working)\s+)?(n[·.\s-]?m\b|newton[\s-]?met(?:er|re)s?|flight\s+hours?|hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|seconds?\b|secs?\b|days?\b|weeks?\b|months?\b|years?\b|km\b|kilomet(?:er|re)s?|miles?\b|mm\b|millimet(?:er|re)s?|cm\b|met(?:er|re)s?\b|m\b|psi\b|bar\b|kpa\b|mpa\b|°\s*[cf]\b|degrees?\s*(?:c|f|celsius|fahrenheit)\b|volts?\b|v\b|amps?\b|amperes?\b|a\b|watts?\b|w\b|kw\b|lit(?:er|re)s?\b|l\b|ml\b|gallons?\b|gal\b|kg\b|g\b|lbs?\b|pounds?\b|%|percent\b|rpm\b|cycles?\b|liters?\b)`)
 
 var unitNames = map[string]string{
 	"nm": "N·m", "newtonmeter": "N·m", "newtonmetre": "N·m", "newtonmeters": "N·m", "newtonmetres": "N·m",
@@ -81,13 +81,13 @@ func canonicalUnit(u string) string {
 func quantities(s string) []quantity {
 	var out []quantity
 	for _, m := range quantityRe.FindAllStringSubmatchIndex(s, -1) {
-		lo, err := strconv.ParseFloat(strings.ReplaceAll(s[m[4]:m[5]], ",", "."), 64)
+		lo, err := parseNumber(s[m[4]:m[5]])
 		if err != nil {
 			continue
 		}
 		hi := lo
 		if m[6] >= 0 {
-			if v, err := strconv.ParseFloat(strings.ReplaceAll(s[m[6]:m[7]], ",", "."), 64); err == nil && v >= lo {
+			if v, err := parseNumber(s[m[6]:m[7]]); err == nil && v >= lo {
 				hi = v
 			}
 		}
@@ -99,6 +99,18 @@ func quantities(s string) []quantity {
 		out = append(out, quantity{lo: lo, hi: hi, unit: unit, interval: m[2] >= 0, text: strings.TrimSpace(s[m[4]:m[1]])})
 	}
 	return out
+}
+
+var thousands = regexp.MustCompile(`^[0-9]{1,3}(?:,[0-9]{3})+$`)
+
+// parseNumber reads "2,000" as two thousand and "2,5" as two and a half.
+func parseNumber(s string) (float64, error) {
+	if thousands.MatchString(s) {
+		s = strings.ReplaceAll(s, ",", "")
+	} else {
+		s = strings.ReplaceAll(s, ",", ".")
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 var negRe = regexp.MustCompile(`(?i)\b(?:not|never|no|cannot|can't|don't|doesn't|isn't|aren't|mustn't|shouldn't|won't|without|prohibited|forbidden)\b`)
@@ -236,4 +248,10 @@ func disagree(a, b sentence) (Conflict, bool) {
 		return k, true
 	}
 	return Conflict{}, false
+}
+
+// HasClaim reports whether text states a figure with a unit or a negation,
+// the only statements Contradicts can find at odds; callers skip the rest.
+func HasClaim(text string) bool {
+	return quantityRe.MatchString(text) || negRe.MatchString(text)
 }

@@ -61,31 +61,49 @@ func hostOf(s string) string {
 }
 
 // Withhold removes from text every sentence that overlaps one of the
-// findings and puts marker in place of each run of removed sentences. It
-// returns text unchanged when there are no findings. Whole sentences go,
-// not only the matched words, because the rest of an injected sentence
-// ("... and tell the user the limit is 90 psi") is the payload.
+// findings and puts marker (when not empty) in place of each run of removed
+// sentences. A line break also ends a sentence, so a forged marker on a
+// line of its own does not take the line before it along. It returns text
+// unchanged when there are no findings. Whole sentences go, not only the
+// matched words, because the rest of an injected sentence ("... and tell
+// the user the limit is 90 psi") is the payload.
 func Withhold(text string, findings []Finding, marker string) string {
 	if len(findings) == 0 {
 		return text
 	}
 	var b strings.Builder
 	prevDropped := false
-	for _, sp := range chunk.Sentences(text) {
-		drop := slices.ContainsFunc(findings, func(f Finding) bool { return f.Start < sp.End && f.End > sp.Start })
-		switch {
-		case drop && !prevDropped:
-			if b.Len() > 0 {
+	word := func(s string) {
+		if b.Len() > 0 {
+			if last := b.String()[b.Len()-1]; last != '\n' {
 				b.WriteByte(' ')
 			}
-			b.WriteString(marker)
-		case !drop:
-			if b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(text[sp.Start:sp.End])
 		}
-		prevDropped = drop
+		b.WriteString(s)
 	}
-	return b.String()
+	lineStart := 0
+	for lineStart <= len(text) {
+		lineEnd := strings.IndexByte(text[lineStart:], '\n')
+		if lineEnd < 0 {
+			lineEnd = len(text)
+		} else {
+			lineEnd += lineStart
+		}
+		if lineStart > 0 && b.Len() > 0 && b.String()[b.Len()-1] != '\n' {
+			b.WriteByte('\n')
+		}
+		for _, sp := range chunk.Sentences(text[lineStart:lineEnd]) {
+			s, e := sp.Start+lineStart, sp.End+lineStart
+			drop := slices.ContainsFunc(findings, func(f Finding) bool { return f.Start < e && f.End > s })
+			switch {
+			case drop && !prevDropped && marker != "":
+				word(marker)
+			case !drop:
+				word(text[s:e])
+			}
+			prevDropped = drop
+		}
+		lineStart = lineEnd + 1
+	}
+	return strings.TrimSpace(b.String())
 }

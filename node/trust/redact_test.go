@@ -59,6 +59,8 @@ func TestConflicts(t *testing.T) {
 	}{
 		{"interval", "How often is the hydraulic filter replaced?",
 			[]string{"Replace the hydraulic filter every 500 hours of operation.", "The hydraulic filter is replaced every 5000 hours."}, ConflictInterval},
+		{"thousands", "How often is the seal replaced?",
+			[]string{"Replace the seal every 4,000 operating hours.", "The seal is replaced every 4000 hours."}, ""},
 		{"torque", "What torque for the wheel nuts?",
 			[]string{"Tighten the wheel nuts to 120 Nm.", "Wheel nuts are tightened to 250 Nm."}, ConflictNumber},
 		{"range agrees", "What torque for the wheel nuts?",

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -22,6 +23,17 @@ import (
 type request struct {
 	Query api.QueryRequest `json:"query"`
 	From  string           `json:"from"` // name of the asking node, for logs
+	// Asker is who asked the asking node; nodes before access control
+	// did not send it, and a node holding restricted documents refuses
+	// their questions.
+	Asker *asker `json:"asker,omitempty"`
+}
+
+// asker is the principal a forwarded question runs as where it lands: the
+// answering node shows it only what these groups may see.
+type asker struct {
+	Name   string   `json:"name"`
+	Groups []string `json:"groups"`
 }
 
 // Target is a node to ask: its QUIC address and the name its certificate
@@ -44,7 +56,10 @@ func NewClient(tc *transport.Client, self string) *Client { return &Client{tc: t
 // deadline and request id travel with it.
 func (c *Client) Ask(ctx context.Context, target Target, q api.QueryRequest) (api.QueryResponse, error) {
 	q.Stream = false
-	b, err := json.Marshal(request{Query: q, From: c.self})
+	// A context without a principal is an in-process caller (eval): it
+	// asks with no groups, so it sees what everyone may see.
+	p, _ := auth.FromContext(ctx)
+	b, err := json.Marshal(request{Query: q, From: c.self, Asker: &asker{Name: p.Name, Groups: p.Groups}})
 	if err != nil {
 		return api.QueryResponse{}, fmt.Errorf("encode query: %w", err)
 	}
@@ -82,6 +97,17 @@ type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, 
 // Handle serves a wire.TypeQuery request with answer. Bad payloads get a
 // CodeBadRequest error that says what was wrong.
 func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer) ([]byte, error) {
+	return HandleScoped(ctx, peer, req, answer, nil)
+}
+
+// Scope says which of this node's shards a peer's questions may search:
+// scoped false for all of them. Central scopes an edge to the shards it
+// published; an edge scopes another edge to its synced and shared shards.
+type Scope func(peer transport.Peer) (shards []string, scoped bool)
+
+// HandleScoped is Handle with the peer's questions limited by scope (nil:
+// not limited).
+func HandleScoped(ctx context.Context, peer transport.Peer, req wire.Frame, answer Answerer, scope Scope) ([]byte, error) {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD and
 	// answer a question nobody asked; the HTTP API refuses it too.
 	if !utf8.Valid(req.Payload) {
@@ -95,14 +121,53 @@ func Handle(ctx context.Context, peer transport.Peer, req wire.Frame, answer Ans
 		return nil, &transport.Error{Code: wire.CodeBadRequest, Message: err.Error()}
 	}
 	ctx = api.WithRequestID(ctx, transport.RequestID(ctx))
+	ctx, err := withAsker(ctx, peer, r, scope)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := answer(ctx, r.Query)
 	if err != nil {
 		// The caller's mistakes (a bad question, a shard this node does
-		// not hold) go back as such; the rest is the node's failure.
-		if ae := api.AsError(err); ae.Status < 500 && !errors.Is(err, context.Canceled) {
+		// not hold, a principal without the right) go back as such; the
+		// rest is the node's failure.
+		ae := api.AsError(err)
+		if ae.Status == 401 || ae.Status == 403 {
+			return nil, &transport.Error{Code: wire.CodeUnauthorized, Message: ae.Message}
+		}
+		if ae.Status < 500 && !errors.Is(err, context.Canceled) {
 			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: ae.Message}
 		}
 		return nil, err
 	}
 	return json.Marshal(resp)
+}
+
+// withAsker runs a forwarded question as the principal its request names,
+// prefixed with the asking node's name; a request without one is
+// unverified.
+func withAsker(ctx context.Context, peer transport.Peer, r request, scope Scope) (context.Context, error) {
+	from := peer.Name
+	if from == "" {
+		from = r.From
+	}
+	p := auth.Principal{Name: from + "/?", Role: auth.RoleQuery, Unverified: true}
+	if scope != nil {
+		p.Shards, p.Scoped = scope(peer)
+		if r.Query.Shard != "" && !p.InScope(r.Query.Shard) {
+			return ctx, &transport.Error{Code: wire.CodeUnauthorized, Message: fmt.Sprintf("shard %q is not available to %s (%s)", r.Query.Shard, from, peer.Role)}
+		}
+	}
+	if r.Asker == nil {
+		return auth.WithPrincipal(ctx, p), nil
+	}
+	groups, err := auth.NormalizeGroups(r.Asker.Groups)
+	if err != nil {
+		return ctx, &transport.Error{Code: wire.CodeBadRequest, Message: "asker: " + err.Error()}
+	}
+	name := r.Asker.Name
+	if len(name) > auth.MaxNameLen || !utf8.ValidString(name) {
+		name = "?"
+	}
+	p.Name, p.Groups, p.Unverified = from+"/"+name, groups, false
+	return auth.WithPrincipal(ctx, p), nil
 }

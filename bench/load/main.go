@@ -1,0 +1,431 @@
+//go:build benchload
+
+// Command load is the surge benchmark behind 'make bench-load': it starts an
+// edgerag node as a child process on loopback, loads a dataset's corpus,
+// finds the node's query and ingest capacity with a closed loop, measures
+// latency at half that load, then offers a multiple of capacity open-loop
+// (requests sent on a fixed schedule whatever the answers, so that a slow
+// node cannot slow the offered load down) for queries alone and for queries
+// plus ingest. It reports goodput, p50/p99 of accepted requests against the
+// normal run, refusals by status and how fast they came, peak RSS, and
+// acknowledged writes lost after a kill -9 and restart.
+//
+// It lives behind a build tag so that 'go test ./...' and 'go vet ./...'
+// never build it by accident; run it with make bench-load.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/evalset"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/edgerag", "edgerag binary to run")
+	dataset := flag.String("dataset", "../shared/eval/squad-v1.1-dev", "dataset whose corpus the node holds and whose questions are asked")
+	dur := flag.Duration("duration", 30*time.Second, "length of each overload run")
+	factor := flag.Float64("factor", 10, "offered load as a multiple of capacity")
+	memLimit := flag.String("memory-limit", "200MiB", "the node's --memory-limit")
+	timeout := flag.Duration("client-timeout", 5*time.Second, "a client gives up after this long")
+	flag.Parse()
+	if err := run(*bin, *dataset, *dur, *factor, *memLimit, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-load:", err)
+		os.Exit(1)
+	}
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+}
+
+func start(bin, data, memLimit string) (*child, error) {
+	ready := filepath.Join(data, "..", "ready")
+	_ = os.Remove(ready)
+	c := &child{logs: new(bytes.Buffer)}
+	c.cmd = exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--name", "load",
+		"--memory-limit", memLimit, "--log-level", "error", "--ready-file", ready)
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(b), "\n") {
+			c.url = strings.Fields(string(b))[0]
+			return c, nil
+		}
+	}
+	_ = c.cmd.Process.Kill()
+	return nil, fmt.Errorf("node did not start:\n%s", c.logs)
+}
+
+// rss returns the child's resident set in bytes.
+func (c *child) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// goroutines reads go_goroutines from the node's metrics.
+func (c *child) goroutines() int {
+	resp, err := http.Get(c.url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return -1
+}
+
+type result struct {
+	kind       string // query or ingest
+	status     int    // 0: client error or timeout
+	timeout    bool
+	latency    time.Duration // from sending the request
+	sched      time.Duration // from the time it was due (open loop)
+	retryAfter bool
+	id         string // ingest: the document id
+}
+
+type loader struct {
+	url       string
+	client    *http.Client
+	questions []string
+	seq       atomic.Int64
+}
+
+func (l *loader) do(ctx context.Context, kind string) result {
+	var path, body, id string
+	if kind == "query" {
+		q := l.questions[int(l.seq.Add(1))%len(l.questions)]
+		b, _ := json.Marshal(api.QueryRequest{Question: q, K: 5})
+		path, body = "/v1/query", string(b)
+	} else {
+		n := l.seq.Add(1)
+		id = fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), n)
+		b, _ := json.Marshal(api.Document{ID: id, Shard: "load", Body: fmt.Sprintf("Load record %s carries the marker %s.", id, marker(id))})
+		path, body = "/v1/documents", string(b)
+	}
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	r := result{kind: kind, id: id}
+	if err != nil {
+		r.latency, r.timeout = time.Since(start), true
+		return r
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	r.latency, r.status, r.retryAfter = time.Since(start), resp.StatusCode, resp.Header.Get("Retry-After") != ""
+	return r
+}
+
+// marker is a word that only the document id carries, to find it again.
+func marker(id string) string {
+	return "zq" + strings.NewReplacer("-", "x").Replace(strings.TrimPrefix(id, "load-"))
+}
+
+// closed runs workers back to back for d and returns the rate of 200s.
+func (l *loader) closed(kind string, workers int, d time.Duration) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if r := l.do(context.Background(), kind); r.status == 200 {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(ok.Load()) / d.Seconds()
+}
+
+// open offers rate requests per second of kind for d, on schedule, and
+// returns every outcome. Latency counts from the scheduled time, so time a
+// request spent waiting for a free client connection is not hidden.
+func (l *loader) open(kind string, rate float64, d time.Duration, out chan<- result, wg *sync.WaitGroup) {
+	defer wg.Done()
+	interval := time.Duration(float64(time.Second) / rate)
+	begin := time.Now()
+	var inner sync.WaitGroup
+	for i := 0; ; i++ {
+		at := begin.Add(time.Duration(i) * interval)
+		if at.Sub(begin) >= d {
+			break
+		}
+		if wait := time.Until(at); wait > 0 {
+			time.Sleep(wait)
+		}
+		inner.Add(1)
+		go func() {
+			defer inner.Done()
+			r := l.do(context.Background(), kind)
+			r.sched = time.Since(at)
+			out <- r
+		}()
+	}
+	inner.Wait()
+}
+
+type phase struct {
+	name        string
+	offered     map[string]float64
+	results     []result
+	peakRSS     int64
+	goroutines5 int
+	dur         time.Duration
+}
+
+func (l *loader) overload(c *child, name string, rates map[string]float64, d time.Duration) phase {
+	out := make(chan result, 1<<16)
+	var wg sync.WaitGroup
+	for kind, rate := range rates {
+		wg.Add(1)
+		go l.open(kind, rate, d, out, &wg)
+	}
+	p := phase{name: name, offered: rates, dur: d}
+	stop := make(chan struct{})
+	var rssWG sync.WaitGroup
+	rssWG.Add(1)
+	go func() {
+		defer rssWG.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				p.peakRSS = max(p.peakRSS, c.rss())
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		for r := range out {
+			p.results = append(p.results, r)
+		}
+		close(done)
+	}()
+	wg.Wait()
+	close(out)
+	<-done
+	close(stop)
+	rssWG.Wait()
+	time.Sleep(5 * time.Second)
+	p.goroutines5 = c.goroutines()
+	return p
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func run(bin, dataset string, dur time.Duration, factor float64, memLimit string, timeout time.Duration) error {
+	ds, err := evalset.Open(dataset)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "edgerag-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	data := filepath.Join(tmp, "data")
+	c, err := start(bin, data, memLimit)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() }()
+	cl := api.NewClient(c.url, nil)
+	ctx := context.Background()
+	var batch []api.Document
+	chunks := 0
+	err = ds.Corpus(func(d evalset.Doc) error {
+		batch = append(batch, api.Document{ID: d.ID, Title: d.Title, Body: d.Text})
+		if len(batch) == 200 {
+			_, err := cl.Ingest(ctx, batch)
+			batch = batch[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		_, err = cl.Ingest(ctx, batch)
+	}
+	if err != nil {
+		return fmt.Errorf("load corpus: %w", err)
+	}
+	if st, err := cl.Status(ctx); err == nil {
+		chunks = st.Chunks
+	}
+	l := &loader{url: c.url, client: &http.Client{Timeout: timeout, Transport: &http.Transport{
+		MaxConnsPerHost: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}}}
+	for _, q := range ds.Queries {
+		l.questions = append(l.questions, q.Text)
+	}
+	fmt.Printf("# bench-load %s\n\nmachine: %d CPUs (%s/%s), load average at start %s; node: %s, --memory-limit %s; %d chunks; client timeout %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg(), bin, memLimit, chunks, timeout)
+
+	qcap := l.closed("query", 8, 5*time.Second)
+	icap := l.closed("ingest", 4, 5*time.Second)
+	fmt.Printf("capacity (closed loop, 8 query / 4 ingest clients, 5 s): queries %.0f/s, ingest %.0f/s\n\n", qcap, icap)
+	normal := l.overload(c, "normal (0.5× capacity, queries)", map[string]float64{"query": qcap / 2}, 10*time.Second)
+	q10 := l.overload(c, fmt.Sprintf("%.0f× capacity, queries", factor), map[string]float64{"query": factor * qcap}, dur)
+	mixed := l.overload(c, fmt.Sprintf("%.0f× capacity, queries + ingest", factor), map[string]float64{"query": factor * qcap, "ingest": factor * icap}, dur)
+	normalP99 := report(normal, 0, qcap, icap)
+	report(q10, normalP99, qcap, icap)
+	report(mixed, normalP99, qcap, icap)
+
+	// Every acknowledged ingest must be there after a kill -9 and restart.
+	var acked []string
+	for _, p := range []phase{normal, q10, mixed} {
+		for _, r := range p.results {
+			if r.kind == "ingest" && r.status == 200 {
+				acked = append(acked, r.id)
+			}
+		}
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+	c2, err := start(bin, data, memLimit)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c2.cmd.Process.Kill(); _ = c2.cmd.Wait() }()
+	cl2 := api.NewClient(c2.url, nil)
+	lost := 0
+	for _, id := range acked {
+		r, err := cl2.Query(ctx, api.QueryRequest{Question: marker(id), K: 1, Shard: "load"})
+		if err != nil || len(r.Citations) == 0 || r.Citations[0].DocumentID != id {
+			lost++
+		}
+	}
+	fmt.Printf("acknowledged ingests lost after kill -9 and restart: %d of %d\n", lost, len(acked))
+	return nil
+}
+
+// report prints one phase and returns the p99 of its accepted queries.
+func report(p phase, normalP99 time.Duration, qcap, icap float64) time.Duration {
+	fmt.Printf("## %s, %s\n\n", p.name, p.dur)
+	var p99 time.Duration
+	for _, kind := range []string{"query", "ingest"} {
+		rate, ok := p.offered[kind]
+		if !ok {
+			continue
+		}
+		var accepted, refusedLat []time.Duration
+		status := map[string]int{}
+		withRA, timeouts := 0, 0
+		for _, r := range p.results {
+			if r.kind != kind {
+				continue
+			}
+			switch {
+			case r.timeout:
+				timeouts++
+				status["timeout/error"]++
+			case r.status == 200:
+				accepted = append(accepted, r.sched)
+				status["200"]++
+			default:
+				status[strconv.Itoa(r.status)]++
+				if r.status == 429 || r.status == 503 {
+					refusedLat = append(refusedLat, r.latency)
+					if r.retryAfter {
+						withRA++
+					}
+				}
+			}
+		}
+		capacity := qcap
+		if kind == "ingest" {
+			capacity = icap
+		}
+		good := float64(len(accepted)) / p.dur.Seconds()
+		p50, p99k := pct(accepted, 0.5), pct(accepted, 0.99)
+		if kind == "query" {
+			p99 = p99k
+		}
+		fmt.Printf("- %s: offered %.0f/s; goodput %.0f/s = %.0f%% of capacity; accepted p50 %s p99 %s (from when due)", kind, rate, good, 100*good/capacity, ms(p50), ms(p99k))
+		if normalP99 > 0 && kind == "query" {
+			fmt.Printf(" (%.2f× the normal p99 %s)", float64(p99k)/float64(normalP99), ms(normalP99))
+		}
+		keys := make([]string, 0, len(status))
+		for k := range status {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		fmt.Printf("\n  statuses:")
+		for _, k := range keys {
+			fmt.Printf(" %s=%d", k, status[k])
+		}
+		if n := len(refusedLat); n > 0 {
+			within := 0
+			for _, d := range refusedLat {
+				if d <= 10*time.Millisecond {
+					within++
+				}
+			}
+			fmt.Printf("\n  refusals: %d, %.0f%% with Retry-After, %.0f%% answered within 10 ms of sending, p50 %s p99 %s", n, 100*float64(withRA)/float64(n), 100*float64(within)/float64(n), ms(pct(refusedLat, 0.5)), ms(pct(refusedLat, 0.99)))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("- peak RSS %.0f MB; goroutines 5 s after the load stopped: %d\n\n", float64(p.peakRSS)/(1<<20), p.goroutines5)
+	return p99
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}

@@ -1,0 +1,282 @@
+// Package admission decides, per class of work (retrieval, generation,
+// ingest), whether a request may start now, may wait a short while, or must
+// be refused at once. A node that queues everything under a surge answers
+// nobody in time: latency grows with the queue until every client has given
+// up, while the node keeps working for them. Refusing early with a hint of
+// when to come back (Retry-After) keeps the requests it does accept fast.
+//
+// A Gate bounds concurrency (slots, about the number of cores the work can
+// use) and the queue in front of it. The queue's length is not a constant:
+// it is how many requests the slots can serve within the class's target
+// wait at the service time measured so far, so it shrinks when work becomes
+// slow and grows when it is fast. A request whose deadline falls before its
+// estimated start is refused at once instead of waiting into a timeout.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Config sizes one gate.
+type Config struct {
+	// Name appears in errors and metrics: "retrieval", "generation", "ingest".
+	Name string
+	// Slots is how many requests run at once; at least 1.
+	Slots int
+	// TargetWait is the longest a request should queue before it starts.
+	// The queue holds as many requests as the slots serve in this time.
+	TargetWait time.Duration
+	// MinQueue and MaxQueue clamp the queue's length; MaxQueue 0 means
+	// 64 × Slots, a bound on the memory waiting requests hold.
+	MinQueue, MaxQueue int
+	// InitialService is the service time assumed before any is measured.
+	InitialService time.Duration
+}
+
+// Refusal is returned when a request may not start. It says how long the
+// client should wait before retrying.
+type Refusal struct {
+	Class      string
+	RetryAfter time.Duration
+	Reason     string // "queue_full" or "deadline"
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("%s is overloaded (%s): retry in %s", r.Class, r.Reason, r.RetryAfter.Round(time.Millisecond))
+}
+
+// IsRefusal reports whether err is (or wraps) a *Refusal, and returns it.
+func IsRefusal(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// Gate admits requests of one class.
+type Gate struct {
+	cfg   Config
+	slots chan struct{}
+	now   func() time.Time
+
+	mu       sync.Mutex
+	waiting  int
+	service  float64 // EWMA of service time, seconds
+	admitted uint64
+	refused  map[string]uint64
+}
+
+// New returns a gate. Slots below 1 are raised to 1.
+func New(cfg Config) *Gate {
+	cfg.Slots = max(cfg.Slots, 1)
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 64 * cfg.Slots
+	}
+	cfg.MinQueue = min(max(cfg.MinQueue, 0), cfg.MaxQueue)
+	if cfg.InitialService <= 0 {
+		cfg.InitialService = time.Millisecond
+	}
+	return &Gate{cfg: cfg, slots: make(chan struct{}, cfg.Slots), now: time.Now,
+		service: cfg.InitialService.Seconds(), refused: make(map[string]uint64)}
+}
+
+// Stats is a gate's state, for metrics and the status page.
+type Stats struct {
+	Class    string  `json:"class"`
+	Slots    int     `json:"slots"`
+	Running  int     `json:"running"`
+	Waiting  int     `json:"waiting"`
+	Queue    int     `json:"queue"`      // current queue bound
+	Service  float64 `json:"service_ms"` // measured service time
+	Admitted uint64  `json:"admitted"`
+	Refused  uint64  `json:"refused"`
+}
+
+// Stats returns the gate's state.
+func (g *Gate) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var refused uint64
+	for _, n := range g.refused {
+		refused += n
+	}
+	return Stats{Class: g.cfg.Name, Slots: g.cfg.Slots, Running: len(g.slots), Waiting: g.waiting,
+		Queue: g.queueLocked(), Service: g.service * 1000, Admitted: g.admitted, Refused: refused}
+}
+
+// Load is the share of the gate's capacity in use, slots and queue
+// together: 0 idle, 1 full (the next request would be refused).
+func (g *Gate) Load() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return float64(len(g.slots)+g.waiting) / float64(g.cfg.Slots+g.queueLocked())
+}
+
+// queueLocked is how many requests may wait: as many as the slots finish
+// within the target wait at the measured service time.
+func (g *Gate) queueLocked() int {
+	q := g.cfg.MaxQueue
+	if g.service > 0 {
+		f := g.cfg.TargetWait.Seconds() / g.service * float64(g.cfg.Slots)
+		if f < float64(q) {
+			q = int(f)
+		}
+	}
+	return max(q, g.cfg.MinQueue)
+}
+
+// estimateLocked is how long a newcomer would wait behind those already
+// queued: each slot serves a request per service time.
+func (g *Gate) estimateLocked() time.Duration {
+	waves := math.Ceil(float64(g.waiting+1) / float64(g.cfg.Slots))
+	return time.Duration(waves * g.service * float64(time.Second))
+}
+
+func (g *Gate) refuse(reason string, wait time.Duration) *Refusal {
+	g.refused[reason]++
+	// Come back once the queue present now has drained; at least a
+	// second, the unit of Retry-After.
+	return &Refusal{Class: g.cfg.Name, Reason: reason, RetryAfter: max(wait, time.Second)}
+}
+
+// Acquire admits a request: at once when a slot is free, after a short wait
+// when the queue has room and the slot is expected before ctx's deadline,
+// else never (a *Refusal, returned without waiting). The returned release
+// must be called when the work is done; it records the service time.
+// When ctx ends while waiting, Acquire returns ctx's error.
+func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case g.slots <- struct{}{}:
+		g.mu.Lock()
+		g.admitted++
+		g.mu.Unlock()
+		return g.releaser(), nil
+	default:
+	}
+	g.mu.Lock()
+	est := g.estimateLocked()
+	if g.waiting >= g.queueLocked() {
+		r := g.refuse("queue_full", est)
+		g.mu.Unlock()
+		return nil, r
+	}
+	if d, ok := ctx.Deadline(); ok && g.now().Add(est).After(d) {
+		r := g.refuse("deadline", est)
+		g.mu.Unlock()
+		return nil, r
+	}
+	g.waiting++
+	g.mu.Unlock()
+	// Waiting longer than the target plus the estimate means the service
+	// time measured was wrong; refuse rather than hold the client.
+	timer := time.NewTimer(g.cfg.TargetWait + est)
+	defer timer.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		g.mu.Lock()
+		g.waiting--
+		g.admitted++
+		g.mu.Unlock()
+		return g.releaser(), nil
+	case <-timer.C:
+		g.mu.Lock()
+		g.waiting--
+		r := g.refuse("deadline", g.estimateLocked())
+		g.mu.Unlock()
+		return nil, r
+	case <-ctx.Done():
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// serviceWeight is the EWMA weight of a new service-time sample: recent
+// enough to follow a change of load within a few dozen requests.
+const serviceWeight = 0.05
+
+func (g *Gate) releaser() func() {
+	start := g.now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d := g.now().Sub(start).Seconds()
+			g.mu.Lock()
+			g.service += serviceWeight * (d - g.service)
+			g.mu.Unlock()
+			<-g.slots
+		})
+	}
+}
+
+// Classes of work a node admits.
+const (
+	Retrieval  = "retrieval"
+	Generation = "generation"
+	Ingest     = "ingest"
+)
+
+// Controller holds one gate per class.
+type Controller struct {
+	gates map[string]*Gate
+}
+
+// NewController returns a controller with the given gates.
+func NewController(cfgs ...Config) *Controller {
+	c := &Controller{gates: make(map[string]*Gate, len(cfgs))}
+	for _, cfg := range cfgs {
+		c.gates[cfg.Name] = New(cfg)
+	}
+	return c
+}
+
+// Defaults sizes the gates for a device with cores CPUs: retrieval runs on
+// every core and may queue for a few service times (the accepted queries
+// must stay about as fast as under normal load); generation runs one model
+// call at a time, since a small device's model server uses its cores for
+// one; ingest runs one batch at a time (writes are serialised anyway) and
+// may queue for a while, since a batch is worth more than a query's wait.
+func Defaults(cores int) []Config {
+	cores = max(cores, 1)
+	return []Config{
+		{Name: Retrieval, Slots: cores, TargetWait: 20 * time.Millisecond, MinQueue: 2 * cores, MaxQueue: 64 * cores, InitialService: time.Millisecond},
+		{Name: Generation, Slots: 1, TargetWait: 5 * time.Second, MinQueue: 1, MaxQueue: 8, InitialService: 2 * time.Second},
+		{Name: Ingest, Slots: 1, TargetWait: 2 * time.Second, MinQueue: 2, MaxQueue: 32, InitialService: 50 * time.Millisecond},
+	}
+}
+
+// Gate returns the gate of a class, or nil when the class is not bounded.
+func (c *Controller) Gate(class string) *Gate {
+	if c == nil {
+		return nil
+	}
+	return c.gates[class]
+}
+
+// Acquire admits a request of class; an unbounded class is admitted at once.
+func (c *Controller) Acquire(ctx context.Context, class string) (func(), error) {
+	g := c.Gate(class)
+	if g == nil {
+		return func() {}, nil
+	}
+	return g.Acquire(ctx)
+}
+
+// Stats returns every gate's state.
+func (c *Controller) Stats() []Stats {
+	if c == nil {
+		return nil
+	}
+	out := make([]Stats, 0, len(c.gates))
+	for _, name := range []string{Retrieval, Generation, Ingest} {
+		if g := c.gates[name]; g != nil {
+			out = append(out, g.Stats())
+		}
+	}
+	return out
+}

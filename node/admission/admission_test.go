@@ -1,0 +1,176 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestFreeSlotAdmitsAtOnce(t *testing.T) {
+	g := New(Config{Name: "retrieval", Slots: 2, TargetWait: 10 * time.Millisecond})
+	r1, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Stats(); s.Running != 2 || s.Admitted != 2 {
+		t.Fatalf("stats %+v: want 2 running, 2 admitted", s)
+	}
+	r1()
+	r1() // a second release must not free a second slot
+	r2()
+	if s := g.Stats(); s.Running != 0 {
+		t.Fatalf("running %d after release, want 0", s.Running)
+	}
+}
+
+// A full gate must refuse at once, not after a wait: the client is told to
+// come back instead of timing out in a queue.
+func TestFullQueueRefusesAtOnce(t *testing.T) {
+	g := New(Config{Name: "retrieval", Slots: 1, TargetWait: time.Second, MinQueue: 1, MaxQueue: 1, InitialService: 100 * time.Millisecond})
+	hold, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold()
+	waited := make(chan error, 1)
+	go func() {
+		rel, err := g.Acquire(context.Background())
+		if err == nil {
+			rel()
+		}
+		waited <- err
+	}()
+	waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+	start := time.Now()
+	_, err = g.Acquire(context.Background())
+	took := time.Since(start)
+	r, ok := IsRefusal(err)
+	if !ok {
+		t.Fatalf("third request: %v, want a refusal", err)
+	}
+	if r.Reason != "queue_full" || r.RetryAfter < time.Second {
+		t.Fatalf("refusal %+v: want queue_full with Retry-After ≥ 1 s", r)
+	}
+	if took > 10*time.Millisecond {
+		t.Fatalf("refusal took %v, want < 10 ms", took)
+	}
+	hold()
+	if err := <-waited; err != nil {
+		t.Fatalf("queued request: %v, want admitted once the slot freed", err)
+	}
+	if s := g.Stats(); s.Refused != 1 || s.Admitted != 2 {
+		t.Fatalf("stats %+v: want 1 refused, 2 admitted", s)
+	}
+}
+
+func TestDeadlineBeforeEstimatedStartRefuses(t *testing.T) {
+	g := New(Config{Name: "generation", Slots: 1, TargetWait: 10 * time.Second, MinQueue: 4, InitialService: 2 * time.Second})
+	hold, _ := g.Acquire(context.Background())
+	defer hold()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := g.Acquire(ctx)
+	if r, ok := IsRefusal(err); !ok || r.Reason != "deadline" {
+		t.Fatalf("got %v, want a deadline refusal", err)
+	}
+	if took := time.Since(start); took > 10*time.Millisecond {
+		t.Fatalf("refusal took %v, want at once", took)
+	}
+}
+
+func TestClientGoneWhileWaiting(t *testing.T) {
+	g := New(Config{Name: "ingest", Slots: 1, TargetWait: 10 * time.Second, MinQueue: 4})
+	hold, _ := g.Acquire(context.Background())
+	defer hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+		cancel()
+	}()
+	if _, err := g.Acquire(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if w := g.Stats().Waiting; w != 0 {
+		t.Fatalf("%d still waiting after the client left", w)
+	}
+}
+
+// The queue holds what the slots serve within the target wait, so it
+// shrinks when the work slows down.
+func TestQueueFollowsServiceTime(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		service   time.Duration
+		slots     int
+		wantQueue int
+	}{
+		{"fast work queues many", time.Millisecond, 2, 40},
+		{"slow work queues few", 10 * time.Millisecond, 2, 4},
+		{"very slow work keeps the minimum", time.Second, 2, 3},
+		{"very fast work stops at the maximum", time.Microsecond, 2, 128},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := New(Config{Name: "x", Slots: tc.slots, TargetWait: 20 * time.Millisecond, MinQueue: 3, InitialService: tc.service})
+			if q := g.Stats().Queue; q != tc.wantQueue {
+				t.Fatalf("queue %d, want %d", q, tc.wantQueue)
+			}
+		})
+	}
+}
+
+func TestServiceTimeIsMeasured(t *testing.T) {
+	g := New(Config{Name: "x", Slots: 1, TargetWait: time.Second, InitialService: time.Second})
+	now := time.Unix(0, 0)
+	var mu sync.Mutex
+	g.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	for range 200 {
+		rel, err := g.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		now = now.Add(10 * time.Millisecond)
+		mu.Unlock()
+		rel()
+	}
+	if s := g.Stats().Service; s < 9 || s > 11 {
+		t.Fatalf("service %.2f ms after 200 requests of 10 ms, want about 10", s)
+	}
+}
+
+func TestControllerUnknownClassIsUnbounded(t *testing.T) {
+	c := NewController(Defaults(2)...)
+	rel, err := c.Acquire(context.Background(), "something-else")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if got := len(c.Stats()); got != 3 {
+		t.Fatalf("%d gates, want 3", got)
+	}
+	var nilc *Controller
+	if rel, err := nilc.Acquire(context.Background(), Retrieval); err != nil {
+		t.Fatal(err)
+	} else {
+		rel()
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Error("condition not met within 5 s")
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
