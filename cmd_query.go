@@ -44,6 +44,12 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func printAnswer(w io.Writer, r api.QueryResponse) {
 	fmt.Fprintf(w, "%s\n\n", r.Answer)
 	fmt.Fprintf(w, "mode: %s · route: %s · confidence: %.2f · %.1f ms\n", r.Mode, r.Route, r.Confidence, r.Timings.TotalMS)
+	if r.Degraded {
+		// The answer is not the one the node wanted to give: say so, and why.
+		fmt.Fprintf(w, "degraded: %s\n", strings.Join(r.Reasons, ", "))
+	} else if len(r.Reasons) > 0 {
+		fmt.Fprintf(w, "reasons: %s\n", strings.Join(r.Reasons, ", "))
+	}
 	if len(r.Citations) == 0 {
 		return
 	}

@@ -83,6 +83,7 @@ func TestEscalationToCentral(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = central.cmd.Wait()
+	slow := 0
 	for i := range 4 {
 		start := time.Now()
 		r, err := ec.Query(ctx, api.QueryRequest{Question: "Which oil does the hydraulic press use?"})
@@ -93,6 +94,16 @@ func TestEscalationToCentral(t *testing.T) {
 		if r.Route != "local" || !r.Degraded || took > 2500*time.Millisecond {
 			t.Fatalf("query %d with central down: route %q degraded %v reasons %v after %v", i, r.Route, r.Degraded, r.Reasons, took)
 		}
+		if !r.Abstained {
+			t.Errorf("query %d with central down: the edge does not hold the press manual, yet answered %q (confidence %.2f)", i, r.Answer, r.Confidence)
+		}
+		if took > 300*time.Millisecond {
+			slow++
+		}
+	}
+	// Issue 11: after kill -9 of central, at most one query waits for it.
+	if slow > 1 {
+		t.Errorf("%d of 4 queries waited for a dead central; want at most 1", slow)
 	}
 	st, _ = ec.Status(ctx)
 	if st.Central != "open" {

@@ -18,9 +18,60 @@ type Remote interface {
 	AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
 }
 
+// CentralProber is a Remote that can check that central answers without
+// asking it a question (a QUIC ping). Without it the background probe asks
+// a one-passage question.
+type CentralProber interface {
+	ProbeCentral(ctx context.Context) error
+}
+
+// probeEvery is how often the background probe looks at the breaker, and
+// probeTimeout how long one probe may take: central answers a probe in
+// well under a millisecond on a LAN, so a second means it is not answering.
+const (
+	probeEvery   = 250 * time.Millisecond
+	probeTimeout = time.Second
+)
+
+// runCentralProbe finds out when central is back, so that no user query is
+// the one that waits on a dead central to learn it: queries go to central
+// only while its circuit is closed, and once a cooldown has passed after a
+// failure this loop sends the one probe the breaker admits.
+func (n *Node) runCentralProbe(ctx context.Context) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := n.cfg.Now()
+		if n.breaker.State(now) != route.StateHalfOpen || !n.breaker.Allow(now) {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		var err error
+		if p, ok := n.cfg.Remote.(CentralProber); ok {
+			err = p.ProbeCentral(pctx)
+		} else {
+			_, err = n.cfg.Remote.AskCentral(pctx, api.QueryRequest{Question: "edgerag central probe", K: 1})
+		}
+		cancel()
+		switch {
+		case err == nil:
+			n.breaker.Success(n.cfg.Now())
+			n.log.InfoContext(ctx, "central is answering again")
+		case ctx.Err() == nil:
+			n.breaker.Failure(n.cfg.Now())
+		}
+	}
+}
+
 // Reasons the node adds to route's when an escalation does not work out.
 const (
 	reasonCentralFailed = "central_failed" // central was asked and did not answer in time
+	reasonCentralWeaker = "central_weaker" // central answered less surely than the answer served
 )
 
 // Query implements api.Service: answer locally, then let the routing policy
@@ -43,7 +94,18 @@ func (n *Node) QueryStream(ctx context.Context, req api.QueryRequest, onToken fu
 }
 
 func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
-	resp, err := n.route(ctx, req, onToken)
+	var sent bool
+	var stream func(string) error
+	if onToken != nil {
+		stream = func(t string) error { sent = true; return onToken(t) }
+	}
+	resp, err := n.route(ctx, req, stream)
+	if err == nil && onToken != nil && !sent && resp.Answer != "" {
+		// Nothing was streamed while the route was open: the stream gets
+		// the answer the route settled on, whole, so that its text and the
+		// final response are the same.
+		err = onToken(resp.Answer)
+	}
 	if err == nil {
 		outcome := "answered"
 		switch {
@@ -76,9 +138,13 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	local, terms, err := n.answerLocal(ctx, req, onToken)
-	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
 	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
+	local, streamed, terms, err := n.answerLocal(ctx, req, onToken, remote)
+	if err == nil && streamed {
+		// Its tokens are out: this is the one answer of the stream.
+		return local, nil
+	}
+	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
 	if err != nil && !(notHeld && remote) {
 		return local, err
 	}
@@ -99,24 +165,42 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		HeldShards:       n.shardNames(),
 		Peers:            peers,
 		CentralReachable: n.cfg.Remote != nil,
-		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) == route.StateOpen,
-		Remaining:        deadline.Sub(start),
+		// Half-open counts as open: the background probe, not a user's
+		// query, finds out whether central is back.
+		CircuitOpen: n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed,
+		Remaining:   deadline.Sub(start),
 	}, n.routing(tun))
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
 	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	// One rule for every source: an answer is taken as final when it is
+	// not an abstention and its confidence reaches EscalateBelow, whoever
+	// wrote it. Below that, the search goes on within the deadline, and
+	// the best answer seen is what remains when nothing better comes.
+	var best *api.QueryResponse
+	if err == nil && !local.Abstained {
+		best = &local
+	}
 	if d.Action == route.Peer {
 		n.countEscalation(d.Reasons)
-		if resp, ok := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin)); ok {
+		resp, ok, weak := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
+		if ok {
 			resp.Reasons = d.Reasons
 			resp.RequestID = api.RequestID(ctx)
 			resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
 			return resp, nil
 		}
-		d.Reasons = append(d.Reasons, reasonPeerFailed)
+		if weak != nil {
+			d.Reasons = append(d.Reasons, reasonPeerWeak)
+			if best == nil || weak.Confidence > best.Confidence {
+				best = weak
+			}
+		} else {
+			d.Reasons = append(d.Reasons, reasonPeerFailed)
+		}
 	}
-	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
-		return n.degrade(local, err == nil, d.Reasons), nil
+	if now := n.cfg.Now(); !d.Central || n.breaker.State(now) != route.StateClosed || !n.breaker.Allow(now) {
+		return n.degradeBest(local, err == nil, best, d.Reasons, start), nil
 	}
 	if d.Action == route.Central {
 		n.countEscalation(d.Reasons)
@@ -136,16 +220,36 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		if errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil {
 			reasons = append(reasons, route.ReasonDeadline)
 		}
-		out := n.degrade(local, err == nil, reasons)
-		out.Timings.TotalMS = ms(now.Sub(start))
-		return out, nil
+		return n.degradeBest(local, err == nil, best, reasons, start), nil
 	}
 	n.breaker.Success(now)
 	resp.Route = "central"
 	resp.Reasons = d.Reasons
+	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {
+		// Central answered, less surely than an answer already in hand:
+		// by the same measure, that one is better.
+		out := *best
+		out.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
+		out.RequestID = api.RequestID(ctx)
+		out.Timings.TotalMS = ms(now.Sub(start))
+		return out, nil
+	}
 	resp.RequestID = api.RequestID(ctx)
 	resp.Timings.TotalMS = ms(now.Sub(start))
 	return resp, nil
+}
+
+// degradeBest serves the best answer in hand when no acceptable one could
+// be had: a weak peer answer that beat the local one, labelled, or else the
+// local answer (or abstention) as degrade makes it.
+func (n *Node) degradeBest(local api.QueryResponse, have bool, best *api.QueryResponse, reasons []string, start time.Time) api.QueryResponse {
+	out := local
+	if best != nil && best.Route != local.Route {
+		out, have = *best, true
+	}
+	out = n.degrade(out, have, reasons)
+	out.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
+	return out
 }
 
 // degrade labels the local answer when a better one was wanted but could

@@ -24,14 +24,20 @@ type Peers interface {
 	Holds(terms []string) map[string][]bool
 }
 
-// reasonPeerFailed is added when every peer candidate failed.
-const reasonPeerFailed = "peer_failed"
+// Reasons added when peers were asked and none gave an acceptable answer.
+const (
+	reasonPeerFailed = "peer_failed"         // every candidate failed or abstained
+	reasonPeerWeak   = "peer_low_confidence" // a peer answered, below the threshold
+)
 
-// askPeers tries the candidates in order until one answers. Each try gets
-// an equal share of the time left before deadline among the tries still
-// possible (the remaining candidates, and central when it comes after), so
-// a peer that hangs cannot eat the budget of the ones after it.
-func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []string, thenCentral bool, deadline time.Time) (api.QueryResponse, bool) {
+// askPeers tries the candidates in order until one answers at or above
+// accept, the same bar a local answer must clear. Each try gets an equal
+// share of the time left before deadline among the tries still possible
+// (the remaining candidates, and central when it comes after), so a peer
+// that hangs cannot eat the budget of the ones after it. A weaker answer
+// does not end the search; the best of them is returned as weak, so the
+// caller can still serve it, labelled, when nothing better comes.
+func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []string, thenCentral bool, deadline time.Time, accept float64) (resp api.QueryResponse, ok bool, weak *api.QueryResponse) {
 	for i, name := range cands {
 		now := n.cfg.Now()
 		left := deadline.Sub(now)
@@ -40,26 +46,34 @@ func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []strin
 			tries++
 		}
 		if left < n.cfg.Routing.MinRemaining/2 {
-			return api.QueryResponse{}, false
+			return api.QueryResponse{}, false, weak
 		}
 		n.audit.RecordEscalation(ctx, "ask peer", name)
 		pctx, cancel := context.WithTimeout(ctx, left/time.Duration(tries))
 		resp, err := n.cfg.Peers.AskPeer(pctx, name, req)
 		cancel()
-		if err == nil && resp.Abstained {
-			// A holder that cannot answer either is no better than the
-			// next candidate or central.
-			n.log.InfoContext(ctx, "peer abstained", "peer", name)
-			continue
-		}
 		if err != nil {
 			n.log.WarnContext(ctx, "peer query failed", "peer", name, "err", err)
 			continue
 		}
 		resp.Route = "peer:" + name
-		return resp, true
+		if resp.Abstained {
+			// A holder that cannot answer either is no better than the
+			// next candidate or central.
+			n.log.InfoContext(ctx, "peer abstained", "peer", name)
+			continue
+		}
+		if resp.Confidence < accept {
+			n.log.InfoContext(ctx, "peer answer below the escalation threshold", "peer", name, "confidence", resp.Confidence)
+			if weak == nil || resp.Confidence > weak.Confidence {
+				r := resp
+				weak = &r
+			}
+			continue
+		}
+		return resp, true, weak
 	}
-	return api.QueryResponse{}, false
+	return api.QueryResponse{}, false, weak
 }
 
 // ShardTerms returns the analysed terms shard holds (nil if it is not

@@ -53,8 +53,9 @@ type Retrieval struct {
 	// terms are the question's analysed terms, sorted: analysed once here,
 	// then reused to score peers.
 	terms []string
-	// qterms are the question's distinct analysed terms, indexed by their
-	// bit in Hit.matched, each with its idf; qmass is the sum of those idfs.
+	// qterms are the question's distinct analysed terms but its question
+	// words ("how", "do"), each with its idf and bit in Hit.matched; qmass is
+	// the sum of those idfs.
 	// A term no chunk holds weighs as the rarest possible: a question about
 	// something this node never saw is mostly such terms.
 	qterms []weightedTerm
@@ -67,8 +68,10 @@ type Retrieval struct {
 }
 
 type weightedTerm struct {
-	term string
-	idf  float64
+	term   string
+	idf    float64
+	unseen bool  // no chunk searched holds it
+	bit    uint8 // its bit in Hit.matched
 }
 
 // coverDepth is how many of the best lexical hits are looked at for the
@@ -91,17 +94,16 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // shares its phrases ("fort caroline", "super bowl"), while a passage that
 // matches a question's words one by one, scattered, usually answers
 // something else.
-func (n *Node) phraseCoverage(question string, passages []models.Passage) (float64, bool) {
+func (n *Node) phraseCoverage(question string, passageTerms [][]string) (float64, bool) {
 	q := n.analyzer.Terms(question)
-	if len(q) < 2 || len(passages) == 0 {
+	if len(q) < 2 || len(passageTerms) == 0 {
 		return 0, false
 	}
 	type pair struct{ a, b string }
 	best := 0.0
 	have := make(map[pair]bool)
-	for _, p := range passages[:min(len(passages), coverDepth)] {
+	for _, t := range passageTerms {
 		clear(have)
-		t := n.analyzer.Terms(p.Text)
 		for i := 1; i < len(t); i++ {
 			have[pair{t[i-1], t[i]}] = true
 		}
@@ -114,6 +116,60 @@ func (n *Node) phraseCoverage(question string, passages []models.Passage) (float
 		best = max(best, float64(hit)/float64(len(q)-1))
 	}
 	return best, true
+}
+
+// forgiveTypos counts a question term no chunk holds as matched when one of
+// the passages holds a word one edit away from it (a letter added, dropped,
+// changed, or two swapped; terms of five letters or more): "pacakges" is a
+// typo for a word the node holds, not a sign of a question about something
+// it never saw. Only the confidence signals change; ranking does not.
+func forgiveTypos(r *Retrieval, passageTerms [][]string) {
+	if r.qmass <= 0 {
+		return
+	}
+	for _, qt := range r.qterms {
+		if !qt.unseen || len(qt.term) < 5 {
+			continue
+		}
+		found := false
+		for _, ts := range passageTerms {
+			if slices.ContainsFunc(ts, func(t string) bool { return oneEdit(qt.term, t) }) {
+				found = true
+				break
+			}
+		}
+		if found {
+			share := qt.idf / r.qmass
+			r.passageMass = min(1, r.passageMass+share)
+			r.unseenMass = max(0, r.unseenMass-share)
+		}
+	}
+}
+
+// oneEdit reports whether a and b differ by exactly one insertion,
+// deletion, substitution or transposition of adjacent bytes.
+func oneEdit(a, b string) bool {
+	if a == b {
+		return false
+	}
+	la, lb := len(a), len(b)
+	if la > lb {
+		a, b, la, lb = b, a, lb, la
+	}
+	if lb-la > 1 {
+		return false
+	}
+	i := 0
+	for i < la && a[i] == b[i] {
+		i++
+	}
+	if la == lb {
+		if a[i+1:] == b[i+1:] {
+			return true // substitution
+		}
+		return i+1 < la && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+	}
+	return a[i:] == b[i+1:] // insertion into a
 }
 
 // answerCoverage is the share of the question's idf mass whose terms occur
@@ -312,14 +368,14 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 			qts = append(qts, lexical.QueryTerm{ID: id, Weight: float32(w), Bit: bit})
 			r.MaxScore += w * (n.cfg.BM25.K1 + 1)
 		}
-		if len(r.qterms) < 64 {
+		if len(r.qterms) < 64 && !n.answerer.IsQuestionWord(terms[i]) {
 			w := unseen
 			if scoreDF > 0 {
 				w = lexical.IDF(total, scoreDF)
 			} else {
 				r.unseenMass += w
 			}
-			r.qterms = append(r.qterms, weightedTerm{terms[i], w})
+			r.qterms = append(r.qterms, weightedTerm{terms[i], w, scoreDF == 0, bit})
 			r.qmass += w
 		}
 		i = j
@@ -373,9 +429,9 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		r.passageMass = -1
 		for _, h := range r.Hits[:min(len(r.Hits), coverDepth)] {
 			var m float64
-			for b := h.matched; b != 0; b &= b - 1 {
-				if i := bits.TrailingZeros64(b); i < len(r.qterms) {
-					m += r.qterms[i].idf
+			for _, qt := range r.qterms {
+				if h.matched&(1<<qt.bit) != 0 {
+					m += qt.idf
 				}
 			}
 			if m/r.qmass > r.passageMass {
@@ -384,8 +440,8 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		}
 		r.passageMass = max(r.passageMass, 0)
 		unseen := lexical.IDF(max(total, 1), 0)
-		for i, qt := range r.qterms {
-			if best&(1<<i) == 0 {
+		for _, qt := range r.qterms {
+			if best&(1<<qt.bit) == 0 {
 				r.missingRare = max(r.missingRare, qt.idf/unseen)
 			}
 		}
@@ -430,7 +486,7 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // api.ValidateQuery leaves it.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
-	resp, _, err := n.answerLocal(ctx, req, nil)
+	resp, _, _, err := n.answerLocal(ctx, req, nil, false)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
 	} else {
@@ -444,6 +500,10 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 // not say (api.ValidateQuery's default).
 const defaultK = 5
 
+// reasonStreamedUnsure marks a streamed answer that scored below
+// min-confidence once written: it was shown, so it stands, labelled.
+const reasonStreamedUnsure = "streamed_below_min_confidence"
+
 // Reasons a local answer carries when the model could not write it.
 const (
 	reasonModelUnavailable = "model_unavailable"
@@ -452,11 +512,15 @@ const (
 	reasonOverload = "overload"
 )
 
-// answerLocal also returns the question's analysed terms, so that routing
-// scores peers without analysing the question again.
-func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, []string, error) {
+// answerLocal answers from this node's shards. It also returns the
+// question's analysed terms, so that routing scores peers without analysing
+// the question again. With onToken, a generated
+// answer's tokens go to it as written when the answer will stay on this node
+// (mayLeave false, or retrieval makes it likely enough); streamed reports
+// whether they did, in which case the text is final.
+func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, terms []string, err error) {
 	if !n.Ready() {
-		return api.QueryResponse{}, nil, errorf(ErrNotReady, "the node is still loading its index")
+		return api.QueryResponse{}, false, nil, errorf(ErrNotReady, "the node is still loading its index")
 	}
 	// The question was validated once where it entered (the HTTP handler,
 	// the QUIC handler): api.ValidateQuery is not run again here. Only the
@@ -466,7 +530,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	if req.Shard != "" {
 		if err := shard.ValidName(req.Shard); err != nil {
-			return api.QueryResponse{}, nil, errorf(ErrInvalid, "%v", err)
+			return api.QueryResponse{}, false, nil, errorf(ErrInvalid, "%v", err)
 		}
 	}
 	start := n.cfg.Now()
@@ -475,34 +539,53 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	// keeping the cores from other queries' retrieval.
 	release, err := n.Admit(ctx, admission.Retrieval)
 	if err != nil {
-		return api.QueryResponse{}, nil, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	defer func() { release() }()
 	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
-		return api.QueryResponse{}, nil, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return api.QueryResponse{}, nil, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
-		return api.QueryResponse{}, nil, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
 	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
 	passages, cites := toPassages(cands)
 	retrieved := n.cfg.Now()
-	resp := api.QueryResponse{
+	resp = api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
 	}
+	ptexts := make([][]string, min(len(passages), coverDepth))
+	for i := range ptexts {
+		ptexts[i] = n.analyzer.Terms(passages[i].Text)
+	}
+	forgiveTypos(&r, ptexts)
+	rs := r.Signals()
+	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, ptexts)
+	minConf := n.Tunables().MinConfidence
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
-	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, onToken, release)
+	// A stream shows one answer, so the route is chosen before any token
+	// goes out, from what retrieval already says: the model's tokens are
+	// streamed as written only when the answer will stay here, and are
+	// otherwise held back until the route has settled on an answer.
+	var live func(string) error
+	if onToken != nil && g != nil {
+		pre := confidence.BeforeAnswer(rs, confidence.DefaultModel())
+		if pre >= minConf && (!mayLeave || pre >= n.Tunables().EscalateBelow) {
+			live = onToken
+		}
+	}
+	ans, gen, first, err := n.generate(ctx, g, req.Question, passages, live, release)
 	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return api.QueryResponse{}, nil, err
+		return api.QueryResponse{}, false, nil, err
 	case busy:
 		// The model has more work queued than it can finish in time:
 		// answer from the passages now rather than refuse the question.
@@ -517,25 +600,28 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	default:
 		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, g.Model(), ans.InvalidCitations
 	}
-	if resp.Mode == models.ModeExtractive && onToken != nil && !ans.Abstained {
-		if err := onToken(ans.Text); err != nil {
-			return api.QueryResponse{}, nil, err
-		}
-	}
-	rs := r.Signals()
-	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, passages)
+	streamed = live != nil && !first.IsZero()
 	if !ans.Abstained {
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
 	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
-	minConf := n.Tunables().MinConfidence
-	if !ans.Abstained && conf.Confidence < minConf {
+	switch {
+	case !ans.Abstained && conf.Confidence < minConf && streamed:
+		// The reader has the text already; taking it back would show
+		// two answers. It stays, labelled with what the node now knows.
+		resp.Reasons = append(resp.Reasons, reasonStreamedUnsure)
+	case !ans.Abstained && conf.Confidence < minConf:
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
 	}
 	if resp.Abstained {
 		resp.Answer = "Not in the local index: no passage answers this question well enough."
+		if n.cfg.Role == "central" {
+			// Central holds the full index: "local" would send the
+			// reader looking for a better index that does not exist.
+			resp.Answer = "Not in the index: no passage answers this question well enough."
+		}
 		// Every answer given is at or above minConf; an abstention is
 		// never rated above one, whatever the signals said.
 		resp.Confidence = min(resp.Confidence, math.Nextafter(minConf, 0))
@@ -553,7 +639,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	if !first.IsZero() {
 		resp.Timings.FirstTokenMS = ms(first.Sub(start))
 	}
-	return resp, r.terms, nil
+	return resp, streamed, r.terms, nil
 }
 
 // generate asks the generation model, when there is one and it is not known

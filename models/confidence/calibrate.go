@@ -189,3 +189,11 @@ func HeldSignals() []string {
 func AnswerSignals() []string {
 	return append(HeldSignals(), SignalAnswerIDFCoverage)
 }
+
+// BeforeAnswer estimates the confidence from retrieval alone, before any
+// answer is written, by taking the answer to cover what the best passage
+// holds. A node uses it to choose an answer's route before streaming it.
+func BeforeAnswer(r Retrieval, m Model) float64 {
+	r.AnswerCoverage, r.HasAnswerCoverage = r.PassageCoverage, r.HasPassageCoverage
+	return Score(r, nil, Generation{}, m).Confidence
+}

@@ -81,6 +81,11 @@ type Answerer struct {
 	pool sync.Pool
 }
 
+// IsQuestionWord reports whether an analysed term is one of the words that
+// ask rather than say ("how", "do", "i"): no answer contains them, so they
+// count in no coverage of the question, here or in the confidence signals.
+func (x *Answerer) IsQuestionWord(term string) bool { return slices.Contains(x.skip, term) }
+
 // New returns an Answerer that analyses text with a, which must be the same
 // analysis the index uses so question and sentence terms match.
 func New(a *analysis.Analyzer, opts Options) *Answerer {

@@ -109,10 +109,10 @@ func DefaultThresholds() Thresholds {
 	return Thresholds{
 		// Confidence is the estimated probability that the answer is
 		// supported (models/confidence). Tuned with 'edgerag eval --fleet
-		// 4' on squad-v1.1-dev (see BENCHMARKS.md): below 0.35 about 84% of
-		// home questions stay local while the fleet keeps 99.5% of
+		// 4' on squad-v1.1-dev (see BENCHMARKS.md): below 0.4 about 87% of
+		// home questions stay local while the fleet keeps 99.6% of
 		// central's nDCG@10.
-		MinConfidence:     0.35,
+		MinConfidence:     0.4,
 		MinRemaining:      300 * time.Millisecond,
 		PeerPreferredOver: 0.1,
 		MaxPeerLoad:       0.95,

@@ -4,8 +4,8 @@
 //
 // Fit only on development sets (cranfield, squad-v1.1-dev):
 //
-//	edgerag eval --abstain --rows-out cran.jsonl ../shared/eval/cranfield
-//	edgerag eval --abstain --rows-out squad.jsonl ../shared/eval/squad-v1.1-dev
+//	edgerag eval --abstain --min-confidence 1e-9 --rows-out cran.jsonl ../shared/eval/cranfield
+//	edgerag eval --abstain --min-confidence 1e-9 --rows-out squad.jsonl ../shared/eval/squad-v1.1-dev
 //	go run ./models/confidence/fitcal cran.jsonl squad.jsonl
 //
 // Model.Held is fitted on every question of the construction, labelled by
