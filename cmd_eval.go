@@ -18,6 +18,7 @@ import (
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/trust/attackeval"
 )
 
 // evalReport is what 'edgerag eval' prints; --json emits it as one object.
@@ -60,8 +61,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&p.B, "bm25-b", lexical.DefaultParams().B, "BM25 b")
 	host := fs.String("ollama", "", "Ollama server for --embed-model (default http://127.0.0.1:11434)")
 	embedModel := fs.String("embed-model", "", "evaluate hybrid retrieval: embed every chunk with this Ollama model first")
+	attacks := fs.String("attacks", "", "score the attack set in this directory (e.g. node/trust/testdata/attacks); the dataset directories given measure the screen's false positives")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *attacks != "" {
+		return runAttackEval(ctx, *attacks, fs.Args(), *asJSON, stdout)
 	}
 	if fs.NArg() != 1 {
 		return usageError{"eval needs one dataset directory (corpus.jsonl, queries.jsonl, qrels.tsv), e.g. ../shared/eval/cranfield"}
@@ -284,4 +289,30 @@ func writeRun(path string, runs map[string][]evalset.Ranked, order []string) err
 		}
 	}
 	return f.Close()
+}
+
+// runAttackEval scores an attack set on scratch nodes (node/trust/attackeval).
+func runAttackEval(ctx context.Context, dir string, corpora []string, asJSON bool, stdout io.Writer) error {
+	full, err := attackeval.Run(ctx, dir, corpora, func(ctx context.Context, screening bool) (attackeval.Target, func(), error) {
+		tmp, err := os.MkdirTemp("", "edgerag-attacks-")
+		if err != nil {
+			return nil, nil, err
+		}
+		n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, DisableScreening: !screening})
+		if err == nil {
+			err = n.Open(ctx)
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			return nil, nil, err
+		}
+		return n, func() { n.Close(); os.RemoveAll(tmp) }, nil
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(full)
+	}
+	return attackeval.Print(stdout, full)
 }

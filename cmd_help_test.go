@@ -27,6 +27,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"keys", "list"}, "--node URL"}, {[]string{"keys", "rotate"}, "--overlap"},
 		{[]string{"config"}, "config <command>"}, {[]string{"config", "check"}, "FILE"},
 		{[]string{"config", "default"}, "--central"}, {[]string{"config", "doc"}, "config doc"},
+		{[]string{"flagged"}, "release SHARD DOC"},
 	} {
 		for _, h := range []string{"--help", "-h"} {
 			var out, errb bytes.Buffer

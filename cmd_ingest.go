@@ -29,7 +29,10 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("ingest", "[flags] PATH...", stderr)
 	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
 	shardName := fs.String("shard", "", "shard to put the documents in (default: the node's default shard)")
+	trustLevel := fs.String("trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
+	origin := fs.String("origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	async := fs.Bool("async", false, "queue the documents as ingest jobs (answered once stored durably), then show the node's indexing progress")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +53,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var docs, chunks int
+	var jobs []string // with --async
 	var batch []api.Document
 	var batchBytes int64
 	flush := func() error {
@@ -67,6 +71,19 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
+			if *async {
+				job, err := client.IngestAsync(ctx, b)
+				if err != nil {
+					cancel(fmt.Errorf("queue batch starting at %q: %w", b[0].ID, err))
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				jobs = append(jobs, job.ID)
+				docs += len(b)
+				bar.add(size, len(b), 0)
+				return
+			}
 			resp, err := client.Ingest(ctx, b)
 			if err != nil {
 				cancel(fmt.Errorf("ingest batch starting at %q: %w", b[0].ID, err))
@@ -86,6 +103,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *shardName != "" {
 			d.Shard = *shardName
 		}
+		d.Trust, d.Origin = *trustLevel, *origin
 		batch = append(batch, d)
 		batchBytes += size
 		if len(batch) >= ingestBatchDocs || batchBytes >= ingestBatchBytes {
@@ -111,8 +129,44 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	bar.done()
+	if *async {
+		fmt.Fprintf(stdout, "queued %d documents in %d jobs on %s\n", docs, len(jobs), *nodeURL)
+		return waitJobs(ctx, client, jobs, docs, stderr, *quiet)
+	}
 	fmt.Fprintf(stdout, "ingested %d documents (%d chunks) into %s\n", docs, chunks, *nodeURL)
 	return nil
+}
+
+// waitJobs shows the node's indexing of queued jobs until all are done.
+func waitJobs(ctx context.Context, client *api.Client, jobs []string, total int, w io.Writer, quiet bool) error {
+	bar := newProgress(w, int64(total), quiet)
+	for {
+		indexed, open := 0, 0
+		for _, id := range jobs {
+			j, err := client.Job(ctx, id)
+			if err != nil {
+				return fmt.Errorf("ingest job %s: %w", id, err)
+			}
+			if j.Status == api.JobFailed {
+				return fmt.Errorf("ingest job %s failed after %d of %d documents: %s", id, j.Done, j.Total, j.Error)
+			}
+			if j.Status != api.JobDone {
+				open++
+			}
+			indexed += j.Done
+		}
+		bar.sent, bar.docs = int64(indexed), indexed
+		if open == 0 {
+			bar.done()
+			return nil
+		}
+		bar.add(0, 0, 0)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // readPath walks a file or directory and emits a document per file, or per

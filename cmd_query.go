@@ -63,6 +63,13 @@ func printAnswer(w io.Writer, r api.QueryResponse) {
 		if title == "" {
 			title = c.DocumentID
 		}
-		fmt.Fprintf(w, "%s[%d] %s (%s, score %.2f)\n", mark, c.N, title, c.DocumentID, c.Score)
+		prov := ""
+		if c.Trust != "" && c.Trust != "local" {
+			prov = ", " + c.Trust
+		}
+		if len(c.Flags) > 0 {
+			prov += ", flagged: " + strings.Join(c.Flags, ",")
+		}
+		fmt.Fprintf(w, "%s[%d] %s (%s, score %.2f%s)\n", mark, c.N, title, c.DocumentID, c.Score, prov)
 	}
 }

@@ -43,6 +43,7 @@ Commands:
   keys      keys generate|list|rotate: the gossip keyring
   token     token create|list|revoke: API tokens of a node (admin)
   audit     print a node's audit log (admin)
+  flagged   flagged list|release|delete: chunks the injection screen flagged (admin)
   config    check a configuration file, or print the default one
   version   print the version
 
@@ -127,6 +128,8 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return runToken(ctx, rest, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, stdout, stderr)
+	case "flagged":
+		return runFlagged(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
 		return nil

@@ -2,10 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/edgerag/edgerag/node/admission"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/shardstore"
 )
 
 // Admit implements api.Admitter: it admits a request of one class
@@ -36,3 +40,101 @@ func (n *Node) refusal(err error) error {
 
 // Admission returns the state of the node's admission gates.
 func (n *Node) Admission() []admission.Stats { return n.adm.Stats() }
+
+// storageErr answers a write the disk cannot take with 507 and what to
+// free; the node goes on answering queries from what it holds.
+func storageErr(err error) error {
+	var se *shardstore.SpaceError
+	if !errors.As(err, &se) {
+		return err
+	}
+	return errorf(ErrStorageFull, "%s. Queries are still answered from what is stored.", se.Error())
+}
+
+// Storage describes the store's disk for /readyz and the status page:
+// "ok", or why writes are refused.
+func (n *Node) Storage() string {
+	if n.store == nil {
+		return "ok"
+	}
+	if n.store.ReadOnly() {
+		return "read-only: the disk was full or not writable when the node started; queries are answered, writes refused until space is freed and the node restarted"
+	}
+	free, need, err := n.store.Space()
+	switch {
+	case err != nil:
+		return "unknown: " + err.Error()
+	case free < need:
+		return fmt.Sprintf("full: %d MB free, %d MB kept in reserve; writes are refused until space is freed (they resume by themselves)", free>>20, need>>20)
+	}
+	return "ok"
+}
+
+// isOverload reports whether err is this node's admission refusal.
+func isOverload(err error) bool {
+	return errors.Is(err, ErrOverloaded)
+}
+
+// shedElsewhere sends a query this node has no room for to the
+// least-loaded peer holding its shard, then central (route.Overload), and
+// returns the refusal only when none of them answers in time.
+func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, deadline time.Time, refusal error) (api.QueryResponse, error) {
+	var peers []route.PeerInfo
+	if n.cfg.Peers != nil {
+		peers = n.cfg.Peers.Peers()
+	}
+	d := route.Overload(route.Input{
+		NeedShard:        req.Shard,
+		HeldShards:       n.shardNames(),
+		Peers:            peers,
+		CentralReachable: n.cfg.Remote != nil,
+		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed, // half-open too: the probe finds out
+		Remaining:        deadline.Sub(start),
+	}, n.routing(n.Tunables()))
+	if d.Action == route.Local {
+		return api.QueryResponse{}, refusal
+	}
+	n.countEscalation(d.Reasons)
+	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	finish := func(resp api.QueryResponse) (api.QueryResponse, error) {
+		resp.Reasons = d.Reasons
+		resp.RequestID = api.RequestID(ctx)
+		resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
+		return resp, nil
+	}
+	// Redacted like every question that leaves the node, and held to the
+	// same acceptance rule as any other answer: a weak peer answer goes on
+	// to central, and is served only when central does not answer.
+	out := n.outgoing(ctx, req, d)
+	var weak *api.QueryResponse
+	if d.Action == route.Peer {
+		resp, ok, w := n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), n.Tunables().EscalateBelow)
+		if ok {
+			return finish(resp)
+		}
+		weak = w
+	}
+	orWeak := func() (api.QueryResponse, error) {
+		if weak != nil {
+			d.Reasons = append(d.Reasons, reasonPeerWeak)
+			return finish(*weak)
+		}
+		return api.QueryResponse{}, refusal
+	}
+	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
+		return orWeak()
+	}
+	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
+	defer cancel()
+	resp, err := n.cfg.Remote.AskCentral(ectx, out)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.breaker.Failure(n.cfg.Now())
+		}
+		n.log.WarnContext(ctx, "overloaded: central did not take the query either", "err", err)
+		return orWeak()
+	}
+	n.breaker.Success(n.cfg.Now())
+	resp.Route = "central"
+	return finish(resp)
+}

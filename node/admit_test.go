@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/route"
 )
 
 // blockingGen stands in for a model server that is busy: every call blocks
@@ -178,4 +180,72 @@ func gateStats(n *node.Node, class string) admission.Stats {
 		}
 	}
 	return admission.Stats{}
+}
+
+// A node with no room left sends the query to the least-loaded peer that
+// holds its shard, then central, with reason overload; only when nobody
+// can take it is the client refused.
+func TestOverloadGoesToPeerThenCentral(t *testing.T) {
+	holders := []route.PeerInfo{
+		{Name: "busy", Alive: true, Load: 0.7, Shards: []string{"pumps"}},
+		{Name: "idle", Alive: true, Load: 0.1, Shards: []string{"pumps"}},
+		{Name: "full", Alive: true, Load: 1, Shards: []string{"pumps"}},
+	}
+	for _, tc := range []struct {
+		name      string
+		behavior  map[string]string
+		central   node.Remote
+		wantRoute string
+		wantAsked []string
+		want429   bool
+	}{
+		{"least-loaded holder", nil, fakeCentral{}, "peer:idle", []string{"idle"}, false},
+		{"central when the peers fail", map[string]string{"idle": "fail", "busy": "fail"}, fakeCentral{}, "central", []string{"idle", "busy"}, false},
+		{"429 when nobody takes it", map[string]string{"idle": "fail", "busy": "fail"}, fakeCentral{err: errors.New("down")}, "", []string{"idle", "busy"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peers := &fakePeers{peers: holders, behavior: tc.behavior}
+			gates := []admission.Config{{Name: admission.Retrieval, Slots: 1, TargetWait: 10 * time.Second, MaxQueue: 1}}
+			n, err := node.New(node.Config{Name: "self", DataDir: t.TempDir(), NoSync: true, Peers: peers, Remote: tc.central, Admission: gates})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if _, err := n.Ingest(context.Background(), []api.Document{{ID: "p", Shard: "pumps", Body: "Reset the pump with the blue button."}}); err != nil {
+				t.Fatal(err)
+			}
+			rel, _ := n.Admit(context.Background(), admission.Retrieval)
+			defer rel()
+			qctx, qcancel := context.WithCancel(context.Background())
+			defer qcancel()
+			go func() {
+				if r, err := n.Admit(qctx, admission.Retrieval); err == nil {
+					r()
+				}
+			}()
+			for gateStats(n, admission.Retrieval).Waiting == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			r, err := n.Query(context.Background(), api.QueryRequest{Question: "how do I reset the pump?", Shard: "pumps"})
+			if tc.want429 {
+				// The node's own error becomes the API's 429 at the edge.
+				if ae := api.AsError(err); err == nil || ae.Status != http.StatusTooManyRequests || ae.RetryAfter == 0 {
+					t.Fatalf("got %+v, %v; want a 429 with Retry-After", r, err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Route != tc.wantRoute || !slices.Contains(r.Reasons, route.ReasonOverload) {
+					t.Fatalf("route %q reasons %v; want %q with overload", r.Route, r.Reasons, tc.wantRoute)
+				}
+			}
+			if !slices.Equal(peers.asked, tc.wantAsked) {
+				t.Errorf("asked %v; want %v", peers.asked, tc.wantAsked)
+			}
+		})
+	}
 }

@@ -25,9 +25,12 @@ const trustDepth = 5
 // Marks left where flagged sentences were taken out.
 const (
 	withheldSnippet = "[flagged text withheld]"
-	reasonConflict  = "conflicting_sources"
-	reasonLinks     = "links_removed"
-	reasonWithheld  = "flagged_text_withheld"
+	// flagDisputed marks the citation of a passage that disagrees with one
+	// the answer prefers; it is set per answer, never stored.
+	flagDisputed   = "disputed"
+	reasonConflict = "conflicting_sources"
+	reasonLinks    = "links_removed"
+	reasonWithheld = "flagged_text_withheld"
 	// conflictPenalty scales the confidence of an answer whose sources
 	// disagree: it is still given, but sooner escalated or abstained.
 	conflictPenalty = 0.6
@@ -43,7 +46,8 @@ type candidate struct {
 	level    trust.Level
 	flags    []string
 	findings []trust.Finding
-	flagged  bool // has findings that are withheld
+	flagged  bool // withheld from the answer
+	asks     bool // holds a question (see trust.AsksQuestion)
 	ingested time.Time
 	adjusted float64 // retrieval score weighed by trust
 	loser    bool    // disagrees with a preferred passage
@@ -87,13 +91,20 @@ func (n *Node) loadCandidates(hits []Hit) ([]candidate, error) {
 			}
 		}
 		slices.Sort(c.flags)
-		c.flagged = len(findings) > 0 && !d.Released
+		// A flagged chunk is withheld from the answer whole, not only its
+		// flagged sentences: the rest of a chunk written to attack (the
+		// restated question of a PoisonedRAG passage, the lead-in to an
+		// injection) is there to be retrieved and quoted. A flag on the
+		// document (instructions hidden in its markup) withholds all its
+		// chunks. The citation stays, marked.
+		c.flagged = (len(findings) > 0 || len(d.Flags) > 0) && !d.Released
 		c.findings, c.clean = findings, c.text
 		if c.flagged {
-			c.clean = trust.Withhold(c.text, findings, "")
+			c.clean = ""
 			n.metrics.Withheld.Inc()
 		}
 		c.adjusted = h.Score * trust.Weight(c.level, c.flagged)
+		c.asks = trust.AsksQuestion(c.text)
 		out[i] = c
 	}
 	return out, nil
@@ -136,22 +147,23 @@ func (n *Node) rankByTrust(question string, cands []candidate, k int) ([]candida
 		}
 		pairs = append(pairs, p)
 	}
-	cut := make(map[int][]trust.Finding)
+	cut := make(map[int]bool)
 	for _, p := range pairs {
 		cands[p.lose].loser = true
-		sp := p.k.SpanB
-		if p.lose == p.k.A {
-			sp = p.k.SpanA
+		if !slices.Contains(cands[p.lose].flags, flagDisputed) {
+			cands[p.lose].flags = append(cands[p.lose].flags, flagDisputed)
+			slices.Sort(cands[p.lose].flags)
 		}
-		cut[p.lose] = append(cut[p.lose], trust.Finding{Start: sp.Start, End: sp.End})
+		cut[p.lose] = true
 	}
-	// The losing sentence is still shown in the note and the citation;
-	// it is only kept out of the answer's own claim.
+	// A losing passage is kept out of the answer's own claim, whole, for
+	// the reason flagged ones are; the note and its citation still show
+	// it.
 	shown := make([]string, len(cands))
 	for i := range cands {
 		shown[i] = cands[i].clean
-		if f, ok := cut[i]; ok {
-			cands[i].clean = trust.Withhold(cands[i].clean, f, "")
+		if _, ok := cut[i]; ok {
+			cands[i].clean = ""
 		}
 	}
 	order := make([]int, len(cands))
@@ -196,14 +208,18 @@ func sentenceOf(text string, k trust.Conflict, a bool) string {
 }
 
 // prefer says whether a should be believed over b: more trusted, then not
-// flagged, then stored earlier (a passage written to contradict an
-// established one comes after it), then better ranked.
+// flagged, then not shaped like a planted answer (it asks a question), then
+// stored earlier (a passage written to contradict an established one comes
+// after it), then better ranked.
 func prefer(a, b candidate, ra, rb int) bool {
 	if a.level != b.level {
 		return a.level > b.level
 	}
 	if a.flagged != b.flagged {
 		return !a.flagged
+	}
+	if a.asks != b.asks {
+		return !a.asks
 	}
 	if !a.ingested.Equal(b.ingested) {
 		return a.ingested.Before(b.ingested)
@@ -222,6 +238,9 @@ func toPassages(cands []candidate) ([]models.Passage, []api.Citation) {
 		snip := c.text
 		if c.flagged {
 			snip = trust.Withhold(c.text, c.findings, withheldSnippet)
+			if len(c.findings) == 0 {
+				snip = withheldSnippet // flagged as a whole document
+			}
 		}
 		cs[i] = api.Citation{N: i + 1, DocumentID: h.DocID, ChunkID: h.ChunkID.String(), Shard: h.Shard, Source: c.source, Title: c.title,
 			Score: h.Score, Snippet: snippet(snip, 240), Trust: c.level.String(), Flags: c.flags}

@@ -21,6 +21,7 @@ var (
 	ErrFull         error = kind("full")           // a shard cannot take more chunks
 	ErrForbidden    error = kind("forbidden")      // the caller's token lacks the role or groups
 	ErrOverloaded   error = kind("overloaded")     // too busy to start in time: retry after RetryAfter
+	ErrStorageFull  error = kind("storage_full")   // the disk cannot take the write; queries still work
 	// ErrModelUnavailable: a model the request needs (the embedder) is down.
 	ErrModelUnavailable error = kind("model_unavailable")
 )

@@ -27,6 +27,7 @@ func TestErrorKindsReachTheAPI(t *testing.T) {
 		{node.ErrFull, http.StatusInsufficientStorage},
 		{node.ErrForbidden, http.StatusForbidden},
 		{node.ErrOverloaded, http.StatusTooManyRequests},
+		{node.ErrStorageFull, http.StatusInsufficientStorage},
 		{node.ErrModelUnavailable, http.StatusServiceUnavailable},
 	} {
 		err := fmt.Errorf("while asking: %w", tc.kind)

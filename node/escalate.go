@@ -145,6 +145,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		return local, nil
 	}
 	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
+	if remote && isOverload(err) {
+		return n.shedElsewhere(ctx, req, start, deadline, err)
+	}
 	if err != nil && !(notHeld && remote) {
 		return local, err
 	}
@@ -173,6 +176,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	// Stop waiting for remote answers a little before the query's deadline,
 	// so the local answer still goes out in time when none comes.
 	margin := min(50*time.Millisecond, deadline.Sub(start)/20)
+	// What leaves the node is redacted; the local answer above used the
+	// question as asked.
+	out := n.outgoing(ctx, req, d)
 	// One rule for every source: an answer is taken as final when it is
 	// not an abstention and its confidence reaches EscalateBelow, whoever
 	// wrote it. Below that, the search goes on within the deadline, and
@@ -183,7 +189,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	if d.Action == route.Peer {
 		n.countEscalation(d.Reasons)
-		resp, ok, weak := n.askPeers(ctx, req, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
+		resp, ok, weak := n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
 		if ok {
 			resp.Reasons = d.Reasons
 			resp.RequestID = api.RequestID(ctx)
@@ -208,7 +214,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
 	n.audit.RecordEscalation(ctx, "ask central", "central")
-	resp, rerr := n.cfg.Remote.AskCentral(ectx, req)
+	resp, rerr := n.cfg.Remote.AskCentral(ectx, out)
 	now := n.cfg.Now()
 	if rerr != nil {
 		if ctx.Err() == nil {
@@ -228,11 +234,11 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {
 		// Central answered, less surely than an answer already in hand:
 		// by the same measure, that one is better.
-		out := *best
-		out.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
-		out.RequestID = api.RequestID(ctx)
-		out.Timings.TotalMS = ms(now.Sub(start))
-		return out, nil
+		kept := *best
+		kept.Reasons = append(append([]string(nil), d.Reasons...), reasonCentralWeaker)
+		kept.RequestID = api.RequestID(ctx)
+		kept.Timings.TotalMS = ms(now.Sub(start))
+		return kept, nil
 	}
 	resp.RequestID = api.RequestID(ctx)
 	resp.Timings.TotalMS = ms(now.Sub(start))

@@ -99,23 +99,6 @@ func (n *Node) loadShard(l *syncLoad, m shardstore.ShardMeta) {
 	}
 }
 
-// loadDoc indexes a document during Open, if its shard is searched.
-func (n *Node) loadDoc(l *syncLoad, sh, doc string, chunks []lexical.Chunk) error {
-	name := sh
-	if ks, ok := l.ks[sh]; ok {
-		name = ks
-	} else if _, _, synced := splitKeyspace(sh); synced {
-		return nil
-	} else if _, managed := l.ptrs[sh]; managed {
-		return nil
-	}
-	s, ok := n.shards[name]
-	if !ok {
-		return fmt.Errorf("document %q belongs to unknown shard %q", doc, sh)
-	}
-	return s.ix.Add(doc, chunks)
-}
-
 // SyncKV is the store's key space for fleet sync's own records.
 func (n *Node) SyncKV() *shardstore.SyncKV { return n.store.SyncKV() }
 
@@ -245,8 +228,9 @@ func (n *Node) prepareSynced(ks string, d SyncDoc) (prepared, error) {
 	if len(d.Chunks) == 0 {
 		return prepared{}, fmt.Errorf("document %q has no chunks", d.ID)
 	}
-	p := prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}}
-	n.screenSynced(&p.meta)
+	md, released := syncedMetadata(d.Metadata)
+	p := prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: md, IngestedAt: n.cfg.Now().UTC()}}
+	n.screenSynced(&p.meta, released)
 	titleTerms := n.analyzer.Terms(d.Title)
 	var scratch []string
 	for i, c := range d.Chunks {
@@ -287,12 +271,13 @@ func (n *Node) reuseSynced(from, ks string, d SyncDoc) (p prepared, ok bool, err
 	if err != nil {
 		return prepared{}, false, err
 	}
-	if old.Title != d.Title || old.Source != d.Source || !maps.Equal(old.Metadata, d.Metadata) ||
+	md, released := syncedMetadata(d.Metadata)
+	if old.Title != d.Title || old.Source != d.Source || !maps.Equal(old.Metadata, md) || old.Released != released ||
 		len(old.Chunks) != len(d.Chunks) || len(vecs) != len(d.Chunks) {
 		return prepared{}, false, nil
 	}
-	p = prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: d.Metadata, IngestedAt: n.cfg.Now().UTC()}, vectors: vecs}
-	n.screenSynced(&p.meta)
+	p = prepared{shard: ks, meta: shardstore.DocMeta{ID: d.ID, Title: d.Title, Source: d.Source, Metadata: md, IngestedAt: n.cfg.Now().UTC()}, vectors: vecs}
+	n.screenSynced(&p.meta, released)
 	if old.Screened != p.meta.Screened {
 		return prepared{}, false, nil // screened now and not then, or the reverse: analyse again
 	}

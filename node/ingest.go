@@ -51,28 +51,9 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 	if !n.Ready() {
 		return api.IngestResponse{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
-	docs = slices.Clone(docs) // docGroups rewrites metadata; the caller's documents stay as sent
-	seen := make(map[[2]string]int, len(docs))
-	principal, admin := n.caller(ctx)
-	for i := range docs {
-		err := validateDoc(&docs[i])
-		if err == nil {
-			err = docGroups(ctx, &docs[i])
-		}
-		if err != nil {
-			return api.IngestResponse{}, errorf(kindOr(err, ErrInvalid), "documents[%d] (id %q): %v", i, docs[i].ID, err)
-		}
-		if err := resolveTrust(&docs[i], admin); err != nil {
-			return api.IngestResponse{}, errorf(ErrForbidden, "documents[%d] (id %q): %v", i, docs[i].ID, err)
-		}
-		if n.syncManaged(docs[i].Shard) {
-			return api.IngestResponse{}, errSyncManaged(docs[i].Shard)
-		}
-		key := [2]string{docs[i].Shard, docs[i].ID}
-		if j, dup := seen[key]; dup {
-			return api.IngestResponse{}, errorf(ErrInvalid, "documents[%d] and documents[%d] both have id %q in shard %q: send each document once", j, i, docs[i].ID, docs[i].Shard)
-		}
-		seen[key] = i
+	docs, principal, err := n.checkDocs(ctx, docs)
+	if err != nil {
+		return api.IngestResponse{}, err
 	}
 	preps, err := n.prepare(ctx, docs)
 	if err != nil {
@@ -85,6 +66,11 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		return api.IngestResponse{}, err
 	}
 	resp := api.IngestResponse{ShardVersions: make(map[string]uint64)}
+	// Once writing starts it finishes, even if the client hangs up: a
+	// client that timed out must find either none of its batch or all of
+	// it when it retries (same ids replace, so the retry is idempotent),
+	// never the first transactions only.
+	ctx = context.WithoutCancel(ctx)
 	// Write in request order, cutting a transaction when the shard changes
 	// or the budget is spent.
 	for start := 0; start < len(preps); {
@@ -95,7 +81,7 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		}
 		out, version, err := n.write(ctx, preps[start].shard, preps[start:end])
 		if err != nil {
-			return api.IngestResponse{}, err
+			return api.IngestResponse{}, storageErr(err)
 		}
 		resp.Documents = append(resp.Documents, out...)
 		resp.ShardVersions[preps[start].shard] = version
@@ -107,6 +93,40 @@ func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestRespo
 		start = end
 	}
 	return resp, nil
+}
+
+// checkDocs validates a batch with the caller's rights and returns it
+// with defaults filled in (a copy: the caller's documents stay as sent),
+// and the caller. A batch with one bad document is refused whole.
+func (n *Node) checkDocs(ctx context.Context, docs []api.Document) ([]api.Document, string, error) {
+	docs = slices.Clone(docs) // docGroups rewrites metadata; the caller's documents stay as sent
+	seen := make(map[[2]string]int, len(docs))
+	principal, admin := n.caller(ctx)
+	for i := range docs {
+		err := validateDoc(&docs[i])
+		if err == nil {
+			err = docGroups(ctx, &docs[i])
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return nil, "", api.Errorf(ae.Status, ae.Code, "documents[%d] (id %q): %s", i, docs[i].ID, ae.Message)
+		}
+		if err != nil {
+			return nil, "", errorf(kindOr(err, ErrInvalid), "documents[%d] (id %q): %v", i, docs[i].ID, err)
+		}
+		if err := resolveTrust(&docs[i], admin); err != nil {
+			return nil, "", errorf(ErrForbidden, "documents[%d] (id %q): %v", i, docs[i].ID, err)
+		}
+		if n.syncManaged(docs[i].Shard) {
+			return nil, "", errSyncManaged(docs[i].Shard)
+		}
+		key := [2]string{docs[i].Shard, docs[i].ID}
+		if j, dup := seen[key]; dup {
+			return nil, "", errorf(ErrInvalid, "documents[%d] and documents[%d] both have id %q in shard %q: send each document once", j, i, docs[i].ID, docs[i].Shard)
+		}
+		seen[key] = i
+	}
+	return docs, principal, nil
 }
 
 // validateDoc checks a document and fills in defaults.
@@ -203,7 +223,7 @@ func (n *Node) prepareOne(d *api.Document, scratch []string) (prepared, []string
 			IngestedAt: n.cfg.Now().UTC(), Trust: d.Trust, Origin: d.Origin,
 		},
 	}
-	hidden := n.screenDoc(&p.meta, d.Body)
+	hidden := n.screenDoc(&p.meta, d.Format, d.Body)
 	// The title (and the heading path) is indexed with every chunk, as the
 	// reference runs index "title + text": a chunk deep in a document is
 	// still about what the document is about.
@@ -428,7 +448,7 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 	now := n.cfg.Now().UTC()
 	res, err := n.store.Apply(ctx, shardstore.Write{Shard: shardName, Deletes: []string{id}, Now: now})
 	if err != nil {
-		return api.DeleteResponse{}, err
+		return api.DeleteResponse{}, storageErr(err)
 	}
 	var gone []uint32
 	s.mu.Lock()

@@ -29,6 +29,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/dense"
 	"github.com/edgerag/edgerag/node/fusion"
+	"github.com/edgerag/edgerag/node/jobs"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/node/route"
@@ -92,10 +93,10 @@ type Config struct {
 	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
-	// Caller tells who is calling and whether they hold the admin role;
-	// it is the hook the authentication layer (node/auth) fills. Trust
-	// above a document's origin, and the flagged-chunk admin endpoints,
-	// need admin. nil: no authentication, every caller is admin.
+	// Caller tells who is calling and whether they hold the admin role.
+	// Trust above a document's origin, and the flagged-chunk admin
+	// endpoints, need admin. nil: the principal node/auth put in the
+	// context; a context without one (in-process callers) is admin.
 	Caller func(ctx context.Context) (principal string, admin bool)
 	// DisableScreening turns the injection and poisoning screen off at
 	// ingest and sync; only benchmarks measuring its cost set it.
@@ -223,6 +224,7 @@ type Node struct {
 	started  time.Time
 	metrics  *metrics.Metrics
 	adm      *admission.Controller
+	jobs     *jobs.Queue // set by Open
 
 	// Set by Open.
 	audit  *auth.Audit
@@ -319,17 +321,16 @@ func (n *Node) Open(ctx context.Context) error {
 	n.store = st
 	sl, err := loadPointers(ctx, st)
 	if err == nil {
-		err = st.Load(ctx,
+		err = st.LoadMeta(ctx,
 			func(t shardstore.Term) { n.dict.Set(t.Term, t.ID) },
-			func(m shardstore.ShardMeta) { n.loadShard(sl, m) },
-			func(sh, doc string, chunks []lexical.Chunk) error { return n.loadDoc(sl, sh, doc, chunks) })
+			func(m shardstore.ShardMeta) { n.loadShard(sl, m) })
+	}
+	if err == nil {
+		err = n.loadIndexes(ctx)
 	}
 	if err != nil {
 		_ = st.Close()
 		return err
-	}
-	for _, s := range n.shards {
-		s.ix.Compact()
 	}
 	// Loading decoded every term vector once; hand that garbage back to
 	// the OS now rather than whenever the heap next grows, so a small
@@ -380,6 +381,10 @@ func (n *Node) Open(ctx context.Context) error {
 		}()
 	}
 	n.ready.Store(true)
+	if err := n.startJobs(ctx, bg); err != nil {
+		n.log.Warn("ingest jobs could not be recovered; async ingest is off", "err", err)
+		n.jobs = nil
+	}
 	docs, chunks := n.counts()
 	n.log.Info("node ready", "name", n.cfg.Name, "shards", len(n.shards), "documents", docs, "chunks", chunks,
 		"terms", n.dict.Len(), "load_ms", time.Since(start).Milliseconds())
@@ -394,8 +399,12 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
-		if n.store != nil {
-			n.closeErr = n.store.Close()
+		if n.store == nil {
+			return
+		}
+		n.closeErr = n.store.Close()
+		if n.closeErr == nil {
+			n.saveIndexes()
 		}
 	})
 	return n.closeErr
@@ -476,6 +485,7 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 	if n.store != nil {
 		lsm, vlog := n.store.Size()
 		st.StoreBytes = lsm + vlog
+		st.Storage = n.Storage()
 	}
 	return st, nil
 }

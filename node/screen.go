@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/auth"
+	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/node/trust"
@@ -25,18 +30,26 @@ const (
 	originSync    = "sync"
 )
 
-// caller returns who is calling and whether they hold the admin role,
-// through Config.Caller — the hook the authentication layer (node/auth)
-// fills. Without it the node has no notion of callers: anyone who reaches
-// the API may do anything, so every caller counts as admin.
+// caller returns who is calling and whether they hold the admin role:
+// Config.Caller when set, else the principal node/auth's guard put in the
+// context. A context without one is an in-process caller (eval, tests,
+// a node run without authentication), which may do anything.
 func (n *Node) caller(ctx context.Context) (principal string, admin bool) {
-	if n.cfg.Caller == nil {
-		return "", true
+	if n.cfg.Caller != nil {
+		return n.cfg.Caller(ctx)
 	}
-	return n.cfg.Caller(ctx)
+	if p, ok := auth.FromContext(ctx); ok {
+		return p.Name, p.Role.Allows(auth.RoleAdmin)
+	}
+	return "", true
 }
 
 func validateProvenance(d *api.Document) error {
+	for k := range d.Metadata {
+		if strings.HasPrefix(k, trust.ReservedPrefix) {
+			return fmt.Errorf("metadata key %q: keys starting with %q are reserved", k, trust.ReservedPrefix)
+		}
+	}
 	switch d.Origin {
 	case "", originIngest, originCrawler, originUpload:
 	default:
@@ -72,7 +85,7 @@ func resolveTrust(d *api.Document, admin bool) error {
 // screenDoc marks a document's record screened, records document-level
 // findings (hidden markup that carries instructions, a flagged title) and
 // returns the hidden text its chunks are checked for.
-func (n *Node) screenDoc(meta *shardstore.DocMeta, body string) []trust.Hidden {
+func (n *Node) screenDoc(meta *shardstore.DocMeta, format, body string) []trust.Hidden {
 	if n.cfg.DisableScreening {
 		return nil
 	}
@@ -81,6 +94,16 @@ func (n *Node) screenDoc(meta *shardstore.DocMeta, body string) []trust.Hidden {
 	for _, h := range hidden {
 		if h.Instruction && !slices.Contains(meta.Flags, trust.FlagHidden) {
 			meta.Flags = append(meta.Flags, trust.FlagHidden)
+		}
+	}
+	// Chunking turns markdown images and links into their labels, so a
+	// link built to carry data out never reaches a chunk to be flagged
+	// there; the document says what it is all the same.
+	if format != "" && format != "text" {
+		for _, f := range trust.Detect(body) {
+			if f.Flag == trust.FlagExfiltration && !slices.Contains(meta.Flags, f.Flag) {
+				meta.Flags = append(meta.Flags, f.Flag)
+			}
 		}
 	}
 	for _, f := range trust.Names(trust.Detect(meta.Title)) {
@@ -94,9 +117,24 @@ func (n *Node) screenDoc(meta *shardstore.DocMeta, body string) []trust.Hidden {
 
 // screenSynced sets the provenance of a document fleet sync delivered:
 // central signed the version it came in. It is screened all the same, so
-// a poisoned document central let through is still withheld from answers.
-func (n *Node) screenSynced(meta *shardstore.DocMeta) {
-	meta.Trust, meta.Origin, meta.Screened = trust.Central.String(), originSync, !n.cfg.DisableScreening
+// a poisoned document central let through is still withheld from answers,
+// unless central's admin released it.
+func (n *Node) screenSynced(meta *shardstore.DocMeta, released bool) {
+	meta.Trust, meta.Origin, meta.Screened, meta.Released = trust.Central.String(), originSync, !n.cfg.DisableScreening, released
+}
+
+// syncedMetadata splits central's release marker off a delivered
+// document's metadata.
+func syncedMetadata(md map[string]string) (map[string]string, bool) {
+	if _, ok := md[trust.ReleasedKey]; !ok {
+		return md, false
+	}
+	out := maps.Clone(md)
+	delete(out, trust.ReleasedKey)
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, md[trust.ReleasedKey] == "true"
 }
 
 // screenChunk runs the detector on a chunk's normalised text and looks for
@@ -155,40 +193,68 @@ const contradictionProbe = 3
 // at least their trust says, with other figures or the opposite polarity:
 // the PoisonedRAG pattern, a passage built to rank for a question and give
 // another answer. Only chunks that state a figure or a negation are
-// checked, so ordinary prose costs one regular expression.
+// checked, so ordinary prose costs one regular expression; the searches
+// run on every core, as they only read the index.
 func (n *Node) screenContradictions(ctx context.Context, preps []prepared) error {
 	if n.cfg.DisableScreening {
 		return nil
 	}
+	type job struct{ doc, chunk int }
+	var jobs []job
 	for pi := range preps {
-		p := &preps[pi]
-		level := trust.StoredLevel(p.meta.Trust)
-		for ci := range p.meta.Chunks {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			cm := &p.meta.Chunks[ci]
-			if slices.Contains(cm.Flags, trust.FlagContradiction) || !trust.HasClaim(p.texts[ci]) {
-				continue
-			}
-			k, ok, err := n.contradicted(p.shard, p.meta.ID, level, p.texts[ci])
-			if err != nil {
-				return err
-			}
-			if ok {
-				cm.Flags = append(cm.Flags, trust.FlagContradiction)
-				slices.Sort(cm.Flags)
-				cm.Spans = append(cm.Spans, [2]int{k.SpanA.Start, k.SpanA.End})
+		for ci := range preps[pi].meta.Chunks {
+			if !slices.Contains(preps[pi].meta.Chunks[ci].Flags, trust.FlagContradiction) {
+				jobs = append(jobs, job{pi, ci})
 			}
 		}
 	}
-	return nil
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers(), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p := &preps[jobs[i].doc]
+				claims := trust.Claims(p.texts[jobs[i].chunk], maxClaims)
+				if claims == "" {
+					continue
+				}
+				k, ok, err := n.contradicted(p.shard, p.meta.ID, trust.StoredLevel(p.meta.Trust), claims, p.texts[jobs[i].chunk])
+				if errs[i] = err; ok {
+					// Each job owns its chunk's record.
+					cm := &p.meta.Chunks[jobs[i].chunk]
+					cm.Flags = append(cm.Flags, trust.FlagContradiction)
+					slices.Sort(cm.Flags)
+					cm.Spans = append(cm.Spans, [2]int{k.SpanA.Start, k.SpanA.End})
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
+// maxClaims bounds the claim sentences of a chunk searched with, which
+// bounds what the screen costs per chunk.
+const maxClaims = 3
+
 // contradicted compares text with the stored chunks of other documents in
-// the shard most like it that are at least as trusted and not flagged.
-func (n *Node) contradicted(shardName, docID string, level trust.Level, text string) (trust.Conflict, bool, error) {
-	r, err := n.searchLexical(text, shardName, contradictionProbe+1, nil)
+// the shard most like its claims that are at least as trusted and not
+// flagged.
+func (n *Node) contradicted(shardName, docID string, level trust.Level, claims, text string) (trust.Conflict, bool, error) {
+	r, err := n.searchLexical(claims, shardName, contradictionProbe+1, nil)
 	if errors.Is(err, ErrShardNotHeld) {
 		return trust.Conflict{}, false, nil // a new shard: nothing to contradict
 	}
@@ -218,6 +284,12 @@ func (n *Node) contradicted(shardName, docID string, level trust.Level, text str
 			return trust.Conflict{}, false, fmt.Errorf("screen for contradictions: %w", err)
 		}
 		if trust.StoredLevel(d.Trust) < level || h.Position >= len(d.Chunks) || (len(d.Chunks[h.Position].Flags) > 0 && !d.Released) {
+			continue
+		}
+		// Between equals, a stored passage that asks the question it
+		// answers is the likelier plant: the new one is not flagged for
+		// disagreeing with it (the query shows the disagreement).
+		if trust.StoredLevel(d.Trust) == level && trust.AsksQuestion(texts[i]) && !trust.AsksQuestion(text) {
 			continue
 		}
 		if k, ok := n.checker.Contradicts(text, texts[i]); ok {
@@ -340,4 +412,33 @@ func slicesSortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// outgoing returns the request as it may leave the node for a peer or
+// central: personal data and named secrets redacted from the question
+// (Config.Redactor). Each redaction is counted in /metrics and logged with
+// the request id and recorded in the audit log with its counts, never the
+// redacted values. Nothing is redacted when the decision keeps the
+// question local.
+func (n *Node) outgoing(ctx context.Context, req api.QueryRequest, d route.Decision) api.QueryRequest {
+	if d.Action != route.Peer && !d.Central {
+		return req
+	}
+	r := n.cfg.Redactor.Redact(req.Question)
+	if r.Total() == 0 {
+		return req
+	}
+	for name, c := range r.Counts {
+		n.metrics.Redactions.WithLabelValues(name).Add(float64(c))
+	}
+	n.log.InfoContext(ctx, "redacted before escalation", "counts", r.Counts, "total", r.Total())
+	parts := make([]string, 0, len(r.Counts))
+	for _, name := range slices.Sorted(maps.Keys(r.Counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", name, r.Counts[name]))
+	}
+	p, _ := auth.FromContext(ctx)
+	n.audit.Record(auth.Event{Kind: auth.EventEscalation, Principal: p.Name, Action: "redacted before escalation",
+		Detail: strings.Join(parts, ", ")})
+	req.Question = r.Text
+	return req
 }

@@ -11,6 +11,8 @@
 #   REUSE=1                keep indexes already built: query figures only
 #   MEMORY_LIMIT=268435456 edgerag's --memory-limit while serving and ingesting
 #   PIN=1                  pin every engine to CPU 1 with taskset
+#   ENGINES="edgerag xapian bleve"  the engines to run
+#   SCREEN=true            run edgerag's trust screen at ingest (off: the peers have none)
 #
 # Needs Debian's python3-xapian (apt-get install python3-xapian) and the Go
 # module proxy for bleve, which builds from its own module under
@@ -18,6 +20,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000"}
+ENGINES=${ENGINES:-"edgerag xapian bleve"}
 BENCH_DIR=${BENCH_DIR:-${EDGERAG_CACHE:-$HOME/.cache/edgerag}/bench-peers}
 MEMORY_LIMIT=${MEMORY_LIMIT:-268435456}
 GO=${GO:-go}
@@ -36,17 +39,17 @@ for n in $SIZES; do
 	if [ ! -s "$d/chunks.txt" ]; then
 		"$BENCH_DIR/bin/benchpeers" export -chunks "$n" -out "$d" >/dev/null
 	fi
-	for e in edgerag xapian bleve; do
+	for e in $ENGINES; do
 		if [ "${REUSE:-0}" != 1 ] || [ ! -d "$d/$e" ]; then
 			rm -rf "$d/$e"
 			case $e in
-			edgerag) run "$BENCH_DIR/bin/benchpeers" ingest -chunks "$n" -data "$d/$e" -memory-limit "$MEMORY_LIMIT" ;;
+			edgerag) run "$BENCH_DIR/bin/benchpeers" ingest -chunks "$n" -data "$d/$e" -memory-limit "$MEMORY_LIMIT" -screen="${SCREEN:-false}" ;;
 			xapian) run $PY scripts/bench-peers-xapian.py ingest "$d/chunks.txt" "$d/$e" ;;
 			bleve) run "$BENCH_DIR/bin/bleve" ingest "$d/chunks.txt" "$d/$e" ;;
 			esac | sed "s/^{/{\"size\":$n,/" >>"$out"
 		fi
 	done
-	for e in edgerag xapian bleve; do
+	for e in $ENGINES; do
 		case $e in
 		edgerag) run "$BENCH_DIR/bin/benchpeers" query -data "$d/$e" -questions "$d/questions.txt" -memory-limit "$MEMORY_LIMIT" ;;
 		xapian) run $PY scripts/bench-peers-xapian.py query "$d/$e" "$d/queries.txt" ;;

@@ -171,9 +171,10 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 	}
 	g.waiting++
 	g.mu.Unlock()
-	// Waiting longer than the target plus the estimate means the service
-	// time measured was wrong; refuse rather than hold the client.
-	timer := time.NewTimer(g.cfg.TargetWait + est)
+	// A queued request is served: refusing it late would waste the wait
+	// it has already had. Only a wait far beyond the estimate (the work
+	// has stalled) ends in a refusal rather than holding the client on.
+	timer := time.NewTimer(4*g.cfg.TargetWait + 2*est)
 	defer timer.Stop()
 	select {
 	case g.slots <- struct{}{}:
@@ -244,7 +245,7 @@ func NewController(cfgs ...Config) *Controller {
 func Defaults(cores int) []Config {
 	cores = max(cores, 1)
 	return []Config{
-		{Name: Retrieval, Slots: cores, TargetWait: 20 * time.Millisecond, MinQueue: 2 * cores, MaxQueue: 64 * cores, InitialService: time.Millisecond},
+		{Name: Retrieval, Slots: cores, TargetWait: 25 * time.Millisecond, MinQueue: 8 * cores, MaxQueue: 64 * cores, InitialService: time.Millisecond},
 		{Name: Generation, Slots: 1, TargetWait: 5 * time.Second, MinQueue: 1, MaxQueue: 8, InitialService: 2 * time.Second},
 		{Name: Ingest, Slots: 1, TargetWait: 2 * time.Second, MinQueue: 2, MaxQueue: 32, InitialService: 50 * time.Millisecond},
 	}

@@ -140,6 +140,9 @@ func rollbackHandler(n *node.Node) http.Handler {
 }
 
 func (sl *syncLink) serveNudge(w http.ResponseWriter, r *http.Request) {
+	if !api.RefuseBody(w, r) {
+		return
+	}
 	if sl.syncer == nil {
 		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node"))
 		return

@@ -42,6 +42,24 @@ func (c *Client) Ingest(ctx context.Context, docs []Document) (IngestResponse, e
 	return resp, err
 }
 
+// IngestAsync queues documents as an ingest job; the node answers once
+// they are stored durably and indexes them in the background.
+func (c *Client) IngestAsync(ctx context.Context, docs []Document) (Job, error) {
+	var job Job
+	err := c.Call(ctx, http.MethodPost, "/v1/documents", struct {
+		Documents []Document `json:"documents"`
+		Async     bool       `json:"async"`
+	}{docs, true}, &job)
+	return job, err
+}
+
+// Job returns the progress of an ingest job.
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	var job Job
+	err := c.Call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &job)
+	return job, err
+}
+
 // Delete removes a document.
 func (c *Client) Delete(ctx context.Context, shardName, id string) (DeleteResponse, error) {
 	var resp DeleteResponse

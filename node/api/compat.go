@@ -252,6 +252,13 @@ func sourcesBlock(resp QueryResponse) string {
 			b.WriteString(" — ")
 		}
 		b.WriteString(id)
+		// Trust and flags travel with the source, as on /v1/query.
+		if c.Trust != "" && c.Trust != "local" {
+			b.WriteString(" (" + c.Trust + ")")
+		}
+		if len(c.Flags) > 0 {
+			b.WriteString(" [flagged: " + strings.Join(c.Flags, ", ") + "]")
+		}
 	}
 	return b.String()
 }

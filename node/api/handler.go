@@ -56,6 +56,7 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /v1/documents", h.ingest)
 	h.mux.HandleFunc("DELETE /v1/documents/{id}", h.deleteDoc)
+	h.mux.HandleFunc("GET /v1/jobs/{id}", h.job)
 	h.mux.HandleFunc("POST /v1/query", h.query)
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -68,7 +69,13 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 			WriteError(w, e)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]string{"status": "ready"}
+		if st, ok := svc.(interface{ Storage() string }); ok {
+			// Ready for queries; writes may still be refused, and a
+			// monitor should see why.
+			body["storage"] = st.Storage()
+		}
+		WriteJSON(w, http.StatusOK, body)
 	})
 	RegisterCompat(h)
 	registerFlagged(h)
@@ -115,6 +122,9 @@ func (s *statusRecorder) Flush() {
 // ingestBody accepts {"documents":[...]} or a single document object.
 type ingestBody struct {
 	Documents []Document `json:"documents"`
+	// Async queues the documents as a job: 202 with the job once they are
+	// stored durably, indexed in the background (GET /v1/jobs/{id}).
+	Async bool `json:"async,omitempty"`
 	Document
 }
 
@@ -132,6 +142,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var docs []Document
+	async := false
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 		if err := decodeStrict(t, &docs); err != nil {
 			WriteError(w, err)
@@ -143,6 +154,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, err)
 			return
 		}
+		async = b.Async
 		single := b.Document.ID != "" || b.Document.Body != ""
 		switch {
 		case single && b.Documents != nil:
@@ -162,12 +174,41 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%d documents in one request; send at most %d per request", len(docs), MaxBatch))
 		return
 	}
+	if async {
+		ai, ok := h.svc.(AsyncIngester)
+		if !ok {
+			WriteError(w, Errorf(http.StatusBadRequest, CodeBadRequest, `this node has no ingest job queue: drop "async"`))
+			return
+		}
+		job, err := ai.SubmitIngest(r.Context(), docs)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/jobs/"+job.ID)
+		WriteJSON(w, http.StatusAccepted, job)
+		return
+	}
 	resp, err := h.svc.Ingest(r.Context(), docs)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, resp)
+}
+
+func (h *Handler) job(w http.ResponseWriter, r *http.Request) {
+	ai, ok := h.svc.(AsyncIngester)
+	if !ok {
+		WriteError(w, Errorf(http.StatusNotFound, CodeNotFound, "this node has no ingest job queue"))
+		return
+	}
+	job, err := ai.Job(r.Context(), r.PathValue("id"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, job)
 }
 
 func (h *Handler) deleteDoc(w http.ResponseWriter, r *http.Request) {

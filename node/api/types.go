@@ -63,6 +63,35 @@ type IngestResponse struct {
 	ShardVersions map[string]uint64  `json:"shard_versions"`
 }
 
+// Job is an asynchronous ingest: POST /v1/documents with "async": true
+// answers 202 with it once the documents are stored durably, and GET
+// /v1/jobs/{id} shows its progress.
+type Job struct {
+	ID       string    `json:"id"`
+	Status   string    `json:"status"` // queued, running, done or failed
+	Total    int       `json:"total"`  // documents in the job
+	Done     int       `json:"done"`   // documents indexed so far
+	Error    string    `json:"error,omitempty"`
+	Created  time.Time `json:"created"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Job states.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// AsyncIngester is implemented by services with an ingest job queue.
+type AsyncIngester interface {
+	// SubmitIngest validates docs and queues them durably as a job.
+	SubmitIngest(ctx context.Context, docs []Document) (Job, error)
+	// Job returns a job's progress.
+	Job(ctx context.Context, id string) (Job, error)
+}
+
 // DeleteResponse answers a document deletion.
 type DeleteResponse struct {
 	ID           string `json:"id"`
@@ -177,8 +206,11 @@ type Status struct {
 	Chunks     int          `json:"chunks"`
 	Terms      int          `json:"terms"`
 	StoreBytes int64        `json:"store_bytes"`
-	Retrieval  string       `json:"retrieval"` // bm25, or hybrid when vectors exist
-	Answerer   string       `json:"answerer"`  // extractive, or the generation model
+	// Storage is "ok", or why writes are refused (disk full, read-only);
+	// queries are answered either way.
+	Storage   string `json:"storage,omitempty"`
+	Retrieval string `json:"retrieval"` // bm25, or hybrid when vectors exist
+	Answerer  string `json:"answerer"`  // extractive, or the generation model
 	// Central is the state of the link to central: "none" when no central
 	// is configured, else the circuit breaker's "closed", "open" or
 	// "half-open".
@@ -339,6 +371,7 @@ var kindStatus = map[string]struct {
 	"full":           {http.StatusInsufficientStorage, CodeTooLarge},
 	"forbidden":      {http.StatusForbidden, CodeForbidden},
 	"overloaded":     {http.StatusTooManyRequests, CodeOverloaded},
+	"storage_full":   {http.StatusInsufficientStorage, CodeStorageFull},
 	// The embedder is down: the code names what is unavailable.
 	"model_unavailable": {http.StatusServiceUnavailable, "embedding_unavailable"},
 }

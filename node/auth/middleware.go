@@ -29,6 +29,9 @@ func Required(method, path string) Role {
 		if strings.HasPrefix(path, "/v1/models/") {
 			return RoleQuery
 		}
+		if strings.HasPrefix(path, "/v1/jobs/") {
+			return RoleIngest // the progress of an async ingest
+		}
 	case http.MethodPost:
 		switch path {
 		case "/v1/query", "/api/chat", "/v1/chat/completions":

@@ -57,12 +57,22 @@ type frozen struct {
 // mapping frees an arena allocation once, either when the index replaces
 // it or, failing that, when the garbage collector finds it unreachable.
 type mapping struct {
-	once  sync.Once
-	arena Arena
-	b     []byte
+	once    sync.Once
+	arena   Arena
+	b       []byte
+	release func() // instead of arena.Free, for a snapshot's mapping
 }
 
-func (m *mapping) free() { m.once.Do(func() { m.arena.Free(m.b) }) }
+func (m *mapping) free() {
+	m.once.Do(func() {
+		switch {
+		case m.release != nil:
+			m.release()
+		case m.arena != nil:
+			m.arena.Free(m.b)
+		}
+	})
+}
 
 func (f *frozen) term(t uint32) (firstBlock, nBlocks int, maxTF uint8, minLen uint32) {
 	if f == nil || int(t) >= f.terms {

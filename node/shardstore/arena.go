@@ -1,7 +1,12 @@
 package shardstore
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -55,5 +60,75 @@ func (a fileArena) Free(b []byte) {
 	}
 	if err := unmap(b); err != nil {
 		a.log.Warn("unmap postings", "err", err)
+	}
+}
+
+// snapshotPath names a shard's index snapshot; hex keeps any shard name a
+// valid file name.
+func (s *Store) snapshotPath(shardName string) string {
+	return filepath.Join(s.dir, "postings", hex.EncodeToString([]byte(shardName))+".snap")
+}
+
+// WriteIndexSnapshot replaces a shard's index snapshot with what write
+// produces, atomically: a crash leaves the old file or the new one.
+func (s *Store) WriteIndexSnapshot(shardName string, write func(io.Writer) error) error {
+	path := s.snapshotPath(shardName)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("index snapshot: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "snap-*")
+	if err != nil {
+		return fmt.Errorf("index snapshot: %w", err)
+	}
+	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	err = write(f)
+	if err == nil && !s.noSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("index snapshot of shard %q: %w", shardName, err)
+	}
+	return nil
+}
+
+// OpenIndexSnapshot maps a shard's index snapshot read-only. release unmaps
+// it; ErrNotFound means there is none.
+func (s *Store) OpenIndexSnapshot(shardName string) (b []byte, release func(), err error) {
+	f, err := os.Open(s.snapshotPath(shardName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("index snapshot of shard %q: %w", shardName, ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("index snapshot: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("index snapshot: %w", err)
+	}
+	if fi.Size() == 0 || fi.Size() > math.MaxInt32*8 {
+		return nil, nil, fmt.Errorf("index snapshot of shard %q: size %d: %w", shardName, fi.Size(), ErrNotFound)
+	}
+	b, err = mapReadOnly(f, int(fi.Size()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("map index snapshot: %w", err)
+	}
+	return b, func() {
+		if err := unmap(b); err != nil {
+			s.log.Warn("unmap index snapshot", "err", err)
+		}
+	}, nil
+}
+
+// RemoveIndexSnapshot deletes a shard's index snapshot, if any.
+func (s *Store) RemoveIndexSnapshot(shardName string) {
+	if err := os.Remove(s.snapshotPath(shardName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("remove index snapshot", "shard", shardName, "err", err)
 	}
 }

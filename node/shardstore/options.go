@@ -14,7 +14,7 @@ import (
 // block cache, 1 GB value-log files mapped at twice their size) were measured
 // here at 909 MB resident for 100k chunks; these settings hold the same data
 // in a few tens of MB and ingest faster.
-func badgerOptions(dir string, syncWrites bool, log *slog.Logger) badger.Options {
+func badgerOptions(dir string, syncWrites, readOnly bool, log *slog.Logger) badger.Options {
 	o := badger.DefaultOptions(dir).
 		// Two 12 MB memtables: enough to absorb an ingest batch while one
 		// flushes, and a transaction may be 15% of a memtable (1.8 MB), which
@@ -54,6 +54,7 @@ func badgerOptions(dir string, syncWrites bool, log *slog.Logger) badger.Options
 		// the process: edge devices lose power. Callers batch writes so the
 		// fsync per commit is amortised.
 		WithSyncWrites(syncWrites).
+		WithReadOnly(readOnly).
 		WithLogger(badgerLogger{log})
 	return o
 }

@@ -95,6 +95,9 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		if s.readOnly {
+			continue // nothing to rewrite into
+		}
 		// Each call rewrites at most one file; repeat until nothing is
 		// worth rewriting, but give way to shutdown between files.
 		for ctx.Err() == nil {

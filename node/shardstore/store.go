@@ -13,7 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,7 +40,11 @@ type Options struct {
 	// crash of the process but not a power cut; tests and scratch
 	// evaluation nodes use it.
 	NoSync bool
-	Logger *slog.Logger // nil: discard
+	// Reserve is the free disk space the store keeps (see Space); 0:
+	// DefaultReserve. Below it writes fail with ErrDiskFull, and a store
+	// opened below it opens read-only.
+	Reserve int64
+	Logger  *slog.Logger // nil: discard
 }
 
 // ChunkMeta is one chunk as a document record lists it.
@@ -120,9 +127,12 @@ type Result struct {
 // Store is a node's shard storage. It is safe for concurrent use; writes are
 // serialised.
 type Store struct {
-	db  *badger.DB
-	dir string
-	log *slog.Logger
+	db       *badger.DB
+	dir      string
+	noSync   bool
+	log      *slog.Logger
+	reserve  int64
+	readOnly bool // opened read-only: the disk was full or not writable
 
 	mu     sync.Mutex              // serialises writes and guards refs
 	refs   map[shard.ChunkID]int32 // live references to each chunk text
@@ -141,11 +151,48 @@ func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("open shard store: no data directory given (use --data DIR)")
 	}
-	db, err := badger.Open(badgerOptions(opts.Dir, !opts.NoSync, log))
-	if err != nil {
-		return nil, fmt.Errorf("open shard store in %s: %w", opts.Dir, err)
+	s := &Store{log: log, dir: opts.Dir, noSync: opts.NoSync, reserve: opts.Reserve, refs: make(map[shard.ChunkID]int32)}
+	if s.reserve <= 0 {
+		s.reserve = DefaultReserve
 	}
-	return &Store{db: db, dir: opts.Dir, log: log, refs: make(map[shard.ChunkID]int32)}, nil
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil && !errors.Is(err, syscall.EROFS) {
+		return nil, fmt.Errorf("open shard store: %w", err)
+	}
+	// Opening read-write on a full disk would map a new write-ahead log
+	// that Badger then writes into, and die of SIGBUS; read-only, the node
+	// still answers from what it holds.
+	if free, need, err := s.Space(); err == nil && free < need && storeExists(opts.Dir) {
+		log.Warn("the disk is full: opening the store read-only; writes are refused until space is freed and the node restarted",
+			"dir", opts.Dir, "free_mb", free>>20, "reserve_mb", need>>20)
+		s.readOnly = true
+	}
+	db, err := badger.Open(badgerOptions(opts.Dir, !opts.NoSync, s.readOnly, log))
+	if err != nil && s.readOnly {
+		// Most often a kill left a write-ahead log that only a read-write
+		// open can trim (badger.ErrTruncateNeeded, which Badger wraps
+		// beyond errors.Is). Trimming frees space rather than taking it,
+		// and every write after it passes the free-space check first.
+		log.Warn("the store cannot be opened read-only: opening it read-write; writes stay refused while the disk is full", "dir", opts.Dir, "err", err)
+		s.readOnly = false
+		db, err = badger.Open(badgerOptions(opts.Dir, !opts.NoSync, false, log))
+	}
+	if err != nil && !s.readOnly && errors.Is(s.diskErr(err), ErrDiskFull) && storeExists(opts.Dir) {
+		log.Warn("the store cannot be opened for writing: opening it read-only", "dir", opts.Dir, "err", err)
+		s.readOnly = true
+		db, err = badger.Open(badgerOptions(opts.Dir, !opts.NoSync, true, log))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open shard store in %s: %w", opts.Dir, s.diskErr(err))
+	}
+	s.db = db
+	return s, nil
+}
+
+// storeExists reports whether dir holds a Badger database: a new, empty
+// store cannot be opened read-only.
+func storeExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "MANIFEST"))
+	return err == nil
 }
 
 // Close flushes and closes the database.
@@ -158,38 +205,17 @@ func (s *Store) Close() error {
 
 // Load streams what the in-memory index is built from: every dictionary term
 // to term, every shard to shardFn, and every document's term vectors to doc.
-// The slices passed to doc are reused after it returns. Load must run once
-// before the first Apply.
+// The slices passed to doc are reused after it returns.
 func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMeta), doc func(shardName, docID string, chunks []lexical.Chunk) error) error {
+	if err := s.LoadMeta(ctx, term, shardFn); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.refs)
+	var chunks []lexical.Chunk
+	var terms []lexical.TermFreq
 	err := s.db.View(func(txn *badger.Txn) error {
-		if err := iterate(ctx, txn, prefixTerm, func(k, v []byte) error {
-			id, n := binary.Uvarint(v)
-			if n <= 0 || id > 1<<32-1 {
-				return fmt.Errorf("term %q: %w", k[len(prefixTerm):], errCorrupt)
-			}
-			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := s.loadGroups(ctx, txn); err != nil {
-			return err
-		}
-		if err := iterate(ctx, txn, prefixShard, func(_, v []byte) error {
-			var m ShardMeta
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("shard record: %w", err)
-			}
-			shardFn(m)
-			return nil
-		}); err != nil {
-			return err
-		}
-		var chunks []lexical.Chunk
-		var terms []lexical.TermFreq
 		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
 			sh, id, ok := splitDocKey(k)
 			if !ok {
@@ -208,6 +234,65 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 	})
 	if err != nil {
 		return fmt.Errorf("load shard store: %w", err)
+	}
+	s.loaded = true
+	return nil
+}
+
+// LoadMeta streams the dictionary and the shard records, not the documents:
+// a node whose index snapshots are current needs nothing more to start. The
+// chunk reference counts writes need are then counted by the first Apply.
+func (s *Store) LoadMeta(ctx context.Context, term func(Term), shardFn func(ShardMeta)) error {
+	err := s.db.View(func(txn *badger.Txn) error {
+		if err := iterate(ctx, txn, prefixTerm, func(k, v []byte) error {
+			id, n := binary.Uvarint(v)
+			if n <= 0 || id > 1<<32-1 {
+				return fmt.Errorf("term %q: %w", k[len(prefixTerm):], errCorrupt)
+			}
+			term(Term{Term: string(k[len(prefixTerm):]), ID: uint32(id)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := s.loadGroups(ctx, txn); err != nil {
+			return err
+		}
+		return iterate(ctx, txn, prefixShard, func(_, v []byte) error {
+			var m ShardMeta
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("shard record: %w", err)
+			}
+			shardFn(m)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load shard store: %w", err)
+	}
+	return nil
+}
+
+// countRefs counts the references to every chunk text from the stored term
+// vectors; s.mu must be held.
+func (s *Store) countRefs(ctx context.Context) error {
+	clear(s.refs)
+	var chunks []lexical.Chunk
+	var terms []lexical.TermFreq
+	err := s.db.View(func(txn *badger.Txn) error {
+		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
+			var err error
+			if chunks, terms, err = decodeVectors(v, chunks, terms); err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			for _, c := range chunks {
+				s.refs[c.ID]++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		clear(s.refs)
+		return fmt.Errorf("count chunk references: %w", err)
 	}
 	s.loaded = true
 	return nil
@@ -256,7 +341,12 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.loaded {
-		return Result{}, errors.New("shard store: Apply before Load")
+		if err := s.countRefs(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := s.checkSpace(w.size()); err != nil {
+		return Result{}, err
 	}
 	res := Result{Removed: make(map[string][]lexical.Chunk)}
 	delta := make(map[shard.ChunkID]int32)
@@ -380,9 +470,27 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	return res, nil
 }
 
+// size estimates the bytes a write adds.
+func (w Write) size() int64 {
+	var n int64
+	for _, p := range w.Puts {
+		n += 512 + int64(len(p.Meta.Title)+len(p.Meta.Source))
+		for _, t := range p.Texts {
+			n += int64(len(t))
+		}
+		for _, c := range p.Vectors {
+			n += 16 + 8*int64(len(c.Terms))
+		}
+	}
+	return n + 64*int64(len(w.Deletes)+len(w.NewTerms))
+}
+
 func (s *Store) txnErr(err error) error {
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	if de := s.diskErr(err); errors.Is(de, ErrDiskFull) {
+		return de
 	}
 	return fmt.Errorf("shard store write: %w", err)
 }

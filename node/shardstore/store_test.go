@@ -135,11 +135,44 @@ func TestReplaceAndDeleteReleaseTexts(t *testing.T) {
 	}
 }
 
-func TestApplyBeforeLoadFails(t *testing.T) {
-	s := open(t, t.TempDir())
+// A store opened with LoadMeta alone (a node starting from its index
+// snapshots) counts chunk references on its first write, so shared texts
+// are kept exactly as long as a document uses them.
+func TestApplyWithoutLoadCountsReferences(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, dir)
+	load(t, s)
+	const shared = "shared text"
+	if _, err := s.Apply(ctx, Write{Shard: "x", Puts: []DocWrite{docWrite("a", shared), docWrite("b", shared)}}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	s = open(t, dir)
 	defer s.Close()
-	if _, err := s.Apply(context.Background(), Write{Shard: "x"}); err == nil {
-		t.Fatal("Apply before Load must fail: refcounts are unknown")
+	shards := 0
+	must(t, s.LoadMeta(ctx, func(Term) {}, func(ShardMeta) { shards++ }))
+	if shards != 1 {
+		t.Fatalf("LoadMeta saw %d shards, want 1", shards)
+	}
+	if _, err := s.Apply(ctx, Write{Shard: "x", Deletes: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Texts([]shard.ChunkID{shard.HashText(shared)}); err != nil {
+		t.Fatalf("text still used by b was deleted: %v", err)
+	}
+	if _, err := s.Apply(ctx, Write{Shard: "x", Deletes: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Texts([]shard.ChunkID{shard.HashText(shared)}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("text outlived its last document: %v", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

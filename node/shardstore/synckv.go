@@ -96,6 +96,13 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	n := int64(64 * len(deletes))
+	for _, s := range sets {
+		n += int64(len(s.Key) + len(s.Value))
+	}
+	if err := kv.s.checkSpace(n); err != nil {
+		return err
+	}
 	txn := kv.s.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, d := range deletes {

@@ -147,6 +147,9 @@ func (s *Store) PutEmbeddings(ctx context.Context, model string, dims int, ids [
 	if len(ids) != len(vecs) {
 		return fmt.Errorf("store embeddings of %q: %d ids for %d vectors; pass one id per vector", model, len(ids), len(vecs))
 	}
+	if err := s.checkSpace(int64(len(vecs) * (4*dims + 32))); err != nil {
+		return err
+	}
 	for i, v := range vecs {
 		if len(v) != dims {
 			return fmt.Errorf("store embeddings of %q: vector %d (chunk %s) has %d dimensions, want %d", model, i, ids[i], len(v), dims)

@@ -101,6 +101,7 @@ type view struct {
 	Central   centralView
 	Memory    memoryView
 	Store     string
+	Storage   string // why writes are refused; "" when they are not
 	Documents int
 	Chunks    int
 	Terms     int
@@ -211,6 +212,7 @@ func build(st api.Status, now time.Time) view {
 		Central:   central(st.Central),
 		Memory:    memory(st.Memory),
 		Store:     bytesText(st.StoreBytes),
+		Storage:   storage(st.Storage),
 		Documents: st.Documents,
 		Chunks:    st.Chunks,
 		Terms:     st.Terms,
@@ -490,3 +492,12 @@ func charts(recent []api.RecentQuery) (latency, confidence chart) {
 }
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
+// storage is what the page says about the disk: nothing while writes go
+// through.
+func storage(s string) string {
+	if s == "" || s == "ok" {
+		return ""
+	}
+	return s
+}

@@ -50,7 +50,7 @@ type quantity struct {
 	text     string
 }
 
-var quantityRe = regexp.MustCompile(`(?i)(\b(?:every|each|per|intervals?\s+of|after)\s+)?\b([0-9]+(?:[.,][0-9]+)*)(?:\s*(?:-|–|to|and)\s*([0-9]+(?:[.,][0-9]+)*))?\s*(?:(?:operating|running|engine|flight|service|calendar|working)\s+)?(n[·.\s-]?m\b|newton[\s-]?met(?:er|re)s?|flight\s+hours?|hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|seconds?\b|secs?\b|days?\b|weeks?\b|months?\b|years?\b|km\b|kilomet(?:er|re)s?|miles?\b|mm\b|millimet(?:er|re)s?|cm\b|met(?:er|re)s?\b|m\b|psi\b|bar\b|kpa\b|mpa\b|°\s*[cf]\b|degrees?\s*(?:c|f|celsius|fahrenheit)\b|volts?\b|v\b|amps?\b|amperes?\b|a\b|watts?\b|w\b|kw\b|lit(?:er|re)s?\b|l\b|ml\b|gallons?\b|gal\b|kg\b|g\b|lbs?\b|pounds?\b|%|percent\b|rpm\b|cycles?\b|liters?\b)`)
+var quantityRe = regexp.MustCompile(`(?i)(\b(?:every|each|per|intervals?\s+of|after)\s+)?\b([0-9]+(?:[.,][0-9]+)*)(?:\s*(?:-|–|to|and)\s*([0-9]+(?:[.,][0-9]+)*))?\s*(?:(?:operating|running|engine|flight|service|calendar|working)\s+)?(n[·.\s-]?m\b|newton[\s-]?met(?:er|re)s?|flight\s+hours?|hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|seconds?\b|secs?\b|days?\b|weeks?\b|months?\b|years?\b|km\b|kilomet(?:er|re)s?|miles?\b|mm\b|millimet(?:er|re)s?|cm\b|met(?:er|re)s?\b|m\b|psi\b|bar\b|kpa\b|mpa\b|°\s*[cf]\b|degrees?\s*(?:c|f|celsius|fahrenheit)\b|degrees?\b|°|volts?\b|v\b|amps?\b|amperes?\b|a\b|watts?\b|w\b|kw\b|lit(?:er|re)s?\b|l\b|ml\b|gallons?\b|gal\b|kg\b|g\b|lbs?\b|pounds?\b|%|percent\b|rpm\b|cycles?\b|liters?\b)`)
 
 var unitNames = map[string]string{
 	"nm": "N·m", "newtonmeter": "N·m", "newtonmetre": "N·m", "newtonmeters": "N·m", "newtonmetres": "N·m",
@@ -62,7 +62,7 @@ var unitNames = map[string]string{
 	"mm": "mm", "millimeter": "mm", "millimetre": "mm", "millimeters": "mm", "millimetres": "mm", "cm": "cm",
 	"m": "m", "meter": "m", "metre": "m", "meters": "m", "metres": "m",
 	"psi": "psi", "bar": "bar", "kpa": "kPa", "mpa": "MPa",
-	"°c": "°C", "°f": "°F", "degreec": "°C", "degreesc": "°C", "degreecelsius": "°C", "degreescelsius": "°C", "degreef": "°F", "degreesf": "°F", "degreesfahrenheit": "°F", "degreefahrenheit": "°F",
+	"°c": "°C", "°f": "°F", "degree": "°", "degrees": "°", "°": "°", "degreec": "°C", "degreesc": "°C", "degreecelsius": "°C", "degreescelsius": "°C", "degreef": "°F", "degreesf": "°F", "degreesfahrenheit": "°F", "degreefahrenheit": "°F",
 	"v": "V", "volt": "V", "volts": "V", "a": "A", "amp": "A", "amps": "A", "ampere": "A", "amperes": "A",
 	"w": "W", "watt": "W", "watts": "W", "kw": "kW",
 	"l": "l", "liter": "l", "litre": "l", "liters": "l", "litres": "l", "ml": "ml", "gallon": "gal", "gallons": "gal", "gal": "gal",
@@ -78,7 +78,30 @@ func canonicalUnit(u string) string {
 	return k
 }
 
+// scale puts units of one kind on one scale, so "12 months" and "1 year"
+// agree and "12 months" and "5 years" do not. Operating hours and calendar
+// time are different kinds and never compared.
+var scale = map[string]struct {
+	unit   string
+	factor float64
+}{
+	"day": {"day", 1}, "week": {"day", 7}, "month": {"day", 30.4}, "year": {"day", 365},
+	"min": {"h", 1.0 / 60}, "s": {"h", 1.0 / 3600},
+	"cm": {"mm", 10}, "m": {"mm", 1000}, "km": {"mm", 1e6},
+	"kPa": {"bar", 0.01}, "MPa": {"bar", 10},
+	"ml": {"l", 0.001}, "g": {"kg", 0.001}, "kW": {"W", 1000},
+}
+
+// hasDigit is the cheap test that spares the quantity expression most
+// sentences.
+func hasDigit(s string) bool {
+	return strings.ContainsAny(s, "0123456789")
+}
+
 func quantities(s string) []quantity {
+	if !hasDigit(s) {
+		return nil
+	}
 	var out []quantity
 	for _, m := range quantityRe.FindAllStringSubmatchIndex(s, -1) {
 		lo, err := parseNumber(s[m[4]:m[5]])
@@ -95,6 +118,9 @@ func quantities(s string) []quantity {
 		// A lower-case "a" after a number is the article ("5 a day").
 		if s[m[8]:m[9]] == "a" {
 			continue
+		}
+		if sc, ok := scale[unit]; ok {
+			unit, lo, hi = sc.unit, lo*sc.factor, hi*sc.factor
 		}
 		out = append(out, quantity{lo: lo, hi: hi, unit: unit, interval: m[2] >= 0, text: strings.TrimSpace(s[m[4]:m[1]])})
 	}
@@ -122,11 +148,22 @@ type sentence struct {
 	terms []string // distinct, without numbers and question words
 }
 
+// sentences returns the statements of text; questions assert nothing, so
+// they are left out.
 func (c *Checker) sentences(text string) []sentence {
 	var out []sentence
 	for _, sp := range chunk.Sentences(text) {
 		s := text[sp.Start:sp.End]
-		out = append(out, sentence{span: sp, text: s, terms: c.content(s)})
+		if strings.HasSuffix(s, "?") {
+			continue
+		}
+		// Units and figures are what may differ; the rest says what the
+		// sentence is about.
+		about := s
+		if hasDigit(s) {
+			about = quantityRe.ReplaceAllString(s, " ")
+		}
+		out = append(out, sentence{span: sp, text: s, terms: c.content(about)})
 	}
 	return out
 }
@@ -152,8 +189,9 @@ func shared(a, b []string) int {
 	return n
 }
 
-// Conflicts compares the passages that answer question (their sentences
-// share at least half of its content terms, and two or more) and reports
+// Conflicts compares the passages that answer question (sentences that
+// share two or more of its content terms, all when it has fewer, and most
+// of their own terms with each other) and reports
 // each pair that disagrees: different figures for the same unit in
 // sentences about the same thing, or the same statement once negated.
 // Pairs are reported once, A < B, in order.
@@ -162,7 +200,7 @@ func (c *Checker) Conflicts(question string, texts []string) []Conflict {
 	if len(q) == 0 {
 		return nil
 	}
-	need := max(min(2, len(q)), (len(q)+1)/2)
+	need := min(2, len(q))
 	answering := make([][]sentence, len(texts))
 	for i, t := range texts {
 		for _, s := range c.sentences(t) {
@@ -174,7 +212,7 @@ func (c *Checker) Conflicts(question string, texts []string) []Conflict {
 	var out []Conflict
 	for a := range texts {
 		for b := a + 1; b < len(texts); b++ {
-			if k, ok := c.firstDisagreement(answering[a], answering[b]); ok {
+			if k, ok := firstDisagreement(q, answering[a], answering[b]); ok {
 				k.A, k.B = a, b
 				out = append(out, k)
 			}
@@ -183,10 +221,23 @@ func (c *Checker) Conflicts(question string, texts []string) []Conflict {
 	return out
 }
 
-func (c *Checker) firstDisagreement(as, bs []sentence) (Conflict, bool) {
+// firstDisagreement compares sentences that answer q about the same
+// thing: of the question's terms, they may differ in one at most ("the
+// E-20 filter" and "the filter" are one subject; "the D-4 engine oil" and
+// "the L-8 transmission oil" are two).
+func firstDisagreement(q []string, as, bs []sentence) (Conflict, bool) {
 	for _, sa := range as {
 		for _, sb := range bs {
-			if k, ok := disagree(sa, sb); ok {
+			diff := 0
+			for _, t := range q {
+				if slices.Contains(sa.terms, t) != slices.Contains(sb.terms, t) {
+					diff++
+				}
+			}
+			if diff > 1 {
+				continue
+			}
+			if k, ok := disagree(sa, sb, 0.6); ok {
 				return k, true
 			}
 		}
@@ -204,7 +255,7 @@ func (c *Checker) Contradicts(newText, oldText string) (Conflict, bool) {
 			continue
 		}
 		for _, so := range os {
-			if k, ok := disagree(sn, so); ok {
+			if k, ok := disagree(sn, so, 0.75); ok {
 				return k, true
 			}
 		}
@@ -212,11 +263,17 @@ func (c *Checker) Contradicts(newText, oldText string) (Conflict, bool) {
 	return Conflict{}, false
 }
 
+// overlaps says whether two quantities of one unit can be the same value,
+// within 2% (a month is not exactly a twelfth of a year).
+func overlaps(x, y quantity) bool {
+	return y.lo <= x.hi*1.02 && x.lo <= y.hi*1.02
+}
+
 // disagree compares two sentences about the same thing: they must share
-// most of the shorter one's content terms.
-func disagree(a, b sentence) (Conflict, bool) {
+// at least the given part of the shorter one's content terms.
+func disagree(a, b sentence, part float64) (Conflict, bool) {
 	small := min(len(a.terms), len(b.terms))
-	if small < 2 || float64(shared(a.terms, b.terms)) < 0.6*float64(small) {
+	if small < 2 || float64(shared(a.terms, b.terms)) < part*float64(small) {
 		return Conflict{}, false
 	}
 	k := Conflict{SpanA: a.span, SpanB: b.span, Sentence: [2]string{a.text, b.text}}
@@ -231,9 +288,9 @@ func disagree(a, b sentence) (Conflict, bool) {
 		if len(same) == 0 {
 			continue
 		}
-		if !slices.ContainsFunc(same, func(y quantity) bool { return y.lo <= x.hi && x.lo <= y.hi }) &&
+		if !slices.ContainsFunc(same, func(y quantity) bool { return overlaps(x, y) }) &&
 			!slices.ContainsFunc(qa, func(x2 quantity) bool {
-				return x2.unit == x.unit && slices.ContainsFunc(same, func(y quantity) bool { return y.lo <= x2.hi && x2.lo <= y.hi })
+				return x2.unit == x.unit && slices.ContainsFunc(same, func(y quantity) bool { return overlaps(x2, y) })
 			}) {
 			k.Kind, k.Unit, k.ValuesA, k.ValuesB = ConflictNumber, x.unit, x.text, same[0].text
 			if x.interval || same[0].interval {
@@ -253,5 +310,40 @@ func disagree(a, b sentence) (Conflict, bool) {
 // HasClaim reports whether text states a figure with a unit or a negation,
 // the only statements Contradicts can find at odds; callers skip the rest.
 func HasClaim(text string) bool {
-	return quantityRe.MatchString(text) || negRe.MatchString(text)
+	return hasDigit(text) && quantityRe.MatchString(text) || negRe.MatchString(text)
+}
+
+// Claims returns the sentences of text that state a figure with a unit or
+// a negation, joined, at most max of them: what a caller searches with to
+// find the stored passages a new one might contradict.
+func Claims(text string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, sp := range chunk.Sentences(text) {
+		s := text[sp.Start:sp.End]
+		if strings.HasSuffix(s, "?") || !HasClaim(s) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+		if n++; n == max {
+			break
+		}
+	}
+	return b.String()
+}
+
+// AsksQuestion reports whether text holds a question. Manuals state; a
+// passage that asks the question it then answers is the shape PoisonedRAG
+// gives its passages, so between two equally trusted passages that
+// disagree, the one that asks is believed less.
+func AsksQuestion(text string) bool {
+	for _, sp := range chunk.Sentences(text) {
+		if strings.HasSuffix(text[sp.Start:sp.End], "?") {
+			return true
+		}
+	}
+	return false
 }

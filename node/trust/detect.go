@@ -43,7 +43,11 @@ type Finding struct {
 
 type rule struct {
 	flag, name string
-	re         *regexp.Regexp
+	// keys are lower-case strings every match contains one of; a text
+	// holding none is not matched against re at all, which keeps the
+	// screen cheap on the ordinary text that is nearly all of it.
+	keys []string
+	re   *regexp.Regexp
 	// negated rules do not fire when a negation shortly precedes the match
 	// ("never share your password" is advice, not a request).
 	negated bool
@@ -54,25 +58,25 @@ type rule struct {
 // The rules are immutable after package initialisation. RE2 matching is
 // linear in the text, so a hostile document cannot make detection slow.
 var rules = []rule{
-	{flag: FlagInstruction, name: "ignore_previous", re: regexp.MustCompile(`(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|every\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+|those\s+|my\s+)?(?:previous|prior|above|earlier|preceding|foregoing|original|system|safety|other)\s+(?:instructions?|prompts?|rules|directions|directives|guidelines|messages|context|constraints)\b`)},
-	{flag: FlagInstruction, name: "role_change", re: regexp.MustCompile(`(?i)\byou\s+are\s+(?:now|no\s+longer)\s+(?:an?\s+|the\s+|in\s+)?(?:ai\b|assistant|chatbot|language\s+model|llm|dan\b|jailbroken|unrestricted|unfiltered|developer\s+mode|evil|free\s+(?:of|from)|bound\s+by|restricted|limited\s+by)`)},
-	{flag: FlagInstruction, name: "act_as", re: regexp.MustCompile(`(?i)\b(?:act|behave|pretend|roleplay)\s+(?:as|like|to\s+be)\s+(?:an?\s+)?(?:unrestricted|unfiltered|jailbroken|dan\b|evil|different\s+(?:ai|assistant)|new\s+(?:ai|assistant))`)},
-	{flag: FlagInstruction, name: "new_instructions", re: regexp.MustCompile(`(?i)\b(?:new|updated|real|actual|hidden)\s+(?:system\s+)?instructions?\s*(?::|for\s+(?:the\s+)?(?:ai|assistant|model|llm))`)},
-	{flag: FlagInstruction, name: "address_model", re: regexp.MustCompile(`(?i)\b(?:(?:attention|note|message|instructions?|reminder)\s*(?:to|for)?\s*:?\s+(?:the\s+|any\s+|all\s+)?(?:ai\b|ai\s+assistants?|chatbots?|language\s+models?|llms?\b|ai\s+models?|answering\s+(?:system|model)s?)|(?:ai\s+assistants?|language\s+models?|llms?|chatbots?|ai\s+models?|the\s+assistant)\s+(?:reading|processing|answering|summari[sz]ing|that\s+reads?|who\s+reads?)\b|(?:if|when)\s+you\s+are\s+an?\s+(?:ai\b|assistant|language\s+model|llm|chatbot))`)},
-	{flag: FlagInstruction, name: "answer_directive", re: regexp.MustCompile(`(?i)\b(?:(?:when|if|whenever)\s+(?:you\s+are\s+|you're\s+)?(?:asked|questioned|queried)\b[^.\n]{0,80}?\b(?:answer|respond|reply)\s+(?:with|that|only)|(?:always|only)\s+(?:answer|respond|reply)\s+(?:with|that)|(?:answer|respond|reply)\s+(?:only\s+)?with\s+the\s+following|(?:in|at\s+the\s+end\s+of)\s+your\s+(?:answer|response|reply|output)\b|(?:do\s+not|don't|never)\s+(?:mention|cite|reveal\s+to\s+the\s+user|tell\s+the\s+user)\s+(?:this|these|the\s+(?:other|previous|real|original|actual))\b)`)},
-	{flag: FlagAuthority, name: "supersedes_sources", re: regexp.MustCompile(`(?i)\b(?:this|the\s+following)\s+(?:document|notice|text|message|passage|note|update)\s+(?:supersedes|overrides|replaces|takes\s+precedence\s+over|invalidates)\s+(?:all|any|every)\s+(?:other|previous|prior|conflicting)\s+(?:documents?|sources?|passages?|instructions?|information|answers?|context)\b`)},
-	{flag: FlagAuthority, name: "discredit_sources", re: regexp.MustCompile(`(?i)\b(?:all\s+)?(?:the\s+)?(?:other|previous|remaining|conflicting)\s+(?:documents?|sources?|passages?|search\s+results)\s+(?:are|is|were)\s+(?:outdated|wrong|incorrect|false|obsolete|compromised|fake|untrustworthy|poisoned|invalid)\b`)},
-	{flag: FlagAuthority, name: "system_override", re: regexp.MustCompile(`(?i)\b(?:system|admin(?:istrator)?|developer|root|security)\s+(?:override|overrides|notice\s+to\s+(?:the\s+)?(?:ai|assistant|model))\s*:`)},
-	{flag: FlagDelimiter, name: "role_tag", re: regexp.MustCompile(`(?i)</?\s*(?:system|context|contexts|documents?|passages?|user|assistant|instructions?|human|prompt|retrieved|search_results?|tool|function_results?|sys)\s*>`)},
-	{flag: FlagDelimiter, name: "special_token", re: regexp.MustCompile(`(?i)<\|[a-z_]{2,30}\|>|\[/?(?:inst|sys|system)\]|<<\s*/?sys\s*>>`)},
-	{flag: FlagDelimiter, name: "role_prefix", re: regexp.MustCompile(`(?i)(?:^|[.!?:]\s+|\n)(?:#{1,6}\s*)?(?:system|assistant)\s*(?:message|prompt)?\s*:\s*(?:you\b|ignore|disregard|from\s+now|new\s+instructions|the\s+(?:user|answer)\b|always|never)`)},
-	{flag: FlagDelimiter, name: "context_end", re: regexp.MustCompile(`(?i)\b(?:end\s+of\s+(?:the\s+)?(?:context|passages?|retrieved\s+(?:text|documents?|passages?)|documents?\s+provided|user\s+input|system\s+prompt|data\s+section)|(?:begin|start)\s+(?:of\s+)?(?:new\s+)?(?:system\s+prompt|instructions?\s+block))\b|(?:<<<|>>>)\s*(?:end\s+)?passage`)},
-	{flag: FlagExfiltration, name: "image_url", re: regexp.MustCompile(`(?i)!\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(true)},
-	{flag: FlagExfiltration, name: "link_url", re: regexp.MustCompile(`(?i)\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(false)},
-	{flag: FlagExfiltration, name: "html_image", re: regexp.MustCompile(`(?i)<img\b[^>]*\bsrc\s*=\s*["']?(https?://[^"'\s>]+)`), check: exfilURL(true)},
-	{flag: FlagExfiltration, name: "data_into_url", re: regexp.MustCompile(`(?i)\b(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}?\b(?:question|conversation|chat\s+history|previous\s+messages|user'?s?\s+(?:data|input|message|question)|secrets?|passwords?|api\s+keys?|prompt)\b[^.\n]{0,60}?\b(?:url|link|query\s+string|image\s+(?:url|link|address)|endpoint|webhook)\b`)},
-	{flag: FlagSecret, name: "prompt_request", re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|repeat|show|display|tell|give|leak|disclose|share|send|dump|write\s+out|expose|recite)\s+(?:me\s+|us\s+)?(?:your|the\s+system|the\s+hidden|the\s+initial|the\s+original)\s+(?:full\s+|entire\s+|complete\s+|hidden\s+|initial\s+|original\s+|system\s+)?(?:system\s+)?(?:prompt|instructions|rules|guidelines)\b|\b(?:repeat|print|output)\s+(?:everything|all|the\s+text|the\s+words)\s+(?:above|before\s+this)\b|\bwhat\s+(?:is|are|were)\s+your\s+(?:system\s+prompt|instructions|initial\s+instructions|rules)\b`)},
-	{flag: FlagSecret, name: "secret_request", negated: true, re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|leak|disclose|share|send|dump|expose|tell\s+(?:me|us)|give\s+(?:me|us)|include|post|e-?mail|upload|list)\s+(?:me\s+|us\s+)?(?:the\s+|your\s+|all\s+|any\s+|its\s+|stored\s+|saved\s+)*(?:api[\s_-]?keys?|passwords?|credentials|secrets?|access\s+tokens?|auth(?:entication)?\s+tokens?|private\s+keys?|ssh\s+keys?|environment\s+variables|env\s+vars)\b`)},
+	{flag: FlagInstruction, name: "ignore_previous", keys: []string{"ignore", "disregard", "forget", "override", "bypass"}, re: regexp.MustCompile(`(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|every\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+|those\s+|my\s+)?(?:previous|prior|above|earlier|preceding|foregoing|original|system|safety|other)\s+(?:instructions?|prompts?|rules|directions|directives|guidelines|messages|context|constraints)\b`)},
+	{flag: FlagInstruction, name: "role_change", keys: []string{"you are"}, re: regexp.MustCompile(`(?i)\byou\s+are\s+(?:now|no\s+longer)\s+(?:an?\s+|the\s+|in\s+)?(?:ai\b|assistant|chatbot|language\s+model|llm|dan\b|jailbroken|unrestricted|unfiltered|developer\s+mode|evil|free\s+(?:of|from)|bound\s+by|restricted|limited\s+by)`)},
+	{flag: FlagInstruction, name: "act_as", keys: []string{"act", "behave", "pretend", "roleplay"}, re: regexp.MustCompile(`(?i)\b(?:act|behave|pretend|roleplay)\s+(?:as|like|to\s+be)\s+(?:an?\s+)?(?:unrestricted|unfiltered|jailbroken|dan\b|evil|different\s+(?:ai|assistant)|new\s+(?:ai|assistant))`)},
+	{flag: FlagInstruction, name: "new_instructions", keys: []string{"instruction"}, re: regexp.MustCompile(`(?i)\b(?:new|updated|real|actual|hidden)\s+(?:system\s+)?instructions?\s*(?::|for\s+(?:the\s+)?(?:ai|assistant|model|llm))`)},
+	{flag: FlagInstruction, name: "address_model", keys: []string{"attention", "note", "message", "instruction", "reminder", "reading", "processing", "answering", "summari", "reads", "you are"}, re: regexp.MustCompile(`(?i)\b(?:(?:attention|note|message|instructions?|reminder)\s*(?:to|for)?\s*:?\s+(?:the\s+|any\s+|all\s+)?(?:ai\b|ai\s+assistants?|chatbots?|language\s+models?|llms?\b|ai\s+models?|answering\s+(?:system|model)s?)|(?:ai\s+assistants?|language\s+models?|llms?|chatbots?|ai\s+models?|the\s+assistant)\s+(?:reading|processing|answering|summari[sz]ing|that\s+reads?|who\s+reads?)\b|(?:if|when)\s+you\s+are\s+an?\s+(?:ai\b|assistant|language\s+model|llm|chatbot))`)},
+	{flag: FlagInstruction, name: "answer_directive", keys: []string{"answer", "respond", "reply", "your output", "mention", "cite", "reveal", "tell the user"}, re: regexp.MustCompile(`(?i)\b(?:(?:when|if|whenever)\s+(?:you\s+are\s+|you're\s+)?(?:asked|questioned|queried)\b[^.\n]*?\b(?:answer|respond|reply)\s+(?:with|that|only)|(?:always|only)\s+(?:answer|respond|reply)\s+(?:with|that)|(?:answer|respond|reply)\s+(?:only\s+)?with\s+the\s+following|(?:in|at\s+the\s+end\s+of)\s+your\s+(?:answer|response|reply|output)\b|(?:do\s+not|don't|never)\s+(?:mention|cite|reveal\s+to\s+the\s+user|tell\s+the\s+user)\s+(?:this|these|the\s+(?:other|previous|real|original|actual))\b)`)},
+	{flag: FlagAuthority, name: "supersedes_sources", keys: []string{"supersede", "override", "replace", "precedence", "invalidate"}, re: regexp.MustCompile(`(?i)\b(?:this|the\s+following)\s+(?:document|notice|text|message|passage|note|update)\s+(?:supersedes|overrides|replaces|takes\s+precedence\s+over|invalidates)\s+(?:all|any|every)\s+(?:other|previous|prior|conflicting)\s+(?:documents?|sources?|passages?|instructions?|information|answers?|context)\b`)},
+	{flag: FlagAuthority, name: "discredit_sources", keys: []string{"outdated", "wrong", "incorrect", "false", "obsolete", "compromised", "fake", "untrustworthy", "poisoned", "invalid"}, re: regexp.MustCompile(`(?i)\b(?:all\s+)?(?:the\s+)?(?:other|previous|remaining|conflicting)\s+(?:documents?|sources?|passages?|search\s+results)\s+(?:are|is|were)\s+(?:outdated|wrong|incorrect|false|obsolete|compromised|fake|untrustworthy|poisoned|invalid)\b`)},
+	{flag: FlagAuthority, name: "system_override", keys: []string{"override", "notice to"}, re: regexp.MustCompile(`(?i)\b(?:system|admin(?:istrator)?|developer|root|security)\s+(?:override|overrides|notice\s+to\s+(?:the\s+)?(?:ai|assistant|model))\s*:`)},
+	{flag: FlagDelimiter, name: "role_tag", keys: []string{"<"}, re: regexp.MustCompile(`(?i)</?\s*(?:system|context|contexts|documents?|passages?|user|assistant|instructions?|human|prompt|retrieved|search_results?|tool|function_results?|sys)\s*>`)},
+	{flag: FlagDelimiter, name: "special_token", keys: []string{"<|", "inst]", "sys]", "system]", "<<"}, re: regexp.MustCompile(`(?i)<\|[a-z_]{2,30}\|>|\[/?(?:inst|sys|system)\]|<<\s*/?sys\s*>>`)},
+	{flag: FlagDelimiter, name: "role_prefix", keys: []string{"system", "assistant"}, re: regexp.MustCompile(`(?i)(?:^|[.!?:]\s+|\n)(?:#{1,6}\s*)?(?:system|assistant)\s*(?:message|prompt)?\s*:\s*(?:you\b|ignore|disregard|from\s+now|new\s+instructions|the\s+(?:user|answer)\b|always|never)`)},
+	{flag: FlagDelimiter, name: "context_end", keys: []string{"end of", "begin", "start", "<<<", ">>>"}, re: regexp.MustCompile(`(?i)\b(?:end\s+of\s+(?:the\s+)?(?:context|passages?|retrieved\s+(?:text|documents?|passages?)|documents?\s+provided|user\s+input|system\s+prompt|data\s+section)|(?:begin|start)\s+(?:of\s+)?(?:new\s+)?(?:system\s+prompt|instructions?\s+block))\b|(?:<<<|>>>)\s*(?:end\s+)?passage`)},
+	{flag: FlagExfiltration, name: "image_url", keys: []string{"!["}, re: regexp.MustCompile(`(?i)!\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(true)},
+	{flag: FlagExfiltration, name: "link_url", keys: []string{"]("}, re: regexp.MustCompile(`(?i)\[[^\]\n]{0,200}\]\(\s*<?(https?://[^\s)>]+)`), check: exfilURL(false)},
+	{flag: FlagExfiltration, name: "html_image", keys: []string{"<img"}, re: regexp.MustCompile(`(?i)<img\b[^>]*\bsrc\s*=\s*["']?(https?://[^"'\s>]+)`), check: exfilURL(true)},
+	{flag: FlagExfiltration, name: "data_into_url", keys: []string{"url", "link", "query string", "image", "endpoint", "webhook"}, re: regexp.MustCompile(`(?i)\b(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]*?\b(?:question|conversation|chat\s+history|previous\s+messages|user'?s?\s+(?:data|input|message|question)|secrets?|passwords?|api\s+keys?|prompt)\b[^.\n]*?\b(?:url|link|query\s+string|image\s+(?:url|link|address)|endpoint|webhook)\b`)},
+	{flag: FlagSecret, name: "prompt_request", keys: []string{"prompt", "instructions", "rules", "guidelines", "above", "before this"}, re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|repeat|show|display|tell|give|leak|disclose|share|send|dump|write\s+out|expose|recite)\s+(?:me\s+|us\s+)?(?:your|the\s+system|the\s+hidden|the\s+initial|the\s+original)\s+(?:full\s+|entire\s+|complete\s+|hidden\s+|initial\s+|original\s+|system\s+)?(?:system\s+)?(?:prompt|instructions|rules|guidelines)\b|\b(?:repeat|print|output)\s+(?:everything|all|the\s+text|the\s+words)\s+(?:above|before\s+this)\b|\bwhat\s+(?:is|are|were)\s+your\s+(?:system\s+prompt|instructions|initial\s+instructions|rules)\b`)},
+	{flag: FlagSecret, name: "secret_request", keys: []string{"key", "password", "credential", "secret", "token", "environment variable", "env var"}, negated: true, re: regexp.MustCompile(`(?i)\b(?:reveal|print|output|leak|disclose|share|send|dump|expose|tell\s+(?:me|us)|give\s+(?:me|us)|include|post|e-?mail|upload|list)\s+(?:me\s+|us\s+)?(?:the\s+|your\s+|all\s+|any\s+|its\s+|stored\s+|saved\s+)*(?:api[\s_-]?keys?|passwords?|credentials|secrets?|access\s+tokens?|auth(?:entication)?\s+tokens?|private\s+keys?|ssh\s+keys?|environment\s+variables|env\s+vars)\b`)},
 }
 
 // negation is looked for just before a negated rule's match.
@@ -107,15 +111,26 @@ func Detect(text string) []Finding {
 	var out []Finding
 	folded, offsets, hidden := fold(text)
 	out = append(out, hidden...)
+	lower := asciiLower(folded)
 	for _, r := range rules {
-		for _, m := range r.re.FindAllStringSubmatchIndex(folded, -1) {
-			if r.negated && negation.MatchString(folded[max(0, m[0]-40):m[0]]) {
-				continue
+		for _, w := range windows(lower, r.keys) {
+			for _, m := range r.re.FindAllStringSubmatchIndex(folded[w[0]:w[1]], -1) {
+				for i := range m {
+					if m[i] >= 0 {
+						m[i] += w[0]
+					}
+				}
+				if r.negated && negation.MatchString(folded[max(0, m[0]-40):m[0]]) {
+					continue
+				}
+				if r.check != nil && !r.check(folded, m) {
+					continue
+				}
+				f := Finding{Flag: r.flag, Rule: r.name, Start: offsets[m[0]], End: offsets[m[1]]}
+				if !slices.Contains(out, f) {
+					out = append(out, f)
+				}
 			}
-			if r.check != nil && !r.check(folded, m) {
-				continue
-			}
-			out = append(out, Finding{Flag: r.flag, Rule: r.name, Start: offsets[m[0]], End: offsets[m[1]]})
 		}
 	}
 	slices.SortFunc(out, func(a, b Finding) int {
@@ -125,6 +140,71 @@ func Detect(text string) []Finding {
 		return a.End - b.End
 	})
 	return out
+}
+
+// Window bounds around a keyword: every rule's match lies within a
+// sentence or two of the keyword it holds. Small windows also let Go's
+// regexp use its backtracker instead of the slower NFA.
+const (
+	windowBefore = 240
+	windowAfter  = 400
+)
+
+// windows returns the merged byte ranges of text around every occurrence
+// of a key, each starting after white space (so \b holds at its start) and
+// ending before it.
+func windows(lower string, keys []string) [][2]int {
+	var out [][2]int
+	for _, k := range keys {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], k)
+			if i < 0 {
+				break
+			}
+			pos := from + i
+			from = pos + len(k)
+			// Keys that start with a letter start a word in every match:
+			// "act" in "exact" or "key" in "monkey" opens no window.
+			if isLetter(k[0]) && pos > 0 && isLetter(lower[pos-1]) {
+				continue
+			}
+			s, e := max(0, pos-windowBefore), min(len(lower), from+windowAfter)
+			for s > 0 && lower[s-1] != ' ' && lower[s-1] != '\n' && s > pos-windowBefore-64 {
+				s--
+			}
+			for e < len(lower) && lower[e] != ' ' && lower[e] != '\n' && e < from+windowAfter+64 {
+				e++
+			}
+			out = append(out, [2]int{s, e})
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+	merged := out[:1]
+	for _, w := range out[1:] {
+		last := &merged[len(merged)-1]
+		if w[0] <= last[1] {
+			last[1] = max(last[1], w[1])
+			continue
+		}
+		merged = append(merged, w)
+	}
+	return merged
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// asciiLower lower-cases ASCII letters only, so offsets stay those of s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // invisible reports characters a reader does not see but a model reads.

@@ -105,3 +105,12 @@ func Weight(l Level, flagged bool) float64 {
 	}
 	return w
 }
+
+// ReleasedKey is the metadata key central adds to the records of a document
+// an admin released, so that edges, which screen what they receive again,
+// do not withhold what central's admin judged harmless. Ingest refuses it
+// (and every key starting with ReservedPrefix) from callers.
+const (
+	ReservedPrefix = "edgerag:"
+	ReleasedKey    = ReservedPrefix + "released"
+)

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -140,12 +141,24 @@ func ingest(args []string) error {
 	n := fl.Int("chunks", 100000, "corpus size in chunks")
 	data := fl.String("data", "", "node data directory (must not exist)")
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
+	prof := fl.String("cpuprofile", "", "write a CPU profile of the ingest here")
+	screen := fl.Bool("screen", false, "run the trust screen at ingest (the peers have none)")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
 	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
-	nd, err := node.New(node.Config{DataDir: *data})
+	nd, err := node.New(node.Config{DataDir: *data, DisableScreening: !*screen})
 	if err != nil {
 		return err
 	}
@@ -203,7 +216,7 @@ func ingest(args []string) error {
 		return err
 	}
 	return emit(map[string]any{
-		"step": "ingest", "engine": "edgerag", "chunks": chunks,
+		"step": "ingest", "engine": map[bool]string{false: "edgerag", true: "edgerag+screen"}[*screen], "chunks": chunks,
 		"wall_s": wall.Seconds(), "cpu_s": cpu.Seconds(),
 		"chunks_per_s": float64(chunks) / wall.Seconds(), "chunks_per_cpu_s": float64(chunks) / cpu.Seconds(),
 		"peak_rss_mb": peakRSS(), "disk_mb": diskMB(*data),

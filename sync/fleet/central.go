@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/shard"
+	"github.com/edgerag/edgerag/node/trust"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/rollout"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -159,6 +161,9 @@ type Published struct {
 	NewChunks  int    `json:"new_chunks"` // records not in any earlier version
 	Bytes      int64  `json:"bytes"`      // of all its records
 	Unchanged  bool   `json:"unchanged"`  // the shard had not changed: no new version was cut
+	// Held counts chunks the screen flagged that this version does not
+	// ship (GET /v1/flagged lists them; releasing one ships it next time).
+	Held int `json:"held,omitempty"`
 	// Rollout is the staged rollout the version started, if any.
 	Rollout *rollout.State `json:"rollout,omitempty"`
 }
@@ -207,9 +212,28 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 		return p.cfg.KV.Update(ctx, sets, nil)
 	}
 	version, err := p.cfg.Source.Snapshot(ctx, shardName, func(d Doc) error {
-		for _, c := range d.Chunks {
-			r := manifest.Record{DocID: d.ID, Title: d.Title, Source: d.Source, Position: c.Position,
-				Heading: c.Heading, Text: c.Text, Metadata: d.Metadata}
+		// Central screens what it ships: chunks its injection and
+		// poisoning screen flagged (all of a document flagged as a
+		// whole) stay behind until an admin releases the document. The
+		// chunks kept are numbered anew, as edges expect them in order.
+		pos := 0
+		for i, c := range d.Chunks {
+			flagged := i < len(d.Flagged) && d.Flagged[i]
+			if !d.Released && flagged {
+				out.Held++
+				continue
+			}
+			md := d.Metadata
+			if d.Released && flagged {
+				md = maps.Clone(md)
+				if md == nil {
+					md = make(map[string]string, 1)
+				}
+				md[trust.ReleasedKey] = "true"
+			}
+			r := manifest.Record{DocID: d.ID, Title: d.Title, Source: d.Source, Position: pos,
+				Heading: c.Heading, Text: c.Text, Metadata: md}
+			pos++
 			b, err := r.Marshal()
 			if err != nil {
 				return err

@@ -30,6 +30,12 @@ type Doc struct {
 	ID, Title, Source string
 	Metadata          map[string]string
 	Chunks            []manifest.Record
+	// Flagged and Released come from central's store (Source): a chunk
+	// the trust screen flagged (Flagged[i], the whole document's flags
+	// included) is held back from publishing unless the document was
+	// released by an admin.
+	Flagged  []bool
+	Released bool
 }
 
 // Target is the edge node fleet sync applies versions to.

@@ -53,8 +53,9 @@ type source struct{ n *node.Node }
 
 func (s source) Snapshot(ctx context.Context, name string, fn func(fleet.Doc) error) (uint64, error) {
 	meta, err := s.n.Snapshot(ctx, name, func(d shardstore.DocSnapshot) error {
-		doc := fleet.Doc{ID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Metadata: d.Meta.Metadata}
+		doc := fleet.Doc{ID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Metadata: d.Meta.Metadata, Released: d.Meta.Released}
 		for i, c := range d.Meta.Chunks {
+			doc.Flagged = append(doc.Flagged, len(c.Flags) > 0 || len(d.Meta.Flags) > 0)
 			doc.Chunks = append(doc.Chunks, manifest.Record{DocID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source,
 				Position: c.Position, Heading: c.Heading, Text: d.Texts[i], Metadata: d.Meta.Metadata})
 		}

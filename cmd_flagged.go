@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const flaggedSynopsis = "[list | release SHARD DOC | delete SHARD DOC] [--node URL] [--token T | --data DIR] [--json]"
+
+// runFlagged lists the chunks a node's injection and poisoning screen
+// flagged, and releases or deletes their documents (admin).
+func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("flagged", flaggedSynopsis, stderr)
+	var nf apiFlags
+	nf.register(fs, "http://127.0.0.1:8080", "the node")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sub := "list"
+	if fs.NArg() > 0 {
+		sub = fs.Arg(0)
+	}
+	c, err := nf.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out := func(v any, text string) error {
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(v)
+		}
+		_, err := fmt.Fprintln(stdout, text)
+		return err
+	}
+	switch sub {
+	case "list":
+		if fs.NArg() > 1 {
+			return usageError{"flagged list takes no arguments"}
+		}
+		l, err := c.Flagged(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(l)
+		}
+		if len(l.Chunks) == 0 {
+			fmt.Fprintln(stdout, "no flagged chunks")
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SHARD\tDOCUMENT\tPOS\tTRUST\tFLAGS\tRELEASED\tTEXT")
+		for _, ch := range l.Chunks {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%v\t%s\n", ch.Shard, ch.DocumentID, ch.Position, ch.Trust, strings.Join(ch.Flags, ","), ch.Released, oneLineCut(ch.Snippet, 60))
+		}
+		return tw.Flush()
+	case "release", "delete":
+		if fs.NArg() != 3 {
+			return usageError{fmt.Sprintf("flagged %s needs SHARD and DOC, e.g. edgerag flagged %s default forum-post-17", sub, sub)}
+		}
+		if sub == "release" {
+			r, err := c.Release(ctx, fs.Arg(1), fs.Arg(2))
+			if err != nil {
+				return err
+			}
+			return out(r, fmt.Sprintf("released %d flagged chunks of %s in shard %s (shard version %d)", r.Released, r.DocumentID, r.Shard, r.ShardVersion))
+		}
+		r, err := c.DeleteFlagged(ctx, fs.Arg(1), fs.Arg(2))
+		if err != nil {
+			return err
+		}
+		return out(r, fmt.Sprintf("deleted %s from shard %s (shard version %d)", r.ID, r.Shard, r.ShardVersion))
+	default:
+		return usageError{fmt.Sprintf("flagged %q: use list, release or delete", sub)}
+	}
+}
+
+func oneLineCut(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}
