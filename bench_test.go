@@ -96,7 +96,7 @@ func BenchmarkRestart100k(b *testing.B) {
 		start := time.Now()
 		p := startProcB(b, t, dir)
 		ready += time.Since(start)
-		c := api.NewClient(p.url, nil)
+		c := testClient(p.url)
 		for _, q := range questions {
 			if _, err := c.Query(context.Background(), api.QueryRequest{Question: q}); err != nil {
 				b.Fatal(err)
@@ -131,6 +131,7 @@ func startProcB(b *testing.B, _ *testing.T, data string) *proc {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if s, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(s), "\n") {
 			p.url = strings.Fields(string(s))[0]
+			registerToken(b, p.url, []string{"--data", data}, nil)
 			return p
 		}
 		time.Sleep(2 * time.Millisecond)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/config"
 )
 
@@ -136,7 +135,7 @@ func TestServeWithConfigFile(t *testing.T) {
 	t.Setenv("EDGERAG_HTTP", "127.0.0.1:0")
 	t.Setenv("EDGERAG_LOG_FORMAT", "json")
 	p := startProc(t, []string{"serve", "--config", good})
-	st, err := api.NewClient(p.url, nil).Status(context.Background())
+	st, err := testClient(p.url).Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +146,7 @@ func TestServeWithConfigFile(t *testing.T) {
 	for !strings.Contains(p.logs.String(), `"level":"DEBUG"`) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := api.NewClient(p.url, nil).Status(context.Background()); err != nil || !strings.Contains(p.logs.String(), `"msg":"http"`) {
+	if _, err := testClient(p.url).Status(context.Background()); err != nil || !strings.Contains(p.logs.String(), `"msg":"http"`) {
 		t.Errorf("want JSON debug logs (level from the file, format from the environment):\n%s", p.logs)
 	}
 	if _, err := os.Stat(data); err != nil {

@@ -16,8 +16,7 @@ const flaggedSynopsis = "[list | release SHARD DOC | delete SHARD DOC] [--node U
 // flagged, and releases or deletes their documents (admin).
 func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("flagged", flaggedSynopsis, stderr)
-	var nf apiFlags
-	nf.register(fs, "http://127.0.0.1:8080", "the node")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -26,10 +25,7 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		sub = fs.Arg(0)
 	}
-	c, err := nf.client()
-	if err != nil {
-		return err
-	}
+	c := nf.client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out := func(v any, text string) error {

@@ -16,7 +16,7 @@ import (
 // runFleet lists the members of the gossip pool as one node sees them.
 func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fleet", "[--node URL] [--json]", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print the members as JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
 	if err := parseFlags(fs, args); err != nil {
@@ -28,7 +28,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var f membership.Fleet
-	if err := nodeClient(*nodeURL).Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
+	if err := nf.client().Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
 		return err
 	}
 	if *asJSON {

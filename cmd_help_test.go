@@ -27,6 +27,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"keys", "list"}, "--node URL"}, {[]string{"keys", "rotate"}, "--overlap"},
 		{[]string{"config"}, "config <command>"}, {[]string{"config", "check"}, "FILE"},
 		{[]string{"config", "default"}, "--central"}, {[]string{"config", "doc"}, "config doc"},
+		{[]string{"status"}, "--node URL"}, {[]string{"shards"}, "--node URL"}, {[]string{"sync", "now"}, "--node URL"},
+		{[]string{"docs"}, "docs <command>"}, {[]string{"docs", "list"}, "--shard NAME"},
+		{[]string{"docs", "get"}, "ID"}, {[]string{"docs", "delete"}, "ID"},
+		{[]string{"backup"}, "FILE"}, {[]string{"restore"}, "--data DIR FILE"},
 		{[]string{"flagged"}, "release SHARD DOC"},
 	} {
 		for _, h := range []string{"--help", "-h"} {

@@ -27,19 +27,25 @@ const (
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ingest", "[flags] PATH...", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	shardName := fs.String("shard", "", "shard to put the documents in (default: the node's default shard)")
 	trustLevel := fs.String("trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
 	origin := fs.String("origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	async := fs.Bool("async", false, "queue the documents as ingest jobs (answered once stored durably), then show the node's indexing progress")
+	format := fs.String("format", "", "format of the files named on the command line: text, markdown, html or jsonl (default: from the file name)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch *format {
+	case "", "text", "markdown", "html", "jsonl":
+	default:
+		return usageError{fmt.Sprintf("--format %q: use text, markdown, html or jsonl", *format)}
 	}
 	if fs.NArg() == 0 {
 		return usageError{"ingest needs at least one file or directory (.txt, .md, .html, or .jsonl with {\"id\",\"title\",\"text\"} lines)"}
 	}
-	client := nodeClient(*nodeURL)
+	client := nf.client()
 	total, err := sizeOf(fs.Args())
 	if err != nil {
 		return err
@@ -112,7 +118,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	for _, root := range fs.Args() {
-		if err := readPath(ctx, root, emit); err != nil {
+		if err := readPath(ctx, root, *format, emit); err != nil {
 			wg.Wait()
 			if cause := context.Cause(ctx); cause != nil {
 				return cause
@@ -130,10 +136,10 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	bar.done()
 	if *async {
-		fmt.Fprintf(stdout, "queued %d documents in %d jobs on %s\n", docs, len(jobs), *nodeURL)
+		fmt.Fprintf(stdout, "queued %d documents in %d jobs on %s\n", docs, len(jobs), nf.url)
 		return waitJobs(ctx, client, jobs, docs, stderr, *quiet)
 	}
-	fmt.Fprintf(stdout, "ingested %d documents (%d chunks) into %s\n", docs, chunks, *nodeURL)
+	fmt.Fprintf(stdout, "ingested %d documents (%d chunks) into %s\n", docs, chunks, nf.url)
 	return nil
 }
 
@@ -170,14 +176,22 @@ func waitJobs(ctx context.Context, client *api.Client, jobs []string, total int,
 }
 
 // readPath walks a file or directory and emits a document per file, or per
-// line of a JSONL corpus.
-func readPath(ctx context.Context, root string, emit func(api.Document, int64) error) error {
+// line of a JSONL corpus. A file named on the command line has the format
+// given (--format), else the one its name says; one whose name says
+// nothing is refused rather than taken for text, as a key or a binary would
+// be. In a directory such files are skipped.
+func readPath(ctx context.Context, root, format string, emit func(api.Document, int64) error) error {
 	info, err := os.Stat(root)
 	if err != nil {
 		return err
 	}
 	if !info.IsDir() {
-		return readFile(ctx, root, filepath.Base(root), emit)
+		if format == "" {
+			if format = formatOf(root); format == "" {
+				return fmt.Errorf("%s: cannot tell the format from the name; name it .txt, .md, .html or .jsonl, or pass --format text|markdown|html|jsonl", root)
+			}
+		}
+		return readFile(ctx, root, filepath.Base(root), format, emit)
 	}
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -193,19 +207,19 @@ func readPath(ctx context.Context, root string, emit func(api.Document, int64) e
 			return nil
 		}
 		rel, _ := filepath.Rel(root, path)
-		return readFile(ctx, path, filepath.ToSlash(rel), emit)
+		return readFile(ctx, path, filepath.ToSlash(rel), formatOf(path), emit)
 	})
 }
 
-// formatOf maps a file name to a document format, or "" for files ingest
-// skips in directories.
+// formatOf maps a file name to a document format, or "" when the name does
+// not say (no extension, or another one).
 func formatOf(path string) string {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".md", ".markdown":
 		return "markdown"
 	case ".html", ".htm":
 		return "html"
-	case ".txt", ".text", "":
+	case ".txt", ".text":
 		return "text"
 	case ".jsonl":
 		return "jsonl"
@@ -213,16 +227,12 @@ func formatOf(path string) string {
 	return ""
 }
 
-func readFile(ctx context.Context, path, id string, emit func(api.Document, int64) error) error {
+func readFile(ctx context.Context, path, id, format string, emit func(api.Document, int64) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	format := formatOf(path)
 	if format == "jsonl" {
 		return readJSONL(ctx, path, emit)
-	}
-	if format == "" {
-		format = "text"
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -341,7 +351,10 @@ func newProgress(w io.Writer, total int64, quiet bool) *progress {
 			tty = true
 		}
 	}
-	return &progress{w: w, total: total, start: time.Now(), quiet: quiet, tty: tty}
+	now := time.Now()
+	// Off a terminal (a log, a pipe) a line every few seconds tells a long
+	// ingest is alive; a short one prints none, as the summary follows.
+	return &progress{w: w, total: total, start: now, last: now, quiet: quiet, tty: tty}
 }
 
 func (p *progress) add(bytes int64, docs, chunks int) {
@@ -378,7 +391,7 @@ func (p *progress) draw(now time.Time) {
 }
 
 func (p *progress) done() {
-	if p.quiet {
+	if p.quiet || !p.tty {
 		return
 	}
 	p.draw(time.Now())

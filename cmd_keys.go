@@ -56,7 +56,7 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
 // once it is used. Serf asks the members with a gossip query, which a
 // member busy rejoining can miss, and every operation is idempotent, so a
 // partial answer is retried a few times before it is an error.
-func keysCall(ctx context.Context, nodeURL, op, key string) (membership.KeyResult, error) {
+func keysCall(ctx context.Context, nf *apiFlags, op, key string) (membership.KeyResult, error) {
 	var res membership.KeyResult
 	var err error
 	for try := 0; try < 3; try++ {
@@ -68,7 +68,7 @@ func keysCall(ctx context.Context, nodeURL, op, key string) (membership.KeyResul
 			}
 		}
 		res = membership.KeyResult{}
-		err = nodeClient(nodeURL).Call(ctx, http.MethodPost, "/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
+		err = nf.client().Call(ctx, http.MethodPost, "/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
 		if err == nil && (res.Failed > 0 || res.Answered < res.Nodes) {
 			err = fmt.Errorf("%d of %d members answered, %d failed: %v", res.Answered, res.Nodes, res.Failed, res.Messages)
 		}
@@ -81,11 +81,11 @@ func keysCall(ctx context.Context, nodeURL, op, key string) (membership.KeyResul
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys list", "[--node URL]", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of a member's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	res, err := keysCall(ctx, *nodeURL, "list", "")
+	res, err := keysCall(ctx, nf, "list", "")
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // message) still get through with the old key, then remove the old key.
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys rotate", "[--node URL] [--overlap DURATION] [--key KEY]", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of a member's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	overlap := fs.Duration("overlap", time.Minute, "how long the old key keeps working after the new one is in use")
 	key := fs.String("key", "", "the new key (base64); empty: generate one")
 	if err := parseFlags(fs, args); err != nil {
@@ -116,7 +116,7 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *overlap < 0 {
 		return usageError{"--overlap must not be negative"}
 	}
-	list, err := keysCall(ctx, *nodeURL, "list", "")
+	list, err := keysCall(ctx, nf, "list", "")
 	if err != nil {
 		return err
 	}
@@ -138,12 +138,12 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *key == old {
 		return usageError{"--key is the key already in use"}
 	}
-	res, err := keysCall(ctx, *nodeURL, "install", *key)
+	res, err := keysCall(ctx, nf, "install", *key)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "installed the new key on %d members\n", res.Answered)
-	if res, err = keysCall(ctx, *nodeURL, "use", *key); err != nil {
+	if res, err = keysCall(ctx, nf, "use", *key); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "the new key is primary on %d members; the old one still works for %s\n", res.Answered, *overlap)
@@ -152,7 +152,7 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case <-ctx.Done():
 		return fmt.Errorf("interrupted during the overlap: both keys stay installed; run 'edgerag keys rotate' again or remove the old key later: %w", ctx.Err())
 	}
-	if res, err = keysCall(ctx, *nodeURL, "remove", old); err != nil {
+	if res, err = keysCall(ctx, nf, "remove", old); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed the old key from %d members; members rewrote their keyring files\n", res.Answered)

@@ -20,7 +20,7 @@ import (
 // runPublish handles 'edgerag publish --shard NAME': central cuts a version.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL] | --models NAME,... [--node URL]", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
 	shardName := fs.String("shard", "", "shard to publish")
 	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
 	configFile := fs.String("config", "", "publish this fleet config (TOML, in the node configuration file's layout, with only the settings that change at run time: "+strings.Join(node.TunableNames(), ", ")+")")
@@ -45,7 +45,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 		var res fleet.PublishedModels
-		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"models": names}, &res); err != nil {
+		if err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"models": names}, &res); err != nil {
 			return err
 		}
 		if res.Unchanged {
@@ -61,7 +61,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		var res fleet.PublishedConfig
-		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"config": settings}, &res); err != nil {
+		if err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"config": settings}, &res); err != nil {
 			return err
 		}
 		if res.Unchanged {
@@ -72,7 +72,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	var res fleet.Published
-	err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
+	err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ type nodeOptions struct {
 	escalateBelow float64
 	join          string // comma-separated
 	publishModels string // comma-separated
+	share         string // comma-separated
 	logLevel      string
 	logFormat     string
 	readyFile     string
@@ -52,6 +53,7 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	registerFleetFlags(fs, o, role)
 	registerSyncFlags(fs, o, role)
 	registerGossipFlags(fs, o)
+	registerAuthFlags(fs, o)
 	fs.StringVar(&c.DataDir, "data", "", "data directory (one Badger database; created if missing)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
 	fs.StringVar(&c.Name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
@@ -133,6 +135,18 @@ func registerSyncFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
 	fs.DurationVar(&m.Timeout, "sync-models-timeout", 30*time.Minute, "longest start waits for --sync-models; a transfer cut short resumes in the background")
 }
 
+// registerAuthFlags adds the flags of who may use the HTTP API and how it
+// is served.
+func registerAuthFlags(fs *flag.FlagSet, o *nodeOptions) {
+	a := &o.cfg.Auth
+	fs.StringVar(&a.Anonymous, "anonymous", "none", "role of requests without a token: none, or query (they see only documents without groups)")
+	fs.StringVar(&a.TLSCert, "http-tls-cert", "", "serve the HTTP API over TLS with this certificate (PEM); with --http-tls-key")
+	fs.StringVar(&a.TLSKey, "http-tls-key", "", "private key of --http-tls-cert (PEM)")
+	fs.BoolVar(&a.TLSFleet, "http-tls-fleet", false, "serve the HTTP API over TLS with the node's fleet certificate (--tls-dir)")
+	fs.BoolVar(&a.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address other than loopback (only behind a proxy that terminates TLS)")
+	fs.StringVar(&o.share, "share", "", "comma-separated shards of this edge that other edges may query (all: every one); synced shards always may")
+}
+
 // registerGossipFlags adds the membership flags.
 func registerGossipFlags(fs *flag.FlagSet, o *nodeOptions) {
 	g := &o.cfg.Gossip
@@ -172,6 +186,7 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	c.Routing.MinConfidence = o.escalateBelow
 	c.Gossip.Join = splitList(o.join)
 	c.Models.Publish = splitList(o.publishModels)
+	c.Auth.Share = splitList(o.share)
 	c.Sync.Hook, c.Sync.OnVerified = testHooks()
 	if c.Logger, err = newLogger(stderr, o.logLevel, o.logFormat); err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"usage: edgerag shard rollback [--node URL] NAME"}
 	}
 	fs := newFlags("shard rollback", "[--node URL] NAME", stderr)
-	nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the edge's HTTP API")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Shard    string `json:"shard"`
 		From, To uint64
 	}
-	if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(fs.Arg(0))+"/rollback", nil, &res); err != nil {
+	if err := nf.client().Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(fs.Arg(0))+"/rollback", nil, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "shard %s rolled back from version %d to %d\n", res.Shard, res.From, res.To)

@@ -18,7 +18,7 @@ import (
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
+	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync now [--node URL] | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -35,7 +35,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return syncKeygen(*out, stdout)
 	case "promote", "halt":
 		fs := newFlags("sync "+args[0], "--shard NAME [--node URL] [--reason TEXT]", stderr)
-		nodeURL := fs.String("node", "http://127.0.0.1:9090", "URL of central's HTTP API")
+		nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
 		shardName := fs.String("shard", "", "shard whose rollout to "+args[0])
 		reason := fs.String("reason", "", "why (kept in the rollout's status)")
 		if err := parseFlags(fs, args[1:]); err != nil {
@@ -49,20 +49,34 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Stage  string `json:"stage"`
 			Reason string `json:"reason"`
 		}
-		if err := nodeClient(*nodeURL).Call(ctx, http.MethodPost, "/v1/rollout", map[string]string{"shard": *shardName, "action": args[0], "reason": *reason}, &st); err != nil {
+		if err := nf.client().Call(ctx, http.MethodPost, "/v1/rollout", map[string]string{"shard": *shardName, "action": args[0], "reason": *reason}, &st); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "rollout of %s version %d: %s (%s)\n", *shardName, st.To, st.Stage, st.Reason)
 		return nil
+	case "now":
+		fs := newFlags("sync now", "[--node URL]", stderr)
+		nfe := newAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return usageError{fmt.Sprintf("sync now takes no arguments, got %q", fs.Args())}
+		}
+		if err := nfe.client().Call(ctx, http.MethodPost, "/v1/sync", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "sync requested: the edge asks central now ('edgerag sync status' shows the progress)")
+		return nil
 	case "status":
 		fs := newFlags("sync status", "[--node URL] [--json]", stderr)
-		nodeURL := fs.String("node", "http://127.0.0.1:8080", "URL of the node's HTTP API (an edge, or central)")
+		nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node (an edge, or central)")
 		asJSON := fs.Bool("json", false, "print the status as JSON")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
 		var raw json.RawMessage
-		if err := nodeClient(*nodeURL).Call(ctx, http.MethodGet, "/v1/sync", nil, &raw); err != nil {
+		if err := nf.client().Call(ctx, http.MethodGet, "/v1/sync", nil, &raw); err != nil {
 			return err
 		}
 		if *asJSON {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,15 +20,20 @@ import (
 )
 
 // apiFlags are the flags of every command that talks to a node's HTTP
-// API: where it is and the credential to send.
+// API: where it is, the credential to send, and the CA of an HTTPS node.
 type apiFlags struct {
-	url, token, data string
+	url, token, data, cacert string
 }
 
-func (o *apiFlags) register(fs *flag.FlagSet, defaultURL, what string) {
+// newAPIFlags registers the flags on fs; defaultURL is where the node
+// usually listens, what names it in the help ("central").
+func newAPIFlags(fs *flag.FlagSet, defaultURL, what string) *apiFlags {
+	o := &apiFlags{}
 	fs.StringVar(&o.url, "node", defaultURL, "URL of "+what+"'s HTTP API")
 	fs.StringVar(&o.token, "token", "", "API token (default: $EDGERAG_TOKEN, else DATA/admin.token when --data is given)")
-	fs.StringVar(&o.data, "data", "", "the node's data directory, to read the admin token it wrote there (same machine)")
+	fs.StringVar(&o.data, "data", "", "the node's data directory on this machine, to send the admin token it wrote there")
+	fs.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) of an https:// node, e.g. the fleet's ca.crt")
+	return o
 }
 
 // credential picks the token: --token, then $EDGERAG_TOKEN, then the
@@ -45,32 +52,46 @@ func (o *apiFlags) credential() (string, error) {
 			return "", err
 		}
 		if t == "" {
-			return "", usageError{fmt.Sprintf("no %s in %s: has the node started there? (or pass --token)", auth.TokenFile, o.data)}
+			return "", fmt.Errorf("no %s in %s: has the node started there? (or pass --token)", auth.TokenFile, o.data)
 		}
 		return t, nil
 	}
 	return "", nil
 }
 
-// client is the node's API client with the credential.
-func (o *apiFlags) client() (*api.Client, error) {
+// client is the node's API client with the credential. A credential that
+// cannot be read is reported on the first call, as the error it is.
+func (o *apiFlags) client() *api.Client {
+	hc := http.DefaultClient
+	var setupErr error
+	if o.cacert != "" {
+		pem, err := os.ReadFile(o.cacert)
+		pool := x509.NewCertPool()
+		if err == nil && !pool.AppendCertsFromPEM(pem) {
+			err = fmt.Errorf("%s holds no PEM certificate", o.cacert)
+		}
+		if err != nil {
+			setupErr = fmt.Errorf("--cacert: %w", err)
+		}
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
 	tok, err := o.credential()
 	if err != nil {
-		return nil, err
+		setupErr = err
 	}
-	c := api.NewClient(o.url, nil)
+	if setupErr != nil {
+		hc = &http.Client{Transport: failing{setupErr}}
+	}
+	c := nodeClient(o.url, hc)
 	c.Token = tok
-	return c, nil
+	return c
 }
 
-// authorize adds the credential to a request made without the client.
-func (o *apiFlags) authorize(req *http.Request) error {
-	tok, err := o.credential()
-	if err == nil && tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	return err
-}
+// failing is a transport that refuses every request with err: the command
+// then reports it where it would report any failure to reach the node.
+type failing struct{ err error }
+
+func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 const tokenUsage = `Usage:
   edgerag token create --name NAME --role query|ingest|admin [--groups a,b] [--node URL] [--token T | --data DIR]
@@ -91,8 +112,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("token "+sub, "[flags]", stderr)
-	var nf apiFlags
-	nf.register(fs, "http://127.0.0.1:8080", "the node")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	name := fs.String("name", "", "create: the token's name (who holds it), e.g. panel-hall-3")
 	role := fs.String("role", "query", "create: query, ingest or admin")
 	groups := fs.String("groups", "", "create: comma-separated groups the token may see restricted documents of")
@@ -100,10 +120,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := nf.client()
-	if err != nil {
-		return err
-	}
+	c := nf.client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch sub {
@@ -161,18 +178,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runAudit prints the node's audit log (admin).
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit", "[flags]", stderr)
-	var nf apiFlags
-	nf.register(fs, "http://127.0.0.1:8080", "the node")
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	limit := fs.Int("n", 100, "how many of the newest events to print")
 	after := fs.Uint64("after", 0, "print events after this seq number instead")
 	asJSON := fs.Bool("json", false, "print JSON, one event a line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := nf.client()
-	if err != nil {
-		return err
-	}
+	c := nf.client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	path := fmt.Sprintf("/v1/audit?limit=%d", *limit)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/answereval"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/lexical"
@@ -90,7 +91,7 @@ func fleetEval(ctx context.Context, dir string, edges int, p lexical.Params, esc
 		if rng.Float64() >= 0.8 && edges > 1 {
 			target = (homeEdge + 1 + rng.IntN(edges-1)) % edges
 		}
-		req := api.QueryRequest{Question: q.Text, K: 10}
+		req := api.QueryRequest{Question: answereval.Clip(q.Text, api.MaxQuestion), K: 10}
 		t0 := time.Now()
 		resp, err := nodes[target].Query(ctx, req)
 		lat = append(lat, time.Since(t0))

@@ -51,10 +51,10 @@ func TestEscalationToCentral(t *testing.T) {
 
 	pump := api.Document{ID: "pump", Title: "Pump P-100", Body: "To reset the pump press the blue RESET button on panel B after the overload cause is removed."}
 	press := api.Document{ID: "press", Title: "Hydraulic press H-3", Body: "The hydraulic press uses ISO VG 46 oil, changed every 2,000 operating hours."}
-	if _, err := api.NewClient(central.url, nil).Ingest(ctx, []api.Document{pump, press}); err != nil {
+	if _, err := testClient(central.url).Ingest(ctx, []api.Document{pump, press}); err != nil {
 		t.Fatal(err)
 	}
-	ec := api.NewClient(edge.url, nil)
+	ec := testClient(edge.url)
 	if _, err := ec.Ingest(ctx, []api.Document{pump}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +133,11 @@ func TestNodeWithoutFleetCertCannotAsk(t *testing.T) {
 	tls := fleetDir(t, "central")
 	other := fleetDir(t, "central", "edge-1") // a different CA
 	central := startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", tls, "--name", "central"})
-	if _, err := api.NewClient(central.url, nil).Ingest(ctx, []api.Document{{ID: "press", Body: "The hydraulic press uses ISO VG 46 oil."}}); err != nil {
+	if _, err := testClient(central.url).Ingest(ctx, []api.Document{{ID: "press", Body: "The hydraulic press uses ISO VG 46 oil."}}); err != nil {
 		t.Fatal(err)
 	}
 	edge := startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", other, "--name", "edge-1", "--central", central.quic, "--query-timeout", "2s"})
-	r, err := api.NewClient(edge.url, nil).Query(ctx, api.QueryRequest{Question: "Which oil does the press use?"})
+	r, err := testClient(edge.url).Query(ctx, api.QueryRequest{Question: "Which oil does the press use?"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,8 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 
 	ready := filepath.Join(b.TempDir(), "ready")
 	p := &proc{logs: new(syncBuffer)}
-	p.cmd = execCommand(binary, "central", "--data", b.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", tls,
+	centralData := b.TempDir()
+	p.cmd = execCommand(binary, "central", "--data", centralData, "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", tls,
 		"--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--log-level", "warn", "--ready-file", ready)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -74,6 +75,7 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 					p.url = l
 				}
 			}
+			registerToken(b, p.url, []string{"--data", centralData}, nil)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -82,7 +84,7 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	ctx := context.Background()
-	cc := api.NewClient(p.url, nil)
+	cc := testClient(p.url)
 	corpus := evalset.Synthetic{Docs: 2500, SectionsPerDoc: 4, WordsPerSection: 90, Vocabulary: 20000, Seed: 2}
 	var batch []api.Document
 	err := corpus.Generate(func(d evalset.Doc) error {
@@ -97,7 +99,7 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cli("publish", "--shard", "manuals", "--node", p.url)
+	cli("publish", "--shard", "manuals", "--node", p.url, "--token", tokenOf(p.url))
 	pubPEM, _ := os.ReadFile(filepath.Join(keys, "sync.pub"))
 	pub, err := manifest.ParsePublicKey(pubPEM)
 	if err != nil {

@@ -87,7 +87,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	f.publish(t)
 	began := time.Now()
 	var ack map[string]string
-	if err := nodeClient(procs["e1"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
+	if err := testClient(procs["e1"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range edges {
@@ -116,7 +116,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 		m, ok := memberOf(fleetOf(t, procs["e3"].url), "e1")
 		return ok && m.SyncHealth == "healthy" && m.Sync != nil && len(m.Sync.Shards) == 1 && m.Sync.Shards[0].Applied > v1
 	})
-	out, err := exec.Command(binary, "fleet", "--node", procs["e3"].url).CombinedOutput()
+	out, err := exec.Command(binary, "fleet", "--node", procs["e3"].url, "--token", tokenOf(procs["e3"].url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SYNC") || strings.Count(string(out), "healthy") != 3 {
 		t.Errorf("edgerag fleet should show three healthy members: %v\n%s", err, out)
 	}
@@ -124,7 +124,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	// A fleet config: every question leaves the edges that take it.
 	q := api.QueryRequest{Question: "reset unit3 orange button", Shard: "manuals"}
 	routeOf := func(name string) string {
-		r, err := api.NewClient(procs[name].url, nil).Query(ctx, q)
+		r, err := testClient(procs[name].url).Query(ctx, q)
 		if err != nil {
 			t.Fatalf("query %s: %v", name, err)
 		}
@@ -139,11 +139,11 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("[fleet]\nescalate-below = 1\nquery-timeout = \"4s\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(binary, "publish", "--config", cfgFile, "--node", f.central.url).CombinedOutput()
+	out, err = exec.Command(binary, "publish", "--config", cfgFile, "--node", f.central.url, "--token", tokenOf(f.central.url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "published fleet config version 1") {
 		t.Fatalf("publish --config: %v\n%s", err, out)
 	}
-	if err := nodeClient(procs["e2"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
+	if err := testClient(procs["e2"].url).Call(ctx, http.MethodPost, "/v1/sync", nil, &ack); err != nil {
 		t.Fatal(err)
 	}
 	setting := func(name, key string) fleet.SettingStatus {
@@ -180,20 +180,20 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	if r := routeOf("e3"); r != "local" {
 		t.Errorf("e3 answered from %q: its --escalate-below 0 must win over the fleet config", r)
 	}
-	out, err = exec.Command(binary, "sync", "status", "--node", procs["e1"].url).CombinedOutput()
+	out, err = exec.Command(binary, "sync", "status", "--node", procs["e1"].url, "--token", tokenOf(procs["e1"].url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "fleet config: version 1") || !strings.Contains(string(out), "escalate-below") {
 		t.Errorf("sync status on an edge should show the fleet config: %v\n%s", err, out)
 	}
 
 	// Central's view: every edge's last report, the config version.
 	var cs fleet.CentralStatus
-	if err := nodeClient(f.central.url).Call(ctx, http.MethodGet, "/v1/sync", nil, &cs); err != nil {
+	if err := testClient(f.central.url).Call(ctx, http.MethodGet, "/v1/sync", nil, &cs); err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Edges) != 3 || cs.Config != 1 {
 		t.Errorf("central's status: %d edge reports (want 3), config %d (want 1): %+v", len(cs.Edges), cs.Config, cs)
 	}
-	out, err = exec.Command(binary, "sync", "status", "--node", f.central.url).CombinedOutput()
+	out, err = exec.Command(binary, "sync", "status", "--node", f.central.url, "--token", tokenOf(f.central.url)).CombinedOutput()
 	if err != nil || strings.Count(string(out), "healthy") != 3 || !strings.Contains(string(out), "(fleet config)") {
 		t.Errorf("sync status on central should list three healthy edges and the config: %v\n%s", err, out)
 	}

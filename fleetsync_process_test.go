@@ -43,14 +43,14 @@ func (f *syncFleet) ingest(t *testing.T, ids []int, word string) {
 		docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%03d", i), Shard: "manuals", Title: fmt.Sprintf("Machine %d", i),
 			Body: fmt.Sprintf("To reset unit%d press the %s button. The %s lamp of unit%d blinks twice.", i, word, word, i)})
 	}
-	if _, err := api.NewClient(f.central.url, nil).Ingest(context.Background(), docs); err != nil {
+	if _, err := testClient(f.central.url).Ingest(context.Background(), docs); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (f *syncFleet) publish(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", f.central.url).CombinedOutput()
+	out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", f.central.url, "--token", tokenOf(f.central.url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "published shard manuals") {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
@@ -66,7 +66,7 @@ func (f *syncFleet) edgeArgs(data string) []string {
 // (at most 50).
 func count(t *testing.T, url, word string) int {
 	t.Helper()
-	r, err := api.NewClient(url, nil).Query(context.Background(), api.QueryRequest{Question: word, K: 50, Shard: "manuals"})
+	r, err := testClient(url).Query(context.Background(), api.QueryRequest{Question: word, K: 50, Shard: "manuals"})
 	if err != nil {
 		if strings.Contains(err.Error(), "not held") {
 			return 0
@@ -87,7 +87,7 @@ func count(t *testing.T, url, word string) int {
 
 func syncStatus(t *testing.T, url string) fleet.EdgeStatus {
 	t.Helper()
-	resp, err := http.Get(url + "/v1/sync")
+	resp, err := testGet(url + "/v1/sync")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +198,14 @@ func TestFleetSyncProcesses(t *testing.T) {
 	}
 	t.Logf("%d kills; %d chunks verified twice; applied version %d", kills, twice, st.Applied)
 
-	out, err := exec.Command(binary, "shard", "rollback", "--node", edge.url, "manuals").CombinedOutput()
+	out, err := exec.Command(binary, "shard", "rollback", "--node", edge.url, "--token", tokenOf(edge.url), "manuals").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "rolled back") {
 		t.Fatalf("shard rollback: %v\n%s", err, out)
 	}
 	if blue, orange := count(t, edge.url, "blue"), count(t, edge.url, "orange"); blue != 50 || orange != 0 {
 		t.Fatalf("after rollback 'blue' finds %d and 'orange' %d documents", blue, orange)
 	}
-	out, err = exec.Command(binary, "sync", "status", "--node", edge.url).CombinedOutput()
+	out, err = exec.Command(binary, "sync", "status", "--node", edge.url, "--token", tokenOf(edge.url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("applied %d", v1)) {
 		t.Fatalf("sync status after rollback: %v\n%s", err, out)
 	}
@@ -228,7 +228,7 @@ func TestFleetSyncProcesses(t *testing.T) {
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := testGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,8 +38,13 @@ Commands:
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
   publish   central: cut a signed version of a shard (--shard), the fleet config (--config) or the model set (--models)
+  status    the node's status page, in the terminal
+  shards    the shards a node holds, with versions and sync state
+  docs      docs list|get|delete: the documents of a shard
+  backup    backup FILE: a consistent copy of a running node's store
+  restore   restore --data DIR FILE: a backup into a new data directory
   shard     shard rollback: return a synced shard to its previous version
-  sync      sync keygen: central's signing key; sync status: progress per shard; sync promote|halt: a staged rollout
+  sync      sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout
   fleet     list the members of a node's gossip pool
   keys      keys generate|list|rotate: the gossip keyring
   token     token create|list|revoke: API tokens of a node (admin)
@@ -120,6 +126,16 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return runSync(ctx, rest, stdout, stderr)
 	case "fleet":
 		return runFleet(ctx, rest, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, stdout, stderr)
+	case "shards":
+		return runShards(ctx, rest, stdout, stderr)
+	case "docs":
+		return runDocs(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, stdout, stderr)
 	case "config":
@@ -161,6 +177,7 @@ var groupUsage = map[string]string{
 
 Commands:
   keygen --out DIR                                  central's signing key (sync.key) and its public half (sync.pub)
+  now [--node URL]                                  an edge asks central for new versions at once
   status [--node URL] [--json]                      an edge's progress per shard, or central's view of the fleet
   promote|halt --shard NAME [--node URL] [--reason TEXT]   a staged rollout, by hand
 `,
@@ -172,6 +189,13 @@ Commands:
   rotate [--node URL] [--overlap DURATION] [--key KEY]  replace the primary key on every member
 `,
 	"config": configUsage,
+	"docs": `Usage: edgerag docs <command>
+
+Commands:
+  list [--node URL] [--shard NAME] [--limit N] [--json]   the documents of a shard, by id
+  get [--node URL] [--shard NAME] [--json] ID             a document: title, source, metadata and its chunks
+  delete [--node URL] [--shard NAME] ID                   remove a document and its chunks
+`,
 }
 
 // isHelpFlag reports whether a is a request for help.
@@ -238,4 +262,4 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // nodeClient is the client every command reaches a node's HTTP API with.
-func nodeClient(url string) *api.Client { return api.NewClient(url, nil) }
+func nodeClient(url string, hc *http.Client) *api.Client { return api.NewClient(url, hc) }

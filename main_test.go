@@ -105,6 +105,7 @@ func startProc(t *testing.T, args []string) *proc {
 					p.url = line
 				}
 			}
+			registerToken(t, p.url, args, p.logs)
 			return p
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -120,7 +121,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	p := startNode(t, data)
-	c := api.NewClient(p.url, nil)
+	c := testClient(p.url)
 	const batches, per = 20, 25
 	for b := range batches {
 		docs := make([]api.Document, per)
@@ -138,7 +139,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	_ = p.cmd.Wait()
 
 	p2 := startNode(t, data)
-	c2 := api.NewClient(p2.url, nil)
+	c2 := testClient(p2.url)
 	st, err := c2.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -161,11 +162,11 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 // TestCLIIngestAndQuery drives the binary the way a user does.
 func TestCLIIngestAndQuery(t *testing.T) {
 	p := startNode(t, t.TempDir())
-	out, err := exec.Command(binary, "ingest", "--node", p.url, "--quiet", "scripts/sample").CombinedOutput()
+	out, err := exec.Command(binary, "ingest", "--node", p.url, "--token", tokenOf(p.url), "--quiet", "scripts/sample").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ingested 5 documents") {
 		t.Fatalf("ingest: %v\n%s", err, out)
 	}
-	out, err = exec.Command(binary, "query", "--node", p.url, "How do I reset the pump after a fault?").CombinedOutput()
+	out, err = exec.Command(binary, "query", "--node", p.url, "--token", tokenOf(p.url), "How do I reset the pump after a fault?").CombinedOutput()
 	if err != nil {
 		t.Fatalf("query: %v\n%s", err, out)
 	}
@@ -173,7 +174,7 @@ func TestCLIIngestAndQuery(t *testing.T) {
 	if !strings.Contains(s, "[1]") || !strings.Contains(s, "mode: extractive") || !strings.Contains(s, "pump-p100.md") {
 		t.Fatalf("query output lacks answer, citations or mode:\n%s", s)
 	}
-	out, err = exec.Command(binary, "query", "--node", p.url).CombinedOutput()
+	out, err = exec.Command(binary, "query", "--node", p.url, "--token", tokenOf(p.url)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "needs a question") {
 		t.Fatalf("query without a question: %v\n%s", err, out)
 	}

@@ -36,7 +36,9 @@ func gossipProc(b *testing.B, name, addr, join string) (*exec.Cmd, string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if s, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(s), "\n") {
-			return cmd, strings.Fields(string(s))[0]
+			url := strings.Fields(string(s))[0]
+			registerToken(b, url, args, nil)
+			return cmd, url
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

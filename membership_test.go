@@ -47,7 +47,7 @@ func fleetOf(t testing.TB, url string) membership.Fleet {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var f membership.Fleet
-	if err := nodeClient(url).Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
+	if err := testClient(url).Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
 		t.Fatalf("GET /v1/fleet: %v", err)
 	}
 	return f
@@ -97,7 +97,7 @@ func TestMembership(t *testing.T) {
 		"valves":  {ID: "valve", Shard: "valves", Title: "Valve V-7", Body: "Valve V-7 is closed by turning the red handwheel clockwise until it stops."},
 	}
 	holdings := map[string]string{"e1": "pumps", "e2": "pumps", "e3": "presses", "e4": "valves", "e5": "valves"}
-	cc := api.NewClient(central.url, nil)
+	cc := testClient(central.url)
 	for _, d := range docs {
 		if _, err := cc.Ingest(ctx, []api.Document{d}); err != nil {
 			t.Fatal(err)
@@ -109,7 +109,7 @@ func TestMembership(t *testing.T) {
 	args := func(name string, join bool) []string {
 		a := []string{"serve", "--data", data[name], "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", tls, "--name", name,
 			"--central", central.quic, "--query-timeout", timeout.String(), "--gossip", gossip[name], "--keyring", keyring,
-			"--fleet-label", "test-site", "--gossip-profile", "lan"}
+			"--fleet-label", "test-site", "--gossip-profile", "lan", "--share", "all"}
 		if join && name != "e1" {
 			a = append(a, "--join", gossip["e1"])
 		}
@@ -121,7 +121,7 @@ func TestMembership(t *testing.T) {
 		gossip[name] = gossipAddr(t, fmt.Sprintf("127.0.0.%d", 11+i))
 		data[name] = t.TempDir()
 		procs[name] = startProc(t, args(name, true))
-		if _, err := api.NewClient(procs[name].url, nil).Ingest(ctx, []api.Document{docs[holdings[name]]}); err != nil {
+		if _, err := testClient(procs[name].url).Ingest(ctx, []api.Document{docs[holdings[name]]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +133,7 @@ func TestMembership(t *testing.T) {
 		qctx, cancel := context.WithTimeout(ctx, 3*timeout)
 		defer cancel()
 		began := time.Now()
-		r, err := api.NewClient(procs[name].url, nil).Query(qctx, q)
+		r, err := testClient(procs[name].url).Query(qctx, q)
 		took := time.Since(began)
 		if err != nil {
 			t.Fatalf("query %s: %v", name, err)
@@ -193,7 +193,7 @@ func TestMembership(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("five nodes alive with their shards in every view %v after the first start", time.Since(start).Round(10*time.Millisecond))
-		resp, err := http.Get(procs["e5"].url + "/metrics")
+		resp, err := testGet(procs["e5"].url + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func TestMembership(t *testing.T) {
 		if !strings.Contains(string(body), `edgerag_gossip_members{status="alive"} 5`) {
 			t.Errorf("/metrics lacks 5 alive gossip members")
 		}
-		if resp, err = http.Get(procs["e5"].url + "/"); err != nil {
+		if resp, err = testGet(procs["e5"].url + "/"); err != nil {
 			t.Fatal(err)
 		}
 		body, _ = io.ReadAll(resp.Body)
@@ -210,7 +210,7 @@ func TestMembership(t *testing.T) {
 		if !strings.Contains(string(body), "<td>e5 (this node)</td><td>alive</td>") || !strings.Contains(string(body), "pumps@") {
 			t.Errorf("status page lacks the fleet")
 		}
-		out, err := exec.Command(binary, "fleet", "--node", procs["e5"].url).CombinedOutput()
+		out, err := exec.Command(binary, "fleet", "--node", procs["e5"].url, "--token", tokenOf(procs["e5"].url)).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "pumps@") || strings.Count(string(out), " alive ") != 5 {
 			t.Errorf("edgerag fleet: %v\n%s", err, out)
 		}
@@ -222,7 +222,7 @@ func TestMembership(t *testing.T) {
 		if !ok || holdings[holder] != "pumps" {
 			t.Fatalf("route %q (reasons %v); want a pumps holder", r.Route, r.Reasons)
 		}
-		own, err := api.NewClient(procs[holder].url, nil).Query(ctx, pumpQ)
+		own, err := testClient(procs[holder].url).Query(ctx, pumpQ)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,13 +397,13 @@ func TestMembership(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(binary, "keys", "rotate", "--node", procs["e5"].url, "--overlap", "1s").CombinedOutput()
+		out, err := exec.Command(binary, "keys", "rotate", "--node", procs["e5"].url, "--token", tokenOf(procs["e5"].url), "--overlap", "1s").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "installed the new key on 5 members") || !strings.Contains(string(out), "removed the old key from 5 members") {
 			t.Fatalf("keys rotate: %v\n%s", err, out)
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		list, err := keysCall(ctx, procs["e1"].url, "list", "")
+		list, err := keysCall(ctx, &apiFlags{url: procs["e1"].url, token: tokenOf(procs["e1"].url)}, "list", "")
 		if err != nil {
 			t.Fatal(err)
 		}

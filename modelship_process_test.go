@@ -32,7 +32,7 @@ func TestModelSyncAtRunTime(t *testing.T) {
 	central, edge := startModelShipping(t, centralOllama, edgeOllama, []string{"--no-sync"},
 		[]string{"--sync-poll", "100ms", "--no-sync", "--escalate-below", "0"})
 
-	c := api.NewClient(edge.url, nil)
+	c := testClient(edge.url)
 	if _, err := c.Ingest(ctx, []api.Document{{ID: "pump", Shard: "local", Title: "Pump",
 		Body: "To reset the water pump press the red button. The pump lamp blinks twice."}}); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestModelSyncAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish := func() string {
-		out, err := exec.Command(binary, "publish", "--models", gen2+","+emb2, "--node", central.url).CombinedOutput()
+		out, err := exec.Command(binary, "publish", "--models", gen2+","+emb2, "--node", central.url, "--token", tokenOf(central.url)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("publish --models: %v\n%s", err, out)
 		}
@@ -95,7 +95,7 @@ func TestModelSyncAtRunTime(t *testing.T) {
 	if out := publish(); !strings.Contains(out, "unchanged since version 2") {
 		t.Fatalf("publishing the same models again: %s", out)
 	}
-	out, err := exec.Command(binary, "sync", "status", "--node", edge.url).CombinedOutput()
+	out, err := exec.Command(binary, "sync", "status", "--node", edge.url, "--token", tokenOf(edge.url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "models: version 2 applied") || !strings.Contains(string(out), gen2) {
 		t.Fatalf("sync status: %v\n%s", err, out)
 	}
@@ -135,7 +135,7 @@ func TestShipModelsViaCLI(t *testing.T) {
 	if logs := edge.logs.String(); !strings.Contains(logs, "models synced from central") || !strings.Contains(logs, "models warm") {
 		t.Errorf("edge did not sync and warm the models before serving:\n%s", logs)
 	}
-	ec := api.NewClient(edge.url, nil)
+	ec := testClient(edge.url)
 	if _, err := ec.Ingest(ctx, []api.Document{{ID: "pump", Title: "Pump P-100", Body: "To reset the pump press the blue RESET button on panel B."}}); err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestRequestIDAcrossNodes(t *testing.T) {
 	edge := startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", "edge-1",
 		"--central", central.quic, "--query-timeout", "3s", "--log-format", "json"})
 	press := api.Document{ID: "press", Title: "Hydraulic press H-3", Body: "The hydraulic press uses ISO VG 46 oil, changed every 2,000 operating hours."}
-	if _, err := api.NewClient(central.url, nil).Ingest(ctx, []api.Document{press}); err != nil {
+	if _, err := testClient(central.url).Ingest(ctx, []api.Document{press}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -66,6 +66,7 @@ func TestRequestIDAcrossNodes(t *testing.T) {
 		if header != "" {
 			req.Header.Set("X-Request-Id", header)
 		}
+		authorize(req)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,9 @@ func viewOf(ctx context.Context) view {
 // AuthKV is the store's key space for tokens and the audit log.
 func (n *Node) AuthKV() *shardstore.SyncKV { return n.store.AuthKV() }
 
+// SyncManaged reports whether fleet sync delivers the shard.
+func (n *Node) SyncManaged(name string) bool { return n.syncManaged(name) }
+
 // Audit is the node's audit log; nil before Open.
 func (n *Node) Audit() *auth.Audit { return n.audit }
 

@@ -26,6 +26,23 @@ func (n *Node) Admit(ctx context.Context, class string) (func(), error) {
 	return release, nil
 }
 
+// ShedEarly implements api.EarlyShedder: with every retrieval slot and
+// queue place taken, and nowhere else to send a query, it is refused before
+// its body is read. At 10× load most of the CPU a refusal costs is the
+// request's parsing; this skips what can be skipped.
+func (n *Node) ShedEarly(class string) error {
+	if class != admission.Retrieval || n.cfg.Remote != nil || n.cfg.Peers != nil {
+		return nil
+	}
+	g := n.adm.Gate(class)
+	if g == nil || !g.Full() {
+		return nil
+	}
+	st := g.Stats()
+	wait := time.Duration(float64(st.Waiting+1) / float64(st.Slots) * st.Service * float64(time.Millisecond))
+	return n.refusal(&admission.Refusal{Class: class, Reason: "queue_full", RetryAfter: max(wait, time.Second)})
+}
+
 // refusal turns an admission refusal into the API's 429; other errors (the
 // client went away while waiting) pass through.
 func (n *Node) refusal(err error) error {
@@ -88,8 +105,10 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 		HeldShards:       n.shardNames(),
 		Peers:            peers,
 		CentralReachable: n.cfg.Remote != nil,
-		CircuitOpen:      n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed, // half-open too: the probe finds out
-		Remaining:        deadline.Sub(start),
+		// Half-open counts as open, as for escalation: the background
+		// probe finds out whether central is back.
+		CircuitOpen: n.cfg.Remote != nil && n.breaker.State(start) != route.StateClosed,
+		Remaining:   deadline.Sub(start),
 	}, n.routing(n.Tunables()))
 	if d.Action == route.Local {
 		return api.QueryResponse{}, refusal
@@ -102,27 +121,28 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 		resp.Timings.TotalMS = ms(n.cfg.Now().Sub(start))
 		return resp, nil
 	}
-	// Redacted like every question that leaves the node, and held to the
-	// same acceptance rule as any other answer: a weak peer answer goes on
-	// to central, and is served only when central does not answer.
+	// What leaves the node is redacted, as on every escalation.
 	out := n.outgoing(ctx, req, d)
+	// Any answer a peer stands behind beats a refusal: this node has none
+	// to compare it with.
 	var weak *api.QueryResponse
 	if d.Action == route.Peer {
-		resp, ok, w := n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), n.Tunables().EscalateBelow)
+		var resp api.QueryResponse
+		var ok bool
+		resp, ok, weak = n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), 0)
 		if ok {
 			return finish(resp)
 		}
-		weak = w
 	}
-	orWeak := func() (api.QueryResponse, error) {
+	// fallback is the best a peer gave, else the refusal.
+	fallback := func() (api.QueryResponse, error) {
 		if weak != nil {
-			d.Reasons = append(d.Reasons, reasonPeerWeak)
 			return finish(*weak)
 		}
 		return api.QueryResponse{}, refusal
 	}
-	if !d.Central || !n.breaker.Allow(n.cfg.Now()) {
-		return orWeak()
+	if now := n.cfg.Now(); !d.Central || n.breaker.State(now) != route.StateClosed || !n.breaker.Allow(now) {
+		return fallback()
 	}
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
@@ -132,7 +152,7 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 			n.breaker.Failure(n.cfg.Now())
 		}
 		n.log.WarnContext(ctx, "overloaded: central did not take the query either", "err", err)
-		return orWeak()
+		return fallback()
 	}
 	n.breaker.Success(n.cfg.Now())
 	resp.Route = "central"

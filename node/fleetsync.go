@@ -356,6 +356,12 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 	if p.Previous == 0 {
 		return p.Current, 0, errorf(ErrConflict, "shard %q has no previous version kept (only version %d was applied)", name, p.Current)
 	}
+	// After a rollback the version rolled back from is kept as the
+	// previous one, but it is newer: "back" from there would move forward.
+	if p.Previous > p.Current {
+		return p.Current, 0, api.Errorf(http.StatusConflict, api.CodeBadRequest,
+			"shard %q is already rolled back to version %d (from %d); no older version is kept, so there is nothing to roll back to", name, p.Current, p.Previous)
+	}
 	if allow != nil {
 		if err := allow(p.Current, p.Previous); err != nil {
 			return p.Current, p.Previous, errorf(ErrConflict, "roll back shard %q: %v", name, err)

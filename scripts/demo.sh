@@ -51,7 +51,7 @@ trap cleanup EXIT
 # Stopping the demo is how it ends, not a failure.
 trap 'echo; echo "stopping the node"; cleanup; exit 0' INT TERM HUP
 
-"$bin" serve --data "$data/db" --http "$addr" --name demo --ready-file "$ready" --log-level warn &
+"$bin" serve --data "$data/db" --http "$addr" --name demo --ready-file "$ready" --log-level warn --anonymous query &
 pid=$!
 
 for _ in $(seq 100); do
@@ -66,19 +66,22 @@ done
 	echo "the node did not become ready within 10 s" >&2
 	exit 1
 }
-url=$(cat "$ready")
+url=$(head -n1 "$ready")
+# The node wrote its admin token into its data directory on first start;
+# commands on this machine read it with --data.
+token_file="$data/db/admin.token"
 
 echo "node listening on $url (data in $data)"
-"$bin" ingest --node "$url" --quiet "$root/scripts/sample"
+"$bin" ingest --node "$url" --data "$data/db" --quiet "$root/scripts/sample"
 question="How do I reset the pump after a fault?"
 echo
-echo "\$ edgerag query --node $url \"$question\""
-"$bin" query --node "$url" "$question"
+echo "\$ edgerag query --node $url --data $data/db \"$question\""
+"$bin" query --node "$url" --data "$data/db" "$question"
 echo
 echo "Ask your own question:"
-echo "  curl -s $url/v1/query -d '{\"question\":\"what oil does the press use?\"}'"
-echo "  $bin query --node $url \"what oil does the press use?\""
-echo "  OLLAMA_HOST=${url#http://} ollama run edgerag \"what oil does the press use?\""
+echo "  curl -s $url/v1/query -H \"Authorization: Bearer \$(cat $token_file)\" -d '{\"question\":\"what oil does the press use?\"}'"
+echo "  $bin query --node $url --data $data/db \"what oil does the press use?\""
+echo "  OLLAMA_HOST=${url#http://} ollama run edgerag \"what oil does the press use?\"   # no token: the demo grants anonymous query"
 if [ -t 0 ]; then
 	# On a terminal, Ctrl-C is read as a key rather than delivered as
 	# SIGINT: make, which runs this script, would otherwise die of the

@@ -99,7 +99,7 @@ export CGO_CPPFLAGS="-I$cache/include"
 # a half-written binary at the cached path.
 export GOBIN="$work/bin"
 
-log "building github.com/ollama/ollama@$OLLAMA_VERSION (3.5-8.5 minutes on 2 cores, ~1 GB memory)"
+log "building github.com/ollama/ollama@$OLLAMA_VERSION once: 3.5 minutes on an idle 2-core machine, up to 15 on a busy one, ~1 GB memory; later runs reuse it"
 start=$SECONDS
 # The version stamp makes `ollama --version` and /api/version tell the truth;
 # release mode keeps gin's debug chatter out of the server log.

@@ -116,6 +116,15 @@ func (g *Gate) Load() float64 {
 	return float64(len(g.slots)+g.waiting) / float64(g.cfg.Slots+g.queueLocked())
 }
 
+// Full reports whether a request arriving now would be refused for a full
+// queue. Callers use it to refuse before doing any work for the request
+// (reading its body); Acquire remains the decision.
+func (g *Gate) Full() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.slots) == g.cfg.Slots && g.waiting >= g.queueLocked()
+}
+
 // queueLocked is how many requests may wait: as many as the slots finish
 // within the target wait at the measured service time.
 func (g *Gate) queueLocked() int {

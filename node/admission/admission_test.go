@@ -174,3 +174,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestFullOnlyWhenSlotsAndQueueAreTaken(t *testing.T) {
+	g := New(Config{Name: "x", Slots: 1, TargetWait: time.Second, MinQueue: 1, MaxQueue: 1})
+	if g.Full() {
+		t.Fatal("an idle gate reports full")
+	}
+	hold, _ := g.Acquire(context.Background())
+	defer hold()
+	if g.Full() {
+		t.Fatal("full with an empty queue")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if rel, err := g.Acquire(ctx); err == nil {
+			rel()
+		}
+	}()
+	waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+	if !g.Full() {
+		t.Fatal("not full with the slot and the queue taken")
+	}
+}

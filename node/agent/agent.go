@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 
 	"github.com/edgerag/edgerag/node"
@@ -99,7 +98,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.gossip.start(ctx, a.node, c.Role, c.Version, c.DataDir); err != nil {
 		return err
 	}
-	return a.serveHTTP()
+	return a.serveHTTP(ctx)
 }
 
 // openNode opens the models and the node, and lets the QUIC dispatcher
@@ -115,7 +114,7 @@ func (a *Agent) openNode(ctx context.Context) error {
 		Name: c.Name, Role: c.Role, Version: c.Version, DataDir: c.DataDir, NoSync: c.NoSync,
 		BM25: c.BM25, MinConfidence: c.MinConfidence, Logger: a.log, Remote: a.link.remote, Peers: a.gossip.peers(),
 		Routing: c.Routing, QueryTimeout: c.QueryTimeout, CentralCooldown: c.CentralCooldown, Chunking: c.Chunking,
-		Now: c.Now,
+		Now: c.Now, AuditMax: c.Auth.AuditMax,
 	})
 	if err != nil {
 		return err
@@ -129,25 +128,32 @@ func (a *Agent) openNode(ctx context.Context) error {
 }
 
 // serveHTTP listens on HTTPAddr and serves the API with every route.
-func (a *Agent) serveHTTP() error {
+func (a *Agent) serveHTTP(ctx context.Context) error {
 	if a.cfg.HTTPAddr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	guard, err := a.openGuard(ctx)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another node running? pick another --http port)", a.cfg.HTTPAddr, err)
+		return err
+	}
+	ln, url, err := a.listenHTTP()
+	if err != nil {
+		return err
 	}
 	n := a.node
 	handler := api.NewHandler(n, a.log)
+	api.RegisterDocuments(handler)
+	api.RegisterBackup(handler)
 	handler.Handle("GET /metrics", n.Metrics().Handler())
 	handler.Handle("GET /{$}", statuspage.Handler(a.sync.withSync(a.gossip.withFleet(n.Status))))
 	a.sync.routes(handler, n)
 	a.sync.observe(n.Metrics())
 	a.gossip.routes(handler, n.Metrics())
 	// Bounded connections and request times (api.Limits): slow or flooding
-	// clients cannot use up the file limit.
-	a.srv = api.NewServer(a.link.load.count(handler), api.Limits{})
-	a.url = "http://" + ln.Addr().String()
+	// clients cannot use up the file limit. The guard comes first: a
+	// request without the credential is refused before its body is read.
+	a.srv = api.NewServer(a.link.load.count(guardHandler(guard, handler)), api.Limits{})
+	a.url = url
 	go func() { a.errc <- a.srv.Serve(ln) }()
 	a.log.Info("serving", "url", a.url, "data", a.cfg.DataDir)
 	return nil

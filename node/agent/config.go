@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -39,6 +41,7 @@ type Config struct {
 	Model ollama.Config
 
 	Fleet  FleetConfig
+	Auth   AuthConfig
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
@@ -117,6 +120,9 @@ func (c *Config) setDefaults() error {
 	if c.Role == "central" && c.Fleet.Central != "" {
 		return configErrorf("central does not escalate: drop --central")
 	}
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
 	if c.Fleet.CentralName == "" {
 		c.Fleet.CentralName = "central"
 	}
@@ -151,6 +157,9 @@ func (c FleetConfig) identity(name string) (*pki.Identity, error) {
 		return nil, configErrorf("--tls-dir is required to use QUIC (--quic or --central): create one with 'edgerag ca init' and 'edgerag cert issue'")
 	}
 	id, err := pki.LoadIdentity(filepath.Join(c.TLSDir, "ca.crt"), filepath.Join(c.TLSDir, name+".crt"), filepath.Join(c.TLSDir, name+".key"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load fleet identity of %q: %w; issue its certificate with 'edgerag cert issue --ca CA_DIR --out %s --name %s' and copy the CA's ca.crt beside it", name, err, c.TLSDir, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load fleet identity of %q: %w", name, err)
 	}

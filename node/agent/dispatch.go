@@ -19,6 +19,7 @@ import (
 // each request type to the subsystem serving it. Subsystems register as
 // they start, so a request that arrives early is refused, not mishandled.
 type fleetLink struct {
+	cfg    Config
 	server *transport.Server
 	client *transport.Client
 	remote node.Remote
@@ -51,7 +52,7 @@ func (l *fleetLink) Close() {
 // openFleet builds the QUIC client (and server, when QUICAddr is set) of a
 // node.
 func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, error) {
-	l := &fleetLink{now: c.Now}
+	l := &fleetLink{now: c.Now, cfg: c}
 	o := c.Fleet
 	if o.QUICAddr == "" && o.Central == "" {
 		return l, nil
@@ -88,7 +89,7 @@ func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.
 		}
 		l.load.enter()
 		defer l.load.exit()
-		return queryrpc.Handle(ctx, peer, req, n.QueryLocal)
+		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(l.cfg))
 	case wire.TypeShardList:
 		if a := l.gossip.Load(); a != nil {
 			return a.LocalShardList()

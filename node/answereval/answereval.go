@@ -123,7 +123,7 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 			if i%256 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			resp, err := n.Query(ctx, api.QueryRequest{Question: clip(q.Text, api.MaxQuestion)})
+			resp, err := n.Query(ctx, api.QueryRequest{Question: Clip(q.Text, api.MaxQuestion)})
 			if err != nil {
 				return fmt.Errorf("question %s: %w", q.ID, err)
 			}
@@ -185,9 +185,9 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 	return rep, nil
 }
 
-// clip cuts a question longer than the API takes (a few CISI requests are
+// Clip cuts a question longer than the API takes (a few CISI requests are
 // whole paragraphs) at the last space before max bytes.
-func clip(s string, max int) string {
+func Clip(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

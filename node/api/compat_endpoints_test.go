@@ -219,6 +219,7 @@ func TestCompatRefusals(t *testing.T) {
 		{"/api/chat", `{` + msgs + `,"think":true}`, `"think"`},
 		{"/api/generate", `{"prompt":"q","format":{"type":"object"}}`, `"format"`},
 		{"/api/generate", `{"prompt":"q","images":["aGk="]}`, `"images"`},
+		{"/api/chat", `{"messages":[{"role":"user","content":"what is this?","images":["aGk="]}]}`, `messages[0].images`},
 	} {
 		w := do(h, http.MethodPost, c.path, c.body, "")
 		if w.Code != 400 || !strings.Contains(w.Body.String(), strings.ReplaceAll(c.want, `"`, `\"`)) {

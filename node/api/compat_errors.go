@@ -44,6 +44,12 @@ func (h *Handler) serveMux(w http.ResponseWriter, r *http.Request) {
 	writeErrorFor(w, r.URL.Path, e)
 }
 
+// WriteErrorFor writes e in the shape of the API that path belongs to:
+// Ollama's under /api/, OpenAI's under its paths, the node's elsewhere.
+// Middleware in front of the handler (authentication) answers with it so
+// that every client can read its refusals.
+func WriteErrorFor(w http.ResponseWriter, path string, e *Error) { writeErrorFor(w, path, e) }
+
 // writeErrorFor writes e in the shape of the API that path belongs to.
 func writeErrorFor(w http.ResponseWriter, path string, e *Error) {
 	switch {

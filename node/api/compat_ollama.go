@@ -133,6 +133,18 @@ func parseOllamaChat(body []byte) (chatRequest, *Error) {
 	if e == nil {
 		e = ollamaRefuse(req.Fields)
 	}
+	if e == nil {
+		// Ollama carries images on each message.
+		var msgs []struct {
+			Images json.RawMessage `json:"images"`
+		}
+		_ = json.Unmarshal(req.Fields.Messages, &msgs)
+		for i, m := range msgs {
+			if present(m.Images) {
+				return chatRequest{}, badRequest(`messages[%d].images: edgerag answers from text documents; remove "images"`, i)
+			}
+		}
+	}
 	return req, e
 }
 

@@ -221,6 +221,12 @@ func (h *Handler) deleteDoc(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
+	if es, ok := h.svc.(EarlyShedder); ok {
+		if err := es.ShedEarly("retrieval"); err != nil {
+			WriteError(w, err)
+			return
+		}
+	}
 	body, ok := readBody(w, r, MaxQueryBody)
 	if !ok {
 		return

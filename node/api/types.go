@@ -330,6 +330,12 @@ const (
 	CodeForbidden    = "forbidden"
 )
 
+// EarlyShedder is implemented by services that can tell, before a
+// request's body is read, that it would be refused (429) anyway.
+type EarlyShedder interface {
+	ShedEarly(class string) error
+}
+
 // Admitter is implemented by services that bound how much work of each
 // class runs at once. The handler asks it before reading an ingest body, so
 // a refused request costs the node next to nothing.

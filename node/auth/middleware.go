@@ -23,7 +23,7 @@ func Required(method, path string) Role {
 	switch method {
 	case http.MethodGet, http.MethodHead:
 		switch path {
-		case "/", "/metrics", "/v1/status", "/v1/fleet", "/v1/sync", "/api/tags", "/api/version", "/v1/models":
+		case "/", "/metrics", "/v1/status", "/v1/fleet", "/v1/sync", "/api/tags", "/api/version", "/api/ps", "/v1/models":
 			return RoleQuery
 		}
 		if strings.HasPrefix(path, "/v1/models/") {
@@ -34,7 +34,8 @@ func Required(method, path string) Role {
 		}
 	case http.MethodPost:
 		switch path {
-		case "/v1/query", "/api/chat", "/v1/chat/completions":
+		case "/v1/query", "/api/chat", "/api/generate", "/api/show", "/api/pull", "/api/embed", "/api/embeddings",
+			"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings":
 			return RoleQuery
 		case "/v1/documents":
 			return RoleIngest
@@ -43,6 +44,16 @@ func Required(method, path string) Role {
 		if strings.HasPrefix(path, "/v1/documents/") {
 			return RoleIngest
 		}
+	}
+	// Ollama endpoints a node does not serve answer 404 in Ollama's shape
+	// to whoever may use the ones it does, so clients learn that they are
+	// not there rather than that they lack a role.
+	switch path {
+	case "/api/create", "/api/copy", "/api/delete", "/api/push":
+		return RoleQuery
+	}
+	if strings.HasPrefix(path, "/api/blobs/") {
+		return RoleQuery
 	}
 	return RoleAdmin
 }
@@ -71,7 +82,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if err != nil {
 			g.Audit.Record(Event{Kind: EventBadToken, Action: r.Method + " " + r.URL.Path, Detail: err.Error(), Remote: r.RemoteAddr})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="edgerag"`)
-			api.WriteError(w, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err))
+			api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err))
 			return
 		}
 		if !p.Role.Allows(need) {
@@ -79,11 +90,11 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 				Detail: "role " + p.Role.String() + ", needs " + need.String(), Remote: r.RemoteAddr})
 			if p.Name == Anonymous {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="edgerag"`)
-				api.WriteError(w, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized,
+				api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized,
 					"%s %s needs a token with role %s: send Authorization: Bearer TOKEN (edgerag token create)", r.Method, r.URL.Path, need))
 				return
 			}
-			api.WriteError(w, api.Errorf(http.StatusForbidden, api.CodeForbidden,
+			api.WriteErrorFor(w, r.URL.Path, api.Errorf(http.StatusForbidden, api.CodeForbidden,
 				"token %q has role %s; %s %s needs %s", p.Name, p.Role, r.Method, r.URL.Path, need))
 			return
 		}

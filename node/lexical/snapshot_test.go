@@ -89,3 +89,26 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 		}
 	}
 }
+
+// OpenSnapshot reads a file from disk: whatever the bytes, it refuses them
+// or returns an index, never panics.
+func FuzzOpenSnapshot(f *testing.F) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	ix, _ := zipfCorpus(f, rng, 40, 30, 0)
+	var buf bytes.Buffer
+	if err := ix.WriteSnapshot(&buf, 3, 4); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(snapMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		re, err := OpenSnapshot(b, nil, nil)
+		if err != nil {
+			if !errors.Is(err, ErrSnapshot) {
+				t.Fatalf("error %v is not ErrSnapshot", err)
+			}
+			return
+		}
+		_ = re.Live()
+	})
+}

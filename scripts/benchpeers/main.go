@@ -230,9 +230,19 @@ func query(args []string) error {
 	data := fl.String("data", "", "node data directory")
 	qfile := fl.String("questions", "", "questions, one a line")
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
+	prof := fl.String("open-cpuprofile", "", "write a CPU profile of opening the node here")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
 	}
 	raw, err := os.ReadFile(*qfile)
 	if err != nil {
@@ -249,6 +259,9 @@ func query(args []string) error {
 		return err
 	}
 	openWall, openCPU := time.Since(t0), cpuTime()-cpu0
+	if *prof != "" {
+		pprof.StopCPUProfile()
+	}
 	defer nd.Close()
 
 	// In process, on one locked thread so its CPU clock is the query's.

@@ -153,13 +153,18 @@ func buildEdgerag(t *testing.T) string {
 	return bin
 }
 
+// adminTokens maps a started node's URL to the admin token it wrote.
+var adminTokens sync.Map
+
 // startNode runs `edgerag serve` on a free loopback port, ingests docs and
 // returns the node's URL; the node is stopped when t ends.
 func startNode(t *testing.T, bin string, extra ...string) string {
 	dir := t.TempDir()
 	ready := filepath.Join(dir, "ready")
+	// The Ollama CLI and library send no token: anonymous clients may
+	// query. The OpenAI clients send theirs (EDGERAG_TOKEN below).
 	args := append([]string{"serve", "--data", filepath.Join(dir, "db"), "--http", "127.0.0.1:0", "--name", "conformance",
-		"--ready-file", ready, "--log-level", "warn"}, extra...)
+		"--ready-file", ready, "--log-level", "warn", "--anonymous", "query"}, extra...)
 	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -185,7 +190,15 @@ func startNode(t *testing.T, bin string, extra ...string) string {
 	for {
 		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
 			u := strings.TrimSpace(string(b))
-			resp, err := http.Post(u+"/v1/documents", "application/json", strings.NewReader(docs))
+			tok, err := os.ReadFile(filepath.Join(dir, "db", "admin.token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			adminTokens.Store(u, strings.TrimSpace(string(tok)))
+			req, _ := http.NewRequest(http.MethodPost, u+"/v1/documents", strings.NewReader(docs))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +240,8 @@ func runClients(t *testing.T, modules, u, embedModel string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test-reporter=spec", "clients.test.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "EDGERAG_URL="+u, "EDGERAG_EMBED_MODEL="+embedModel, "NO_COLOR=1")
+	tok, _ := adminTokens.Load(u)
+	cmd.Env = append(os.Environ(), "EDGERAG_URL="+u, "EDGERAG_TOKEN="+tok.(string), "EDGERAG_EMBED_MODEL="+embedModel, "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the official clients failed against the node: %v\n%s", err, out)

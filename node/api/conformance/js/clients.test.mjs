@@ -17,7 +17,8 @@ if (!url) throw new Error('set EDGERAG_URL to the node, e.g. http://127.0.0.1:80
 const embedModel = process.env.EDGERAG_EMBED_MODEL || '';
 
 const question = 'How do I reset the pump after a fault?';
-const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'not-used', maxRetries: 0 });
+// The OpenAI client sends its API key as the bearer token the node checks.
+const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: process.env.EDGERAG_TOKEN || 'none', maxRetries: 0 });
 const ollama = new Ollama({ host: url });
 
 // Every answer carries the passages it rests on; the question is about the

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/edgerag/edgerag/node/statuspage"
+)
+
+// runStatus handles 'edgerag status': the status page, in a terminal.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", "[--node URL] [--json]", stderr)
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	asJSON := fs.Bool("json", false, "print /v1/status as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError{fmt.Sprintf("status takes no arguments, got %q", fs.Args())}
+	}
+	st, err := nf.client().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, st)
+	}
+	return statuspage.WriteText(stdout, st, time.Now())
+}
