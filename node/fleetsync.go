@@ -359,7 +359,7 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 	// After a rollback the version rolled back from is kept as the
 	// previous one, but it is newer: "back" from there would move forward.
 	if p.Previous > p.Current {
-		return p.Current, 0, api.Errorf(http.StatusConflict, api.CodeBadRequest,
+		return p.Current, 0, errorf(ErrConflict,
 			"shard %q is already rolled back to version %d (from %d); no older version is kept, so there is nothing to roll back to", name, p.Current, p.Previous)
 	}
 	if allow != nil {

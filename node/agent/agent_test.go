@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edgerag/edgerag/node/agent"
@@ -41,7 +44,7 @@ func TestFleetEscalatesThroughAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := api.NewClient(edge.URL(), nil)
+	c := adminClient(t, edge.URL(), ecfg.DataDir)
 	resp, err := c.Query(ctx, api.QueryRequest{Question: "how do I prime pump P-7?"})
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +53,26 @@ func TestFleetEscalatesThroughAgents(t *testing.T) {
 		t.Fatalf("edge answered route %q from %q citing %v; want central's answer citing pump", resp.Route, resp.Node, resp.Citations)
 	}
 	var sync map[string]any
-	if err := api.NewClient(central.URL(), nil).Call(ctx, http.MethodGet, "/v1/sync", nil, &sync); err != nil || sync["role"] != "central" {
+	if err := adminClient(t, central.URL(), ccfg.DataDir).Call(ctx, http.MethodGet, "/v1/sync", nil, &sync); err != nil || sync["role"] != "central" {
 		t.Fatalf("central's /v1/sync: %v %v", sync, err)
 	}
 	var ae *api.Error
 	if err := c.Call(ctx, http.MethodPost, "/v1/publish", map[string]string{"shard": "default"}, nil); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 		t.Fatalf("publishing on an edge: %v, want a 404 saying only central publishes", err)
 	}
+}
+
+// adminClient reaches a node with the admin token it wrote on first start,
+// sent once through the client's Token.
+func adminClient(t *testing.T, url, dataDir string) *api.Client {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient(url, nil)
+	c.Token = strings.TrimSpace(string(tok))
+	return c
 }
 
 // TestConfigRefused: settings that cannot work are refused before anything
