@@ -74,7 +74,13 @@ func fill(t *testing.T, dir string, left int64) string {
 func ingestStatus(t *testing.T, url string, doc api.Document) (int, api.Error) {
 	t.Helper()
 	b, _ := json.Marshal(doc)
-	resp, err := http.Post(url+"/v1/documents", "application/json", strings.NewReader(string(b)))
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/documents", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	authorize(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("ingest: %v (did the node crash?)", err)
 	}
@@ -88,7 +94,7 @@ func ingestStatus(t *testing.T, url string, doc api.Document) (int, api.Error) {
 
 func readyStorage(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/readyz")
+	resp, err := testGet(url + "/readyz")
 	if err != nil {
 		t.Fatalf("readyz: %v", err)
 	}
@@ -110,7 +116,7 @@ func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
 	disk := smallDisk(t, 160<<20)
 	data := filepath.Join(disk, "data")
 	p := startNode(t, data)
-	c := api.NewClient(p.url, nil)
+	c := testClient(p.url)
 	doc := func(i int) api.Document {
 		return api.Document{ID: fmt.Sprintf("d%d", i), Body: fmt.Sprintf("Valve V-%d is checked with marker word zqdisk%d.", i, i)}
 	}
@@ -152,7 +158,7 @@ func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
 	if s := readyStorage(t, p2.url); !strings.HasPrefix(s, "read-only") && !strings.HasPrefix(s, "full") {
 		t.Errorf("readyz storage %q after starting on a full disk, want read-only or full", s)
 	}
-	c2 := api.NewClient(p2.url, nil)
+	c2 := testClient(p2.url)
 	q, err = c2.Query(ctx, api.QueryRequest{Question: "zqdisk101", K: 1})
 	if err != nil || len(q.Citations) == 0 || q.Citations[0].DocumentID != "d101" {
 		t.Fatalf("query after starting on a full disk: %v %+v", err, q.Citations)
@@ -184,7 +190,7 @@ func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
 	if s := readyStorage(t, p4.url); !strings.HasPrefix(s, "read-only") {
 		t.Errorf("readyz storage %q after a start with no space, want read-only", s)
 	}
-	q, err = api.NewClient(p4.url, nil).Query(ctx, api.QueryRequest{Question: "zqdisk103", K: 1})
+	q, err = testClient(p4.url).Query(ctx, api.QueryRequest{Question: "zqdisk103", K: 1})
 	if err != nil || len(q.Citations) == 0 || q.Citations[0].DocumentID != "d103" {
 		t.Fatalf("query on a read-only node: %v %+v", err, q.Citations)
 	}

@@ -17,7 +17,7 @@ func TestAsyncIngestSurvivesKill9(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	p := startNode(t, data)
-	c := api.NewClient(p.url, nil)
+	c := testClient(p.url)
 	const n = 3000
 	docs := make([]api.Document, n)
 	for i := range docs {
@@ -36,7 +36,7 @@ func TestAsyncIngestSurvivesKill9(t *testing.T) {
 	_ = p.cmd.Wait()
 
 	p2 := startNode(t, data)
-	c2 := api.NewClient(p2.url, nil)
+	c2 := testClient(p2.url)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		j, err := c2.Job(ctx, job.ID)

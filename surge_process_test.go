@@ -21,7 +21,7 @@ import (
 func TestSurgeIsShedWith429(t *testing.T) {
 	ctx := context.Background()
 	p := startNode(t, t.TempDir())
-	c := api.NewClient(p.url, nil)
+	c := testClient(p.url)
 	var docs []api.Document
 	for i := range 300 {
 		docs = append(docs, api.Document{ID: fmt.Sprintf("d%d", i), Body: fmt.Sprintf("Pump P-%d is reset by holding the blue button for %d seconds, then checking the valve.", i, i%9)})
@@ -40,7 +40,10 @@ func TestSurgeIsShedWith429(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				resp, err := client.Post(p.url+"/v1/query", "application/json", strings.NewReader(`{"question":"how is the pump reset with the blue button?"}`))
+				req, _ := http.NewRequest(http.MethodPost, p.url+"/v1/query", strings.NewReader(`{"question":"how is the pump reset with the blue button?"}`))
+				req.Header.Set("Content-Type", "application/json")
+				authorize(req)
+				resp, err := client.Do(req)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -85,7 +88,7 @@ func TestSurgeIsShedWith429(t *testing.T) {
 func TestSlowClientsDoNotStopQueries(t *testing.T) {
 	ctx := context.Background()
 	p := startNode(t, t.TempDir())
-	c := api.NewClient(p.url, nil)
+	c := testClient(p.url)
 	if _, err := c.Ingest(ctx, []api.Document{{ID: "pump", Body: "Reset the pump with the blue button."}}); err != nil {
 		t.Fatal(err)
 	}

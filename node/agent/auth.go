@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -121,22 +122,28 @@ func guardHandler(g *auth.Guard, h interface {
 // shards fleet sync delivered and those shared with --share.
 func (l *fleetLink) scope(c Config) func(peer transport.Peer) ([]string, bool) {
 	return func(peer transport.Peer) ([]string, bool) {
-		if peer.Role == pki.RoleCentral || c.Role == "central" {
+		if peer.Role == pki.RoleCentral {
 			return nil, false
 		}
 		n := l.node.Load()
 		if n == nil {
 			return nil, true
 		}
-		if slices.Contains(c.Auth.Share, "all") {
-			return nil, false
-		}
-		out := slices.Clone(c.Auth.Share)
-		for _, s := range n.Shards() {
-			if n.SyncManaged(s.Name) {
-				out = append(out, s.Name)
-			}
-		}
-		return out, true
+		names, all := shared(c, n)
+		return names, !all
 	}
+}
+
+// shared lists the shards other edges may search on this node; all is
+// true when they may search every one (central, or --share all).
+func shared(c Config, n *node.Node) (names []string, all bool) {
+	if c.Role == "central" || slices.Contains(c.Auth.Share, "all") {
+		return nil, true
+	}
+	for _, s := range n.Shards() {
+		if n.SyncManaged(s.Name) || slices.Contains(c.Auth.Share, s.Name) {
+			names = append(names, s.Name)
+		}
+	}
+	return names, false
 }

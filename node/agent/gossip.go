@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 
 	"github.com/edgerag/edgerag/models/ollama"
@@ -117,10 +118,16 @@ func (g *gossipLink) start(ctx context.Context, n *node.Node, role, version, dat
 		BindAddr: g.opt.Addr, AdvertiseAddr: g.opt.Advertise, Join: g.opt.Join,
 		Profile: g.profile, Label: g.opt.Label, Keys: g.keys, KeyringFile: g.opt.Keyring,
 		SnapshotPath: filepath.Join(dataDir, "membership", "serf.snapshot"),
+		// Only the shards peers may ask about are announced (see
+		// shared), so no peer routes a question to a shard it would be
+		// refused, and the term filters carry no unshared vocabulary.
 		Local: func() ([]membership.ShardVersion, []string) {
+			names, all := shared(g.link.cfg, n)
 			var out []membership.ShardVersion
 			for _, s := range n.Shards() {
-				out = append(out, membership.ShardVersion{Name: s.Name, Version: s.Version})
+				if all || slices.Contains(names, s.Name) {
+					out = append(out, membership.ShardVersion{Name: s.Name, Version: s.Version})
+				}
 			}
 			return out, nodeModels(n)
 		},
