@@ -134,55 +134,67 @@ func printSyncStatus(w io.Writer, raw []byte) error {
 		return fmt.Errorf("sync status: %w", err)
 	}
 	if probe.Role == "central" {
-		var st fleet.CentralStatus
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return fmt.Errorf("sync status: %w", err)
-		}
-		fmt.Fprintln(w, "published:")
-		for _, v := range st.Published {
-			fmt.Fprintf(w, "  %-24s version %d\n", v.Shard, v.Version)
-		}
-		if st.Config > 0 {
-			fmt.Fprintf(w, "  %-24s version %d\n", "(fleet config)", st.Config)
-		}
-		if st.Models > 0 {
-			fmt.Fprintf(w, "  %-24s version %d\n", "(models)", st.Models)
-		}
-		fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
-		if len(st.Transfers) > 0 {
-			fmt.Fprintln(w, "transfers under way:")
-		}
-		for _, t := range st.Transfers {
-			fmt.Fprintf(w, "  %-16s %-24s → %-6d %s  %d/%d chunks  %s\n", t.Node, t.Shard, t.Target,
-				progressBar(t.BytesDone, t.BytesTotal), t.ChunksDone, t.ChunksTotal, t.State)
-		}
-		for _, r := range st.Rollouts {
-			fmt.Fprintf(w, "rollout %-16s %d → %d: %s, canaries %s", r.Shard, r.From, r.To, r.Stage, strings.Join(r.Canaries, ", "))
-			if r.Reason != "" {
-				fmt.Fprintf(w, " (%s)", r.Reason)
-			}
-			fmt.Fprintln(w)
-		}
-		if len(st.Edges) > 0 {
-			fmt.Fprintln(w, "edges (last report):")
-		}
-		latest := map[string]uint64{}
-		for _, v := range st.Published {
-			latest[v.Shard] = v.Version
-		}
-		for _, a := range st.Edges {
-			health := "healthy"
-			if !a.Healthy {
-				health = "UNHEALTHY " + a.Error
-			}
-			behind := "" // a staged rollout may hold an edge back on purpose
-			if a.Version < latest[a.Shard] {
-				behind = fmt.Sprintf(" (latest %d)", latest[a.Shard])
-			}
-			fmt.Fprintf(w, "  %-16s %-24s version %-6d %s%s  %s\n", a.Node, a.Shard, a.Version, health, behind, a.At.Format(time.RFC3339))
-		}
-		return nil
+		return printCentralSync(w, raw)
 	}
+	return printEdgeSync(w, raw)
+}
+
+// printCentralSync prints central's side: what is published, transfers
+// under way, rollouts and each edge's last report.
+func printCentralSync(w io.Writer, raw []byte) error {
+	var st fleet.CentralStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("sync status: %w", err)
+	}
+	fmt.Fprintln(w, "published:")
+	for _, v := range st.Published {
+		fmt.Fprintf(w, "  %-24s version %d\n", v.Shard, v.Version)
+	}
+	if st.Config > 0 {
+		fmt.Fprintf(w, "  %-24s version %d\n", "(fleet config)", st.Config)
+	}
+	if st.Models > 0 {
+		fmt.Fprintf(w, "  %-24s version %d\n", "(models)", st.Models)
+	}
+	fmt.Fprintf(w, "served: %d manifests, %d chunks, %d bytes\n", st.ManifestsServed, st.ChunksServed, st.BytesServed)
+	if len(st.Transfers) > 0 {
+		fmt.Fprintln(w, "transfers under way:")
+	}
+	for _, t := range st.Transfers {
+		fmt.Fprintf(w, "  %-16s %-24s → %-6d %s  %d/%d chunks  %s\n", t.Node, t.Shard, t.Target,
+			progressBar(t.BytesDone, t.BytesTotal), t.ChunksDone, t.ChunksTotal, t.State)
+	}
+	for _, r := range st.Rollouts {
+		fmt.Fprintf(w, "rollout %-16s %d → %d: %s, canaries %s", r.Shard, r.From, r.To, r.Stage, strings.Join(r.Canaries, ", "))
+		if r.Reason != "" {
+			fmt.Fprintf(w, " (%s)", r.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(st.Edges) > 0 {
+		fmt.Fprintln(w, "edges (last report):")
+	}
+	latest := map[string]uint64{}
+	for _, v := range st.Published {
+		latest[v.Shard] = v.Version
+	}
+	for _, a := range st.Edges {
+		health := "healthy"
+		if !a.Healthy {
+			health = "UNHEALTHY " + a.Error
+		}
+		behind := "" // a staged rollout may hold an edge back on purpose
+		if a.Version < latest[a.Shard] {
+			behind = fmt.Sprintf(" (latest %d)", latest[a.Shard])
+		}
+		fmt.Fprintf(w, "  %-16s %-24s version %-6d %s%s  %s\n", a.Node, a.Shard, a.Version, health, behind, a.At.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// printEdgeSync prints an edge's side: each shard, the fleet config and the
+// models it applied.
+func printEdgeSync(w io.Writer, raw []byte) error {
 	var st fleet.EdgeStatus
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("sync status: %w", err)

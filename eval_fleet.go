@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -15,11 +14,9 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/queryrpc"
-	"github.com/edgerag/edgerag/sync/transport"
-	"github.com/edgerag/edgerag/sync/wire"
 )
 
 // fleetReport is what 'edgerag eval --fleet N' prints.
@@ -64,104 +61,11 @@ func fleetEval(ctx context.Context, dir string, edges int, p lexical.Params, esc
 		return rep, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
-
-	// The fleet's CA and one certificate per node, as 'edgerag ca init' and
-	// 'edgerag cert issue' make them.
-	caDir, tlsDir := filepath.Join(tmp, "ca"), filepath.Join(tmp, "tls")
-	if err := pki.InitCA(caDir, "eval", time.Now()); err != nil {
-		return rep, nil, nil, err
-	}
-	names := []string{"central"}
-	for i := range edges {
-		names = append(names, fmt.Sprintf("edge-%d", i))
-	}
-	for i, name := range names {
-		role := pki.RoleEdge
-		if i == 0 {
-			role = pki.RoleCentral
-		}
-		if err := pki.IssueCert(caDir, tlsDir, name, role, time.Hour); err != nil {
-			return rep, nil, nil, err
-		}
-	}
-	identity := func(name string) (*pki.Identity, error) {
-		return pki.LoadIdentity(filepath.Join(caDir, "ca.crt"), filepath.Join(tlsDir, name+".crt"), filepath.Join(tlsDir, name+".key"))
-	}
-
-	open := func(name string, remote node.Remote) (*node.Node, error) {
-		routing := route.DefaultThresholds()
-		routing.MinConfidence = escalateBelow
-		n, err := node.New(node.Config{Name: name, DataDir: filepath.Join(tmp, name), NoSync: true, BM25: p, Remote: remote, Routing: routing})
-		if err != nil {
-			return nil, err
-		}
-		return n, n.Open(ctx)
-	}
-	ingest := func(n *node.Node, keep func(evalset.Doc) bool) error {
-		var batch []api.Document
-		for _, d := range docs {
-			if !keep(d) || (d.Text == "" && d.Title == "") {
-				continue
-			}
-			body := d.Text
-			if body == "" {
-				body = d.Title
-			}
-			batch = append(batch, api.Document{ID: d.ID, Title: d.Title, Body: body})
-			if len(batch) == 500 {
-				if _, err := n.Ingest(ctx, batch); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		if len(batch) > 0 {
-			_, err := n.Ingest(ctx, batch)
-			return err
-		}
-		return nil
-	}
-
-	central, err := open("central", nil)
+	central, nodes, closeFleet, err := startEvalFleet(ctx, tmp, docs, assign, edges, p, escalateBelow)
 	if err != nil {
 		return rep, nil, nil, err
 	}
-	defer central.Close()
-	if err := ingest(central, func(evalset.Doc) bool { return true }); err != nil {
-		return rep, nil, nil, err
-	}
-	cid, err := identity("central")
-	if err != nil {
-		return rep, nil, nil, err
-	}
-	srv, err := transport.Listen(ctx, "127.0.0.1:0", transport.Config{Identity: cid}, func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		return queryrpc.Handle(ctx, peer, req, central.QueryLocal)
-	})
-	if err != nil {
-		return rep, nil, nil, err
-	}
-	defer srv.Close()
-	stats := central.TermStats()
-
-	nodes := make([]*node.Node, edges)
-	for i := range edges {
-		id, err := identity(names[i+1])
-		if err != nil {
-			return rep, nil, nil, err
-		}
-		tc := transport.NewClient(transport.Config{Identity: id})
-		defer tc.Close()
-		remote := queryrpc.NewClient(tc, names[i+1]).Central(queryrpc.Target{Name: "central", Addr: srv.Addr().String()})
-		if nodes[i], err = open(names[i+1], remote); err != nil {
-			return rep, nil, nil, err
-		}
-		defer nodes[i].Close()
-		part := i
-		if err := ingest(nodes[i], func(d evalset.Doc) bool { return assign[d.ID] == part }); err != nil {
-			return rep, nil, nil, err
-		}
-		nodes[i].SetFleetStats(stats)
-	}
+	defer closeFleet()
 
 	queries := ds.Queries
 	if limit > 0 && limit < len(queries) {
@@ -236,6 +140,79 @@ func fleetEval(ctx context.Context, dir string, edges int, p lexical.Params, esc
 	rep.LocalShare = share(local, home+foreign)
 	rep.P50MS, rep.P99MS = msf(evalset.Percentile(lat, 50)), msf(evalset.Percentile(lat, 99))
 	return rep, runs, order, nil
+}
+
+// startEvalFleet starts central holding every document and edges holding
+// their partition, as agents of one fleet on loopback (nodetest.Fleet): the
+// CA and certificates as 'edgerag ca init' and 'cert issue' make them, real
+// QUIC with mutual TLS between them. The edges learn central's term
+// statistics, as fleet sync would give them.
+func startEvalFleet(ctx context.Context, dir string, docs []evalset.Doc, assign map[string]int, edges int, p lexical.Params, escalateBelow float64) (*node.Node, []*node.Node, func(), error) {
+	f, err := nodetest.NewFleet(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	routing := route.DefaultThresholds()
+	routing.MinConfidence = escalateBelow
+	fail := func(err error) (*node.Node, []*node.Node, func(), error) { f.Close(); return nil, nil, nil, err }
+	cfg, err := f.Config("central", pki.RoleCentral)
+	if err != nil {
+		return fail(err)
+	}
+	cfg.BM25, cfg.Routing = p, routing
+	central, err := f.Start(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ingestDocs(ctx, central.Node(), docs, func(evalset.Doc) bool { return true }); err != nil {
+		return fail(err)
+	}
+	stats := central.Node().TermStats()
+	nodes := make([]*node.Node, edges)
+	for i := range edges {
+		cfg, err := f.Edge(fmt.Sprintf("edge-%d", i), central)
+		if err != nil {
+			return fail(err)
+		}
+		cfg.BM25, cfg.Routing = p, routing
+		a, err := f.Start(ctx, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		nodes[i] = a.Node()
+		part := i
+		if err := ingestDocs(ctx, nodes[i], docs, func(d evalset.Doc) bool { return assign[d.ID] == part }); err != nil {
+			return fail(err)
+		}
+		nodes[i].SetFleetStats(stats)
+	}
+	return central.Node(), nodes, f.Close, nil
+}
+
+// ingestDocs stores the documents keep selects in n, in batches of 500.
+func ingestDocs(ctx context.Context, n *node.Node, docs []evalset.Doc, keep func(evalset.Doc) bool) error {
+	var batch []api.Document
+	for _, d := range docs {
+		if !keep(d) || (d.Text == "" && d.Title == "") {
+			continue
+		}
+		body := d.Text
+		if body == "" {
+			body = d.Title
+		}
+		batch = append(batch, api.Document{ID: d.ID, Title: d.Title, Body: body})
+		if len(batch) == 500 {
+			if _, err := n.Ingest(ctx, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		_, err := n.Ingest(ctx, batch)
+		return err
+	}
+	return nil
 }
 
 // ranking turns an answer's citations into a document ranking, each

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
 )
 
@@ -66,7 +67,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	for _, name := range edges {
 		v1 = waitApplied(t, procs[name].url, 1).Applied // the first poll, at start
 	}
-	waitFor(t, 15*time.Second, "every edge sees the others alive and healthy", func() bool {
+	nodetest.WaitFor(t, 15*time.Second, "every edge sees the others alive and healthy", func() bool {
 		for _, name := range edges {
 			alive := 0
 			for _, m := range fleetOf(t, procs[name].url).Members {
@@ -90,7 +91,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range edges {
-		waitFor(t, 5*time.Second, name+" applies the new version", func() bool {
+		nodetest.WaitFor(t, 5*time.Second, name+" applies the new version", func() bool {
 			for _, s := range syncStatus(t, procs[name].url).Shards {
 				if s.Shard == "manuals" && s.Applied > v1 {
 					return true
@@ -111,7 +112,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	}
 	// Another member's view: e1's applied version and health, in the
 	// fleet list and in 'edgerag fleet'.
-	waitFor(t, 10*time.Second, "e3 sees e1's applied version and health", func() bool {
+	nodetest.WaitFor(t, 10*time.Second, "e3 sees e1's applied version and health", func() bool {
 		m, ok := memberOf(fleetOf(t, procs["e3"].url), "e1")
 		return ok && m.SyncHealth == "healthy" && m.Sync != nil && len(m.Sync.Shards) == 1 && m.Sync.Shards[0].Applied > v1
 	})
@@ -157,7 +158,7 @@ func TestFleetSyncOverGossip(t *testing.T) {
 		return fleet.SettingStatus{}
 	}
 	for _, name := range edges {
-		waitFor(t, 5*time.Second, name+" applies fleet config version 1", func() bool {
+		nodetest.WaitFor(t, 5*time.Second, name+" applies fleet config version 1", func() bool {
 			st := syncStatus(t, procs[name].url)
 			return st.Config != nil && st.Config.Applied == 1
 		})
@@ -195,17 +196,5 @@ func TestFleetSyncOverGossip(t *testing.T) {
 	out, err = exec.Command(binary, "sync", "status", "--node", f.central.url, "--token", tokenOf(f.central.url)).CombinedOutput()
 	if err != nil || strings.Count(string(out), "healthy") != 3 || !strings.Contains(string(out), "(fleet config)") {
 		t.Errorf("sync status on central should list three healthy edges and the config: %v\n%s", err, out)
-	}
-}
-
-// waitFor polls cond every 50 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

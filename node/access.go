@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -69,7 +68,7 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 		return extra, nil
 	}
 	if v.Unverified && len(acls) > 0 {
-		return nil, api.Errorf(http.StatusForbidden, api.CodeForbidden,
+		return nil, errorf(ErrForbidden,
 			"this node holds restricted documents and the question came without the asker's groups; upgrade the asking node")
 	}
 	// Each restricted document's verdict is decided once per query; the
@@ -113,7 +112,7 @@ func docGroups(ctx context.Context, d *api.Document) error {
 		return nil
 	}
 	if p, ok := auth.FromContext(ctx); ok && p.Role < auth.RoleAdmin && !auth.Subset(groups, p.Groups) {
-		return api.Errorf(http.StatusForbidden, api.CodeForbidden, "groups %s: token %q may only give documents groups it holds (%s)",
+		return errorf(ErrForbidden, "groups %s: token %q may only give documents groups it holds (%s)",
 			strings.Join(groups, ","), p.Name, strings.Join(p.Groups, ","))
 	}
 	md := maps.Clone(d.Metadata)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/edgerag/edgerag/node/admission"
@@ -18,9 +17,7 @@ import (
 // 429 carrying Retry-After, or a 503 while the node is not ready.
 func (n *Node) Admit(ctx context.Context, class string) (func(), error) {
 	if !n.Ready() {
-		e := api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
-		e.RetryAfter = time.Second
-		return nil, e
+		return nil, &Error{kind: ErrNotReady.(kind), msg: "the node is still loading its index", retryAfter: time.Second}
 	}
 	release, err := n.adm.Acquire(ctx, class)
 	if err != nil {
@@ -54,10 +51,8 @@ func (n *Node) refusal(err error) error {
 		return err
 	}
 	n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()
-	e := api.Errorf(http.StatusTooManyRequests, api.CodeOverloaded,
-		"the node is busy: %s cannot start in time (%s); retry after %d s, or ask another node", r.Class, r.Reason, int(max(1, r.RetryAfter.Seconds())))
-	e.RetryAfter = r.RetryAfter
-	return e
+	return &Error{kind: ErrOverloaded.(kind), retryAfter: r.RetryAfter, msg: fmt.Sprintf(
+		"the node is busy: %s cannot start in time (%s); retry after %d s, or ask another node", r.Class, r.Reason, int(max(1, r.RetryAfter.Seconds())))}
 }
 
 // Admission returns the state of the node's admission gates.
@@ -70,7 +65,7 @@ func storageErr(err error) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	return api.Errorf(http.StatusInsufficientStorage, api.CodeStorageFull, "%s. Queries are still answered from what is stored.", se.Error())
+	return errorf(ErrStorageFull, "%s. Queries are still answered from what is stored.", se.Error())
 }
 
 // Storage describes the store's disk for /readyz and the status page:
@@ -94,8 +89,7 @@ func (n *Node) Storage() string {
 
 // isOverload reports whether err is this node's admission refusal.
 func isOverload(err error) bool {
-	var ae *api.Error
-	return errors.As(err, &ae) && ae.Code == api.CodeOverloaded
+	return errors.Is(err, ErrOverloaded)
 }
 
 // shedElsewhere sends a query this node has no room for to the

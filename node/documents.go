@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 
 	"github.com/edgerag/edgerag/node/api"
@@ -18,13 +17,13 @@ func (n *Node) readShard(shardName string) (string, error) {
 		shardName = shard.DefaultName
 	}
 	if err := shard.ValidName(shardName); err != nil {
-		return "", api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		return "", errorf(ErrInvalid, "%v", err)
 	}
 	n.mu.RLock()
 	s, ok := n.shards[shardName]
 	n.mu.RUnlock()
 	if !ok {
-		return "", api.Errorf(http.StatusNotFound, api.CodeNotFound, "no shard %q on this node (edgerag shards lists them)", shardName)
+		return "", errorf(ErrNotFound, "no shard %q on this node (edgerag shards lists them)", shardName)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -77,7 +76,7 @@ func (n *Node) GetDocument(_ context.Context, shardName, id string) (api.Documen
 	}
 	m, err := n.store.Doc(ks, id)
 	if errors.Is(err, shardstore.ErrNotFound) {
-		return api.DocumentDetail{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no document %q in shard %q (edgerag docs list --shard %s lists them)", id, shardName, shardName)
+		return api.DocumentDetail{}, errorf(ErrNotFound, "no document %q in shard %q (edgerag docs list --shard %s lists them)", id, shardName, shardName)
 	}
 	if err != nil {
 		return api.DocumentDetail{}, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/node/api"
@@ -24,7 +23,7 @@ func (n *Node) Embed(ctx context.Context, texts []string) (string, [][]float32, 
 	vecs, err := emb.Embed(ctx, texts)
 	if err != nil {
 		if errors.Is(err, models.ErrUnavailable) {
-			return "", nil, api.Errorf(http.StatusServiceUnavailable, "embedding_unavailable", "the embedding model %s is unavailable: %v", emb.Model(), err)
+			return "", nil, errorf(ErrModelUnavailable, "the embedding model %s is unavailable: %v", emb.Model(), err)
 		}
 		return "", nil, fmt.Errorf("embedding with %s: %w", emb.Model(), err)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -79,6 +78,9 @@ const (
 // decide whether a better answer is worth asking central for. Whatever
 // happens remotely, the caller gets an answer before the deadline: the local
 // one, labelled degraded, when central cannot help.
+//
+// req must be valid as api.ValidateQuery leaves it: the edges validate a
+// question once, where it enters the node, and the node does not again.
 func (n *Node) Query(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	return n.query(ctx, req, nil)
 }
@@ -137,13 +139,12 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		deadline = d
 	}
 	remote := n.cfg.Remote != nil || n.cfg.Peers != nil
-	local, streamed, err := n.answerLocal(ctx, req, onToken, remote)
+	local, streamed, terms, err := n.answerLocal(ctx, req, onToken, remote)
 	if err == nil && streamed {
 		// Its tokens are out: this is the one answer of the stream.
 		return local, nil
 	}
-	var ae *api.Error
-	notHeld := errors.As(err, &ae) && ae.Status == http.StatusNotFound && req.Shard != ""
+	notHeld := errors.Is(err, ErrShardNotHeld) && req.Shard != ""
 	if remote && isOverload(err) {
 		return n.shedElsewhere(ctx, req, start, deadline, err)
 	}
@@ -157,7 +158,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if n.cfg.Peers != nil {
 		peers = n.cfg.Peers.Peers()
 		if req.Shard == "" && err == nil && local.Confidence < tun.EscalateBelow {
-			n.scorePeers(req.Question, local.Confidence, peers)
+			n.scorePeers(terms, local.Confidence, peers)
 		}
 	}
 	d := route.Decide(route.Input{

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
-	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/shardstore"
@@ -136,7 +134,7 @@ func (n *Node) syncManaged(name string) bool {
 }
 
 func errSyncManaged(name string) error {
-	return api.Errorf(http.StatusConflict, api.CodeBadRequest, "shard %q is delivered by fleet sync from central: change it there and publish a new version", name)
+	return errorf(ErrConflict, "shard %q is delivered by fleet sync from central: change it there and publish a new version", name)
 }
 
 // SyncDoc is one document of a shard version fleet sync delivers: the
@@ -353,20 +351,20 @@ func (n *Node) RollbackShard(ctx context.Context, name string, allow func(from, 
 		return 0, 0, err
 	}
 	if p.Current == 0 {
-		return 0, 0, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q was never delivered by fleet sync: nothing to roll back", name)
+		return 0, 0, errorf(ErrNotFound, "shard %q was never delivered by fleet sync: nothing to roll back", name)
 	}
 	if p.Previous == 0 {
-		return p.Current, 0, api.Errorf(http.StatusConflict, api.CodeBadRequest, "shard %q has no previous version kept (only version %d was applied)", name, p.Current)
+		return p.Current, 0, errorf(ErrConflict, "shard %q has no previous version kept (only version %d was applied)", name, p.Current)
 	}
 	// After a rollback the version rolled back from is kept as the
 	// previous one, but it is newer: "back" from there would move forward.
 	if p.Previous > p.Current {
-		return p.Current, 0, api.Errorf(http.StatusConflict, api.CodeBadRequest,
+		return p.Current, 0, errorf(ErrConflict,
 			"shard %q is already rolled back to version %d (from %d); no older version is kept, so there is nothing to roll back to", name, p.Current, p.Previous)
 	}
 	if allow != nil {
 		if err := allow(p.Current, p.Previous); err != nil {
-			return p.Current, p.Previous, api.Errorf(http.StatusConflict, api.CodeBadRequest, "roll back shard %q: %v", name, err)
+			return p.Current, p.Previous, errorf(ErrConflict, "roll back shard %q: %v", name, err)
 		}
 	}
 	err = n.switchVersion(ctx, name, p.Previous, func(now SyncPointer) (SyncPointer, error) {

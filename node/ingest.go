@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +49,7 @@ type preparedChunk struct {
 // stored in several, each whole.
 func (n *Node) Ingest(ctx context.Context, docs []api.Document) (api.IngestResponse, error) {
 	if !n.Ready() {
-		return api.IngestResponse{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.IngestResponse{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
 	docs, principal, err := n.checkDocs(ctx, docs)
 	if err != nil {
@@ -113,17 +112,17 @@ func (n *Node) checkDocs(ctx context.Context, docs []api.Document) ([]api.Docume
 			return nil, "", api.Errorf(ae.Status, ae.Code, "documents[%d] (id %q): %s", i, docs[i].ID, ae.Message)
 		}
 		if err != nil {
-			return nil, "", api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] (id %q): %v", i, docs[i].ID, err)
+			return nil, "", errorf(kindOr(err, ErrInvalid), "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
 		if err := resolveTrust(&docs[i], admin); err != nil {
-			return nil, "", api.Errorf(http.StatusForbidden, api.CodeForbidden, "documents[%d] (id %q): %v", i, docs[i].ID, err)
+			return nil, "", errorf(ErrForbidden, "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
 		if n.syncManaged(docs[i].Shard) {
 			return nil, "", errSyncManaged(docs[i].Shard)
 		}
 		key := [2]string{docs[i].Shard, docs[i].ID}
 		if j, dup := seen[key]; dup {
-			return nil, "", api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] and documents[%d] both have id %q in shard %q: send each document once", j, i, docs[i].ID, docs[i].Shard)
+			return nil, "", errorf(ErrInvalid, "documents[%d] and documents[%d] both have id %q in shard %q: send each document once", j, i, docs[i].ID, docs[i].Shard)
 		}
 		seen[key] = i
 	}
@@ -198,7 +197,7 @@ func (n *Node) prepare(ctx context.Context, docs []api.Document) ([]prepared, er
 	}
 	for i, err := range errs {
 		if err != nil {
-			return nil, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "documents[%d] (id %q): %v", i, docs[i].ID, err)
+			return nil, errorf(ErrInvalid, "documents[%d] (id %q): %v", i, docs[i].ID, err)
 		}
 	}
 	return preps, nil
@@ -281,7 +280,7 @@ func (n *Node) write(ctx context.Context, shardName string, preps []prepared) ([
 		return append(a, b...), version, err
 	}
 	if errors.Is(err, shardstore.ErrTooLarge) {
-		return nil, 0, api.Errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "document %q is too large to store at once: split it into several documents", preps[0].meta.ID)
+		return nil, 0, errorf(ErrTooLarge, "document %q is too large to store at once: split it into several documents", preps[0].meta.ID)
 	}
 	return out, version, err
 }
@@ -302,7 +301,7 @@ func (n *Node) writeTxn(ctx context.Context, shardName string, preps []prepared)
 	}
 	if slots > lexical.MaxSlots {
 		n.dict.Forget(fresh)
-		return nil, 0, api.Errorf(http.StatusInsufficientStorage, api.CodeTooLarge, "shard %q would exceed %d chunks: put new documents in another shard", shardName, lexical.MaxSlots)
+		return nil, 0, errorf(ErrFull, "shard %q would exceed %d chunks: put new documents in another shard", shardName, lexical.MaxSlots)
 	}
 	w.NewTerms = n.newTerms(fresh)
 	res, err := n.store.Apply(ctx, w)
@@ -425,10 +424,10 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 		shardName = shard.DefaultName
 	}
 	if err := shard.ValidName(shardName); err != nil {
-		return api.DeleteResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		return api.DeleteResponse{}, errorf(ErrInvalid, "%v", err)
 	}
 	if err := shard.ValidID(id); err != nil {
-		return api.DeleteResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		return api.DeleteResponse{}, errorf(ErrInvalid, "%v", err)
 	}
 	if n.syncManaged(shardName) {
 		return api.DeleteResponse{}, errSyncManaged(shardName)
@@ -444,7 +443,7 @@ func (n *Node) Delete(ctx context.Context, shardName, id string) (api.DeleteResp
 		s.mu.RUnlock()
 	}
 	if !ok {
-		return api.DeleteResponse{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no document %q in shard %q", id, shardName)
+		return api.DeleteResponse{}, errorf(ErrNotFound, "no document %q in shard %q", id, shardName)
 	}
 	now := n.cfg.Now().UTC()
 	res, err := n.store.Apply(ctx, shardstore.Write{Shard: shardName, Deletes: []string{id}, Now: now})

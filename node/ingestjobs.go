@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/jobs"
@@ -28,7 +27,7 @@ func (n *Node) startJobs(ctx, bg context.Context) error {
 // once they are stored durably as a job.
 func (n *Node) SubmitIngest(ctx context.Context, docs []api.Document) (api.Job, error) {
 	if !n.Ready() || n.jobs == nil {
-		return api.Job{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.Job{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
 	if _, _, err := n.checkDocs(ctx, docs); err != nil {
 		return api.Job{}, err
@@ -40,7 +39,7 @@ func (n *Node) SubmitIngest(ctx context.Context, docs []api.Document) (api.Job, 
 // Job implements api.AsyncIngester.
 func (n *Node) Job(_ context.Context, id string) (api.Job, error) {
 	if n.jobs == nil {
-		return api.Job{}, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.Job{}, errorf(ErrNotReady, "the node is still loading its index")
 	}
 	return n.jobs.Job(id)
 }

@@ -1,7 +1,7 @@
 // Package node is the edgerag daemon's heart: it holds a node's shards (the
 // Badger store and the in-memory BM25 index built from it), ingests documents,
-// retrieves and answers questions. It implements api.Service; main wires it
-// to HTTP, membership and the QUIC transport. Only main and tests import it.
+// retrieves and answers questions. It implements api.Service; node/agent wires it
+// to HTTP, membership and the QUIC transport. node/agent, fleetnode and tests import it.
 package node
 
 import (
@@ -211,6 +211,9 @@ type shardState struct {
 
 // Node is a running node. Its methods are safe for concurrent use.
 type Node struct {
+	closeOnce sync.Once // Close runs once; later calls return its result
+	closeErr  error
+
 	// Immutable after New.
 	cfg      Config
 	log      *slog.Logger
@@ -310,7 +313,7 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 // Open opens the store, rebuilds the index from it and starts background
 // maintenance. The node is ready when Open returns.
 func (n *Node) Open(ctx context.Context) error {
-	start := time.Now()
+	start := n.cfg.Now()
 	st, err := shardstore.Open(shardstore.Options{Dir: n.cfg.DataDir, NoSync: n.cfg.NoSync, Logger: n.log})
 	if err != nil {
 		return err
@@ -390,19 +393,21 @@ func (n *Node) Open(ctx context.Context) error {
 
 // Close stops background work and closes the store.
 func (n *Node) Close() error {
-	n.ready.Store(false)
-	if n.cancel != nil {
-		n.cancel()
-	}
-	n.wg.Wait()
-	if n.store == nil {
-		return nil
-	}
-	err := n.store.Close()
-	if err == nil {
-		n.saveIndexes()
-	}
-	return err
+	n.closeOnce.Do(func() {
+		n.ready.Store(false)
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		if n.store == nil {
+			return
+		}
+		n.closeErr = n.store.Close()
+		if n.closeErr == nil {
+			n.saveIndexes()
+		}
+	})
+	return n.closeErr
 }
 
 // Ready reports whether the node has loaded its index.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/lexical"
-	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
 )
 
@@ -104,10 +103,8 @@ func (n *Node) ShardTerms(shard string) []string {
 // node does, so the policy's "Score beats the confidence by
 // PeerPreferredOver" reads "the peer holds that much more of the question".
 // Peers whose vocabulary is unknown keep Score 0 and are not asked.
-func (n *Node) scorePeers(question string, conf float64, peers []route.PeerInfo) {
-	terms := n.analyzer.Terms(question)
-	slices.Sort(terms)
-	terms = slices.Compact(terms)
+func (n *Node) scorePeers(sorted []string, conf float64, peers []route.PeerInfo) {
+	terms := slices.Compact(slices.Clone(sorted))
 	if len(terms) == 0 || len(peers) == 0 {
 		return
 	}
@@ -148,10 +145,10 @@ func (n *Node) scorePeers(question string, conf float64, peers []route.PeerInfo)
 		// holding another shard may have and this node lacks.
 		weights[i] = lexical.IDF(max(nn, 1), d)
 	}
-	localCov := membership.Coverage(weights, local)
+	localCov := route.Coverage(weights, local)
 	for i := range peers {
 		if held, ok := holds[peers[i].Name]; ok {
-			peers[i].Score = max(0, min(1, conf+membership.Coverage(weights, held)-localCov))
+			peers[i].Score = max(0, min(1, conf+route.Coverage(weights, held)-localCov))
 		}
 	}
 }

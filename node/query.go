@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +50,9 @@ type Retrieval struct {
 	lexMatched        uint64
 	denseTop          float64
 	hasDense          bool
+	// terms are the question's analysed terms, sorted: analysed once here,
+	// then reused to score peers.
+	terms []string
 	// qterms are the question's distinct analysed terms but its question
 	// words ("how", "do"), each with its idf and bit in Hit.matched; qmass is
 	// the sum of those idfs.
@@ -315,14 +317,14 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 	}
 	n.mu.RUnlock()
 	if shardName != "" && len(states) == 0 {
-		return Retrieval{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "shard %q is not held by this node", shardName)
+		return Retrieval{}, errorf(ErrShardNotHeld, "shard %q is not held by this node", shardName)
 	}
 	for _, s := range states {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 	}
 
-	r := Retrieval{HeldMass: -1, Kind: "bm25"}
+	r := Retrieval{HeldMass: -1, Kind: "bm25", terms: terms}
 	var total uint64
 	for _, s := range states {
 		total += uint64(s.ix.Live())
@@ -480,10 +482,11 @@ func (n *Node) SearchDocs(ctx context.Context, question string, limit int) ([]Do
 // QueryLocal answers from this node's own shards only: retrieve, answer
 // (with the generation model when one is up, else extractively), score the
 // confidence, and abstain below the threshold. It is what a node runs for a
-// question another node forwarded.
+// question another node forwarded. Like Query, it expects req as
+// api.ValidateQuery leaves it.
 func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryResponse, error) {
 	n.audit.RecordEscalation(ctx, "answer forwarded question", "")
-	resp, _, err := n.answerLocal(ctx, req, nil, false)
+	resp, _, _, err := n.answerLocal(ctx, req, nil, false)
 	if err != nil {
 		n.log.InfoContext(ctx, "forwarded query failed", "err", err)
 	} else {
@@ -492,6 +495,10 @@ func (n *Node) QueryLocal(ctx context.Context, req api.QueryRequest) (api.QueryR
 	}
 	return resp, err
 }
+
+// defaultK is the number of passages an answer cites when the request does
+// not say (api.ValidateQuery's default).
+const defaultK = 5
 
 // reasonStreamedUnsure marks a streamed answer that scored below
 // min-confidence once written: it was shown, so it stands, labelled.
@@ -505,46 +512,51 @@ const (
 	reasonOverload = "overload"
 )
 
-// answerLocal answers from this node's shards. With onToken, a generated
+// answerLocal answers from this node's shards. It also returns the
+// question's analysed terms, so that routing scores peers without analysing
+// the question again. With onToken, a generated
 // answer's tokens go to it as written when the answer will stay on this node
 // (mayLeave false, or retrieval makes it likely enough); streamed reports
 // whether they did, in which case the text is final.
-func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, err error) {
+func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, terms []string, err error) {
 	if !n.Ready() {
-		return api.QueryResponse{}, false, api.Errorf(http.StatusServiceUnavailable, api.CodeNotReady, "the node is still loading its index")
+		return api.QueryResponse{}, false, nil, errorf(ErrNotReady, "the node is still loading its index")
 	}
-	if err := api.ValidateQuery(&req); err != nil {
-		return api.QueryResponse{}, false, err
+	// The question was validated once where it entered (the HTTP handler,
+	// the QUIC handler): api.ValidateQuery is not run again here. Only the
+	// zero k of an in-process caller gets its default.
+	if req.K == 0 {
+		req.K = defaultK
 	}
 	if req.Shard != "" {
 		if err := shard.ValidName(req.Shard); err != nil {
-			return api.QueryResponse{}, false, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+			return api.QueryResponse{}, false, nil, errorf(ErrInvalid, "%v", err)
 		}
 	}
-	start := time.Now()
+	start := n.cfg.Now()
 	// Retrieval holds a slot until the answer is written, unless a model
 	// writes it: generation has its own gate and may wait for it without
 	// keeping the cores from other queries' retrieval.
 	release, err := n.Admit(ctx, admission.Retrieval)
 	if err != nil {
-		return api.QueryResponse{}, false, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	defer func() { release() }()
 	r, err := n.Search(ctx, req.Question, req.Shard, req.K+trustDepth)
 	if err != nil {
-		return api.QueryResponse{}, false, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return api.QueryResponse{}, false, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	cands, err := n.loadCandidates(r.Hits)
 	if err != nil {
-		return api.QueryResponse{}, false, err
+		return api.QueryResponse{}, false, nil, err
 	}
 	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
 	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
 	passages, cites := toPassages(cands)
-	retrieved := time.Now()
+	retrieved := n.cfg.Now()
 	resp = api.QueryResponse{
 		Citations: cites, Mode: models.ModeExtractive, Route: "local", Retrieval: r.Kind,
 		Node: n.cfg.Name, RequestID: api.RequestID(ctx),
@@ -573,7 +585,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	_, busy := admission.IsRefusal(err)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return api.QueryResponse{}, false, err
+		return api.QueryResponse{}, false, nil, err
 	case busy:
 		// The model has more work queued than it can finish in time:
 		// answer from the passages now rather than refuse the question.
@@ -620,14 +632,14 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		}
 	}
 	n.finishTrusted(&resp, conflicts, withheld)
-	end := time.Now()
+	end := n.cfg.Now()
 	resp.Timings = api.Timings{RetrieveMS: ms(retrieved.Sub(start)), AnswerMS: ms(end.Sub(retrieved)), TotalMS: ms(end.Sub(start))}
 	n.metrics.Retrieval.Observe(retrieved.Sub(start).Seconds())
 	n.metrics.Generation.Observe(end.Sub(retrieved).Seconds())
 	if !first.IsZero() {
 		resp.Timings.FirstTokenMS = ms(first.Sub(start))
 	}
-	return resp, streamed, nil
+	return resp, streamed, r.terms, nil
 }
 
 // generate asks the generation model, when there is one and it is not known
@@ -645,7 +657,7 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	if gm == nil || len(passages) == 0 {
 		return models.Answer{}, confidence.Generation{}, first, nil
 	}
-	if !n.genBreaker.Allow(time.Now()) {
+	if !n.genBreaker.Allow(n.cfg.Now()) {
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
 	releaseRetrieval()
@@ -659,7 +671,7 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	defer release()
 	ans, tokens, err := gm.Generate(ctx, models.GenerateRequest{Question: question, Passages: passages}, func(t models.Token) error {
 		if first.IsZero() {
-			first = time.Now()
+			first = n.cfg.Now()
 		}
 		if onToken != nil {
 			return onToken(t.Text)
@@ -668,12 +680,12 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			n.genBreaker.Failure(time.Now())
+			n.genBreaker.Failure(n.cfg.Now())
 			n.log.WarnContext(ctx, "generation failed; answering extractively", "model", gm.Model(), "err", err)
 		}
 		return models.Answer{}, confidence.Generation{}, first, err
 	}
-	n.genBreaker.Success(time.Now())
+	n.genBreaker.Success(n.cfg.Now())
 	g := confidence.Generation{Has: true}
 	for _, t := range tokens {
 		if t.HasLogprob {

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,8 +22,7 @@ func TestRollbackNeverMovesForward(t *testing.T) {
 		t.Fatalf("first rollback: %d → %d, %v", from, to, err)
 	}
 	_, _, err = n.RollbackShard(ctx, "manuals", nil)
-	var e *api.Error
-	if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "already rolled back to version 1") {
+	if e := api.AsError(err); err == nil || e.Status != http.StatusConflict || !strings.Contains(e.Message, "already rolled back to version 1") {
 		t.Fatalf("second rollback: %v", err)
 	}
 	if p, _ := n.SyncPointer("manuals"); p.Current != 1 {

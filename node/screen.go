@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -256,8 +255,7 @@ const maxClaims = 3
 // flagged.
 func (n *Node) contradicted(shardName, docID string, level trust.Level, claims, text string) (trust.Conflict, bool, error) {
 	r, err := n.searchLexical(claims, shardName, contradictionProbe+1, nil)
-	var ae *api.Error
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if errors.Is(err, ErrShardNotHeld) {
 		return trust.Conflict{}, false, nil // a new shard: nothing to contradict
 	}
 	if err != nil {
@@ -357,17 +355,17 @@ func (n *Node) Release(ctx context.Context, shardName, id string) (api.ReleaseRe
 		shardName = shard.DefaultName
 	}
 	if err := shard.ValidName(shardName); err != nil {
-		return api.ReleaseResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		return api.ReleaseResponse{}, errorf(ErrInvalid, "%v", err)
 	}
 	if err := shard.ValidID(id); err != nil {
-		return api.ReleaseResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+		return api.ReleaseResponse{}, errorf(ErrInvalid, "%v", err)
 	}
 	if n.syncManaged(shardName) {
 		return api.ReleaseResponse{}, errSyncManaged(shardName)
 	}
 	meta, vecs, err := n.store.DocRecord(shardName, id)
 	if errors.Is(err, shardstore.ErrNotFound) {
-		return api.ReleaseResponse{}, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no document %q in shard %q", id, shardName)
+		return api.ReleaseResponse{}, errorf(ErrNotFound, "no document %q in shard %q", id, shardName)
 	}
 	if err != nil {
 		return api.ReleaseResponse{}, err
@@ -404,7 +402,7 @@ func (n *Node) DeleteFlagged(ctx context.Context, shardName, id string) (api.Del
 }
 
 func errNotAdmin(what string) error {
-	return api.Errorf(http.StatusForbidden, api.CodeForbidden, "only an admin may %s: use an admin token", what)
+	return errorf(ErrForbidden, "only an admin may %s: use an admin token", what)
 }
 
 func slicesSortedKeys(m map[string]string) []string {

@@ -141,6 +141,9 @@ func (h *Handler) embed(ctx context.Context, req embedRequest) (embedResult, *Er
 		if errors.As(err, &e) {
 			return embedResult{}, e
 		}
+		if e := AsError(err); e.Code != CodeInternal && e.Code != CodeTimeout {
+			return embedResult{}, e // a kind of the core's errors (the embedder is down)
+		}
 		return embedResult{}, Errorf(http.StatusServiceUnavailable, "embedding_failed", "the embedding model failed: %v", err)
 	}
 	if len(vecs) != len(req.Texts) {

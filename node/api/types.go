@@ -360,11 +360,44 @@ const (
 	MaxMetaValue    = 1024
 )
 
-// AsError returns err as an *Error, mapping context errors to a timeout.
+// kindStatus maps the kinds of the core's errors (node.ErrInvalid and the
+// others, which name their kind through a Kind method) to the API's status
+// and code. The core knows no HTTP; this table is where its failures get
+// their status.
+var kindStatus = map[string]struct {
+	status int
+	code   string
+}{
+	"invalid":        {http.StatusBadRequest, CodeBadRequest},
+	"not_found":      {http.StatusNotFound, CodeNotFound},
+	"shard_not_held": {http.StatusNotFound, CodeNotFound},
+	"not_ready":      {http.StatusServiceUnavailable, CodeNotReady},
+	"conflict":       {http.StatusConflict, CodeBadRequest},
+	"too_large":      {http.StatusRequestEntityTooLarge, CodeTooLarge},
+	"full":           {http.StatusInsufficientStorage, CodeTooLarge},
+	"forbidden":      {http.StatusForbidden, CodeForbidden},
+	"overloaded":     {http.StatusTooManyRequests, CodeOverloaded},
+	"storage_full":   {http.StatusInsufficientStorage, CodeStorageFull},
+	// The embedder is down: the code names what is unavailable.
+	"model_unavailable": {http.StatusServiceUnavailable, "embedding_unavailable"},
+}
+
+// AsError returns err as an *Error: an *Error as it is, an error of the
+// core's kinds with its status, context errors as a timeout, anything else
+// as an internal error.
 func AsError(err error) *Error {
 	var e *Error
+	var k interface{ Kind() string }
 	switch {
 	case errors.As(err, &e):
+		return e
+	case errors.As(err, &k) && kindStatus[k.Kind()].status != 0:
+		s := kindStatus[k.Kind()]
+		e := &Error{Status: s.status, Code: s.code, Message: err.Error()}
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			e.RetryAfter = ra.RetryAfter()
+		}
 		return e
 	case errors.Is(err, context.DeadlineExceeded):
 		return Errorf(http.StatusGatewayTimeout, CodeTimeout, "the request took longer than its deadline: %v", err)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/hashicorp/serf/serf"
 )
 
 // KeySize is the gossip key length: AES-256.
@@ -118,3 +120,56 @@ func WriteKeyring(path string, keys []string) error {
 	}
 	return f.Close()
 }
+
+// KeyResult is what a keyring operation reports from the pool.
+type KeyResult struct {
+	Op       string            `json:"op"`
+	Nodes    int               `json:"nodes"`    // members asked
+	Answered int               `json:"answered"` // members that answered
+	Failed   int               `json:"failed"`   // members that answered with an error
+	Messages map[string]string `json:"messages"` // member → error
+	Keys     map[string]int    `json:"keys"`     // list: key → members holding it
+	Primary  map[string]int    `json:"primary"`  // list: primary key → members using it
+}
+
+// errNoEncryption refuses key operations on a pool without a keyring.
+var errNoEncryption = errors.New("gossip is not encrypted (--insecure-dev); there are no keys to manage")
+
+// Keys runs a keyring operation across the pool: "list", or "install",
+// "use", "remove" of key (base64). Serf asks every member and each
+// rewrites its keyring file.
+func (a *Agent) Keys(op, key string) (KeyResult, error) {
+	if !a.serf.EncryptionEnabled() {
+		return KeyResult{}, errNoEncryption
+	}
+	km := a.serf.KeyManager()
+	if op != "list" {
+		if _, err := DecodeKey(key); err != nil {
+			return KeyResult{}, err
+		}
+	}
+	var r *serf.KeyResponse
+	var err error
+	switch op {
+	case "list":
+		r, err = km.ListKeys()
+	case "install":
+		r, err = km.InstallKey(key)
+	case "use":
+		r, err = km.UseKey(key)
+	case "remove":
+		r, err = km.RemoveKey(key)
+	default:
+		return KeyResult{}, fmt.Errorf("key operation %q: use list, install, use or remove", op)
+	}
+	if r == nil {
+		return KeyResult{}, err
+	}
+	res := KeyResult{Op: op, Nodes: r.NumNodes, Answered: r.NumResp, Failed: r.NumErr, Messages: r.Messages, Keys: r.Keys, Primary: r.PrimaryKeys}
+	if err != nil {
+		return res, fmt.Errorf("%s key: %w", op, err)
+	}
+	return res, nil
+}
+
+// splitHostPort parses host:port with a numeric port (0 allowed).

@@ -24,6 +24,17 @@ const (
 	MaxIDLen   = 256
 )
 
+// ErrNotFound reports a key, document or shard the store does not hold.
+// The store returns it wrapped; fleet sync tests for it without importing
+// the store.
+var ErrNotFound = errors.New("not found")
+
+// KV is one key and its value in the store's fleet-sync key space.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
 // ErrBadName reports a shard name that does not follow ValidName's rules.
 var ErrBadName = errors.New("bad shard name")
 

@@ -27,7 +27,7 @@ import (
 
 // Errors callers branch on.
 var (
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = shard.ErrNotFound
 	// ErrTooLarge reports a write that does not fit in one transaction;
 	// callers split the batch and retry.
 	ErrTooLarge = errors.New("write too large for one transaction")

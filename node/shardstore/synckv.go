@@ -26,10 +26,7 @@ const (
 
 // KV is one record of fleet sync's key space. Keys are given without the
 // y/ prefix.
-type KV struct {
-	Key   string
-	Value []byte
-}
+type KV = shard.KV
 
 // SyncKV is the fleet-sync key space of a store: a small key/value API whose
 // every write is one durable transaction.

@@ -55,10 +55,10 @@ func TestSyncKV(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	kv := s.SyncKV()
-	if err := kv.Update(ctx, []KV{{"p/a", []byte("1")}, {"p/b", []byte("2")}, {"q/c", []byte("3")}}, nil); err != nil {
+	if err := kv.Update(ctx, []KV{{Key: "p/a", Value: []byte("1")}, {Key: "p/b", Value: []byte("2")}, {Key: "q/c", Value: []byte("3")}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := kv.Update(ctx, []KV{{"p/d", []byte("4")}}, []string{"p/b"}); err != nil {
+	if err := kv.Update(ctx, []KV{{Key: "p/d", Value: []byte("4")}}, []string{"p/b"}); err != nil {
 		t.Fatal(err)
 	}
 	var keys []string

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/pki/pkitest"
@@ -147,8 +149,7 @@ type countedCentral struct {
 // startCentralConn is startCentral on a UDP socket that counts bytes sent.
 func startCentralConn(b *testing.B, p *pkitest.Fleet) *countedCentral {
 	b.Helper()
-	c := &central{n: openNode(b, b.TempDir(), "central"), served: make(map[manifest.Hash]int)}
-	b.Cleanup(func() { c.n.Close() })
+	c := &central{n: nodetest.OpenNode(b, node.Config{Name: "central"}), served: make(map[manifest.Hash]int)}
 	pubKey, key, _ := manifest.GenerateKey(nil)
 	c.key, c.pubKey = key, pubKey
 	var err error

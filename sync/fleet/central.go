@@ -6,7 +6,7 @@
 // the version atomically with rollback to the previous one (Syncer).
 //
 // Manifests, signatures and record encodings are sync/manifest's; the
-// edge's switch between versions is the node's (a Target). main wires both
+// edge's switch between versions is the node's (a Target). node/agent wires both
 // into the node's transport server and HTTP API. Records live in the
 // store's fleet-sync key space (shardstore.SyncKV):
 //
@@ -36,7 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/trust"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/rollout"
@@ -48,11 +48,9 @@ import (
 type KV interface {
 	Get(key string) ([]byte, error)
 	GetMany(keys []string) ([][]byte, error)
-	Update(ctx context.Context, sets []shardstore.KV, deletes []string) error
+	Update(ctx context.Context, sets []shard.KV, deletes []string) error
 	Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error
 }
-
-var _ KV = (*shardstore.SyncKV)(nil)
 
 func latestKey(name string) string { return "l/" + name }
 func manifestKey(name string, v uint64) string {
@@ -63,7 +61,9 @@ func stagedKey(name string) string     { return "s/" + name }
 
 // Source is central's shard data: one consistent snapshot of a shard.
 type Source interface {
-	Snapshot(ctx context.Context, shardName string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error)
+	// Snapshot streams the shard's documents from one consistent read and
+	// returns the shard's own version as of that read.
+	Snapshot(ctx context.Context, shardName string, fn func(Doc) error) (version uint64, err error)
 }
 
 // PublisherConfig configures central's side.
@@ -187,7 +187,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	}
 	m := manifest.Shard{Name: shardName, MinVersion: minVersion, Created: p.cfg.Now().UTC(), Index: p.cfg.Index, EmbedModel: p.cfg.EmbedModel}
 	out := Published{Shard: shardName}
-	var pending []shardstore.KV
+	var pending []shard.KV
 	pendingBytes := 0
 	flush := func() error {
 		if len(pending) == 0 {
@@ -201,7 +201,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 		if err != nil {
 			return err
 		}
-		var sets []shardstore.KV
+		var sets []shard.KV
 		for i, kv := range pending {
 			if have[i] == nil {
 				sets = append(sets, kv)
@@ -211,27 +211,28 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 		pending, pendingBytes = pending[:0], 0
 		return p.cfg.KV.Update(ctx, sets, nil)
 	}
-	meta, err := p.cfg.Source.Snapshot(ctx, shardName, func(d shardstore.DocSnapshot) error {
+	version, err := p.cfg.Source.Snapshot(ctx, shardName, func(d Doc) error {
 		// Central screens what it ships: chunks its injection and
 		// poisoning screen flagged (all of a document flagged as a
 		// whole) stay behind until an admin releases the document. The
 		// chunks kept are numbered anew, as edges expect them in order.
 		pos := 0
-		for i, c := range d.Meta.Chunks {
-			if !d.Meta.Released && (len(c.Flags) > 0 || len(d.Meta.Flags) > 0) {
+		for i, c := range d.Chunks {
+			flagged := i < len(d.Flagged) && d.Flagged[i]
+			if !d.Released && flagged {
 				out.Held++
 				continue
 			}
-			md := d.Meta.Metadata
-			if d.Meta.Released && (len(c.Flags) > 0 || len(d.Meta.Flags) > 0) {
+			md := d.Metadata
+			if d.Released && flagged {
 				md = maps.Clone(md)
 				if md == nil {
 					md = make(map[string]string, 1)
 				}
 				md[trust.ReleasedKey] = "true"
 			}
-			r := manifest.Record{DocID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Position: pos,
-				Heading: c.Heading, Text: d.Texts[i], Metadata: md}
+			r := manifest.Record{DocID: d.ID, Title: d.Title, Source: d.Source, Position: pos,
+				Heading: c.Heading, Text: c.Text, Metadata: md}
 			pos++
 			b, err := r.Marshal()
 			if err != nil {
@@ -239,7 +240,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 			}
 			h := manifest.HashOf(b)
 			m.Chunks = append(m.Chunks, manifest.ChunkRef{Hash: h, Size: uint32(len(b))})
-			pending = append(pending, shardstore.KV{Key: recordKey(h), Value: b})
+			pending = append(pending, shard.KV{Key: recordKey(h), Value: b})
 			if pendingBytes += len(b) + 64; pendingBytes > 512<<10 {
 				if err := flush(); err != nil {
 					return err
@@ -251,7 +252,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if err == nil {
 		err = flush()
 	}
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return Published{}, fmt.Errorf("publish shard %q: central holds no such shard: %w", shardName, err)
 	}
 	if err != nil {
@@ -273,7 +274,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	}
 	// The shard's own version counts every change, so it is a natural
 	// version number; it cannot go backwards past what was published.
-	m.Version = max(meta.Version, latest+1)
+	m.Version = max(version, latest+1)
 	if minVersion > m.Version {
 		return Published{}, fmt.Errorf("publish shard %q: --min-version %d is above the new version %d", shardName, minVersion, m.Version)
 	}
@@ -284,7 +285,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if len(signed) > wire.MaxManifest {
 		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
 	}
-	sets := []shardstore.KV{
+	sets := []shard.KV{
 		{Key: manifestKey(shardName, m.Version), Value: signed},
 		{Key: latestKey(shardName), Value: []byte(strconv.FormatUint(m.Version, 10))},
 	}
@@ -306,7 +307,7 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 			return Published{}, err
 		}
 		b, _ := json.Marshal(st)
-		sets = append(sets, shardstore.KV{Key: rolloutKey(shardName), Value: b})
+		sets = append(sets, shard.KV{Key: rolloutKey(shardName), Value: b})
 		out.Rollout = &st
 	}
 	err = p.cfg.KV.Update(ctx, sets, nil)
@@ -332,7 +333,7 @@ func sameChunks(a, b []manifest.ChunkRef) bool {
 
 func (p *Publisher) latest(name string) (uint64, error) {
 	b, err := p.cfg.KV.Get(latestKey(name))
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -470,7 +471,7 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 			}
 		}
 		b, err := p.cfg.KV.Get(manifestKey(r.Name, v))
-		if errors.Is(err, shardstore.ErrNotFound) || v == 0 {
+		if errors.Is(err, shard.ErrNotFound) || v == 0 {
 			return nil, &transport.Error{Code: wire.CodeNotFound, Message: fmt.Sprintf("no version %d of shard %q was published", v, r.Name)}
 		}
 		if err != nil {
@@ -626,7 +627,7 @@ func ackKey(shard, node string) string { return "a/" + shard + "/" + node }
 func (p *Publisher) rolloutState(name string) (rollout.State, bool, error) {
 	var st rollout.State
 	b, err := p.cfg.KV.Get(rolloutKey(name))
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return st, false, nil
 	}
 	if err != nil {
@@ -651,7 +652,7 @@ func (p *Publisher) remember(ctx context.Context, node string) error {
 	if p.known[node] {
 		return nil
 	}
-	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: "k/" + node, Value: []byte(p.cfg.Now().UTC().Format(time.RFC3339))}}, nil); err != nil {
+	if err := p.cfg.KV.Update(ctx, []shard.KV{{Key: "k/" + node, Value: []byte(p.cfg.Now().UTC().Format(time.RFC3339))}}, nil); err != nil {
 		return err
 	}
 	p.known[node] = true
@@ -691,7 +692,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 	p.pubMu.Lock() // a publish may be starting a rollout of this shard
 	defer p.pubMu.Unlock()
 	b, _ := json.Marshal(a)
-	sets := []shardstore.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
+	sets := []shard.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
 	st, ok, err := p.rolloutState(a.Shard)
 	if err != nil {
 		return err
@@ -703,7 +704,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 				continue
 			}
 			v, err := p.cfg.KV.Get(ackKey(a.Shard, c))
-			if errors.Is(err, shardstore.ErrNotFound) {
+			if errors.Is(err, shard.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -716,7 +717,7 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 		}
 		if next, changed := st.Advance(reports); changed {
 			b, _ := json.Marshal(next)
-			sets = append(sets, shardstore.KV{Key: rolloutKey(a.Shard), Value: b})
+			sets = append(sets, shard.KV{Key: rolloutKey(a.Shard), Value: b})
 			p.log.Info("fleet sync: rollout "+next.Stage, "shard", a.Shard, "version", next.To, "reason", next.Reason)
 		}
 	}
@@ -747,7 +748,7 @@ func (p *Publisher) SetRollout(ctx context.Context, shardName, action, reason st
 		return st, err
 	}
 	b, _ := json.Marshal(st)
-	if err := p.cfg.KV.Update(ctx, []shardstore.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
+	if err := p.cfg.KV.Update(ctx, []shard.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
 		return st, err
 	}
 	p.log.Info("fleet sync: rollout "+st.Stage, "shard", shardName, "version", st.To, "reason", st.Reason)

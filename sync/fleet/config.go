@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -95,7 +95,7 @@ func (p *Publisher) PublishConfig(ctx context.Context, settings map[string]strin
 	if err != nil {
 		return PublishedConfig{}, fmt.Errorf("publish config: %w", err)
 	}
-	err = p.cfg.KV.Update(ctx, []shardstore.KV{
+	err = p.cfg.KV.Update(ctx, []shard.KV{
 		{Key: configKey(c.Version), Value: signed},
 		{Key: configLatestKey, Value: []byte(strconv.FormatUint(c.Version, 10))},
 	}, nil)
@@ -108,7 +108,7 @@ func (p *Publisher) PublishConfig(ctx context.Context, settings map[string]strin
 
 func (p *Publisher) latestConfig() (uint64, error) {
 	b, err := p.cfg.KV.Get(configLatestKey)
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -138,7 +138,7 @@ func (p *Publisher) configManifest(v uint64) ([]byte, error) {
 		}
 	}
 	b, err := p.cfg.KV.Get(configKey(v))
-	if errors.Is(err, shardstore.ErrNotFound) || v == 0 {
+	if errors.Is(err, shard.ErrNotFound) || v == 0 {
 		return nil, errNotFound("no version %d of the fleet config was published", v)
 	}
 	return b, err
@@ -149,7 +149,7 @@ func (p *Publisher) configManifest(v uint64) ([]byte, error) {
 // envelope; the zero Config when none was.
 func (s *Syncer) appliedConfig() (manifest.Config, error) {
 	b, err := s.cfg.Target.KV().Get(configAppliedKey)
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return manifest.Config{}, nil
 	}
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *Syncer) syncConfig(ctx context.Context, want uint64) error {
 	}
 	// Recorded after it took effect: a crash in between re-applies it at
 	// the next poll, which changes nothing.
-	if err := s.cfg.Target.KV().Update(ctx, []shardstore.KV{{Key: configAppliedKey, Value: env}}, nil); err != nil {
+	if err := s.cfg.Target.KV().Update(ctx, []shard.KV{{Key: configAppliedKey, Value: env}}, nil); err != nil {
 		return s.failConfig(fmt.Errorf("record config version %d: %w", c.Version, err))
 	}
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
@@ -20,18 +21,6 @@ import (
 )
 
 const shardName = "manuals"
-
-func openNode(t testing.TB, dir, name string) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Config{Name: name, DataDir: dir, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // central is a central node with a publisher on a real QUIC listener.
 type central struct {
@@ -51,8 +40,7 @@ func startCentral(t testing.TB, p *pkitest.Fleet) *central { return startCentral
 // startCentralShare starts central with staged rollouts to a canary share.
 func startCentralShare(t testing.TB, p *pkitest.Fleet, share float64) *central {
 	t.Helper()
-	c := &central{n: openNode(t, t.TempDir(), "central"), served: make(map[manifest.Hash]int)}
-	t.Cleanup(func() { c.n.Close() })
+	c := &central{n: nodetest.OpenNode(t, node.Config{Name: "central"}), served: make(map[manifest.Hash]int)}
 	pubKey, key, err := manifest.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +131,7 @@ func startEdge(t testing.TB, p *pkitest.Fleet, c *central, name string) *edge {
 	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int), batch: 4 << 10}
 	e.client = transport.NewClient(transport.Config{Identity: p.Identity(name, pki.RoleEdge)})
 	t.Cleanup(func() { e.client.Close() })
-	e.n = openNode(t, e.dir, name)
-	t.Cleanup(func() { e.n.Close() })
+	e.n = nodetest.OpenNode(t, node.Config{Name: name, DataDir: e.dir})
 	e.newSyncer()
 	return e
 }
@@ -176,7 +163,7 @@ func (e *edge) restart() {
 	if err := e.n.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	e.n = openNode(e.t, e.dir, "edge")
+	e.n = nodetest.OpenNode(e.t, node.Config{Name: "edge", DataDir: e.dir})
 	e.newSyncer()
 }
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgerag/edgerag/node/shardstore"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -66,7 +66,7 @@ func (p *Publisher) PublishModels(ctx context.Context, models []manifest.Model) 
 	if len(signed) > wire.MaxManifest {
 		return PublishedModels{}, nil, fmt.Errorf("publish models: signed manifest is %d bytes, over the wire limit of %d: publish fewer models", len(signed), wire.MaxManifest)
 	}
-	err = p.cfg.KV.Update(ctx, []shardstore.KV{
+	err = p.cfg.KV.Update(ctx, []shard.KV{
 		{Key: modelsLatestKey, Value: signed},
 		{Key: modelsVersionKey, Value: []byte(strconv.FormatUint(ms.Version, 10))},
 	}, nil)
@@ -85,7 +85,7 @@ func sameModel(a, b manifest.Model) bool {
 // decoded; a nil envelope when none was.
 func (p *Publisher) LatestModels() ([]byte, manifest.Models, error) {
 	b, err := p.cfg.KV.Get(modelsLatestKey)
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return nil, manifest.Models{}, nil
 	}
 	if err != nil {
@@ -104,7 +104,7 @@ func (p *Publisher) LatestModels() ([]byte, manifest.Models, error) {
 
 func (p *Publisher) latestModels() (uint64, error) {
 	b, err := p.cfg.KV.Get(modelsVersionKey)
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
@@ -142,7 +142,7 @@ type ModelsStatus struct {
 // again; the zero Models when none was.
 func (s *Syncer) appliedModels() (manifest.Models, error) {
 	b, err := s.cfg.Target.KV().Get(modelsAppliedKey)
-	if errors.Is(err, shardstore.ErrNotFound) {
+	if errors.Is(err, shard.ErrNotFound) {
 		return manifest.Models{}, nil
 	}
 	if err != nil {
@@ -241,7 +241,7 @@ func (s *Syncer) syncNewModels(ctx context.Context, want uint64) error {
 	}
 	// Recorded after the node switched: a crash in between applies it
 	// again at the next poll, which finds the models in Ollama.
-	if err := s.cfg.Target.KV().Update(ctx, []shardstore.KV{{Key: modelsAppliedKey, Value: env}}, nil); err != nil {
+	if err := s.cfg.Target.KV().Update(ctx, []shard.KV{{Key: modelsAppliedKey, Value: env}}, nil); err != nil {
 		return s.failModels(fmt.Errorf("record model manifest version %d: %w", m.Version, err))
 	}
 	s.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -48,25 +49,10 @@ func questions(s evalset.Synthetic, docs []api.Document, n int, seed uint64) []s
 	return out
 }
 
-// openNode opens a node in a temporary directory; it is closed at cleanup.
-func openNode(t testing.TB, cfg node.Config) *node.Node {
-	t.Helper()
-	cfg.DataDir, cfg.NoSync = t.TempDir(), true
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
-
 // openCentral opens a central node holding docs.
 func openCentral(t testing.TB, docs []api.Document) *node.Node {
 	t.Helper()
-	n := openNode(t, node.Config{Name: centralName, Role: "central"})
+	n := nodetest.OpenNode(t, node.Config{Name: centralName, Role: "central"})
 	for i := 0; i < len(docs); i += 1000 {
 		if _, err := n.Ingest(context.Background(), docs[i:min(i+1000, len(docs))]); err != nil {
 			t.Fatal(err)
@@ -75,7 +61,7 @@ func openCentral(t testing.TB, docs []api.Document) *node.Node {
 	return n
 }
 
-// handler serves queries with answer and pings, as main wires central.
+// handler serves queries with answer and pings, as node/agent wires central.
 func handler(answer queryrpc.Answerer) transport.Handler {
 	return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 		switch req.Type {
@@ -108,23 +94,13 @@ func newTransportClient(t testing.TB, cfg transport.Config) *transport.Client {
 	return c
 }
 
-// remote is node.Remote over a queryrpc.Client, as main's centralRemote.
-type remote struct {
-	client *queryrpc.Client
-	target queryrpc.Target
-}
-
-func (r remote) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
-	return r.client.Ask(ctx, r.target, q)
-}
-
 // openEdge opens an edge node holding nothing, so that every question
 // escalates, which asks central at addr through tc.
 func openEdge(t testing.TB, name string, tc *transport.Client, addr string, cfg node.Config) *node.Node {
 	t.Helper()
 	cfg.Name = name
-	cfg.Remote = remote{client: queryrpc.NewClient(tc, name), target: queryrpc.Target{Name: centralName, Addr: addr}}
-	return openNode(t, cfg)
+	cfg.Remote = queryrpc.NewClient(tc, name).Central(queryrpc.Target{Name: centralName, Addr: addr})
+	return nodetest.OpenNode(t, cfg)
 }
 
 // countRoutes summarises answers for failure messages.

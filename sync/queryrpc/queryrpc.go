@@ -2,7 +2,7 @@
 // the client an edge uses to ask central or a peer, and the handler with
 // which central and peers answer. A forwarded question is answered where it
 // lands and never forwarded again, so two unsure nodes cannot bounce it
-// between them. main wires the handler into the node's transport server;
+// between them. node/agent wires the handler into the node's transport server;
 // the node uses the client through its Remote interface.
 package queryrpc
 
@@ -127,11 +127,14 @@ func HandleScoped(ctx context.Context, peer transport.Peer, req wire.Frame, answ
 	}
 	resp, err := answer(ctx, r.Query)
 	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
+		// The caller's mistakes (a bad question, a shard this node does
+		// not hold, a principal without the right) go back as such; the
+		// rest is the node's failure.
+		ae := api.AsError(err)
+		if ae.Status == 401 || ae.Status == 403 {
 			return nil, &transport.Error{Code: wire.CodeUnauthorized, Message: ae.Message}
 		}
-		if errors.As(err, &ae) && ae.Status < 500 {
+		if ae.Status < 500 && !errors.Is(err, context.Canceled) {
 			return nil, &transport.Error{Code: wire.CodeBadRequest, Message: ae.Message}
 		}
 		return nil, err

@@ -11,7 +11,11 @@ import (
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/manifest"
 )
+
+// The store's fleet-sync key space is what fleet sync keeps its state in.
+var _ fleet.KV = (*shardstore.SyncKV)(nil)
 
 // Target lets fleet sync apply versions to n.
 func Target(n *node.Node) fleet.Target { return target{n} }
@@ -47,6 +51,15 @@ func (t target) Stage(ctx context.Context, name string, v uint64, docs func(yiel
 
 type source struct{ n *node.Node }
 
-func (s source) Snapshot(ctx context.Context, name string, fn func(shardstore.DocSnapshot) error) (shardstore.ShardMeta, error) {
-	return s.n.Snapshot(ctx, name, fn)
+func (s source) Snapshot(ctx context.Context, name string, fn func(fleet.Doc) error) (uint64, error) {
+	meta, err := s.n.Snapshot(ctx, name, func(d shardstore.DocSnapshot) error {
+		doc := fleet.Doc{ID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source, Metadata: d.Meta.Metadata, Released: d.Meta.Released}
+		for i, c := range d.Meta.Chunks {
+			doc.Flagged = append(doc.Flagged, len(c.Flags) > 0 || len(d.Meta.Flags) > 0)
+			doc.Chunks = append(doc.Chunks, manifest.Record{DocID: d.Meta.ID, Title: d.Meta.Title, Source: d.Meta.Source,
+				Position: c.Position, Heading: c.Heading, Text: d.Texts[i], Metadata: d.Meta.Metadata})
+		}
+		return fn(doc)
+	})
+	return meta.Version, err
 }
