@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/edgerag/edgerag/node/auth"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,12 @@ func TestBackupRestore(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	if out, err := cli(t, "restore", "--data", restored, file); err != nil || !strings.Contains(out, "edgerag serve --data "+restored) {
 		t.Fatalf("restore: %v %s", err, out)
+	}
+	// The backup carries the node's API tokens (stored hashed), so the
+	// operator's admin token of the old node is the restored node's too:
+	// put it where commands given --data look for it.
+	if err := os.WriteFile(filepath.Join(restored, auth.TokenFile), []byte(tokenOf(p.url)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	q := startNode(t, restored)
 	if after, err := cli(t, "docs", "list", "--node", q.url); err != nil || after != before {

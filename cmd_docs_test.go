@@ -3,13 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// cli runs the edgerag command line in process.
+// cli runs the edgerag command line in process. A command aimed at a node
+// with --node gets that node's admin token (credentials_test.go), as an
+// operator's would, unless the test gives one.
 func cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	if !slices.Contains(args, "--token") {
+		if i := slices.Index(args, "--node"); i >= 0 && i+1 < len(args) {
+			if tok := tokenOf(args[i+1]); tok != "" {
+				args = append(slices.Clone(args[:i+2]), append([]string{"--token", tok}, args[i+2:]...)...)
+			}
+		}
+	}
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, &out, &errb)
 	return out.String() + errb.String(), err

@@ -28,6 +28,6 @@ func runRestore(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := shardstore.Restore(*dir, f, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored %s into %s; start the node with: edgerag serve --data %s\n", fs.Arg(0), *dir, *dir)
+	fmt.Fprintf(stdout, "restored %s into %s; start the node with: edgerag serve --data %s\n(the API tokens of the backed-up node work on it: the backup carries them, hashed)\n", fs.Arg(0), *dir, *dir)
 	return nil
 }
