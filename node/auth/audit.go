@@ -53,6 +53,12 @@ type Audit struct {
 	window      time.Time  // start of the current rate window
 	inWindow    map[string]int
 	suppressed  map[string]int
+	// pending counts events recorded and not yet written; drained is
+	// signalled when writes bring it down, so Flush can wait for an event
+	// Run has taken but not yet written.
+	pending int
+	drained *sync.Cond
+	running bool // Run is writing events; Flush waits only then
 }
 
 // DefaultAuditMax is how many events the log keeps by default.
@@ -75,6 +81,7 @@ func OpenAudit(ctx context.Context, kv KV, max int, now func() time.Time, log *s
 	}
 	a := &Audit{kv: kv, max: max, now: now, log: log, in: make(chan Event, 1024),
 		inWindow: make(map[string]int), suppressed: make(map[string]int)}
+	a.drained = sync.NewCond(&a.mu)
 	first := true
 	err := kv.Scan(ctx, "log/", true, func(k string, _ []byte) error {
 		seq, err := strconv.ParseUint(strings.TrimPrefix(k, "log/"), 10, 64)
@@ -118,29 +125,46 @@ func (a *Audit) Record(e Event) {
 		}
 	}
 	e.Suppressed, a.suppressed[e.Kind] = a.suppressed[e.Kind], 0
+	a.pending++
 	a.mu.Unlock()
 	select {
 	case a.in <- e:
 	default:
 		a.mu.Lock()
 		a.suppressed[e.Kind] += 1 + e.Suppressed
+		a.pending--
+		a.drained.Broadcast()
 		a.mu.Unlock()
 	}
 }
 
-// Run writes queued events until ctx ends, then writes what is left.
+// Run writes queued events until ctx ends, then writes what is left. An
+// event is written as soon as Run takes it, with whatever queued up behind
+// it (at most 256 a write): a flood still costs one write per batch.
 func (a *Audit) Run(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
+	a.mu.Lock()
+	a.running = true
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.running = false
+		a.drained.Broadcast()
+		a.mu.Unlock()
+	}()
 	var batch []Event
 	for {
 		select {
 		case e := <-a.in:
 			batch = append(batch, e)
-			if len(batch) < 256 {
-				continue
+		more:
+			for len(batch) < 256 {
+				select {
+				case e := <-a.in:
+					batch = append(batch, e)
+				default:
+					break more
+				}
 			}
-		case <-t.C:
 		case <-ctx.Done():
 			for {
 				select {
@@ -173,6 +197,12 @@ func (a *Audit) Flush(ctx context.Context) {
 		break
 	}
 	a.write(ctx, batch)
+	// Run may hold events it took before this drain: wait for them too.
+	a.mu.Lock()
+	for a.pending > 0 && a.running {
+		a.drained.Wait()
+	}
+	a.mu.Unlock()
 }
 
 func (a *Audit) write(ctx context.Context, batch []Event) {
@@ -180,7 +210,11 @@ func (a *Audit) write(ctx context.Context, batch []Event) {
 		return
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	defer func() {
+		a.pending -= len(batch)
+		a.drained.Broadcast()
+		a.mu.Unlock()
+	}()
 	sets := make(map[string][]byte, len(batch))
 	next := a.next
 	for _, e := range batch {
