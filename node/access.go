@@ -56,9 +56,11 @@ func (n *Node) accessFilter(ctx context.Context, shardName string, extra ChunkFi
 			continue
 		}
 		store := name
+		s.mu.RLock() // a version switch replaces s.store under it
 		if s.store != "" {
 			store = s.store
 		}
+		s.mu.RUnlock()
 		if acl := n.store.Restricted(store); len(acl) > 0 {
 			acls[name] = acl
 		}

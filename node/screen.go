@@ -317,7 +317,9 @@ func (n *Node) Flagged(ctx context.Context) (api.FlaggedList, error) {
 	n.mu.RLock()
 	stores := make(map[string]string, len(n.shards))
 	for name, s := range n.shards {
+		s.mu.RLock() // a version switch replaces s.store under it
 		stores[name] = s.storeName(name)
+		s.mu.RUnlock()
 	}
 	n.mu.RUnlock()
 	for _, name := range slicesSortedKeys(stores) {
