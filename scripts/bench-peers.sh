@@ -41,7 +41,7 @@ for n in $SIZES; do
 	fi
 	for e in $ENGINES; do
 		if [ "${REUSE:-0}" != 1 ] || [ ! -d "$d/$e" ]; then
-			rm -rf "$d/$e"
+			rm -rf "${d:?}/${e:?}"
 			case $e in
 			edgerag) run "$BENCH_DIR/bin/benchpeers" ingest -chunks "$n" -data "$d/$e" -memory-limit "$MEMORY_LIMIT" -screen="${SCREEN:-false}" ;;
 			xapian) run $PY scripts/bench-peers-xapian.py ingest "$d/chunks.txt" "$d/$e" ;;

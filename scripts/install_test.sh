@@ -286,7 +286,10 @@ if [ "$real" = yes ]; then
 		done
 		[ -s "$tmp/ready" ] || { echo "not ready; log:" && cat "$tmp/serve.log" && exit 1; }
 		url=$(head -n 1 "$tmp/ready")
-		curl -fsS "$url/v1/status" >/dev/null || { echo "GET $url/v1/status failed" && exit 1; }
+		# The API needs a token: the node wrote its admin token into its data
+		# directory on first start, where an operator would read it.
+		token=$(cat "$d$EDGERAG_DATA/admin.token")
+		curl -fsS -H "Authorization: Bearer $token" "$url/v1/status" >/dev/null || { echo "GET $url/v1/status failed" && exit 1; }
 		kill -TERM "$pid"
 		for _ in $(seq 150); do
 			kill -0 "$pid" 2>/dev/null || break
