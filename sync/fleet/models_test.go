@@ -185,12 +185,14 @@ func TestModelManifestVersionFloor(t *testing.T) {
 	mu.Lock()
 	failNext = true
 	mu.Unlock()
+	// Central serves the replay before the syncer starts, so its first
+	// poll cannot still see the forged manifest.
+	mc.serve(env1)
 	e.restart()
 	s = newSyncer()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(runCtx) }()
-	mc.serve(env1)
 	deadline := time.Now().Add(10 * time.Second)
 	for (!strings.Contains(s.Status().Models.LastError, "not newer") || len(appliedVersions()) < 4) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
