@@ -1,7 +1,6 @@
 package route
 
 import (
-	"cmp"
 	"math"
 	"slices"
 )
@@ -44,14 +43,9 @@ func Overload(in Input, th Thresholds) Decision {
 // the query needs, least-loaded first (ties: more shards in common, then
 // name, so the order is replayable).
 func overloadCandidates(in Input, th Thresholds) []string {
-	type cand struct {
-		name   string
-		load   float64
-		common int
-	}
-	var cs []cand
+	var cs []candidate
 	for _, p := range in.Peers {
-		if !p.Alive || p.Name == "" || slices.ContainsFunc(cs, func(c cand) bool { return c.name == p.Name }) {
+		if !p.Alive || p.Name == "" || slices.ContainsFunc(cs, func(c candidate) bool { return c.name == p.Name }) {
 			continue
 		}
 		load := p.Load
@@ -76,23 +70,7 @@ func overloadCandidates(in Input, th Thresholds) []string {
 		if common == 0 {
 			continue
 		}
-		cs = append(cs, cand{p.Name, load, common})
+		cs = append(cs, candidate{p.Name, load, float64(common)})
 	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		if c := cmp.Compare(a.load, b.load); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.common, a.common); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.name, b.name)
-	})
-	if th.MaxCandidates > 0 && len(cs) > th.MaxCandidates {
-		cs = cs[:th.MaxCandidates]
-	}
-	names := make([]string, len(cs))
-	for i, c := range cs {
-		names[i] = c.name
-	}
-	return names
+	return orderCandidates(cs, th.MaxCandidates)
 }

@@ -206,14 +206,9 @@ func Decide(in Input, th Thresholds) Decision {
 // the higher Score, then to the name, so the order is deterministic and
 // replayable.
 func candidates(in Input, th Thresholds, conf float64) []string {
-	type cand struct {
-		name  string
-		load  float64
-		score float64
-	}
-	var cs []cand
+	var cs []candidate
 	for _, p := range in.Peers {
-		if !p.Alive || p.Name == "" || slices.ContainsFunc(cs, func(c cand) bool { return c.name == p.Name }) {
+		if !p.Alive || p.Name == "" || slices.ContainsFunc(cs, func(c candidate) bool { return c.name == p.Name }) {
 			continue
 		}
 		load := p.Load
@@ -234,19 +229,34 @@ func candidates(in Input, th Thresholds, conf float64) []string {
 		} else if !(score > conf+th.PeerPreferredOver) {
 			continue
 		}
-		cs = append(cs, cand{p.Name, load, score})
+		cs = append(cs, candidate{p.Name, load, score})
 	}
-	slices.SortFunc(cs, func(a, b cand) int {
+	return orderCandidates(cs, th.MaxCandidates)
+}
+
+// candidate is a peer that may take a question: by how much it is loaded,
+// and how well it fits (a predicted confidence, or shards in common).
+type candidate struct {
+	name string
+	load float64
+	fit  float64
+}
+
+// orderCandidates orders peers least loaded first, then best fitting, then
+// by name (so ties route the same way every time), keeping at most max (0:
+// all), and returns their names.
+func orderCandidates(cs []candidate, max int) []string {
+	slices.SortFunc(cs, func(a, b candidate) int {
 		if c := cmp.Compare(a.load, b.load); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(b.score, a.score); c != 0 {
+		if c := cmp.Compare(b.fit, a.fit); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.name, b.name)
 	})
-	if th.MaxCandidates > 0 && len(cs) > th.MaxCandidates {
-		cs = cs[:th.MaxCandidates]
+	if max > 0 && len(cs) > max {
+		cs = cs[:max]
 	}
 	names := make([]string, len(cs))
 	for i, c := range cs {
