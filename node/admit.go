@@ -74,10 +74,13 @@ func (n *Node) Storage() string {
 	if n.store == nil {
 		return "ok"
 	}
-	if n.store.ReadOnly() {
-		return "read-only: the disk was full or not writable when the node started; queries are answered, writes refused until space is freed and the node restarted"
-	}
 	free, need, err := n.store.Space()
+	if n.store.ReadOnly() {
+		if err == nil && free < need {
+			return fmt.Sprintf("read-only: the disk was full when the node started (%d MB free, %d MB needed); queries are answered, writes refused until space is freed, then the store becomes writable by itself", free>>20, need>>20)
+		}
+		return "read-only: the data directory was not writable when the node started; queries are answered, writes refused until it is writable, then the store becomes writable by itself"
+	}
 	switch {
 	case err != nil:
 		return "unknown: " + err.Error()
