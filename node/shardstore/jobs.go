@@ -66,8 +66,14 @@ func (s *Store) SetJobRecord(ctx context.Context, id string, record []byte, drop
 			return fmt.Errorf("list job %s: %w", id, err)
 		}
 	}
-	// A progress record is small; deleting frees space, so neither waits
-	// for the reserve.
+	// Even a delete goes through Badger's memory-mapped write-ahead log
+	// first, which faults on a disk with no block left: small as it is,
+	// the record waits for the reserve like every write. Refused, the
+	// record on disk stays behind the one in memory, and a restart redoes
+	// the job from there (ids replace, so that is harmless).
+	if err := s.room(int64(len(record) + 64*len(parts))); err != nil {
+		return err
+	}
 	wb, end, err := s.batch()
 	if err != nil {
 		return err
