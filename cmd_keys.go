@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/edgerag/edgerag/node/membership"
@@ -68,7 +67,7 @@ func keysCall(ctx context.Context, nf *apiFlags, op, key string) (membership.Key
 			}
 		}
 		res = membership.KeyResult{}
-		err = nf.client().Call(ctx, http.MethodPost, "/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
+		err = nf.client().Keys(ctx, membership.KeyRequest{Op: op, Key: key}, &res)
 		if err == nil && (res.Failed > 0 || res.Answered < res.Nodes) {
 			err = fmt.Errorf("%d of %d members answered, %d failed: %v", res.Answered, res.Nodes, res.Failed, res.Messages)
 		}

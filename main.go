@@ -8,14 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/edgerag/edgerag/node/agent"
-	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // Set by the linker (see the Makefile).
@@ -72,7 +70,8 @@ func main() {
 		}
 		var ue usageError
 		var ce agent.ConfigError
-		if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, flag.ErrHelp) {
+		var fe cmdline.ConfigError
+		if errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -217,49 +216,19 @@ func wantsHelp(args []string) bool {
 // newFlags returns a flag set that reports errors instead of exiting, with a
 // usage line naming the command.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: edgerag %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
+	return cmdline.NewFlags(name, synopsis, stderr)
 }
 
 // parseFlags parses args allowing flags after positional arguments
-// ("edgerag eval DIR --json"), which the flag package alone stops at. A lone
-// "--" still ends the flags.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	var flags, positional []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			positional = append(positional, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // Parse reports it
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
-		}
-	}
-	return fs.Parse(append(append(flags, "--"), positional...))
+// ("edgerag eval DIR --json"); a lone "--" still ends the flags.
+func parseFlags(fs *flag.FlagSet, args []string) error { return cmdline.Parse(fs, args) }
+
+// unitFloatVar is a float flag that must lie in [0, 1], checked when set.
+func unitFloatVar(fs *flag.FlagSet, p *float64, name string, value float64, usage string) {
+	cmdline.UnitFloatVar(fs, p, name, value, usage)
 }
 
-// nodeClient is the client every command reaches a node's HTTP API with.
-func nodeClient(url string, hc *http.Client) *api.Client { return api.NewClient(url, hc) }
+// checkedStringVar is a string flag whose values check accepts.
+func checkedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
+	cmdline.CheckedStringVar(fs, p, name, value, check, usage)
+}
