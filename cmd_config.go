@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/config"
@@ -65,33 +64,23 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		role = "central"
 	}
 	nfs := nodeFlags(role)
-	s, err := cmdline.Schema(nfs, configTables)
+	docSchema, err := cmdline.DocSchema(nfs, configTables, machineDefaults)
 	if err != nil {
 		return err
-	}
-	docSchema := s
-	docSchema.Keys = append([]config.Key(nil), s.Keys...)
-	for i, k := range docSchema.Keys {
-		if d, ok := machineDefaults[k.Name]; ok {
-			docSchema.Keys[i].Default = d
-		}
 	}
 	switch sub {
 	case "check":
 		if fs.NArg() != 1 {
 			return usageError{"usage: edgerag config check [--central] FILE"}
 		}
-		path := fs.Arg(0)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("read the configuration file: %w", err)
-		}
-		n, err := config.Load(path, data, s, nfs, nil, nil)
-		if err != nil {
-			fmt.Fprintln(stdout, err)
+		n, err := cmdline.CheckConfig(fs.Arg(0), nfs, configTables)
+		if ce := (cmdline.ConfigError{}); errors.As(err, &ce) {
+			fmt.Fprintln(stdout, ce.Err)
 			return errors.New("the configuration has errors")
+		} else if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "%s: ok, %d keys set\n", path, n)
+		fmt.Fprintf(stdout, "%s: ok, %d keys set\n", fs.Arg(0), n)
 		return nil
 	case "default":
 		_, err := stdout.Write(config.Default(docSchema, cmdline.ConfigHeader))

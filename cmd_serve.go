@@ -5,10 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/edgerag/edgerag/node"
@@ -18,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/testhooks"
 )
 
 // nodeOptions are the flags of 'edgerag serve' and 'edgerag central': most
@@ -77,26 +74,11 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.StringVar(&o.configFile, cmdline.ConfigFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
 	if role == "central" {
 		// Central accepts the edge's escalation flags, so that one
-		// configuration file can serve both, but they do nothing there:
-		// its help leaves them out.
-		fs.Usage = func() {
-			shown := flag.NewFlagSet("central", flag.ContinueOnError)
-			shown.SetOutput(fs.Output())
-			fs.VisitAll(func(f *flag.Flag) {
-				if !edgeOnlyFlags[f.Name] {
-					shown.Var(f.Value, f.Name, f.Usage)
-				}
-			})
-			fmt.Fprintf(fs.Output(), "Usage: edgerag central --data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]\n\nFlags:\n")
-			shown.PrintDefaults()
-		}
+		// configuration file can serve both, but its help leaves them out.
+		cmdline.HideFlags(fs, "--data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]", "central", "central-name", "escalate-below", "central-cooldown")
 	}
 	return fs, o
 }
-
-// edgeOnlyFlags are the flags of an edge's escalation to central, which
-// 'edgerag central --help' does not list.
-var edgeOnlyFlags = map[string]bool{"central": true, "central-name": true, "escalate-below": true, "central-cooldown": true}
 
 // registerFleetFlags adds the flags a node needs to talk to other nodes
 // over QUIC.
@@ -182,7 +164,7 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	c.Gossip.Join = cmdline.SplitList(o.join)
 	c.Models.Publish = cmdline.SplitList(o.publishModels)
 	c.Auth.Share = cmdline.SplitList(o.share)
-	c.Sync.Hook, c.Sync.OnVerified = testHooks()
+	c.Sync.Hook, c.Sync.OnVerified = testhooks.Sync()
 	if c.Logger, err = cmdline.NewLogger(stderr, o.logLevel, o.logFormat); err != nil {
 		return nil, usageError{err.Error()}
 	}
@@ -190,18 +172,14 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 }
 
 // runNode runs serve or central: the agent until a signal, then a graceful
-// shutdown that a second signal cuts short.
+// shutdown that a second signal cuts short (cmdline.Serve).
 func runNode(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
 	o, err := nodeConfig(role, args, stderr)
 	if err != nil {
 		return err
 	}
-	if o.memoryLimit != "" {
-		limit, err := cmdline.ParseBytes(o.memoryLimit)
-		if err != nil {
-			return usageError{fmt.Sprintf("--memory-limit %q: %v", o.memoryLimit, err)}
-		}
-		debug.SetMemoryLimit(limit)
+	if err := cmdline.SetMemoryLimit(o.memoryLimit); err != nil {
+		return usageError{err.Error()}
 	}
 	a, err := agent.New(o.cfg)
 	if err != nil {
@@ -210,37 +188,5 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	if o.readyFile != "" {
-		ready := a.URL() + "\n"
-		if q := a.QUICAddr(); q != "" {
-			ready += "quic://" + q + "\n"
-		}
-		if err := os.WriteFile(o.readyFile, []byte(ready), 0o644); err != nil {
-			a.Close()
-			return fmt.Errorf("write ready file: %w", err)
-		}
-	}
-	select {
-	case err := <-a.Err():
-		a.Close()
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	o.cfg.Logger.Info("shutting down; a second signal forces exit")
-	force := make(chan os.Signal, 1)
-	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(force)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go func() {
-		select {
-		case <-force:
-			cancel()
-		case <-shutdownCtx.Done():
-		}
-	}()
-	if err := a.Shutdown(shutdownCtx); err != nil {
-		o.cfg.Logger.Warn("shutdown", "err", err)
-	}
-	return nil
+	return cmdline.Serve(ctx, a, o.readyFile, o.cfg.Logger)
 }

@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/edgerag/edgerag/node/cliprint"
-	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/synckey"
 )
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
@@ -28,7 +26,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *out == "" {
 			return usageError{"sync keygen needs --out DIR"}
 		}
-		return syncKeygen(*out, stdout)
+		id, err := synckey.Generate(*out, rand.Reader)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "sync key %s written to %s: sync.key for central (--sync-key), sync.pub for every edge (--sync-pub)\n", id, *out)
+		return nil
 	case "promote", "halt":
 		fs := newFlags("sync "+args[0], "--shard NAME [--node URL] [--reason TEXT]", stderr)
 		nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
@@ -78,42 +81,4 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return cliprint.SyncStatus(stdout, raw)
 	}
 	return usageError{usage}
-}
-
-func syncKeygen(dir string, stdout io.Writer) error {
-	pub, priv, err := manifest.GenerateKey(rand.Reader)
-	if err != nil {
-		return err
-	}
-	kb, err := manifest.MarshalPrivateKey(priv)
-	if err != nil {
-		return err
-	}
-	pb, err := manifest.MarshalPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("sync keygen: %w", err)
-	}
-	for _, f := range []struct {
-		name string
-		b    []byte
-		mode os.FileMode
-	}{{"sync.key", kb, 0o600}, {"sync.pub", pb, 0o644}} {
-		// O_EXCL: never overwrite a key the fleet already trusts.
-		fh, err := os.OpenFile(filepath.Join(dir, f.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
-		if err != nil {
-			return fmt.Errorf("sync keygen: %w (remove the old key only if no edge trusts it)", err)
-		}
-		_, err = fh.Write(f.b)
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sync keygen: %w", err)
-		}
-	}
-	fmt.Fprintf(stdout, "sync key %s written to %s: sync.key for central (--sync-key), sync.pub for every edge (--sync-pub)\n", manifest.IDOf(pub), dir)
-	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -205,4 +207,52 @@ func DefaultName(role string) string {
 		return role
 	}
 	return h
+}
+
+// IsHelp reports whether a is a request for help.
+func IsHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// WantsHelp reports whether the command line asks for help before any
+// "--".
+func WantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if IsHelp(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// HideFlags sets the usage of fs to synopsis and its flags but hidden:
+// flags a command accepts, so that one configuration file can serve two
+// commands, but that do nothing for it.
+func HideFlags(fs *flag.FlagSet, synopsis string, hidden ...string) {
+	fs.Usage = func() {
+		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		shown.SetOutput(fs.Output())
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(hidden, f.Name) {
+				shown.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintf(fs.Output(), "Usage: edgerag %s %s\n\nFlags:\n", fs.Name(), synopsis)
+		shown.PrintDefaults()
+	}
+}
+
+// SetMemoryLimit sets the Go heap's soft limit to a size such as 96MiB
+// (ParseBytes); "" leaves it to $GOMEMLIMIT.
+func SetMemoryLimit(size string) error {
+	if size == "" {
+		return nil
+	}
+	limit, err := ParseBytes(size)
+	if err != nil {
+		return fmt.Errorf("--memory-limit %q: %v", size, err)
+	}
+	debug.SetMemoryLimit(limit)
+	return nil
 }

@@ -148,3 +148,38 @@ func ReadFleetConfig(path string, tables []config.Table, check func(key, value s
 	}
 	return out, nil
 }
+
+// CheckConfig validates the configuration file at path against the flags
+// of fs laid out in tables: the number of keys it sets, or every problem
+// with its line (a ConfigError).
+func CheckConfig(path string, fs *flag.FlagSet, tables []config.Table) (int, error) {
+	s, err := Schema(fs, tables)
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read the configuration file: %w", err)
+	}
+	n, err := config.Load(path, data, s, fs, nil, nil)
+	if err != nil {
+		return 0, ConfigError{err}
+	}
+	return n, nil
+}
+
+// DocSchema is the schema of fs as the documentation shows it: a default
+// that depends on the machine (rules, by key) replaced by its rule.
+func DocSchema(fs *flag.FlagSet, tables []config.Table, rules map[string]string) (config.Schema, error) {
+	s, err := Schema(fs, tables)
+	if err != nil {
+		return s, err
+	}
+	s.Keys = slices.Clone(s.Keys)
+	for i, k := range s.Keys {
+		if d, ok := rules[k.Name]; ok {
+			s.Keys[i].Default = d
+		}
+	}
+	return s, nil
+}
