@@ -299,6 +299,10 @@ func (n *Node) retrievalKind(shardName string) string {
 }
 
 // searchLexical is BM25 alone.
+//
+// It is long because the shards' read locks, released by its defers, must
+// cover the whole pass, and one pass over the sorted terms yields both the
+// scoring terms and the confidence signals.
 func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilter) (Retrieval, error) {
 	ordered := n.analyzer.Terms(question)
 	terms := slices.Clone(ordered)
@@ -519,6 +523,10 @@ const (
 // answer's tokens go to it as written when the answer will stay on this node
 // (mayLeave false, or retrieval makes it likely enough); streamed reports
 // whether they did, in which case the text is final.
+//
+// It is long because retrieval, generation and confidence share one
+// admission slot and the retrieval's state, and the order of those steps is
+// what a stream's promise of one answer rests on.
 func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, terms []string, err error) {
 	if !n.Ready() {
 		return api.QueryResponse{}, false, nil, errorf(ErrNotReady, "the node is still loading its index")
