@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strings"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/fleet"
 )
@@ -37,40 +37,28 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case *modelNames != "":
 		var res fleet.PublishedModels
-		if err := c.Publish(ctx, api.PublishRequest{Models: cmdline.SplitList(*modelNames)}, &res); err != nil {
-			return err
-		}
-		if res.Unchanged {
-			fmt.Fprintf(stdout, "models unchanged since version %d: nothing published\n", res.Version)
-		} else {
-			fmt.Fprintf(stdout, "published model manifest version %d: %s\n", res.Version, strings.Join(res.Models, ", "))
-		}
+		err := c.Publish(ctx, api.PublishRequest{Models: cmdline.SplitList(*modelNames)}, &res)
+		return printIf(err, func() { cliprint.PublishedModels(stdout, res) })
 	case *configFile != "":
 		settings, err := readFleetConfig(*configFile)
 		if err != nil {
 			return err
 		}
 		var res fleet.PublishedConfig
-		if err := c.Publish(ctx, api.PublishRequest{Config: settings}, &res); err != nil {
-			return err
-		}
-		if res.Unchanged {
-			fmt.Fprintf(stdout, "fleet config unchanged since version %d: nothing published\n", res.Version)
-		} else {
-			fmt.Fprintf(stdout, "published fleet config version %d: %d settings\n", res.Version, len(res.Settings))
-		}
-	default:
-		var res fleet.Published
-		if err := c.Publish(ctx, api.PublishRequest{Shard: *shardName, MinVersion: *minVersion}, &res); err != nil {
-			return err
-		}
-		if res.Unchanged {
-			fmt.Fprintf(stdout, "shard %s unchanged since version %d: nothing published\n", res.Shard, res.Version)
-		} else {
-			fmt.Fprintf(stdout, "published shard %s version %d: %d chunks (%d new), %d bytes\n", res.Shard, res.Version, res.Chunks, res.NewChunks, res.Bytes)
-		}
+		err = c.Publish(ctx, api.PublishRequest{Config: settings}, &res)
+		return printIf(err, func() { cliprint.PublishedConfig(stdout, res) })
 	}
-	return nil
+	var res fleet.Published
+	err := c.Publish(ctx, api.PublishRequest{Shard: *shardName, MinVersion: *minVersion}, &res)
+	return printIf(err, func() { cliprint.Published(stdout, res) })
+}
+
+// printIf prints the answer of a call that succeeded, or returns its error.
+func printIf(err error, print func()) error {
+	if err == nil {
+		print()
+	}
+	return err
 }
 
 // readFleetConfig reads a fleet config file in the layout of the node's

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -255,4 +256,26 @@ func SetMemoryLimit(size string) error {
 	}
 	debug.SetMemoryLimit(limit)
 	return nil
+}
+
+// WriteFile writes path from write only once it is complete: into a
+// temporary file beside it, synced, then renamed over path, so that a
+// failed or interrupted write leaves no partial file behind.
+func WriteFile(path string, write func(io.Writer) (int64, error)) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".partial-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	n, err := write(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return n, err
 }
