@@ -312,13 +312,14 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 	return p
 }
 
-// workersFor is the client's connections per kind: below the node's
-// per-client connection limit, enough to keep many requests in flight.
+// workersFor is the client's connections per kind: together below the
+// node's per-client connection limit (512 by default), enough to keep
+// many requests in flight when the node's CPU is shared.
 func workersFor(kind string) int {
 	if kind == "ingest" {
-		return 64
+		return 96
 	}
-	return 128
+	return 400
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -401,9 +402,14 @@ func run(bin, dataset string, dur time.Duration, factor float64, memLimit string
 	fmt.Printf("# bench-load %s\n\nmachine: %d CPUs (%s/%s), load average at start %s; %s; node: %s, --memory-limit %s; %d chunks; client timeout %s\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg(), placement, bin, memLimit, chunks, timeout)
 
+	pid := c.cmd.Process.Pid
+	n0, g0, t0 := cpuOf(pid), cpuOf(0), time.Now()
 	qcap := l.closed("query", 8, 5*time.Second)
+	wall := time.Since(t0).Seconds()
+	qNode, qGen := (cpuOf(pid)-n0).Seconds()/wall, (cpuOf(0)-g0).Seconds()/wall
 	icap := l.closed("ingest", 4, 5*time.Second)
-	fmt.Printf("capacity (closed loop, 8 query / 4 ingest clients, 5 s): queries %.0f/s, ingest %.0f/s\n\n", qcap, icap)
+	fmt.Printf("capacity (closed loop, 8 query / 4 ingest clients, 5 s): queries %.0f/s, ingest %.0f/s; while measuring query capacity the node used %.2f cores (%.0f queries per node CPU-second) and the generator %.2f\n\n",
+		qcap, icap, qNode, qcap/max(qNode, 0.01), qGen)
 	normal := l.overload(c, "normal (0.5× capacity, queries)", map[string]float64{"query": qcap / 2}, 10*time.Second)
 	q10 := l.overload(c, fmt.Sprintf("%.0f× capacity, queries", factor), map[string]float64{"query": factor * qcap}, dur)
 	mixed := l.overload(c, fmt.Sprintf("%.0f× capacity, queries + ingest", factor), map[string]float64{"query": factor * qcap, "ingest": factor * icap}, dur)
@@ -506,7 +512,8 @@ func report(p phase, normalP99 time.Duration, qcap, icap float64) time.Duration 
 		}
 		fmt.Println()
 	}
-	fmt.Printf("- CPU during the run: node %.2f cores, generator %.2f cores\n", p.nodeCores, p.genCores)
+	fmt.Printf("- CPU during the run: node %.2f cores, generator %.2f cores; the node answered %.0f queries per CPU-second it got\n",
+		p.nodeCores, p.genCores, float64(countOK(p, "query"))/p.dur.Seconds()/max(p.nodeCores, 0.01))
 	fmt.Printf("- peak RSS %.0f MB; goroutines 5 s after the load stopped: %d\n\n", float64(p.peakRSS)/(1<<20), p.goroutines5)
 	return p99
 }
@@ -517,4 +524,14 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func countOK(p phase, kind string) int {
+	n := 0
+	for _, r := range p.results {
+		if r.kind == kind && r.status == 200 {
+			n++
+		}
+	}
+	return n
 }
