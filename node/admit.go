@@ -97,8 +97,8 @@ func (n *Node) Storage() string {
 	}
 	free, need, err := n.store.Space()
 	if n.store.ReadOnly() {
-		if err == nil && free < need {
-			return fmt.Sprintf("read-only: the disk was full when the node started (%d MB free, %d MB needed); queries are answered, writes refused until space is freed, then the store becomes writable by itself", free>>20, need>>20)
+		if n.store.ReadOnlyFull() {
+			return fmt.Sprintf("read-only: the disk was full when the node started (%d MB free, %d MB needed); queries are answered, writes refused until space is freed, then the store becomes writable by itself within seconds", free>>20, need>>20)
 		}
 		return "read-only: the data directory was not writable when the node started; queries are answered, writes refused until it is writable, then the store becomes writable by itself"
 	}

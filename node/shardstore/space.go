@@ -109,3 +109,7 @@ func (s *Store) diskErr(err error) error {
 // was full or not writable at start; it becomes writable by itself (RunGC)
 // once the disk has room again.
 func (s *Store) ReadOnly() bool { return s.readOnly.Load() }
+
+// ReadOnlyFull reports whether the store is read-only because its disk was
+// full (rather than not writable).
+func (s *Store) ReadOnlyFull() bool { return s.readOnly.Load() && s.roFull.Load() }
