@@ -57,6 +57,10 @@ func main() {
 		half := runtime.NumCPU() / 2
 		*genCPUs, *nodeCPUs = cpuRange(0, half-1), cpuRange(half, runtime.NumCPU()-1)
 	}
+	if _, err := exec.LookPath("taskset"); err != nil && *nodeCPUs != "" && *nodeCPUs != "-" {
+		fmt.Fprintln(os.Stderr, "bench-load: taskset (util-linux) not found: running unpinned")
+		*nodeCPUs = "-"
+	}
 	if *nodeCPUs == "-" {
 		*nodeCPUs, *genCPUs = "", ""
 	}
