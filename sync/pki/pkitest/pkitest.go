@@ -79,3 +79,22 @@ func (f *Fleet) issue(caDir, caFile, name, role string) *pki.Identity {
 	}
 	return id
 }
+
+// Revocations returns a revocation list signed by the fleet CA, numbered
+// number, revoking the certificates of names issued until now.
+func (f *Fleet) Revocations(number uint64, names ...string) []byte {
+	f.t.Helper()
+	ca, err := pki.LoadCA(f.caDir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	l := pki.RevocationList{Number: number, Issued: time.Now()}
+	for _, n := range names {
+		l.Revoked = append(l.Revoked, pki.Revocation{Name: n, At: time.Now().Truncate(time.Second).Add(time.Second)})
+	}
+	b, err := ca.SignRevocations(l)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
