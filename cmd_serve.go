@@ -81,6 +81,7 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	fs.StringVar(&o.configFile, configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
 	if role == "central" {
+		registerEnrollFlags(fs, o)
 		// Central accepts the edge's escalation flags, so that one
 		// configuration file can serve both, but they do nothing there:
 		// its help leaves them out.

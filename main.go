@@ -32,8 +32,9 @@ Usage: edgerag <command> [flags]
 Commands:
   serve     run a node: local HTTP API over the shards in --data
   central   run the central node: the full index, answering escalations over QUIC
-  ca        ca init: create the fleet's certificate authority
-  cert      cert issue: issue a node certificate from the fleet CA
+  ca        ca init|fingerprint: the fleet's certificate authority
+  cert      cert issue|enroll-token|revoke|list: node certificates, enrollment tokens, revocation
+  enroll    a new device joins the fleet with a one-time token: its own key, a short-lived certificate
   ingest    send files, directories or JSONL corpora to a running node
   query     ask a running node a question
   eval      measure retrieval quality on a dataset (shared/eval layout)
@@ -112,6 +113,8 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return runCA(ctx, rest, stdout, stderr)
 	case "cert":
 		return runCert(ctx, rest, stdout, stderr)
+	case "enroll":
+		return runEnroll(ctx, rest, stdout, stderr)
 	case "ingest":
 		return runIngest(ctx, rest, stdout, stderr)
 	case "query":
@@ -161,13 +164,17 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 // groupUsage is what 'edgerag CMD --help' prints for the commands made of
 // subcommands: each subcommand with its arguments.
 var groupUsage = map[string]string{
-	"ca": `Usage: edgerag ca init --dir DIR --fleet NAME
+	"ca": `Usage: edgerag ca init --dir DIR --fleet NAME | fingerprint --dir DIR
 
-  init   create the fleet's certificate authority in DIR (ca.crt, ca.key)
+  init         create the fleet's certificate authority in DIR (ca.crt, ca.key)
+  fingerprint  print the CA certificate's fingerprint, for 'edgerag enroll --ca-fingerprint'
 `,
-	"cert": `Usage: edgerag cert issue --ca DIR --out DIR --name NODE [--role edge|central] [--valid DURATION]
+	"cert": `Usage: edgerag cert issue|enroll-token|revoke|list
 
-  issue  issue NODE's certificate and key from the fleet CA into --out
+  issue --ca DIR --out DIR --name NODE [--role R] [--valid D]   a certificate and key made by hand from the CA
+  enroll-token NAME [--role R] [--ttl 10m] [--node URL]         a one-time token for 'edgerag enroll' (central, admin)
+  revoke NAME [--node URL]                                      refuse NAME's certificates fleet-wide (central, admin)
+  list [--node URL] [--json]                                    issued certificates, expiry, revocations, pending tokens
 `,
 	"shard": `Usage: edgerag shard rollback [--node URL] NAME
 

@@ -45,6 +45,7 @@ type Config struct {
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
+	Enroll EnrollConfig
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now; the one clock of the node
@@ -56,6 +57,9 @@ type FleetConfig struct {
 	QUICAddr    string // this node's QUIC listen address; "": none
 	Central     string // central's QUIC address; "": no escalation, no sync
 	CentralName string // name in central's certificate; "": "central"
+	// OnRenew, when set, is called after the node renewed its enrolled
+	// certificate (tests).
+	OnRenew func(notAfter time.Time)
 }
 
 // GossipConfig is the node's Serf membership; Addr "" turns it off.
