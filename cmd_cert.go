@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -55,6 +57,7 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "central")
 	role := fs.String("role", pki.RoleEdge, "enroll-token: the role the certificate will carry (edge or central)")
 	ttl := fs.Duration("ttl", enroll.DefaultTokenTTL, "enroll-token: how long the token may be used (once)")
+	groups := fs.String("groups", "", "enroll-token: the only document groups the device may assert for the people it forwards questions of (given, even empty: bounded; not given: unbounded)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,8 +72,15 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 	var err error
 	switch sub {
 	case "enroll-token":
+		req := enroll.TokenRequest{Name: fs.Arg(0), Role: *role, TTL: ttl.String()}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "groups" {
+				g := splitList(*groups)
+				req.Groups = &g
+			}
+		})
 		var r enroll.TokenResponse
-		err = c.Call(ctx, http.MethodPost, enroll.PathTokens, enroll.TokenRequest{Name: fs.Arg(0), Role: *role, TTL: ttl.String()}, &r)
+		err = c.Call(ctx, http.MethodPost, enroll.PathTokens, req, &r)
 		if err == nil && !*asJSON {
 			fmt.Fprintln(stdout, r.Token)
 			fmt.Fprintf(stderr, "enrollment token for %s (%s), valid once until %s; on the device:\n  edgerag enroll --central CENTRAL_HOST:PORT --ca-fingerprint %s --token %s --name %s\n",
@@ -102,7 +112,7 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 }
 
 var certAdminUsage = map[string]string{
-	"enroll-token": "enroll-token NAME [--role edge|central] [--ttl 10m] [--node URL] [--token T | --data DIR]",
+	"enroll-token": "enroll-token NAME [--role edge|central] [--ttl 10m] [--groups a,b] [--node URL] [--token T | --data DIR]",
 	"revoke":       "revoke NAME [--node URL] [--token T | --data DIR]",
 	"list":         "list [--node URL] [--token T | --data DIR] [--json]",
 }
@@ -110,7 +120,7 @@ var certAdminUsage = map[string]string{
 func printCerts(w io.Writer, l enroll.Listing) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "CA %s\n", l.CAFingerprint)
-	fmt.Fprintln(tw, "NAME\tROLE\tISSUED\tEXPIRES\tVIA\tSTATE")
+	fmt.Fprintln(tw, "NAME\tROLE\tISSUED\tEXPIRES\tVIA\tSTATE\tGROUPS")
 	for _, c := range l.Certs {
 		state := "valid"
 		switch {
@@ -119,13 +129,24 @@ func printCerts(w io.Writer, l enroll.Listing) error {
 		case time.Now().After(c.NotAfter):
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.IssuedAt.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.Via, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.IssuedAt.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.Via, state, groupsText(c.Groups))
 	}
 	for _, r := range l.Revoked {
 		fmt.Fprintf(tw, "%s\t\t\t\trevoked\tcertificates until %s\n", r.Name, r.At.Format(time.RFC3339))
 	}
 	for _, t := range l.Tokens {
-		fmt.Fprintf(tw, "%s\t%s\t\t%s\ttoken\tpending\n", t.Name, t.Role, t.Expires.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t\t%s\ttoken\tpending\t%s\n", t.Name, t.Role, t.Expires.Format(time.RFC3339), groupsText(t.Groups))
 	}
 	return tw.Flush()
+}
+
+// groupsText shows a bound on asserted groups: "any" without one.
+func groupsText(g pki.Groups) string {
+	switch {
+	case !g.Bounded:
+		return "any"
+	case len(g.Names) == 0:
+		return "none"
+	}
+	return strings.Join(g.Names, ",")
 }

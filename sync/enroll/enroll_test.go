@@ -71,7 +71,7 @@ func startCentral(t *testing.T, ttl time.Duration) *central {
 
 func (c *central) token(t *testing.T, name string, ttl time.Duration) string {
 	t.Helper()
-	tok, _, err := c.reg.CreateToken(name, pki.RoleEdge, ttl, "admin")
+	tok, _, err := c.reg.CreateToken(name, pki.RoleEdge, pki.Groups{}, ttl, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,4 +240,34 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("accepted %q", b)
 		}
 	})
+}
+
+// TestTokenGroupsBoundCertificate: groups named with the token bound the
+// certificate, and renewal keeps the bound.
+func TestTokenGroupsBoundCertificate(t *testing.T) {
+	c := startCentral(t, time.Hour)
+	ctx := context.Background()
+	tok, _, err := c.reg.CreateToken("edge-1", pki.RoleEdge, pki.Groups{Bounded: true, Names: []string{"ops"}}, time.Minute, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Enroll(ctx, Options{Central: c.addr, Token: tok, Fingerprint: c.fingerprint, Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := pki.LoadIdentity(filepath.Join(dir, pki.CACertFile), filepath.Join(dir, "edge-1.crt"), filepath.Join(dir, "edge-1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := pki.GroupsOf(id.Leaf()); !g.Bounded || strings.Join(g.Names, ",") != "ops" {
+		t.Fatalf("enrolled certificate bounds groups to %+v", g)
+	}
+	st, _, _ := ReadState(dir)
+	c.clock.add(time.Second)
+	if _, err := (&Renewer{Dir: dir, State: st, Identity: id}).RenewOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := pki.GroupsOf(id.Leaf()); !g.Bounded || strings.Join(g.Names, ",") != "ops" {
+		t.Fatalf("renewed certificate bounds groups to %+v", g)
+	}
 }

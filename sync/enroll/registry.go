@@ -63,6 +63,8 @@ type pendingToken struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	By      string    `json:"by,omitempty"`
+	// Groups bounds the groups the node may assert (pki.Groups).
+	Groups pki.Groups `json:"groups"`
 }
 
 // Issued is a certificate central issued: the newest per name is kept.
@@ -73,14 +75,17 @@ type Issued struct {
 	IssuedAt time.Time `json:"issued_at"`
 	NotAfter time.Time `json:"not_after"`
 	Via      string    `json:"via"` // "enroll" or "renew"
+	// Groups is the certificate's bound on the groups the node may assert.
+	Groups pki.Groups `json:"groups"`
 }
 
 // TokenInfo describes a pending token, without the secret.
 type TokenInfo struct {
-	Name    string    `json:"name"`
-	Role    string    `json:"role"`
-	Expires time.Time `json:"expires"`
-	By      string    `json:"by,omitempty"`
+	Name    string     `json:"name"`
+	Role    string     `json:"role"`
+	Expires time.Time  `json:"expires"`
+	By      string     `json:"by,omitempty"`
+	Groups  pki.Groups `json:"groups"`
 }
 
 // OpenRegistry loads the registry of the CA in caDir (an empty one when
@@ -128,8 +133,10 @@ func (r *Registry) prune(now time.Time) {
 }
 
 // CreateToken makes a one-time token that enrolls a device as name with
-// role, valid for ttl. Only its hash is stored; the token is returned once.
-func (r *Registry) CreateToken(name, role string, ttl time.Duration, by string) (string, TokenInfo, error) {
+// role, valid for ttl; the certificate will bound the groups the node may
+// assert to groups when groups.Bounded. Only its hash is stored; the token
+// is returned once.
+func (r *Registry) CreateToken(name, role string, groups pki.Groups, ttl time.Duration, by string) (string, TokenInfo, error) {
 	if err := pki.ValidName(name); err != nil {
 		return "", TokenInfo{}, err
 	}
@@ -145,7 +152,7 @@ func (r *Registry) CreateToken(name, role string, ttl time.Duration, by string) 
 	}
 	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := r.now()
-	t := pendingToken{Hash: hashToken(tok), Name: name, Role: role, Created: now.UTC(), Expires: now.Add(ttl).UTC(), By: by}
+	t := pendingToken{Hash: hashToken(tok), Name: name, Role: role, Created: now.UTC(), Expires: now.Add(ttl).UTC(), By: by, Groups: groups}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.prune(now)
@@ -154,14 +161,14 @@ func (r *Registry) CreateToken(name, role string, ttl time.Duration, by string) 
 		r.st.Tokens = r.st.Tokens[:len(r.st.Tokens)-1]
 		return "", TokenInfo{}, err
 	}
-	return tok, TokenInfo{Name: name, Role: role, Expires: t.Expires, By: by}, nil
+	return tok, TokenInfo{Name: name, Role: role, Expires: t.Expires, By: by, Groups: groups}, nil
 }
 
 // redeem uses a token up: it is removed, and saved so, before the
 // certificate is signed, so a token works once even across a crash.
-func (r *Registry) redeem(tok string) (name, role string, err error) {
+func (r *Registry) redeem(tok string) (pendingToken, error) {
 	if !strings.HasPrefix(tok, tokenPrefix) {
-		return "", "", ErrTokenUnknown
+		return pendingToken{}, ErrTokenUnknown
 	}
 	h := hashToken(tok)
 	r.mu.Lock()
@@ -169,31 +176,31 @@ func (r *Registry) redeem(tok string) (name, role string, err error) {
 	now := r.now()
 	i := slices.IndexFunc(r.st.Tokens, func(t pendingToken) bool { return t.Hash == h })
 	if i < 0 {
-		return "", "", ErrTokenUnknown
+		return pendingToken{}, ErrTokenUnknown
 	}
 	t := r.st.Tokens[i]
 	r.st.Tokens = slices.Delete(r.st.Tokens, i, i+1)
 	r.prune(now)
 	if err := r.save(); err != nil {
-		return "", "", err
+		return pendingToken{}, err
 	}
 	if !now.Before(t.Expires) {
-		return "", "", ErrTokenExpired
+		return pendingToken{}, ErrTokenExpired
 	}
-	return t.Name, t.Role, nil
+	return t, nil
 }
 
 // issue signs csr for name and role and records the certificate. Its issue
 // time is after any revocation of the name, so a device enrolled again
 // after a revocation is not revoked by it.
-func (r *Registry) issue(csr *x509.CertificateRequest, name, role, via string, validFor time.Duration) ([]byte, Issued, error) {
+func (r *Registry) issue(csr *x509.CertificateRequest, name, role string, groups pki.Groups, via string, validFor time.Duration) ([]byte, Issued, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	at := r.now().Truncate(time.Second)
 	if rev, ok := r.st.Revocations.RevokedAt(name); ok && !at.After(rev) {
 		at = rev.Add(time.Second)
 	}
-	der, err := r.ca.SignCSR(csr, name, role, at, validFor)
+	der, err := r.ca.SignCSR(csr, name, role, at, validFor, groups)
 	if err != nil {
 		return nil, Issued{}, err
 	}
@@ -201,7 +208,7 @@ func (r *Registry) issue(csr *x509.CertificateRequest, name, role, via string, v
 	if err != nil {
 		return nil, Issued{}, err
 	}
-	is := Issued{Name: name, Role: role, Serial: cert.SerialNumber.Text(16), IssuedAt: pki.IssuedAt(cert).UTC(), NotAfter: cert.NotAfter.UTC(), Via: via}
+	is := Issued{Name: name, Role: role, Serial: cert.SerialNumber.Text(16), IssuedAt: pki.IssuedAt(cert).UTC(), NotAfter: cert.NotAfter.UTC(), Via: via, Groups: groups}
 	r.st.Certs = slices.DeleteFunc(r.st.Certs, func(c Issued) bool { return c.Name == name })
 	r.st.Certs = append(r.st.Certs, is)
 	if err := r.save(); err != nil {
@@ -283,7 +290,7 @@ func (r *Registry) List() Listing {
 	}
 	for _, t := range r.st.Tokens {
 		if now.Before(t.Expires) {
-			l.Tokens = append(l.Tokens, TokenInfo{Name: t.Name, Role: t.Role, Expires: t.Expires, By: t.By})
+			l.Tokens = append(l.Tokens, TokenInfo{Name: t.Name, Role: t.Role, Expires: t.Expires, By: t.By, Groups: t.Groups})
 		}
 	}
 	slices.SortFunc(l.Certs, func(a, b CertInfo) int { return strings.Compare(a.Name, b.Name) })

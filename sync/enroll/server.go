@@ -150,7 +150,7 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name, role, err := s.cfg.Registry.redeem(req.Token)
+	tok, err := s.cfg.Registry.redeem(req.Token)
 	if err != nil {
 		s.audit(EventEnroll, "", "enroll refused", err.Error(), r.RemoteAddr)
 		if errors.Is(err, ErrTokenUnknown) || errors.Is(err, ErrTokenExpired) {
@@ -160,7 +160,7 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	s.issue(w, r, csr, name, role, "enroll")
+	s.issue(w, r, csr, tok.Name, tok.Role, tok.Groups, "enroll")
 }
 
 // serveRenew issues a new certificate to the holder of a valid, unrevoked
@@ -189,11 +189,12 @@ func (s *Server) serveRenew(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "renewal: the request is for another key than the certificate presented"))
 		return
 	}
-	s.issue(w, r, csr, name, role, "renew")
+	// The renewed certificate keeps the bound on groups of the current.
+	s.issue(w, r, csr, name, role, pki.GroupsOf(cur), "renew")
 }
 
-func (s *Server) issue(w http.ResponseWriter, r *http.Request, csr *x509.CertificateRequest, name, role, via string) {
-	der, is, err := s.cfg.Registry.issue(csr, name, role, via, s.cfg.CertTTL)
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, csr *x509.CertificateRequest, name, role string, groups pki.Groups, via string) {
+	der, is, err := s.cfg.Registry.issue(csr, name, role, groups, via, s.cfg.CertTTL)
 	if err != nil {
 		s.log.Error("enroll: issue certificate", "name", name, "err", err)
 		api.WriteError(w, api.Errorf(http.StatusInternalServerError, api.CodeInternal, "central could not issue the certificate; see its log"))
@@ -236,13 +237,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if req.Role == "" {
 		req.Role = pki.RoleEdge
 	}
-	tok, info, err := s.cfg.Registry.CreateToken(req.Name, req.Role, ttl, principal(r))
+	var groups pki.Groups
+	if req.Groups != nil {
+		names, err := auth.NormalizeGroups(*req.Groups)
+		if err != nil {
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "groups: %v", err))
+			return
+		}
+		groups = pki.Groups{Bounded: true, Names: names}
+	}
+	tok, info, err := s.cfg.Registry.CreateToken(req.Name, req.Role, groups, ttl, principal(r))
 	if err != nil {
 		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "enrollment token: %v", err))
 		return
 	}
 	s.audit(auth.EventAdmin, principal(r), "cert enroll-token", fmt.Sprintf("for %s (%s), expires %s", info.Name, info.Role, info.Expires.Format(time.RFC3339)), r.RemoteAddr)
-	api.WriteJSON(w, http.StatusOK, TokenResponse{Token: tok, Name: info.Name, Role: info.Role, Expires: info.Expires, CAFingerprint: s.cfg.CA.Fingerprint()})
+	api.WriteJSON(w, http.StatusOK, TokenResponse{Token: tok, Name: info.Name, Role: info.Role, Expires: info.Expires, CAFingerprint: s.cfg.CA.Fingerprint(), Groups: info.Groups})
 }
 
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {

@@ -67,15 +67,20 @@ type TokenRequest struct {
 	Name string `json:"name"`
 	Role string `json:"role,omitempty"` // "": edge
 	TTL  string `json:"ttl,omitempty"`  // Go duration; "": 10m
+	// Groups, when set (even to none), bounds the document groups the
+	// node may assert for the askers of the questions it forwards; nil
+	// leaves them unbounded.
+	Groups *[]string `json:"groups,omitempty"`
 }
 
 // TokenResponse is a new enrollment token, shown once.
 type TokenResponse struct {
-	Token         string    `json:"token"`
-	Name          string    `json:"name"`
-	Role          string    `json:"role"`
-	Expires       time.Time `json:"expires"`
-	CAFingerprint string    `json:"ca_fingerprint"`
+	Token         string     `json:"token"`
+	Name          string     `json:"name"`
+	Role          string     `json:"role"`
+	Expires       time.Time  `json:"expires"`
+	CAFingerprint string     `json:"ca_fingerprint"`
+	Groups        pki.Groups `json:"groups"`
 }
 
 // RevokeRequest asks central to revoke a node.

@@ -119,7 +119,10 @@ func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
 // SignCSR issues a node certificate for the key of csr (from ParseCSR),
 // naming nodeName with role, valid for validFor from issuedAt. It returns
 // the certificate's DER.
-func (ca *CA) SignCSR(csr *x509.CertificateRequest, nodeName, role string, issuedAt time.Time, validFor time.Duration) ([]byte, error) {
+//
+// groups, when Bounded, limits the document groups the node may assert
+// for the askers of the questions it forwards (groups.go).
+func (ca *CA) SignCSR(csr *x509.CertificateRequest, nodeName, role string, issuedAt time.Time, validFor time.Duration, groups Groups) ([]byte, error) {
 	if err := ValidName(nodeName); err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
@@ -135,6 +138,9 @@ func (ca *CA) SignCSR(csr *x509.CertificateRequest, nodeName, role string, issue
 	}
 	tmpl, err := nodeTemplate(nodeName, role, ca.cert.Subject.Organization, issuedAt, notAfter)
 	if err != nil {
+		return nil, fmt.Errorf("sign certificate for %s: %w", nodeName, err)
+	}
+	if tmpl.URIs, err = groups.uris(); err != nil {
 		return nil, fmt.Errorf("sign certificate for %s: %w", nodeName, err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, csr.PublicKey, ca.key)

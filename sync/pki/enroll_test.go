@@ -28,7 +28,7 @@ func enrolled(t *testing.T, f *fleet, name string, issuedAt time.Time, life time
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := ca.SignCSR(csr, name, RoleEdge, issuedAt, life)
+	cert, err := ca.SignCSR(csr, name, RoleEdge, issuedAt, life, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestSignCSRAndRenew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	renewed, err := ca.SignCSR(csr, "edge-7", RoleEdge, now.Add(time.Minute), time.Hour)
+	renewed, err := ca.SignCSR(csr, "edge-7", RoleEdge, now.Add(time.Minute), time.Hour, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +79,14 @@ func TestSignCSRAndRenew(t *testing.T) {
 	if err := id.SetCertificate(EncodeCert(other.Leaf().Raw)); err == nil || !strings.Contains(err.Error(), "another key") {
 		t.Errorf("certificate for another key: %v", err)
 	}
-	wrongName, err := ca.SignCSR(csr, "edge-8", RoleEdge, now, time.Hour)
+	wrongName, err := ca.SignCSR(csr, "edge-8", RoleEdge, now, time.Hour, Groups{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := id.SetCertificate(EncodeCert(wrongName)); err == nil {
 		t.Error("a certificate for another name was taken")
 	}
-	if _, err := ca.SignCSR(csr, "edge-7", RoleEdge, now, 20*365*24*time.Hour); err == nil {
+	if _, err := ca.SignCSR(csr, "edge-7", RoleEdge, now, 20*365*24*time.Hour, Groups{}); err == nil {
 		t.Error("a certificate outliving the CA was signed")
 	}
 }
@@ -234,4 +234,40 @@ func FuzzParseCSR(f *testing.F) {
 			t.Fatal("accepted a request with a bad signature or over the limit")
 		}
 	})
+}
+
+func TestGroupsBound(t *testing.T) {
+	f := newFleet(t, "acme")
+	ca, _ := LoadCA(f.dir)
+	key, _ := NewKey()
+	der, _ := CreateCSR(key, "edge-1")
+	csr, _ := ParseCSR(der)
+	for _, tc := range []struct {
+		groups  Groups
+		claimed []string
+		want    []string
+	}{
+		{Groups{}, []string{"hr", "ops"}, []string{"hr", "ops"}},
+		{Groups{Bounded: true, Names: []string{"ops"}}, []string{"hr", "ops"}, []string{"ops"}},
+		{Groups{Bounded: true}, []string{"hr"}, nil},
+	} {
+		cert, err := ca.SignCSR(csr, "edge-1", RoleEdge, time.Now(), time.Hour, tc.groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(cert)
+		got := GroupsOf(leaf)
+		if got.Bounded != tc.groups.Bounded || strings.Join(got.Names, ",") != strings.Join(tc.groups.Names, ",") {
+			t.Errorf("GroupsOf = %+v, want %+v", got, tc.groups)
+		}
+		if i := got.Intersect(tc.claimed); strings.Join(i, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%+v.Intersect(%v) = %v, want %v", got, tc.claimed, i, tc.want)
+		}
+		if _, _, err := NameOf(leaf); err != nil {
+			t.Errorf("a certificate with groups no longer names its node: %v", err)
+		}
+	}
+	if _, err := ca.SignCSR(csr, "edge-1", RoleEdge, time.Now(), time.Hour, Groups{Bounded: true, Names: []string{"a:b"}}); err == nil {
+		t.Error("a group name that breaks the URI was signed")
+	}
 }

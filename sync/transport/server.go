@@ -205,7 +205,7 @@ func (s *Server) identify(conn *quic.Conn) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
-	return Peer{Name: name, Role: role, Addr: conn.RemoteAddr()}, nil
+	return Peer{Name: name, Role: role, Addr: conn.RemoteAddr(), Groups: pki.GroupsOf(cs.PeerCertificates[0])}, nil
 }
 
 func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *slog.Logger) {
