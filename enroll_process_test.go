@@ -187,4 +187,20 @@ func TestEnrollRenewRevokeProcesses(t *testing.T) {
 	if err := ping(id1, central.quic, "central"); err == nil || errors.As(err, &te) && te.Code != wire.CodeUnauthorized {
 		t.Errorf("revoked edge at central: %v", err)
 	}
+
+	// edge-2 keeps the list: restarted while central is down, it still
+	// refuses edge-1 before it could poll again.
+	for _, p := range []*proc{central, edge2} {
+		if err := p.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.cmd.Wait()
+	}
+	edge2 = edge(e2, "edge-2")
+	if err := ping(id1, edge2.quic, "edge-2"); err == nil {
+		t.Error("edge-2 restarted without central serves the revoked edge-1")
+	}
+	if err := ping(enrolledIdentity(t, filepath.Join(e2, "tls"), "edge-2"), edge2.quic, "edge-2"); err != nil {
+		t.Errorf("edge-2 restarted: its own certificate refused: %v", err)
+	}
 }

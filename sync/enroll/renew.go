@@ -74,6 +74,7 @@ func (r *Renewer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		began := time.Now()
 		notAfter, err := r.RenewOnce(ctx)
 		var refused *RefusedError
 		if errors.As(err, &refused) && refused.Final() {
@@ -90,7 +91,7 @@ func (r *Renewer) Run(ctx context.Context) {
 			continue
 		}
 		failures = 0
-		log.Info("certificate renewed", "name", r.Identity.Name(), "not_after", notAfter)
+		log.Info("certificate renewed", "name", r.Identity.Name(), "not_after", notAfter, "took", time.Since(began).Round(time.Millisecond))
 		if r.OnRenew != nil {
 			r.OnRenew(notAfter)
 		}
