@@ -23,11 +23,11 @@ import (
 // stay a member for long, renewed by the device at two thirds of it.
 const DefaultCertTTL = 72 * time.Hour
 
-// Event kinds this package writes to the audit log (revocations use
-// auth.EventRevocation).
-const (
-	EventEnroll = "enroll" // a device enrolled or renewed, or was refused
-)
+// EventEnroll is the audit log's kind for a device enrolled or renewed;
+// refusals are logged as auth.EventBadToken (a token refused) and
+// auth.EventDenied (a revoked certificate's renewal), revocations as
+// auth.EventRevocation.
+const EventEnroll = "enroll"
 
 // ServerConfig configures central's enrollment.
 type ServerConfig struct {
@@ -152,7 +152,9 @@ func (s *Server) serveEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.cfg.Registry.redeem(req.Token)
 	if err != nil {
-		s.audit(EventEnroll, "", "enroll refused", err.Error(), r.RemoteAddr)
+		// As a refused API token: rate-limited in the log, so guessing
+		// cannot flood it.
+		s.audit(auth.EventBadToken, "", "enroll refused", err.Error(), r.RemoteAddr)
 		if errors.Is(err, ErrTokenUnknown) || errors.Is(err, ErrTokenExpired) {
 			api.WriteError(w, api.Errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err))
 			return
@@ -177,7 +179,7 @@ func (s *Server) serveRenew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.Registry.Revoked(cur) {
-		s.audit(EventEnroll, name, "renew refused", "certificate revoked", r.RemoteAddr)
+		s.audit(auth.EventDenied, name, "renew refused", "certificate revoked", r.RemoteAddr)
 		api.WriteError(w, api.Errorf(http.StatusForbidden, api.CodeForbidden, "the certificate of %s was revoked: it is not renewed; enroll the device again with a new token", name))
 		return
 	}
