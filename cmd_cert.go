@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/edgerag/edgerag/sync/enroll"
@@ -101,7 +99,7 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 		var r enroll.Listing
 		err = c.Call(ctx, http.MethodGet, enroll.PathList, nil, &r)
 		if err == nil && !*asJSON {
-			return printCerts(stdout, r)
+			return r.WriteTable(stdout, time.Now())
 		}
 		resp = r
 	}
@@ -115,38 +113,4 @@ var certAdminUsage = map[string]string{
 	"enroll-token": "enroll-token NAME [--role edge|central] [--ttl 10m] [--groups a,b] [--node URL] [--token T | --data DIR]",
 	"revoke":       "revoke NAME [--node URL] [--token T | --data DIR]",
 	"list":         "list [--node URL] [--token T | --data DIR] [--json]",
-}
-
-func printCerts(w io.Writer, l enroll.Listing) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "CA %s\n", l.CAFingerprint)
-	fmt.Fprintln(tw, "NAME\tROLE\tISSUED\tEXPIRES\tVIA\tSTATE\tGROUPS")
-	for _, c := range l.Certs {
-		state := "valid"
-		switch {
-		case c.Revoked:
-			state = "revoked"
-		case time.Now().After(c.NotAfter):
-			state = "expired"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.IssuedAt.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.Via, state, groupsText(c.Groups))
-	}
-	for _, r := range l.Revoked {
-		fmt.Fprintf(tw, "%s\t\t\t\trevoked\tcertificates until %s\n", r.Name, r.At.Format(time.RFC3339))
-	}
-	for _, t := range l.Tokens {
-		fmt.Fprintf(tw, "%s\t%s\t\t%s\ttoken\tpending\t%s\n", t.Name, t.Role, t.Expires.Format(time.RFC3339), groupsText(t.Groups))
-	}
-	return tw.Flush()
-}
-
-// groupsText shows a bound on asserted groups: "any" without one.
-func groupsText(g pki.Groups) string {
-	switch {
-	case !g.Bounded:
-		return "any"
-	case len(g.Names) == 0:
-		return "none"
-	}
-	return strings.Join(g.Names, ",")
 }

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/edgerag/edgerag/sync/pki"
@@ -295,4 +297,39 @@ func (r *Registry) List() Listing {
 	}
 	slices.SortFunc(l.Certs, func(a, b CertInfo) int { return strings.Compare(a.Name, b.Name) })
 	return l
+}
+
+// WriteTable prints the listing for 'edgerag cert list'.
+func (l Listing) WriteTable(w io.Writer, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "CA %s\n", l.CAFingerprint)
+	fmt.Fprintln(tw, "NAME\tROLE\tISSUED\tEXPIRES\tVIA\tSTATE\tGROUPS")
+	for _, c := range l.Certs {
+		state := "valid"
+		switch {
+		case c.Revoked:
+			state = "revoked"
+		case now.After(c.NotAfter):
+			state = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.IssuedAt.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.Via, state, groupsText(c.Groups))
+	}
+	for _, r := range l.Revoked {
+		fmt.Fprintf(tw, "%s\t\t\t\trevoked\tcertificates until %s\t\n", r.Name, r.At.Format(time.RFC3339))
+	}
+	for _, t := range l.Tokens {
+		fmt.Fprintf(tw, "%s\t%s\t\t%s\ttoken\tpending\t%s\n", t.Name, t.Role, t.Expires.Format(time.RFC3339), groupsText(t.Groups))
+	}
+	return tw.Flush()
+}
+
+// groupsText shows a bound on asserted groups: "any" without one.
+func groupsText(g pki.Groups) string {
+	switch {
+	case !g.Bounded:
+		return "any"
+	case len(g.Names) == 0:
+		return "none"
+	}
+	return strings.Join(g.Names, ",")
 }
