@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/enroll"
 	"github.com/edgerag/edgerag/sync/pki"
 )
@@ -73,7 +74,7 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 		req := enroll.TokenRequest{Name: fs.Arg(0), Role: *role, TTL: ttl.String()}
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "groups" {
-				g := splitList(*groups)
+				g := cmdline.SplitList(*groups)
 				req.Groups = &g
 			}
 		})
