@@ -80,9 +80,20 @@ func (a *Agent) startEnroll() error {
 	if err != nil {
 		return err
 	}
-	srv, err := enroll.NewServer(enroll.ServerConfig{Registry: reg, CA: ca, Identity: a.link.id, CertTTL: c.CertTTL, Audit: a.node.Audit(), Logger: a.log})
+	// Central keeps the list beside its certificate like an edge, so that
+	// at its next start QUIC refuses revoked nodes from the first packet,
+	// before this runs.
+	keep := func(signed []byte) {
+		if err := pki.ReplaceFile(filepath.Join(a.cfg.Fleet.TLSDir, revocationsFile), signed, 0o644); err != nil {
+			a.log.Warn("keep the revocation list", "err", err)
+		}
+	}
+	srv, err := enroll.NewServer(enroll.ServerConfig{Registry: reg, CA: ca, Identity: a.link.id, CertTTL: c.CertTTL, Audit: a.node.Audit(), Logger: a.log, OnRevoke: keep})
 	if err != nil {
 		return err
+	}
+	if n, signed := reg.Signed(); n > 0 {
+		keep(signed)
 	}
 	addr := c.Addr
 	if addr == "" {

@@ -215,7 +215,8 @@ func TestRenewSchedule(t *testing.T) {
 		{20, 72 * time.Hour, 8 * time.Minute, 2 * time.Minute},
 		{1, 6 * time.Second, 2 * time.Second, 100 * time.Millisecond},
 		{3, 6 * time.Second, 2 * time.Second, 400 * time.Millisecond},
-		{9, 6 * time.Second, -time.Second, 100 * time.Millisecond},
+		{9, 6 * time.Second, -time.Second, 25600 * time.Millisecond},
+		{30, 6 * time.Second, -time.Hour, 10 * time.Minute},
 	} {
 		if got := retryAfter(tc.n, tc.life, tc.left); got != tc.want {
 			t.Errorf("retryAfter(%d, %v, %v) = %v, want %v", tc.n, tc.life, tc.left, got, tc.want)

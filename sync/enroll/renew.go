@@ -40,12 +40,17 @@ func renewAt(issued, notAfter time.Time, jitter float64) time.Time {
 
 // retryAfter is how long to wait after the n-th failure in a row (n ≥ 1):
 // doubling from a hundredth of the certificate's life (at least 100 ms, at
-// most 10 s), capped at 10 minutes and at a quarter of the time left, so a
-// short certificate is retried often enough to be renewed before it ends.
+// most 10 s), capped at 10 minutes and, while the certificate lasts, at a
+// quarter of the time left, so a short certificate is retried often enough
+// to be renewed before it ends. Once it has ended (central was out of
+// reach) the doubling goes on to the 10 minutes: central refuses an expired
+// certificate, and only a clock put right can still help.
 func retryAfter(n int, life, left time.Duration) time.Duration {
 	base := min(max(life/100, 100*time.Millisecond), 10*time.Second)
-	d := base << min(n-1, 16)
-	d = min(d, 10*time.Minute, max(left/4, 100*time.Millisecond))
+	d := min(base<<min(n-1, 16), 10*time.Minute)
+	if left > 0 {
+		d = min(d, max(left/4, 100*time.Millisecond))
+	}
 	return d
 }
 

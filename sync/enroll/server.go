@@ -37,8 +37,12 @@ type ServerConfig struct {
 	// enrollment listener, and revocations apply to it at once.
 	Identity *pki.Identity
 	CertTTL  time.Duration // zero: DefaultCertTTL
-	Audit    *auth.Audit   // nil: none
-	Logger   *slog.Logger  // nil: discard
+	// OnRevoke, when set, receives every new signed revocation list after
+	// central's identity applied it (the agent keeps a copy beside the
+	// certificate, read before the QUIC listener opens at the next start).
+	OnRevoke func(signed []byte)
+	Audit    *auth.Audit  // nil: none
+	Logger   *slog.Logger // nil: discard
 }
 
 // Server is central's enrollment: the HTTPS listener devices enroll and
@@ -276,6 +280,9 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	n, err := s.cfg.Identity.SetRevocations(signed)
 	if err != nil {
 		s.log.Error("enroll: apply own revocation list", "err", err)
+	}
+	if s.cfg.OnRevoke != nil {
+		s.cfg.OnRevoke(signed)
 	}
 	s.audit(auth.EventRevocation, principal(r), "cert revoke", fmt.Sprintf("certificates of %s issued until %s; revocation list %d", rev.Name, rev.At.Format(time.RFC3339), n), r.RemoteAddr)
 	s.log.Warn("certificate revoked", "name", rev.Name, "list", n)
