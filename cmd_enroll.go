@@ -38,8 +38,12 @@ func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
-	fmt.Fprintf(stdout, "enrolled as %s (%s): key and certificate in %s, valid until %s; the running node renews it\n",
-		r.Name, r.Role, r.Dir, r.NotAfter.Local().Format(time.RFC3339))
+	next := "--tls-dir " + r.Dir
+	if *tlsDir == "" {
+		next = "--data " + *data // serve finds DATA/tls
+	}
+	fmt.Fprintf(stdout, "enrolled as %s (%s): key and certificate in %s, valid until %s; run 'edgerag serve %s --name %s ...', which renews it\n",
+		r.Name, r.Role, r.Dir, r.NotAfter.Local().Format(time.RFC3339), next, r.Name)
 	return nil
 }
 

@@ -117,7 +117,8 @@ func TestEnrollRenewRevokeProcesses(t *testing.T) {
 	first := enrolledIdentity(t, filepath.Join(e1, "tls"), "edge-1").NotAfter()
 
 	edge := func(data, name string) *proc {
-		return startProc(t, []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", filepath.Join(data, "tls"),
+		// No --tls-dir: an enrolled node finds DATA/tls.
+		return startProc(t, []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
 			"--name", name, "--central", central.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", poll.String()})
 	}
 	edge1, edge2 := edge(e1, "edge-1"), edge(e2, "edge-2")

@@ -27,6 +27,9 @@ type EnrollConfig struct {
 	CertTTL time.Duration // life of the certificates issued; zero: 72 h
 }
 
+// enrollStateFile marks a TLS directory 'edgerag enroll' wrote.
+const enrollStateFile = enroll.StateFile
+
 // revocationsFile keeps the newest revocation list a node applied, beside
 // its certificate, so a restart does not let a revoked peer in until the
 // next poll.

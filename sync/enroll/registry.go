@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -96,7 +97,7 @@ func OpenRegistry(caDir string, ca *pki.CA, now func() time.Time) (*Registry, er
 	if now == nil {
 		now = time.Now
 	}
-	r := &Registry{path: caDir + string(os.PathSeparator) + RegistryFile, ca: ca, now: now}
+	r := &Registry{path: filepath.Join(caDir, RegistryFile), ca: ca, now: now}
 	b, err := os.ReadFile(r.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
