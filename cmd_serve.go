@@ -89,7 +89,7 @@ func registerFleetFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
 	if role == "central" {
 		listenDefault = "127.0.0.1:7443"
 	}
-	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (edgerag cert issue)")
+	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (default: DATA/tls after 'edgerag enroll --data DATA')")
 	fs.StringVar(&f.QUICAddr, "quic", listenDefault, "UDP address of this node's QUIC endpoint for other nodes (empty: none)")
 	fs.StringVar(&f.Central, "central", "", "QUIC address of the central node to escalate to (empty: none)")
 	fs.StringVar(&f.CentralName, "central-name", "central", "node name in the central node's certificate")

@@ -54,7 +54,7 @@ type Config struct {
 
 // FleetConfig is how a node reaches other nodes over QUIC.
 type FleetConfig struct {
-	TLSDir      string // holds ca.crt, NAME.crt, NAME.key
+	TLSDir      string // holds ca.crt, NAME.crt, NAME.key; "": DataDir/tls when enrolled there
 	QUICAddr    string // this node's QUIC listen address; "": none
 	Central     string // central's QUIC address; "": no escalation, no sync
 	CentralName string // name in central's certificate; "": "central"
