@@ -107,18 +107,14 @@ func TestEdgeQuestionsSeeOnlyTheScope(t *testing.T) {
 // documents by claiming its asker is in hr; an asker in ops still gets
 // what ops may see.
 func TestPeerGroupsBoundedByCertificate(t *testing.T) {
-	central := openCentral(t, nil)
 	docs := []api.Document{
 		{ID: "hr-doc", Groups: []string{"hr"}, Body: "The compressor K-2 operator earns a night bonus of 700 euros per month."},
 		{ID: "ops-doc", Groups: []string{"ops"}, Body: "The compressor K-2 night shift checks the oil level at midnight."},
 	}
-	if _, err := central.Ingest(context.Background(), docs); err != nil {
-		t.Fatal(err)
-	}
-	fleet := pkitest.NewFleet(t)
-	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	tc := newTransportClient(t, transport.Config{Identity: fleet.BoundIdentity("edge-1", pki.RoleEdge, pki.Groups{Bounded: true, Names: []string{"ops"}})})
-	edge := openEdge(t, "edge-1", tc, srv.Addr().String(), node.Config{})
+	fleet := nodetest.StartFleet(t)
+	fleet.IssueBound(t, "edge-1", pki.RoleEdge, pki.Groups{Bounded: true, Names: []string{"ops"}})
+	central := fleet.StartCentral(t, docs, nil)
+	edge := fleet.StartEdge(t, "edge-1", central.QUICAddr(), nil).Node()
 	cites := func(groups ...string) string {
 		ctx := auth.WithPrincipal(context.Background(), auth.Principal{Name: "u", Role: auth.RoleQuery, Groups: groups})
 		r, err := edge.Query(ctx, api.QueryRequest{Question: "compressor K-2 night bonus oil", K: 5})
