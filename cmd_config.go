@@ -21,7 +21,7 @@ var configTables = []config.Table{
 	{Name: "retrieval", Doc: "Retrieval, chunking and when to abstain.",
 		Flags: []string{"bm25-k1", "bm25-b", "min-confidence", "chunk-tokens", "chunk-overlap"}},
 	{Name: "models", Doc: "The model manifest: the Ollama server, the generation and embedding\nmodels, and their options. With no models the node answers extractively.",
-		Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull"}},
+		Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull", "llm", "llm-model"}},
 	{Name: "fleet", Doc: "Talking to the rest of the fleet over QUIC with mutual TLS, and escalation to central.",
 		Flags: []string{"tls-dir", "quic", "central", "central-name", "escalate-below", "query-timeout", "central-cooldown"}},
 	{Name: "membership", Doc: "Serf membership with the other nodes of the site (gossip).",

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
@@ -78,6 +79,8 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.DurationVar(&m.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
 	fs.IntVar(&m.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
 	fs.BoolVar(&m.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
+	fs.StringVar(&c.LLM.URL, "llm", "", "OpenAI-compatible server that writes the answers instead of --gen-model (vLLM, llama.cpp, TGI, Ollama's /v1, a hosted API): openai://host:port/v1, or openai+https://host/v1; the API key comes from $"+openai.KeyEnv)
+	fs.StringVar(&c.LLM.Model, "llm-model", "", "model on the --llm server, as its /v1/models lists it")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
 	fs.StringVar(&o.configFile, configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
 	if role == "central" {
@@ -187,6 +190,8 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	c.Gossip.Join = splitList(o.join)
 	c.Models.Publish = splitList(o.publishModels)
 	c.Auth.Share = splitList(o.share)
+	c.LLM.Temperature = c.Model.Temperature
+	c.LLM.APIKey = os.Getenv(openai.KeyEnv)
 	c.Sync.Hook, c.Sync.OnVerified = testHooks()
 	if c.Logger, err = newLogger(stderr, o.logLevel, o.logFormat); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/models/ollama"
+	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
@@ -39,6 +40,9 @@ type Config struct {
 	Chunking        chunk.Options // zero: the node's default
 	// Model is the Ollama server and models; zero: extractive answers only.
 	Model ollama.Config
+	// LLM is an OpenAI-compatible server that writes the answers instead
+	// of Model's generation model (Model may still embed); zero URL: none.
+	LLM openai.Config
 
 	Fleet  FleetConfig
 	Auth   AuthConfig
