@@ -116,7 +116,7 @@ func registerFleetFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
 	}
 	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (edgerag cert issue)")
 	fs.StringVar(&f.QUICAddr, "quic", listenDefault, "UDP address of this node's QUIC endpoint for other nodes (empty: none)")
-	fs.StringVar(&f.Central, "central", "", "QUIC address of the central node to escalate to (empty: none)")
+	fs.StringVar(&f.Central, "central", "", "QUIC address of central to escalate to and sync from; several replicas as a,b or a DNS name with several records, failed over within one query deadline and one sync poll (empty: none)")
 	fs.StringVar(&f.CentralName, "central-name", "central", "node name in the central node's certificate")
 }
 

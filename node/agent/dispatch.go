@@ -22,11 +22,14 @@ type fleetLink struct {
 	cfg    Config
 	server *transport.Server
 	client *transport.Client
-	remote node.Remote
-	now    func() time.Time
-	load   loadMeter                        // queries in flight, announced by membership
-	node   atomic.Pointer[node.Node]        // set once the node is open
-	gossip atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
+	// central reaches central's replicas (--central a,b or a name with
+	// several records), failing over between them; nil without --central.
+	central *transport.Group
+	remote  node.Remote
+	now     func() time.Time
+	load    loadMeter                        // queries in flight, announced by membership
+	node    atomic.Pointer[node.Node]        // set once the node is open
+	gossip  atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
 	// syncHandler serves fleet sync's requests once central's publisher
 	// is up; nil until then.
 	syncHandler atomic.Pointer[transport.Handler]
@@ -64,7 +67,12 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 	cfg := transport.Config{Identity: id, Logger: log}
 	if o.Central != "" {
 		l.client = transport.NewClient(cfg)
-		l.remote = queryrpc.NewClient(l.client, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
+		l.central, err = transport.NewGroup(l.client, o.Central, transport.GroupConfig{Cooldown: c.CentralCooldown, Now: c.Now, Logger: log})
+		if err != nil {
+			l.Close()
+			return nil, configErrorf("--central %q: %v", o.Central, err)
+		}
+		l.remote = queryrpc.NewClient(l.central, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
 	}
 	if o.QUICAddr != "" {
 		l.server, err = transport.Listen(ctx, o.QUICAddr, cfg, l.dispatch)

@@ -125,7 +125,7 @@ func ensureModels(ctx context.Context, c Config, link *fleetLink, log *slog.Logg
 		host = "http://" + host
 	}
 	e, err := modelship.NewEdge(modelship.EdgeConfig{
-		Transport: link.client, Central: modelship.Target{Name: c.Fleet.CentralName, Addr: c.Fleet.Central},
+		Transport: link.central, Central: modelship.Target{Name: c.Fleet.CentralName, Addr: c.Fleet.Central},
 		Trusted: []ed25519.PublicKey{pub}, OllamaHost: host,
 		StageDir: filepath.Join(c.DataDir, "models-staging"), Logger: log,
 		Progress: progressLogger(log),

@@ -66,7 +66,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 		return nil, err
 	}
 	cfg := fleet.SyncerConfig{
-		Client: link.client, Central: c.Fleet.Central, CentralName: c.Fleet.CentralName, Trusted: []ed25519.PublicKey{pub},
+		Client: link.central, Central: c.Fleet.Central, CentralName: c.Fleet.CentralName, Trusted: []ed25519.PublicKey{pub},
 		Target: fleetnode.Target(n), StageDir: filepath.Join(c.DataDir, "sync-staging"), Poll: c.Sync.Poll, BatchBytes: c.Sync.Batch, Logger: log,
 		// A version learned from central goes to the site as a hint, so
 		// the other members need not wait for their next poll.
