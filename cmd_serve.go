@@ -23,6 +23,7 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/objstore"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
@@ -33,6 +34,7 @@ type nodeOptions struct {
 	escalateBelow float64
 	join          string // comma-separated
 	publishModels string // comma-separated
+	store         string // central's --sync-store URL
 	share         string // comma-separated
 	logLevel      string
 	logFormat     string
@@ -126,6 +128,7 @@ func registerSyncFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
 	s, m := &o.cfg.Sync, &o.cfg.Models
 	if role == "central" {
 		fs.StringVar(&s.Key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
+		fs.StringVar(&o.store, "sync-store", "", "keep published versions in S3-compatible object storage shared by every central replica: s3://bucket/prefix, endpoint and credentials from $AWS_ENDPOINT_URL_S3, $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY (empty: in --data)")
 		fs.Float64Var(&s.Canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
 		fs.StringVar(&o.publishModels, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
 		fs.StringVar(&m.OllamaDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")
@@ -192,6 +195,9 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	c.Auth.Share = splitList(o.share)
 	c.LLM.Temperature = c.Model.Temperature
 	c.LLM.APIKey = os.Getenv(openai.KeyEnv)
+	if o.store != "" {
+		c.Sync.Store = objstore.FromEnv(o.store, os.Getenv)
+	}
 	c.Sync.Hook, c.Sync.OnVerified = testHooks()
 	if c.Logger, err = newLogger(stderr, o.logLevel, o.logFormat); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/objstore"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
@@ -75,7 +76,11 @@ type GossipConfig struct {
 
 // SyncConfig is fleet sync: a publisher on central, a syncer on an edge.
 type SyncConfig struct {
-	Key    string        // central: the signing key file; "": no publishing
+	Key string // central: the signing key file; "": no publishing
+	// Store keeps central's published versions in S3-compatible object
+	// storage, shared by every central replica; zero URL: the node's own
+	// store.
+	Store  objstore.Config
 	Canary float64       // central: canary share of staged rollouts
 	Pub    string        // edge: central's public key file; "": no sync
 	Poll   time.Duration // edge: poll interval; zero: one minute

@@ -14,6 +14,7 @@ import (
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/objstore"
 )
 
 // syncLink is a node's fleet sync: a publisher on central, a syncer on an
@@ -46,7 +47,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
 		defer close(sl.done)
-		p, err := newPublisher(c, n, log)
+		p, err := newPublisher(ctx, c, n, log)
 		if err != nil {
 			return nil, err
 		}
@@ -95,8 +96,18 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 	return sl, nil
 }
 
-// newPublisher opens central's publisher, signing with --sync-key when set.
-func newPublisher(c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, error) {
+// newPublisher opens central's publisher, signing with --sync-key when set,
+// with the published versions in --sync-store's bucket when one is given.
+func newPublisher(ctx context.Context, c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, error) {
+	var kv fleet.KV = n.SyncKV()
+	if c.Sync.Store.URL != "" {
+		b, err := objstore.Open(ctx, c.Sync.Store)
+		if err != nil {
+			return nil, fmt.Errorf("--sync-store: %w", err)
+		}
+		kv = objstore.NewKV(b, n.SyncKV(), 0)
+		log.Info("published versions in object storage", "store", b.String())
+	}
 	var key ed25519.PrivateKey
 	if c.Sync.Key != "" {
 		b, err := os.ReadFile(c.Sync.Key)
@@ -108,7 +119,7 @@ func newPublisher(c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, e
 		}
 	}
 	return fleet.NewPublisher(fleet.PublisherConfig{
-		KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, Logger: log,
+		KV: kv, Source: fleetnode.Source(n), Key: key, Logger: log,
 		Index: manifest.IndexParams{K1: c.BM25.K1, B: c.BM25.B, Analyzer: node.AnalyzerName,
 			ChunkTokens: c.Chunking.MaxTokens, ChunkOverlap: c.Chunking.OverlapTokens},
 		EmbedModel: c.Model.EmbedModel, CanaryShare: c.Sync.Canary,
