@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // runBackup handles 'edgerag backup FILE': a consistent copy of a running
@@ -20,22 +20,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{"backup needs one FILE to write"}
 	}
 	path := fs.Arg(0)
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".partial-*")
+	n, err := cmdline.WriteFile(path, func(w io.Writer) (int64, error) { return nf.client().Backup(ctx, w) })
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	n, err := nf.client().Backup(ctx, tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes); restore it with: edgerag restore --data NEWDIR %s\n", nf.url, path, n, path)

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"github.com/edgerag/edgerag/node/auth"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgerag/edgerag/node/auth"
 )
 
 // TestBackupRestore: a backup of a running node, restored into a new data

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/config"
 )
 
@@ -36,13 +37,13 @@ func TestConfigDocUpToDate(t *testing.T) {
 func TestConfigKeysAreServeFlags(t *testing.T) {
 	for _, role := range []string{"edge", "central"} {
 		fs := nodeFlags(role)
-		s, err := nodeSchema(fs)
+		s, err := cmdline.Schema(fs, configTables)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name == configFlag {
+			if f.Name == cmdline.ConfigFlag {
 				return
 			}
 			n++
@@ -105,7 +106,7 @@ query-timeout = "9s"
 				}
 				return []byte(file), nil
 			}
-			if err := loadConfig(fs, fs.Lookup(configFlag).Value.String(), env, read); err != nil {
+			if err := cmdline.LoadConfig(fs, configTables, fs.Lookup(cmdline.ConfigFlag).Value.String(), env, read); err != nil {
 				t.Fatal(err)
 			}
 			for k, v := range tc.want {

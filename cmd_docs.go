@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 
-	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cliprint"
 )
 
 // runDocs handles 'edgerag docs list|get|delete'.
@@ -46,31 +40,26 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() != 0 {
 			return usageError{fmt.Sprintf("docs list takes no arguments, got %q", fs.Args())}
 		}
-		return docsList(ctx, c, *shardName, *limit, *asJSON, stdout)
+		all, err := c.Documents(ctx, *shardName, *limit)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return cliprint.JSON(stdout, all)
+		}
+		return cliprint.Documents(stdout, all)
 	case "get":
 		if fs.NArg() != 1 {
 			return usageError{"docs get needs one document ID"}
 		}
-		var d api.DocumentDetail
-		if err := c.Call(ctx, http.MethodGet, docPath(fs.Arg(0), *shardName), nil, &d); err != nil {
+		d, err := c.Document(ctx, fs.Arg(0), *shardName)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return writeJSON(stdout, d)
+			return cliprint.JSON(stdout, d)
 		}
-		fmt.Fprintf(stdout, "%s (shard %s, %d chunks, ingested %s)\n", d.ID, d.Shard, d.Chunks, d.IngestedAt.Format("2006-01-02 15:04:05Z07:00"))
-		if d.Title != "" {
-			fmt.Fprintf(stdout, "title: %s\n", d.Title)
-		}
-		if d.Source != "" {
-			fmt.Fprintf(stdout, "source: %s\n", d.Source)
-		}
-		for k, v := range d.Metadata {
-			fmt.Fprintf(stdout, "%s: %s\n", k, v)
-		}
-		for _, ch := range d.ChunkTexts {
-			fmt.Fprintf(stdout, "\n--- chunk %d%s\n%s\n", ch.Position, headingText(ch.Heading), ch.Text)
-		}
+		cliprint.Document(stdout, d)
 		return nil
 	default: // delete
 		if fs.NArg() != 1 {
@@ -83,63 +72,4 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "deleted %s from shard %s (now version %d)\n", res.ID, res.Shard, res.ShardVersion)
 		return nil
 	}
-}
-
-func headingText(h string) string {
-	if h == "" {
-		return ""
-	}
-	return " · " + h
-}
-
-func docPath(id, shardName string) string {
-	p := "/v1/documents/" + url.PathEscape(id)
-	if shardName != "" {
-		p += "?shard=" + url.QueryEscape(shardName)
-	}
-	return p
-}
-
-// docsList prints every document of a shard (or the first limit), a page
-// of the API at a time.
-func docsList(ctx context.Context, c *api.Client, shardName string, limit int, asJSON bool, stdout io.Writer) error {
-	var all []api.DocumentInfo
-	after := ""
-	for {
-		page := api.MaxListLimit
-		if limit > 0 {
-			page = min(page, limit-len(all))
-		}
-		q := url.Values{"limit": {strconv.Itoa(page)}}
-		if shardName != "" {
-			q.Set("shard", shardName)
-		}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var l api.DocumentList
-		if err := c.Call(ctx, http.MethodGet, "/v1/documents?"+q.Encode(), nil, &l); err != nil {
-			return err
-		}
-		all = append(all, l.Documents...)
-		if l.Next == "" || (limit > 0 && len(all) >= limit) {
-			break
-		}
-		after = l.Next
-	}
-	if asJSON {
-		return writeJSON(stdout, all)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCHUNKS\tTITLE")
-	for _, d := range all {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", d.ID, d.Chunks, strings.Join(strings.Fields(d.Title), " "))
-	}
-	return tw.Flush()
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

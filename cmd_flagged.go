@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/edgerag/edgerag/node/cliprint"
 )
 
 const flaggedSynopsis = "[list | release SHARD DOC | delete SHARD DOC] [--node URL] [--token T | --data DIR] [--json]"
@@ -47,16 +47,7 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(l)
 		}
-		if len(l.Chunks) == 0 {
-			fmt.Fprintln(stdout, "no flagged chunks")
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SHARD\tDOCUMENT\tPOS\tTRUST\tFLAGS\tRELEASED\tTEXT")
-		for _, ch := range l.Chunks {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%v\t%s\n", ch.Shard, ch.DocumentID, ch.Position, ch.Trust, strings.Join(ch.Flags, ","), ch.Released, oneLineCut(ch.Snippet, 60))
-		}
-		return tw.Flush()
+		return cliprint.Flagged(stdout, l)
 	case "release", "delete":
 		if fs.NArg() != 3 {
 			return usageError{fmt.Sprintf("flagged %s needs SHARD and DOC, e.g. edgerag flagged %s default forum-post-17", sub, sub)}
@@ -76,16 +67,4 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return usageError{fmt.Sprintf("flagged %q: use list, release or delete", sub)}
 	}
-}
-
-func oneLineCut(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/membership"
 )
 
@@ -28,81 +25,12 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var f membership.Fleet
-	if err := nf.client().Call(ctx, http.MethodGet, "/v1/fleet", nil, &f); err != nil {
+	if err := nf.client().Fleet(ctx, &f); err != nil {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(f)
+		return cliprint.JSON(stdout, f)
 	}
-	printMembers(stdout, f, time.Now())
+	cliprint.Members(stdout, f, time.Now())
 	return nil
-}
-
-// printMembers writes the members as a table for a person.
-func printMembers(w io.Writer, f membership.Fleet, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tROLE\tGOSSIP\tQUIC\tLOAD\tSHARDS\tSYNC\tMODELS\tCHANGED")
-	for _, m := range f.Members {
-		name := m.Name
-		if m.Self {
-			name += " *"
-		}
-		var shards []string
-		for _, s := range m.Shards {
-			shards = append(shards, fmt.Sprintf("%s@%d", s.Name, s.Version))
-		}
-		sh := strings.Join(shards, ",")
-		switch {
-		case m.ShardsPending:
-			sh = "(fetching)"
-		case sh == "":
-			sh = "-"
-		}
-		models := strings.Join(m.Models, ",")
-		if models == "" {
-			models = "-"
-		}
-		changed := "-"
-		if !m.LastChange.IsZero() {
-			changed = now.Sub(m.LastChange).Round(time.Second).String() + " ago"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n", name, m.Status, orDash(m.Role, "?"), m.GossipAddr,
-			orDash(m.QUICAddr, "-"), m.Load, sh, syncCell(m), models, changed)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\n%d members · profile %s · * is %s\n", len(f.Members), f.Profile, f.Self)
-}
-
-// syncCell summarises a member's fleet sync: its health, and which shards
-// (or the config) failed when its shard list says.
-func syncCell(m membership.Member) string {
-	if m.SyncHealth == "" {
-		return "-"
-	}
-	if m.Sync == nil || m.SyncHealth == "healthy" {
-		cell := m.SyncHealth
-		if m.Sync != nil && m.Sync.Config > 0 {
-			cell += fmt.Sprintf(" (config v%d)", m.Sync.Config)
-		}
-		return cell
-	}
-	var bad []string
-	for _, s := range m.Sync.Shards {
-		if !s.Healthy {
-			bad = append(bad, s.Name)
-		}
-	}
-	if m.Sync.ConfigError != "" {
-		bad = append(bad, "config")
-	}
-	return "FAILING: " + strings.Join(bad, ",")
-}
-
-func orDash(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"strings"
 	"time"
 
 	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/node/membership/keyops"
 )
 
 // runKeys manages the gossip keyring: generate a key or a keyring file,
@@ -51,41 +53,13 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// keysCall runs a keyring operation and insists that every member
-// answered: a key installed on only some members would cut the others off
-// once it is used. Serf asks the members with a gossip query, which a
-// member busy rejoining can miss, and every operation is idempotent, so a
-// partial answer is retried a few times before it is an error.
-func keysCall(ctx context.Context, nf *apiFlags, op, key string) (membership.KeyResult, error) {
-	var res membership.KeyResult
-	var err error
-	for try := 0; try < 3; try++ {
-		if try > 0 {
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-				return res, fmt.Errorf("%s: %w", op, ctx.Err())
-			}
-		}
-		res = membership.KeyResult{}
-		err = nf.client().Call(ctx, http.MethodPost, "/v1/fleet/keys", membership.KeyRequest{Op: op, Key: key}, &res)
-		if err == nil && (res.Failed > 0 || res.Answered < res.Nodes) {
-			err = fmt.Errorf("%d of %d members answered, %d failed: %v", res.Answered, res.Nodes, res.Failed, res.Messages)
-		}
-		if err == nil {
-			return res, nil
-		}
-	}
-	return res, fmt.Errorf("%s: %w (members that were down need the new keyring file copied to them)", op, err)
-}
-
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys list", "[--node URL]", stderr)
 	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	res, err := keysCall(ctx, nf, "list", "")
+	res, err := keyops.Call(ctx, nf.client(), "list", "")
 	if err != nil {
 		return err
 	}
@@ -100,11 +74,7 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// runKeysRotate moves the pool to a new key without a moment where two
-// members cannot understand each other: install the new key everywhere
-// (all members then read both), make it primary (they send with it), wait
-// the overlap so that stragglers (a member that was busy or had a queued
-// message) still get through with the old key, then remove the old key.
+// runKeysRotate moves the pool to a new key (keyops.Rotate).
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys rotate", "[--node URL] [--overlap DURATION] [--key KEY]", stderr)
 	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
@@ -116,45 +86,9 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *overlap < 0 {
 		return usageError{"--overlap must not be negative"}
 	}
-	list, err := keysCall(ctx, nf, "list", "")
-	if err != nil {
-		return err
+	err := keyops.Rotate(ctx, nf.client(), *key, *overlap, stdout)
+	if errors.Is(err, keyops.ErrBadKey) {
+		return usageError{strings.TrimPrefix(err.Error(), keyops.ErrBadKey.Error()+": ")}
 	}
-	if len(list.Primary) != 1 {
-		return fmt.Errorf("members disagree on the primary key (%d primaries); finish the previous rotation first", len(list.Primary))
-	}
-	var old string
-	for k := range list.Primary {
-		old = k
-	}
-	if *key == "" {
-		if *key, err = membership.GenerateKey(); err != nil {
-			return err
-		}
-	}
-	if _, err := membership.DecodeKey(*key); err != nil {
-		return usageError{"--key: " + err.Error()}
-	}
-	if *key == old {
-		return usageError{"--key is the key already in use"}
-	}
-	res, err := keysCall(ctx, nf, "install", *key)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "installed the new key on %d members\n", res.Answered)
-	if res, err = keysCall(ctx, nf, "use", *key); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "the new key is primary on %d members; the old one still works for %s\n", res.Answered, *overlap)
-	select {
-	case <-time.After(*overlap):
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted during the overlap: both keys stay installed; run 'edgerag keys rotate' again or remove the old key later: %w", ctx.Err())
-	}
-	if res, err = keysCall(ctx, nf, "remove", old); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed the old key from %d members; members rewrote their keyring files\n", res.Answered)
-	return nil
+	return err
 }

@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
-	"github.com/edgerag/edgerag/node/config"
+	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/fleet"
 )
 
@@ -47,97 +44,42 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return usageError{fmt.Sprintf("--keep %d: keep at least the latest version (1 or more)", *keep)}
 		}
 		var res fleet.Collected
-		if err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"collect": true, "keep": *keep}, &res); err != nil {
+		if err := nf.client().Publish(ctx, api.PublishRequest{Collect: true, Keep: *keep}, &res); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "collected %d old shard versions and %d records; %d versions kept\n", res.Manifests, res.Records, len(res.Kept))
 		return nil
 	}
-	if *modelNames != "" {
-		var names []string
-		for _, n := range strings.Split(*modelNames, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				names = append(names, n)
-			}
-		}
+	c := nf.client()
+	switch {
+	case *modelNames != "":
 		var res fleet.PublishedModels
-		if err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"models": names}, &res); err != nil {
-			return err
-		}
-		if res.Unchanged {
-			fmt.Fprintf(stdout, "models unchanged since version %d: nothing published\n", res.Version)
-			return nil
-		}
-		fmt.Fprintf(stdout, "published model manifest version %d: %s\n", res.Version, strings.Join(res.Models, ", "))
-		return nil
-	}
-	if *configFile != "" {
+		err := c.Publish(ctx, api.PublishRequest{Models: cmdline.SplitList(*modelNames)}, &res)
+		return printIf(err, func() { cliprint.PublishedModels(stdout, res) })
+	case *configFile != "":
 		settings, err := readFleetConfig(*configFile)
 		if err != nil {
 			return err
 		}
 		var res fleet.PublishedConfig
-		if err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"config": settings}, &res); err != nil {
-			return err
-		}
-		if res.Unchanged {
-			fmt.Fprintf(stdout, "fleet config unchanged since version %d: nothing published\n", res.Version)
-			return nil
-		}
-		fmt.Fprintf(stdout, "published fleet config version %d: %d settings\n", res.Version, len(res.Settings))
-		return nil
+		err = c.Publish(ctx, api.PublishRequest{Config: settings}, &res)
+		return printIf(err, func() { cliprint.PublishedConfig(stdout, res) })
 	}
 	var res fleet.Published
-	err := nf.client().Call(ctx, http.MethodPost, "/v1/publish", map[string]any{"shard": *shardName, "min_version": *minVersion}, &res)
-	if err != nil {
-		return err
-	}
-	if res.Unchanged {
-		fmt.Fprintf(stdout, "shard %s unchanged since version %d: nothing published\n", res.Shard, res.Version)
-		return nil
-	}
-	fmt.Fprintf(stdout, "published shard %s version %d: %d chunks (%d new), %d bytes\n", res.Shard, res.Version, res.Chunks, res.NewChunks, res.Bytes)
-	return nil
+	err := c.Publish(ctx, api.PublishRequest{Shard: *shardName, MinVersion: *minVersion}, &res)
+	return printIf(err, func() { cliprint.Published(stdout, res) })
 }
 
-// readFleetConfig reads a fleet config file: TOML in the layout of the
-// node's configuration file ('edgerag config default'), holding only the
-// settings that can change at run time. Every problem is reported with its
-// line.
+// printIf prints the answer of a call that succeeded, or returns its error.
+func printIf(err error, print func()) error {
+	if err == nil {
+		print()
+	}
+	return err
+}
+
+// readFleetConfig reads a fleet config file in the layout of the node's
+// configuration file, checked as the agent applies it.
 func readFleetConfig(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the fleet config: %w", err)
-	}
-	fs := flag.NewFlagSet("fleet-config", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var t node.Tunables
-	fs.Float64Var(&t.EscalateBelow, "escalate-below", 0, "")
-	fs.Float64Var(&t.MinConfidence, "min-confidence", 0, "")
-	fs.DurationVar(&t.QueryTimeout, "query-timeout", 0, "")
-	fs.DurationVar(&t.CentralCooldown, "central-cooldown", 0, "")
-	if missing := slices.DeleteFunc(node.TunableNames(), func(n string) bool { return fs.Lookup(n) != nil }); len(missing) > 0 {
-		return nil, fmt.Errorf("fleet config: settings %v have no key (a bug)", missing)
-	}
-	s, err := config.NewSchema(fs, configTables)
-	if err != nil {
-		return nil, err
-	}
-	settings, err := config.Parse(path, data, s)
-	if err != nil {
-		return nil, fmt.Errorf("fleet config (only %v can change at run time):\n%w", node.TunableNames(), err)
-	}
-	out := map[string]string{}
-	var errs []error
-	for _, st := range settings {
-		if err := agent.CheckSetting(st.Key, st.Values[0]); err != nil {
-			errs = append(errs, config.Error{File: path, Line: st.Line, Msg: err.Error()})
-			continue
-		}
-		out[st.Key] = st.Values[0]
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("fleet config:\n%w", errors.Join(errs...))
-	}
-	return out, nil
+	return cmdline.ReadFleetConfig(path, configTables, agent.CheckSetting)
 }

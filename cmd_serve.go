@@ -2,29 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"runtime/debug"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
-	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/chunk"
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/node/testhooks"
 	"github.com/edgerag/edgerag/sync/objstore"
-	"github.com/edgerag/edgerag/sync/pki"
 )
 
 // nodeOptions are the flags of 'edgerag serve' and 'edgerag central': most
@@ -40,7 +33,7 @@ type nodeOptions struct {
 	logFormat     string
 	readyFile     string
 	memoryLimit   string
-	configFile    string // read by parseNodeFlags through the flag set
+	configFile    string // read by cmdline.ParseWithConfig through the flag set
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,9 +52,9 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	registerAuthFlags(fs, o)
 	fs.StringVar(&c.DataDir, "data", "", "data directory (one Badger database; created if missing)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the local HTTP API (port 0 picks a free port)")
-	fs.StringVar(&c.Name, "name", defaultName(role), "node name: in answers, and the name of its fleet certificate")
-	checkedStringVar(fs, &o.logLevel, "log-level", "info", checkLogLevel, "log level: debug, info, warn or error")
-	checkedStringVar(fs, &o.logFormat, "log-format", "text", checkLogFormat, "log format: text or json")
+	fs.StringVar(&c.Name, "name", cmdline.DefaultName(role), "node name: in answers, and the name of its fleet certificate")
+	checkedStringVar(fs, &o.logLevel, "log-level", "info", cmdline.CheckLogLevel, "log level: debug, info, warn or error")
+	checkedStringVar(fs, &o.logFormat, "log-format", "text", cmdline.CheckLogFormat, "log format: text or json")
 	fs.StringVar(&o.readyFile, "ready-file", "", "write the API's URL to this file once the node is ready (for scripts and tests)")
 	fs.BoolVar(&c.NoSync, "no-sync", false, "do not fsync each write: faster, but acknowledged writes may be lost on power failure")
 	fs.Float64Var(&c.BM25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
@@ -84,29 +77,14 @@ func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	fs.StringVar(&c.LLM.URL, "llm", "", "OpenAI-compatible server that writes the answers instead of --gen-model (vLLM, llama.cpp, TGI, Ollama's /v1, a hosted API): openai://host:port/v1, or openai+https://host/v1; the API key comes from $"+openai.KeyEnv)
 	fs.StringVar(&c.LLM.Model, "llm-model", "", "model on the --llm server, as its /v1/models lists it")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft limit on the Go heap, e.g. 96MiB (default: $GOMEMLIMIT, else none); the GC works harder near it")
-	fs.StringVar(&o.configFile, configFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
+	fs.StringVar(&o.configFile, cmdline.ConfigFlag, "", "configuration file (TOML; see 'edgerag config default'); also $EDGERAG_CONFIG")
 	if role == "central" {
 		// Central accepts the edge's escalation flags, so that one
-		// configuration file can serve both, but they do nothing there:
-		// its help leaves them out.
-		fs.Usage = func() {
-			shown := flag.NewFlagSet("central", flag.ContinueOnError)
-			shown.SetOutput(fs.Output())
-			fs.VisitAll(func(f *flag.Flag) {
-				if !edgeOnlyFlags[f.Name] {
-					shown.Var(f.Value, f.Name, f.Usage)
-				}
-			})
-			fmt.Fprintf(fs.Output(), "Usage: edgerag central --data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]\n\nFlags:\n")
-			shown.PrintDefaults()
-		}
+		// configuration file can serve both, but its help leaves them out.
+		cmdline.HideFlags(fs, "--data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]", "central", "central-name", "escalate-below", "central-cooldown")
 	}
 	return fs, o
 }
-
-// edgeOnlyFlags are the flags of an edge's escalation to central, which
-// 'edgerag central --help' does not list.
-var edgeOnlyFlags = map[string]bool{"central": true, "central-name": true, "escalate-below": true, "central-cooldown": true}
 
 // registerFleetFlags adds the flags a node needs to talk to other nodes
 // over QUIC.
@@ -179,7 +157,7 @@ func cmdName(role string) string {
 // configuration file of serve or central into the agent's Config.
 func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, error) {
 	fs, o := nodeFlagSet(role, stderr)
-	given, err := parseNodeFlags(fs, args)
+	given, err := cmdline.ParseWithConfig(fs, args, configTables)
 	if err != nil {
 		return nil, err
 	}
@@ -190,45 +168,30 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	c.Sync.Pinned = given // a fleet config does not override these
 	c.Routing = route.DefaultThresholds()
 	c.Routing.MinConfidence = o.escalateBelow
-	c.Gossip.Join = splitList(o.join)
-	c.Models.Publish = splitList(o.publishModels)
-	c.Auth.Share = splitList(o.share)
+	c.Gossip.Join = cmdline.SplitList(o.join)
+	c.Models.Publish = cmdline.SplitList(o.publishModels)
+	c.Auth.Share = cmdline.SplitList(o.share)
 	c.LLM.Temperature = c.Model.Temperature
 	c.LLM.APIKey = os.Getenv(openai.KeyEnv)
 	if o.store != "" {
 		c.Sync.Store = objstore.FromEnv(o.store, os.Getenv)
 	}
-	c.Sync.Hook, c.Sync.OnVerified = testHooks()
-	if c.Logger, err = newLogger(stderr, o.logLevel, o.logFormat); err != nil {
-		return nil, err
+	c.Sync.Hook, c.Sync.OnVerified = testhooks.Sync()
+	if c.Logger, err = cmdline.NewLogger(stderr, o.logLevel, o.logFormat); err != nil {
+		return nil, usageError{err.Error()}
 	}
 	return o, nil
 }
 
-// splitList splits a comma-separated flag, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // runNode runs serve or central: the agent until a signal, then a graceful
-// shutdown that a second signal cuts short.
+// shutdown that a second signal cuts short (cmdline.Serve).
 func runNode(ctx context.Context, role string, args []string, stdout, stderr io.Writer) error {
 	o, err := nodeConfig(role, args, stderr)
 	if err != nil {
 		return err
 	}
-	if o.memoryLimit != "" {
-		limit, err := parseBytes(o.memoryLimit)
-		if err != nil {
-			return usageError{fmt.Sprintf("--memory-limit %q: %v", o.memoryLimit, err)}
-		}
-		debug.SetMemoryLimit(limit)
+	if err := cmdline.SetMemoryLimit(o.memoryLimit); err != nil {
+		return usageError{err.Error()}
 	}
 	a, err := agent.New(o.cfg)
 	if err != nil {
@@ -237,100 +200,5 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
-	if o.readyFile != "" {
-		ready := a.URL() + "\n"
-		if q := a.QUICAddr(); q != "" {
-			ready += "quic://" + q + "\n"
-		}
-		if err := os.WriteFile(o.readyFile, []byte(ready), 0o644); err != nil {
-			a.Close()
-			return fmt.Errorf("write ready file: %w", err)
-		}
-	}
-	select {
-	case err := <-a.Err():
-		a.Close()
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	o.cfg.Logger.Info("shutting down; a second signal forces exit")
-	force := make(chan os.Signal, 1)
-	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(force)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go func() {
-		select {
-		case <-force:
-			cancel()
-		case <-shutdownCtx.Done():
-		}
-	}()
-	if err := a.Shutdown(shutdownCtx); err != nil {
-		o.cfg.Logger.Warn("shutdown", "err", err)
-	}
-	return nil
-}
-
-// checkLogLevel accepts what slog parses: debug, info, warn, error, in any
-// case, with an optional offset such as info+2.
-func checkLogLevel(s string) error {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(s)); err != nil {
-		return fmt.Errorf("%q: use debug, info, warn or error", s)
-	}
-	return nil
-}
-
-// checkLogFormat accepts text or json, in any case.
-func checkLogFormat(s string) error {
-	switch strings.ToLower(s) {
-	case "text", "json":
-		return nil
-	}
-	return fmt.Errorf("%q is not one of text, json", s)
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", level)}
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(api.NewLogHandler(slog.NewTextHandler(w, opts))), nil
-	case "json":
-		return slog.New(api.NewLogHandler(slog.NewJSONHandler(w, opts))), nil
-	}
-	return nil, usageError{fmt.Sprintf("--log-format %q: use text or json", format)}
-}
-
-// parseBytes reads sizes like 512MiB, 96MB, 1GiB or a plain byte count.
-func parseBytes(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = rest, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errors.New("want a positive size such as 96MiB or 1GiB")
-	}
-	return n * mult, nil
-}
-
-// defaultName is the host name when it is a valid node name, else the role.
-func defaultName(role string) string {
-	h, err := os.Hostname()
-	if err != nil || pki.ValidName(h) != nil {
-		return role
-	}
-	return h
+	return cmdline.Serve(ctx, a, o.readyFile, o.cfg.Logger)
 }

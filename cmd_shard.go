@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 )
 
 // runShard handles 'edgerag shard rollback NAME'.
@@ -21,11 +19,8 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() != 1 {
 		return usageError{"shard rollback needs one shard name"}
 	}
-	var res struct {
-		Shard    string `json:"shard"`
-		From, To uint64
-	}
-	if err := nf.client().Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(fs.Arg(0))+"/rollback", nil, &res); err != nil {
+	res, err := nf.client().RollbackShard(ctx, fs.Arg(0))
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "shard %s rolled back from version %d to %d\n", res.Shard, res.From, res.To)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
+
+	"github.com/edgerag/edgerag/node/cliprint"
 )
 
 // runShards handles 'edgerag shards': the shards a node holds, with their
@@ -25,30 +25,7 @@ func runShards(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, st.Shards)
+		return cliprint.JSON(stdout, st.Shards)
 	}
-	syncState := map[string]string{}
-	for _, s := range st.Sync {
-		v := s.State
-		if s.Previous > 0 {
-			v += fmt.Sprintf(" (rollback: %d)", s.Previous)
-		}
-		if s.LastError != "" {
-			v += ": " + s.LastError
-		}
-		syncState[s.Shard] = v
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SHARD\tVERSION\tDOCUMENTS\tCHUNKS\tUPDATED\tSYNC")
-	for _, s := range st.Shards {
-		sync := syncState[s.Name]
-		if sync == "" {
-			sync = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Version, s.Documents, s.Chunks, s.UpdatedAt.UTC().Format(time.DateTime), sync)
-	}
-	if len(st.Shards) == 0 {
-		fmt.Fprintln(tw, "(none: edgerag ingest adds documents)")
-	}
-	return tw.Flush()
+	return cliprint.Shards(stdout, st)
 }

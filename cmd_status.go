@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/statuspage"
 )
 
@@ -25,7 +26,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *asJSON {
-		return writeJSON(stdout, st)
+		return cliprint.JSON(stdout, st)
 	}
 	return statuspage.WriteText(stdout, st, time.Now())
 }

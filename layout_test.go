@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
@@ -173,4 +174,39 @@ func TestEveryPackageHasADoc(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// Rooms of a size to live in: a non-test file holds at most maxFileLines
+// lines, a function at most maxFuncLines unless its doc comment says why it
+// is longer ("... is long because ...").
+const (
+	maxFileLines = 800
+	maxFuncLines = 100
+)
+
+// TestRoomSizes lists every non-test file and function over its size.
+func TestRoomSizes(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, f := range p.GoFiles {
+			path := filepath.Join(p.Dir, f)
+			fset := token.NewFileSet()
+			file, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := fset.Position(file.End()).Line; n > maxFileLines {
+				t.Errorf("%s: %d lines, over %d: split it by topic", path, n, maxFileLines)
+			}
+			for _, d := range file.Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok || fd.Body == nil {
+					continue
+				}
+				n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1
+				if n > maxFuncLines && !strings.Contains(fd.Doc.Text(), "is long because") {
+					t.Errorf("%s: %s is %d lines, over %d: split it, or say in its doc comment why it is long", fset.Position(fd.Pos()), fd.Name.Name, n, maxFuncLines)
+				}
+			}
+		}
+	}
 }

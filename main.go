@@ -8,14 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/edgerag/edgerag/node/agent"
-	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // Set by the linker (see the Makefile).
@@ -25,36 +24,60 @@ var (
 	date    = "unknown"
 )
 
-const usage = `edgerag: retrieval-augmented question answering on edge devices
+// runFunc is how every command runs: its arguments after the command's
+// name, and where its output and diagnostics go.
+type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
-Usage: edgerag <command> [flags]
+// commands are edgerag's commands, in the order the usage lists them. A new
+// command is one line here and a cmd_<name>.go.
+func commands() []struct {
+	name, summary string
+	run           runFunc
+} {
+	return []struct {
+		name, summary string
+		run           runFunc
+	}{
+		{"serve", "run a node: local HTTP API over the shards in --data", runServe},
+		{"central", "run the central node: the full index, answering escalations over QUIC", runCentral},
+		{"ca", "ca init: create the fleet's certificate authority", runCA},
+		{"cert", "cert issue: issue a node certificate from the fleet CA", runCert},
+		{"ingest", "send files, directories or JSONL corpora to a running node", runIngest},
+		{"query", "ask a running node a question", runQuery},
+		{"eval", "measure retrieval quality on a dataset (shared/eval layout)", runEval},
+		{"publish", "central: cut a signed version of a shard (--shard), the fleet config (--config) or the model set (--models)", runPublish},
+		{"status", "the node's status page, in the terminal", runStatus},
+		{"shards", "the shards a node holds, with versions and sync state", runShards},
+		{"docs", "docs list|get|delete: the documents of a shard", runDocs},
+		{"backup", "backup FILE: a consistent copy of a running node's store", runBackup},
+		{"restore", "restore --data DIR FILE: a backup into a new data directory", runRestore},
+		{"shard", "shard rollback: return a synced shard to its previous version", runShard},
+		{"sync", "sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout", runSync},
+		{"fleet", "list the members of a node's gossip pool", runFleet},
+		{"keys", "keys generate|list|rotate: the gossip keyring", runKeys},
+		{"token", "token create|list|revoke: API tokens of a node (admin)", runToken},
+		{"audit", "print a node's audit log (admin)", runAudit},
+		{"flagged", "flagged list|release|delete: chunks the injection screen flagged (admin)", runFlagged},
+		{"config", "check a configuration file, or print the default one", runConfig},
+		{"version", "print the version", runVersion},
+	}
+}
 
-Commands:
-  serve     run a node: local HTTP API over the shards in --data
-  central   run the central node: the full index, answering escalations over QUIC
-  ca        ca init: create the fleet's certificate authority
-  cert      cert issue: issue a node certificate from the fleet CA
-  ingest    send files, directories or JSONL corpora to a running node
-  query     ask a running node a question
-  eval      measure retrieval quality on a dataset (shared/eval layout)
-  publish   central: cut a signed version of a shard (--shard), the fleet config (--config) or the model set (--models)
-  status    the node's status page, in the terminal
-  shards    the shards a node holds, with versions and sync state
-  docs      docs list|get|delete: the documents of a shard
-  backup    backup FILE: a consistent copy of a running node's store
-  restore   restore --data DIR FILE: a backup into a new data directory
-  shard     shard rollback: return a synced shard to its previous version
-  sync      sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout
-  fleet     list the members of a node's gossip pool
-  keys      keys generate|list|rotate: the gossip keyring
-  token     token create|list|revoke: API tokens of a node (admin)
-  audit     print a node's audit log (admin)
-  flagged   flagged list|release|delete: chunks the injection screen flagged (admin)
-  config    check a configuration file, or print the default one
-  version   print the version
+// usage is what 'edgerag help' prints: every command with its summary.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("edgerag: retrieval-augmented question answering on edge devices\n\nUsage: edgerag <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun 'edgerag <command> -h' for the flags of a command.\n")
+	return b.String()
+}
 
-Run 'edgerag <command> -h' for the flags of a command.
-`
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
+	return nil
+}
 
 // usageError is an error in how the command was called; main prints the
 // command's usage after it.
@@ -72,7 +95,8 @@ func main() {
 		}
 		var ue usageError
 		var ce agent.ConfigError
-		if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, flag.ErrHelp) {
+		var fe cmdline.ConfigError
+		if errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -81,17 +105,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
 	// Help that was asked for is the answer, not an error: it goes to
 	// stdout and exits 0, for every command and subcommand.
-	if u, ok := groupUsage[cmd]; ok && len(rest) > 0 && isHelpFlag(rest[0]) {
+	if u, ok := groupUsage[cmd]; ok && len(rest) > 0 && cmdline.IsHelp(rest[0]) {
 		fmt.Fprint(stdout, u)
 		return nil
 	}
-	help := wantsHelp(rest)
+	help := cmdline.WantsHelp(rest)
 	if help {
 		stderr = stdout
 	}
@@ -104,58 +128,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.Writer) error {
 	switch cmd {
-	case "serve":
-		return runServe(ctx, rest, stdout, stderr)
-	case "central":
-		return runCentral(ctx, rest, stdout, stderr)
-	case "ca":
-		return runCA(ctx, rest, stdout, stderr)
-	case "cert":
-		return runCert(ctx, rest, stdout, stderr)
-	case "ingest":
-		return runIngest(ctx, rest, stdout, stderr)
-	case "query":
-		return runQuery(ctx, rest, stdout, stderr)
-	case "eval":
-		return runEval(ctx, rest, stdout, stderr)
-	case "publish":
-		return runPublish(ctx, rest, stdout, stderr)
-	case "shard":
-		return runShard(ctx, rest, stdout, stderr)
-	case "sync":
-		return runSync(ctx, rest, stdout, stderr)
-	case "fleet":
-		return runFleet(ctx, rest, stdout, stderr)
-	case "status":
-		return runStatus(ctx, rest, stdout, stderr)
-	case "shards":
-		return runShards(ctx, rest, stdout, stderr)
-	case "docs":
-		return runDocs(ctx, rest, stdout, stderr)
-	case "backup":
-		return runBackup(ctx, rest, stdout, stderr)
-	case "restore":
-		return runRestore(ctx, rest, stdout, stderr)
-	case "keys":
-		return runKeys(ctx, rest, stdout, stderr)
-	case "config":
-		return runConfig(ctx, rest, stdout, stderr)
-	case "token":
-		return runToken(ctx, rest, stdout, stderr)
-	case "audit":
-		return runAudit(ctx, rest, stdout, stderr)
-	case "flagged":
-		return runFlagged(ctx, rest, stdout, stderr)
-	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "edgerag %s (commit %s, built %s)\n", version, commit, date)
-		return nil
+	case "-version", "--version":
+		cmd = "version"
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
+	for _, c := range commands() {
+		if c.name == cmd {
+			return c.run(ctx, rest, stdout, stderr)
+		}
+	}
+	fmt.Fprint(stderr, usage())
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
 // groupUsage is what 'edgerag CMD --help' prints for the commands made of
@@ -198,68 +183,22 @@ Commands:
 `,
 }
 
-// isHelpFlag reports whether a is a request for help.
-func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
-
-// wantsHelp reports whether the command line asks for help before any "--".
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if isHelpFlag(a) {
-			return true
-		}
-	}
-	return false
-}
-
 // newFlags returns a flag set that reports errors instead of exiting, with a
 // usage line naming the command.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: edgerag %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
+	return cmdline.NewFlags(name, synopsis, stderr)
 }
 
 // parseFlags parses args allowing flags after positional arguments
-// ("edgerag eval DIR --json"), which the flag package alone stops at. A lone
-// "--" still ends the flags.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	var flags, positional []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			positional = append(positional, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			positional = append(positional, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // Parse reports it
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
-		}
-	}
-	return fs.Parse(append(append(flags, "--"), positional...))
+// ("edgerag eval DIR --json"); a lone "--" still ends the flags.
+func parseFlags(fs *flag.FlagSet, args []string) error { return cmdline.Parse(fs, args) }
+
+// unitFloatVar is a float flag that must lie in [0, 1], checked when set.
+func unitFloatVar(fs *flag.FlagSet, p *float64, name string, value float64, usage string) {
+	cmdline.UnitFloatVar(fs, p, name, value, usage)
 }
 
-// nodeClient is the client every command reaches a node's HTTP API with.
-func nodeClient(url string, hc *http.Client) *api.Client { return api.NewClient(url, hc) }
+// checkedStringVar is a string flag whose values check accepts.
+func checkedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
+	cmdline.CheckedStringVar(fs, p, name, value, check, usage)
+}

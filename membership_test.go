@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/node/membership/keyops"
 )
 
 // gossipAddr returns a free host:port on ip for gossip (TCP and UDP).
@@ -403,7 +405,7 @@ func TestMembership(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		list, err := keysCall(ctx, &apiFlags{url: procs["e1"].url, token: tokenOf(procs["e1"].url)}, "list", "")
+		list, err := keyops.Call(ctx, cmdline.Client(procs["e1"].url, tokenOf(procs["e1"].url), "", ""), "list", "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -131,6 +131,10 @@ func (n *Node) query(ctx context.Context, req api.QueryRequest, onToken func(str
 }
 
 // route answers locally, then escalates when the routing policy says so.
+//
+// It is long because it is the routing decision in the order a query meets
+// it (local answer, policy, peers, central, fallbacks), with the reason each
+// step adds to the response.
 func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(string) error) (api.QueryResponse, error) {
 	start := n.cfg.Now()
 	tun := n.Tunables()

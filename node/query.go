@@ -50,9 +50,10 @@ type Retrieval struct {
 	lexMatched        uint64
 	denseTop          float64
 	hasDense          bool
-	// terms are the question's analysed terms, sorted: analysed once here,
-	// then reused to score peers.
-	terms []string
+	// ordered are the question's analysed terms in question order, and
+	// terms the same sorted: analysed once here, then reused for phrase
+	// coverage, the extractive answer and scoring peers.
+	ordered, terms []string
 	// qterms are the question's distinct analysed terms but its question
 	// words ("how", "do"), each with its idf and bit in Hit.matched; qmass is
 	// the sum of those idfs.
@@ -94,8 +95,7 @@ func (r Retrieval) Signals() confidence.Retrieval {
 // shares its phrases ("fort caroline", "super bowl"), while a passage that
 // matches a question's words one by one, scattered, usually answers
 // something else.
-func (n *Node) phraseCoverage(question string, passageTerms [][]string) (float64, bool) {
-	q := n.analyzer.Terms(question)
+func phraseCoverage(q []string, passageTerms [][]string) (float64, bool) {
 	if len(q) < 2 || len(passageTerms) == 0 {
 		return 0, false
 	}
@@ -299,8 +299,13 @@ func (n *Node) retrievalKind(shardName string) string {
 }
 
 // searchLexical is BM25 alone.
+//
+// It is long because the shards' read locks, released by its defers, must
+// cover the whole pass, and one pass over the sorted terms yields both the
+// scoring terms and the confidence signals.
 func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilter) (Retrieval, error) {
-	terms := n.analyzer.Terms(question)
+	ordered := n.analyzer.Terms(question)
+	terms := slices.Clone(ordered)
 	slices.Sort(terms)
 
 	n.mu.RLock()
@@ -324,7 +329,7 @@ func (n *Node) searchLexical(question, shardName string, k int, allow ChunkFilte
 		defer s.mu.RUnlock()
 	}
 
-	r := Retrieval{HeldMass: -1, Kind: "bm25", terms: terms}
+	r := Retrieval{HeldMass: -1, Kind: "bm25", ordered: ordered, terms: terms}
 	var total uint64
 	for _, s := range states {
 		total += uint64(s.ix.Live())
@@ -518,6 +523,10 @@ const (
 // answer's tokens go to it as written when the answer will stay on this node
 // (mayLeave false, or retrieval makes it likely enough); streamed reports
 // whether they did, in which case the text is final.
+//
+// It is long because retrieval, generation and confidence share one
+// admission slot and the retrieval's state, and the order of those steps is
+// what a stream's promise of one answer rests on.
 func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken func(string) error, mayLeave bool) (resp api.QueryResponse, streamed bool, terms []string, err error) {
 	if !n.Ready() {
 		return api.QueryResponse{}, false, nil, errorf(ErrNotReady, "the node is still loading its index")
@@ -567,7 +576,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	}
 	forgiveTypos(&r, ptexts)
 	rs := r.Signals()
-	rs.PhraseCoverage, rs.HasPhraseCoverage = n.phraseCoverage(req.Question, ptexts)
+	rs.PhraseCoverage, rs.HasPhraseCoverage = phraseCoverage(r.ordered, ptexts)
 	minConf := n.Tunables().MinConfidence
 	g := n.generator() // this query finishes on it even if SetGenerator swaps it
 	// A stream shows one answer, so the route is chosen before any token
@@ -591,12 +600,12 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		// answer from the passages now rather than refuse the question.
 		resp.Reasons = append(resp.Reasons, reasonOverload)
 		resp.Degraded = true
-		ans = n.answerer.Answer(req.Question, passages)
+		ans = n.answerer.Answer(r.ordered, passages)
 	case err != nil:
 		resp.Reasons = append(resp.Reasons, reasonModelUnavailable)
-		ans = n.answerer.Answer(req.Question, passages)
+		ans = n.answerer.Answer(r.ordered, passages)
 	case ans.Mode == "":
-		ans = n.answerer.Answer(req.Question, passages)
+		ans = n.answerer.Answer(r.ordered, passages)
 	default:
 		resp.Mode, resp.Model, resp.InvalidCitations = ans.Mode, g.Model(), ans.InvalidCitations
 	}

@@ -102,7 +102,7 @@ func New(a *analysis.Analyzer, opts Options) *Answerer {
 
 // scratch is the reusable state of one Answer call.
 type scratch struct {
-	terms  []string    // analysed terms of the question, then of each sentence
+	terms  []string    // analysed terms of a sentence
 	query  []string    // distinct question terms, at most maxQueryTerms
 	cands  []candidate // sentences that contain at least one question term
 	chosen []int       // indexes into cands, in the order picked
@@ -175,8 +175,11 @@ type candidate struct {
 	hits       int  // occurrences of question terms, repeats included
 }
 
-// Answer quotes the sentences of passages that best cover question.
-// Passages are taken in rank order, best first; a passage whose N is not
+// Answer quotes the sentences of passages that best cover the question,
+// given analysed: question holds its terms as the Analyzer given to New
+// makes them (in any order, repeats and question words included), which
+// the node's query path already has from retrieval, so a question is
+// analysed once per node, not again here. Passages are taken in rank order, best first; a passage whose N is not
 // positive is cited by its 1-based position instead, so a mark is always
 // a valid number.
 //
@@ -186,14 +189,14 @@ type candidate struct {
 // adds anything. Greedy selection reaches at least 1−1/e of the best
 // possible coverage and, unlike ranking sentences independently, never
 // quotes a sentence that only repeats terms already covered.
-func (x *Answerer) Answer(question string, passages []models.Passage) models.Answer {
+func (x *Answerer) Answer(question []string, passages []models.Passage) models.Answer {
 	if len(passages) == 0 {
 		return abstain(0)
 	}
 	s := x.pool.Get().(*scratch)
 	defer x.pool.Put(s)
 
-	s.query = distinct(s.query[:0], x.skip, x.an.AppendTerms(s.terms[:0], question))
+	s.query = distinct(s.query[:0], x.skip, question)
 	if len(s.query) == 0 {
 		// Only stopwords and question words: there is nothing to match,
 		// so anything quoted would be chosen at random.

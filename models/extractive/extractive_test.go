@@ -224,7 +224,7 @@ func TestAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := New(an, tt.opts).Answer(tt.question, tt.passages)
+			got := New(an, tt.opts).Answer(an.Terms(tt.question), tt.passages)
 			if got.Text != tt.wantText {
 				t.Errorf("text %q, want %q", got.Text, tt.wantText)
 			}
@@ -274,7 +274,8 @@ func TestManyQueryTerms(t *testing.T) {
 		words[i] = fmt.Sprintf("zq%dx", i)
 	}
 	q := strings.Join(words, " ")
-	got := New(analysis.New(), Options{}).Answer(q, passages(q+"."))
+	an := analysis.New()
+	got := New(an, Options{}).Answer(an.Terms(q), passages(q+"."))
 	if got.Abstained || got.Signals[SignalCoverage] != 1 {
 		t.Fatalf("got %+v, want a full-coverage answer", got)
 	}
@@ -283,12 +284,13 @@ func TestManyQueryTerms(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	x := New(analysis.New(), Options{})
 	ps := benchPassages()
-	want := x.Answer(benchQuestion, ps)
+	q := x.an.Terms(benchQuestion)
+	want := x.Answer(q, ps)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
 			for range 50 {
-				got := x.Answer(benchQuestion, ps)
+				got := x.Answer(q, ps)
 				if got.Text != want.Text {
 					t.Errorf("concurrent answer %q, want %q", got.Text, want.Text)
 					return
@@ -332,21 +334,25 @@ func benchPassages() []models.Passage {
 	return ps
 }
 
+// BenchmarkAnswer is the answerer's work on one question, which the node
+// has analysed already (retrieval did).
 func BenchmarkAnswer(b *testing.B) {
 	x := New(analysis.New(), Options{})
 	ps := benchPassages()
+	q := x.an.Terms(benchQuestion)
 	b.ReportAllocs()
 	for b.Loop() {
-		x.Answer(benchQuestion, ps)
+		x.Answer(q, ps)
 	}
 }
 
 func BenchmarkAnswerAbstain(b *testing.B) {
 	x := New(analysis.New(), Options{})
 	ps := benchPassages()
+	q := x.an.Terms("Who composed the symphony?")
 	b.ReportAllocs()
 	for b.Loop() {
-		x.Answer("Who composed the symphony?", ps)
+		x.Answer(q, ps)
 	}
 }
 
@@ -364,5 +370,22 @@ func BenchmarkFloor(b *testing.B) {
 				terms = an.AppendTerms(terms[:0], p.Text[sp.Start:sp.End])
 			}
 		}
+	}
+}
+
+// TestAnswerTakesAnalysedQuestion: the answerer matches the terms it is
+// given and does not analyse a question of its own, so the node's query
+// path analyses a question once.
+func TestAnswerTakesAnalysedQuestion(t *testing.T) {
+	an := analysis.New()
+	ps := passages("To reset the pump, hold the red button. The valve is greased monthly.")
+	got := New(an, Options{}).Answer([]string{"reset", "pump"}, ps)
+	if got.Abstained || !strings.Contains(got.Text, "reset the pump") || got.Signals[SignalCoverage] != 1 {
+		t.Fatalf("analysed terms [reset pump]: %+v", got)
+	}
+	// Unanalysed text is not analysed again: "Resetting" is no term of the
+	// index, so it matches nothing.
+	if got := New(an, Options{}).Answer([]string{"Resetting"}, ps); !got.Abstained {
+		t.Fatalf("a raw word was matched as if analysed: %+v", got)
 	}
 }

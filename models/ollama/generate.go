@@ -57,6 +57,9 @@ func (g *Generator) Generate(ctx context.Context, req models.GenerateRequest, on
 // nil; an error from it stops generation and is returned). It returns the
 // answer, with citations outside the passages removed, and every token.
 // With no passages it abstains without asking the model.
+//
+// It is long because the request, the decoding of the stream, the token
+// callbacks and the final answer's citation checks share one stream's state.
 func (c *Client) Generate(ctx context.Context, req models.GenerateRequest, onToken func(models.Token) error) (models.Answer, []models.Token, error) {
 	if c.cfg.GenModel == "" {
 		return models.Answer{}, nil, fmt.Errorf("%w: ollama generate: no generation model configured; set Config.GenModel", models.ErrUnavailable)

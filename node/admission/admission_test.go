@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgerag/edgerag/node/nodetest/waitfor"
 )
 
 func TestFreeSlotAdmitsAtOnce(t *testing.T) {
@@ -46,7 +48,7 @@ func TestFullQueueRefusesAtOnce(t *testing.T) {
 		}
 		waited <- err
 	}()
-	waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+	waitfor.Until(t, 5*time.Second, "a request waits at the gate", func() bool { return g.Stats().Waiting == 1 })
 	start := time.Now()
 	_, err = g.Acquire(context.Background())
 	took := time.Since(start)
@@ -91,7 +93,9 @@ func TestClientGoneWhileWaiting(t *testing.T) {
 	defer hold()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+		if !waitfor.Within(5*time.Second, func() bool { return g.Stats().Waiting == 1 }) {
+			t.Error("no request waited at the gate within 5 s")
+		}
 		cancel()
 	}()
 	if _, err := g.Acquire(ctx); !errors.Is(err, context.Canceled) {
@@ -163,18 +167,6 @@ func TestControllerUnknownClassIsUnbounded(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Error("condition not met within 5 s")
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestFullOnlyWhenSlotsAndQueueAreTaken(t *testing.T) {
 	g := New(Config{Name: "x", Slots: 1, TargetWait: time.Second, MinQueue: 1, MaxQueue: 1})
 	if g.Full() {
@@ -192,7 +184,7 @@ func TestFullOnlyWhenSlotsAndQueueAreTaken(t *testing.T) {
 			rel()
 		}
 	}()
-	waitFor(t, func() bool { return g.Stats().Waiting == 1 })
+	waitfor.Until(t, 5*time.Second, "a request waits at the gate", func() bool { return g.Stats().Waiting == 1 })
 	if !g.Full() {
 		t.Fatal("not full with the slot and the queue taken")
 	}

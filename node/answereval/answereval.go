@@ -116,8 +116,7 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 	if o.Rows != nil {
 		enc = json.NewEncoder(o.Rows)
 	}
-	var posConf, negConf []float64
-	var answered, supported, supportedAll int
+	var t tally
 	ask := func(class string, qs []evalset.Query) error {
 		for i, q := range qs {
 			if i%256 == 0 && ctx.Err() != nil {
@@ -128,33 +127,7 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 				return fmt.Errorf("question %s: %w", q.ID, err)
 			}
 			sup := class == "answerable" && isSupported(resp, q, ds.Qrels, h.QA)
-			if resp.Abstained {
-				rep.MaxAbstainConf = max(rep.MaxAbstainConf, resp.Confidence)
-			} else {
-				rep.MinAnswerConf = min(rep.MinAnswerConf, resp.Confidence)
-			}
-			switch class {
-			case "answerable":
-				posConf = append(posConf, resp.Confidence)
-				if sup {
-					supportedAll++
-				}
-				if !resp.Abstained {
-					answered++
-					if sup {
-						supported++
-					}
-				}
-			case "left_out":
-				negConf = append(negConf, resp.Confidence)
-				if resp.Abstained {
-					rep.AbstainLeftOut++
-				}
-			case "impossible":
-				if resp.Abstained {
-					rep.AbstainImpossible++
-				}
-			}
+			t.add(&rep, class, resp, sup)
 			if enc != nil {
 				if err := enc.Encode(Row{ID: q.ID, Class: class, Supported: sup, Abstained: resp.Abstained,
 					Confidence: resp.Confidence, Signals: resp.Signals}); err != nil {
@@ -178,11 +151,49 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 	rep.Answ, rep.Left, rep.Imposs = len(answ), len(left), len(imp)
 	rep.AbstainLeftOut = ratio(int(rep.AbstainLeftOut), len(left))
 	rep.AbstainImpossible = ratio(int(rep.AbstainImpossible), len(imp))
-	rep.AnswerRate = ratio(answered, len(answ))
-	rep.Supported = ratio(supported, answered)
-	rep.SupportedAll = ratio(supportedAll, len(answ))
-	rep.AUROC = evalset.AUROC(posConf, negConf)
+	rep.AnswerRate = ratio(t.answered, len(answ))
+	rep.Supported = ratio(t.supported, t.answered)
+	rep.SupportedAll = ratio(t.supportedAll, len(answ))
+	rep.AUROC = evalset.AUROC(t.posConf, t.negConf)
 	return rep, nil
+}
+
+// tally counts the outcomes of the questions asked so far.
+type tally struct {
+	posConf, negConf                  []float64
+	answered, supported, supportedAll int
+}
+
+// add counts one answer to a question of class; sup says whether it is
+// supported. Abstention counts go to rep until Run turns them into rates.
+func (t *tally) add(rep *Report, class string, resp api.QueryResponse, sup bool) {
+	if resp.Abstained {
+		rep.MaxAbstainConf = max(rep.MaxAbstainConf, resp.Confidence)
+	} else {
+		rep.MinAnswerConf = min(rep.MinAnswerConf, resp.Confidence)
+	}
+	switch class {
+	case "answerable":
+		t.posConf = append(t.posConf, resp.Confidence)
+		if sup {
+			t.supportedAll++
+		}
+		if !resp.Abstained {
+			t.answered++
+			if sup {
+				t.supported++
+			}
+		}
+	case "left_out":
+		t.negConf = append(t.negConf, resp.Confidence)
+		if resp.Abstained {
+			rep.AbstainLeftOut++
+		}
+	case "impossible":
+		if resp.Abstained {
+			rep.AbstainImpossible++
+		}
+	}
 }
 
 // Clip cuts a question longer than the API takes (a few CISI requests are

@@ -331,6 +331,10 @@ func (m *Manager) loadMeta(ctx context.Context, g *gen) error {
 // builds an int8 index first, which is several times faster to build, and
 // Run upgrades it in the background, so start-up stays short. Load replaces
 // any earlier state and must not run while Run does.
+//
+// It is long because it is one pass over the chunks that fills every shard's
+// maps and queue together; split, those maps would travel half built between
+// helpers.
 func (m *Manager) Load(ctx context.Context, chunks iter.Seq[Chunk]) error {
 	if m.running.Load() {
 		return errors.New("dense: Load while Run is running: load before starting the background loop")

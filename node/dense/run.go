@@ -492,6 +492,9 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 // should then answer from BM25 alone. After such a failure searches fail at
 // once for up to a few seconds instead of each waiting for the embedder, and
 // a question the embedder answers again ends the background loop's backoff.
+//
+// It is long because the breaker's fast failure, the question's embedding
+// and the search of each shard share one deadline and one error path.
 func (m *Manager) Search(ctx context.Context, question, shardName string, k int) ([]Hit, error) {
 	if k <= 0 {
 		return nil, nil

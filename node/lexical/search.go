@@ -78,6 +78,10 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 // found, by skipping to them block by block. Every chunk that enters the top
 // k is scored exactly as exhaustive scoring would, summing the terms in query
 // order, so pruning changes the work and never the result.
+//
+// It is long because it is the inner loop of every query: the cursors, the
+// bounds and the top-k heap stay local to one function instead of passing
+// between helpers for every posting.
 func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter, sc *Scratch, out []Hit) []Hit {
 	if k <= 0 || ix.live == 0 || len(terms) == 0 {
 		return out

@@ -153,6 +153,10 @@ func ValidLabel(l string) error {
 
 // Start creates the Serf member, joins cfg.Join (or the snapshot's
 // members) and starts announcing the node. Close leaves and stops it.
+//
+// It is long because Serf's and memberlist's configuration is filled field
+// by field from cfg, its defaults and its profile in one place, where each
+// value reads next to the others.
 func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := pki.ValidName(cfg.Name); err != nil {
 		return nil, fmt.Errorf("gossip node name: %w", err)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgerag/edgerag/node/nodetest/waitfor"
 )
 
 // TestUserEventsAndSyncHealth runs two real Serf agents on loopback: a
@@ -49,7 +51,7 @@ func TestUserEventsAndSyncHealth(t *testing.T) {
 	}
 	a := start("a")
 	b := start("b", a.Addr())
-	waitFor(t, "b sees a healthy with its applied version", 5*time.Second, func() bool {
+	waitfor.Until(t, 5*time.Second, "b sees a healthy with its applied version", func() bool {
 		for _, m := range b.Members() {
 			if m.Name == "a" {
 				return m.SyncHealth == "healthy" && m.Sync != nil && len(m.Sync.Shards) == 1 && m.Sync.Shards[0].Applied == 3
@@ -60,7 +62,7 @@ func TestUserEventsAndSyncHealth(t *testing.T) {
 	if err := b.UserEvent("sync:manuals", []byte("4")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a receives b's user event", 5*time.Second, func() bool {
+	waitfor.Until(t, 5*time.Second, "a receives b's user event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, g := range got {
@@ -73,7 +75,7 @@ func TestUserEventsAndSyncHealth(t *testing.T) {
 	mu.Lock()
 	state = SyncState{Shards: []SyncShard{{Name: "manuals", Applied: 3, Error: "hash mismatch"}}} // both agents share it here
 	mu.Unlock()
-	waitFor(t, "b sees a failing, and why", 5*time.Second, func() bool {
+	waitfor.Until(t, 5*time.Second, "b sees a failing, and why", func() bool {
 		for _, m := range b.Members() {
 			if m.Name == "a" {
 				return m.SyncHealth == "failing" && m.Sync != nil && m.Sync.Shards[0].Error == "hash mismatch"

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgerag/edgerag/node/nodetest/waitfor"
 )
 
 // pool starts real Serf agents on loopback; fetch reads the shard list
@@ -68,17 +70,6 @@ func mustKey(t *testing.T) []byte {
 	return k
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestAgentsSeeEachOthersShards(t *testing.T) {
 	p := &pool{agents: map[string]*Agent{}, shards: map[string][]ShardVersion{}}
 	key := mustKey(t)
@@ -110,12 +101,12 @@ func TestAgentsSeeEachOthersShards(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, "a2 sees a1's shards", 5*time.Second, func() bool { return holds(a2, "a1", "shard-0999", 999) })
-	waitFor(t, "a1 sees a2's shards", 5*time.Second, func() bool { return holds(a1, "a2", "pumps", 1) })
+	waitfor.Until(t, 5*time.Second, "a2 sees a1's shards", func() bool { return holds(a2, "a1", "shard-0999", 999) })
+	waitfor.Until(t, 5*time.Second, "a1 sees a2's shards", func() bool { return holds(a1, "a2", "pumps", 1) })
 
 	// A new version changes the digest; the peer refetches.
 	p.setShards("a2", []ShardVersion{{"pumps", 2}})
-	waitFor(t, "a1 sees pumps@2", 5*time.Second, func() bool { return holds(a1, "a2", "pumps", 2) })
+	waitfor.Until(t, 5*time.Second, "a1 sees pumps@2", func() bool { return holds(a1, "a2", "pumps", 2) })
 	if h := a1.Holds([]string{"pumps-term", "nothing"})["a2"]; len(h) != 2 || !h[0] || h[1] {
 		t.Errorf("a1.Holds for a2 = %v; want [true false] from a2's term filter", h)
 	}
@@ -142,7 +133,7 @@ func TestAgentsSeeEachOthersShards(t *testing.T) {
 	if err := a2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a1 sees a2 left", 5*time.Second, func() bool {
+	waitfor.Until(t, 5*time.Second, "a1 sees a2 left", func() bool {
 		for _, m := range a1.Members() {
 			if m.Name == "a2" {
 				return m.Status == StatusLeft

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/nodetest/waitfor"
 )
 
 // TB is the part of testing.TB the helpers use.
@@ -21,17 +22,11 @@ type TB interface {
 	Cleanup(func())
 }
 
-// WaitFor polls cond every 20 ms until it holds, and fails t when timeout
-// passes first, saying what it waited for.
+// WaitFor polls cond until it holds, and fails t when timeout passes
+// first, saying what it waited for (waitfor.Until).
 func WaitFor(t TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.Until(t, timeout, what, cond)
 }
 
 // OpenNode opens a node from cfg, in a temporary directory unless

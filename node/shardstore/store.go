@@ -334,6 +334,9 @@ func eachItem(ctx context.Context, txn *badger.Txn, prefix string, fn func(*badg
 
 // Apply makes one atomic change to a shard and bumps its version. Either all
 // of it is durable when Apply returns nil, or none of it is.
+//
+// It is long because the store's lock and one Badger transaction must span
+// every step of the change for it to be atomic.
 func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err

@@ -72,6 +72,10 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 }
 
 // apply fetches what version m lacks, stages and activates it.
+//
+// It is long because fetch, stage, verify and activate share the stage and
+// must run in this order, so that a kill between any two leaves the shard as
+// it was.
 func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifest.Shard, env []byte) error {
 	kv := s.cfg.Target.KV()
 	if err := kv.Update(ctx, []shard.KV{{Key: stagedKey(name), Value: env}}, nil); err != nil {

@@ -175,6 +175,9 @@ var ErrNoKey = errors.New("no sync key: start central with --sync-key (make one 
 // it stores every chunk record not stored before, then the signed manifest,
 // so that a version is never visible before its records are retrievable.
 // minVersion is the floor written into the manifest (0: none).
+//
+// It is long because the order of its steps is the invariant (records stored
+// before the manifest that names them), which reads best in one place.
 func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion uint64) (Published, error) {
 	if p.cfg.Key == nil {
 		return Published{}, ErrNoKey
@@ -418,6 +421,9 @@ func badRequest(format string, args ...any) error {
 // manifests (TypeManifest), chunk record batches (TypeChunks) and reports
 // (TypeReport). The transport has already checked that the peer holds a
 // certificate of the fleet's CA.
+//
+// It is long because it is one switch over the request types, each case a
+// few lines of decoding and checking untrusted input.
 func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 	switch req.Type {
 	case wire.TypeSyncVersions:

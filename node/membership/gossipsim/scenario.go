@@ -108,6 +108,10 @@ type member struct {
 // Run executes the scenario. It must run inside a testing/synctest bubble
 // (it sleeps through minutes of gossip). It returns when every member has
 // shut down and every goroutine it started has ended.
+//
+// It is long because it is the scenario's timeline read top to bottom: build
+// the network and the members, play the scheduled events, then collect what
+// every member saw.
 func Run(ctx context.Context, sc Scenario) (Result, error) {
 	if err := sc.validate(); err != nil {
 		return Result{}, err

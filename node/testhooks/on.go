@@ -1,6 +1,6 @@
 //go:build edgerag_testhooks
 
-package main
+package testhooks
 
 import (
 	"os"
@@ -10,14 +10,14 @@ import (
 	"github.com/edgerag/edgerag/sync/manifest"
 )
 
-// testHooks wires the fault-injection hooks the fleet tests drive real
+// Sync wires the fault-injection hooks the fleet tests drive real
 // processes with, in a binary built with -tags edgerag_testhooks (as
 // TestMain builds it; the release binary reads no such variable):
 // EDGERAG_TEST_SYNC_KILL_AT=N kills the process (SIGKILL, no cleanup) at
 // the Nth step of a sync (or at the step named N: fetch, chunk, staged,
 // recorded, materialized, applied); EDGERAG_TEST_SYNC_TRACE=FILE appends
 // the hash of every chunk verified on arrival.
-func testHooks() (hook func(point string) error, onVerified func(manifest.Hash)) {
+func Sync() (hook func(point string) error, onVerified func(manifest.Hash)) {
 	if v := os.Getenv("EDGERAG_TEST_SYNC_KILL_AT"); v != "" {
 		at, err := strconv.Atoi(v) // a step number, or the name of a step
 		calls := 0

@@ -1,4 +1,4 @@
-package main
+package cliprint
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 // and why, since the text alone cannot tell a user.
 func TestPrintAnswerDegraded(t *testing.T) {
 	var b bytes.Buffer
-	printAnswer(&b, api.QueryResponse{Answer: "Not in the local index.", Route: "local", Mode: "extractive", Abstained: true,
+	Answer(&b, api.QueryResponse{Answer: "Not in the local index.", Route: "local", Mode: "extractive", Abstained: true,
 		Degraded: true, Reasons: []string{"low_confidence", "central_failed", "deadline"}})
 	if !strings.Contains(b.String(), "degraded: low_confidence, central_failed, deadline") {
 		t.Errorf("output lacks the degraded line:\n%s", b.String())
 	}
 	b.Reset()
-	printAnswer(&b, api.QueryResponse{Answer: "Press RESET.", Route: "local", Mode: "extractive"})
+	Answer(&b, api.QueryResponse{Answer: "Press RESET.", Route: "local", Mode: "extractive"})
 	if strings.Contains(b.String(), "degraded") {
 		t.Errorf("a plain answer printed as degraded:\n%s", b.String())
 	}

@@ -1,4 +1,4 @@
-package main
+package cmdline
 
 import (
 	"flag"
@@ -10,11 +10,11 @@ import (
 // node starts, so that 'edgerag config check' catches what serve would
 // refuse: a config file's values go through the same Set.
 
-// unitFloat is a float flag that must lie in [0, 1]: confidences and the
+// unitFloat (UnitFloatVar) is a float flag that must lie in [0, 1]: confidences and the
 // thresholds compared with them.
 type unitFloat struct{ p *float64 }
 
-func unitFloatVar(fs *flag.FlagSet, p *float64, name string, value float64, usage string) {
+func UnitFloatVar(fs *flag.FlagSet, p *float64, name string, value float64, usage string) {
 	*p = value
 	fs.Var(unitFloat{p}, name, usage)
 }
@@ -40,13 +40,13 @@ func (u unitFloat) Set(s string) error {
 
 func (u unitFloat) Get() any { return *u.p }
 
-// checkedString is a string flag whose values check accepts.
+// checkedString (CheckedStringVar) is a string flag whose values check accepts.
 type checkedString struct {
 	p     *string
 	check func(string) error
 }
 
-func checkedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
+func CheckedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
 	*p = value
 	fs.Var(checkedString{p, check}, name, usage)
 }

@@ -1,4 +1,4 @@
-package main
+package cliprint
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ func TestPrintSyncStatus(t *testing.T) {
 		"edges":[{"node":"e1","shard":"manuals","version":8,"healthy":true,"at":"2026-01-02T03:04:05Z"}],
 		"transfers":[{"node":"e2","shard":"manuals","target":9,"state":"fetching","chunks_done":30,"chunks_total":120,"bytes_done":2500,"bytes_total":10000,"at":"2026-01-02T03:04:05Z"}]}`
 	var b strings.Builder
-	if err := printSyncStatus(&b, []byte(central)); err != nil {
+	if err := SyncStatus(&b, []byte(central)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"(fleet config)           version 2", "(models)                 version 4", "e2", "█████░░░░░░░░░░░░░░░  25%", "30/120 chunks", "e1", "healthy (latest 9)"} {
@@ -27,7 +27,7 @@ func TestPrintSyncStatus(t *testing.T) {
 		"models":{"applied":2,"applied_at":"2026-01-02T03:04:05Z","state":"error","models":[{"name":"gen-b:latest","role":"generation"}],
 		"last_error":"model manifest refused: version 1 is not newer than version 2 already applied (replayed or stale manifest)"}}`
 	b.Reset()
-	if err := printSyncStatus(&b, []byte(edge)); err != nil {
+	if err := SyncStatus(&b, []byte(edge)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"fleet config: version 3", "escalate-below     0.9        fleet config v3", "flag (over fleet config v3)", "not newer",
