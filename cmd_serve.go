@@ -107,6 +107,8 @@ func registerSyncFlags(fs *flag.FlagSet, o *nodeOptions, role string) {
 	if role == "central" {
 		fs.StringVar(&s.Key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
 		fs.StringVar(&o.store, "sync-store", "", "keep published versions in S3-compatible object storage shared by every central replica: s3://bucket/prefix, endpoint and credentials from $AWS_ENDPOINT_URL_S3, $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY (empty: in --data)")
+		fs.StringVar(&s.Lease, "sync-lease", "", "etcd://host:port[,host:port]/prefix: central replicas sharing --sync-store take turns publishing, only the holder of this etcd lease at a time (empty: no lease)")
+		fs.DurationVar(&s.LeaseTTL, "sync-lease-ttl", 10*time.Second, "how long the publisher lease outlives a replica that stopped renewing it (killed): the longest the fleet goes without a publisher")
 		fs.Float64Var(&s.Canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
 		fs.StringVar(&o.publishModels, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
 		fs.StringVar(&m.OllamaDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")

@@ -80,11 +80,15 @@ type SyncConfig struct {
 	// Store keeps central's published versions in S3-compatible object
 	// storage, shared by every central replica; zero URL: the node's own
 	// store.
-	Store  objstore.Config
-	Canary float64       // central: canary share of staged rollouts
-	Pub    string        // edge: central's public key file; "": no sync
-	Poll   time.Duration // edge: poll interval; zero: one minute
-	Batch  int64         // edge: bytes of records per request; zero: 1 MiB
+	Store objstore.Config
+	// Lease is etcd://host:port/prefix: only the replica holding the
+	// publisher lease there publishes; "": every replica may.
+	Lease    string
+	LeaseTTL time.Duration // zero: lease.DefaultTTL
+	Canary   float64       // central: canary share of staged rollouts
+	Pub      string        // edge: central's public key file; "": no sync
+	Poll     time.Duration // edge: poll interval; zero: one minute
+	Batch    int64         // edge: bytes of records per request; zero: 1 MiB
 	// Pinned names the settings given on the command line, which a fleet
 	// config manifest does not override.
 	Pinned map[string]bool

@@ -9,6 +9,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/lease"
 )
 
 // routes adds fleet sync's HTTP endpoints to a node's API: status, publish
@@ -88,6 +89,8 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 		res, err = sl.pub.Publish(r.Context(), req.Shard, req.MinVersion)
 	}
 	switch {
+	case errors.Is(err, lease.ErrNotHolder):
+		api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 	case errors.Is(err, fleet.ErrNoKey):
 		api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 	case errors.Is(err, shardstore.ErrNotFound):

@@ -35,6 +35,9 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 	if keep <= 0 {
 		keep = DefaultKeepVersions
 	}
+	if err := p.mayPublish(); err != nil {
+		return Collected{}, err
+	}
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
 	var out Collected

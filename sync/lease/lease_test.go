@@ -1,0 +1,74 @@
+package lease_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/sync/lease"
+	"github.com/edgerag/edgerag/sync/lease/etcdtest"
+)
+
+func TestParseURL(t *testing.T) {
+	eps, key, err := lease.ParseURL("etcd://10.0.0.1:2379,10.0.0.2:2379/fleet/prod")
+	if err != nil || len(eps) != 2 || eps[1] != "http://10.0.0.2:2379" || key != "fleet/prod/publisher" {
+		t.Errorf("ParseURL = %v %q %v", eps, key, err)
+	}
+	for _, bad := range []string{"", "http://h:1/x", "etcd:///x"} {
+		if _, _, err := lease.ParseURL(bad); err == nil {
+			t.Errorf("ParseURL(%q) accepted", bad)
+		}
+	}
+	if _, err := lease.New(lease.Config{URL: "etcd://h:1/x", Name: "a", TTL: time.Second}); err == nil {
+		t.Error("a TTL under 2 s was accepted")
+	}
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !ok() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestOneHolderAndTakeover runs two replicas' leases against a real etcd:
+// one holds, the other is refused naming it; when the holder stops
+// renewing (as a killed process does), the other takes over within the
+// TTL; a holder that stops cleanly hands over at once.
+func TestOneHolderAndTakeover(t *testing.T) {
+	s := etcdtest.Start(t)
+	newLease := func(name string) (*lease.Lease, context.CancelFunc, chan struct{}) {
+		l, err := lease.New(lease.Config{URL: s.URL("test"), Name: name, TTL: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); l.Run(ctx) }()
+		return l, cancel, done
+	}
+	a, stopA, doneA := newLease("central-a")
+	waitFor(t, "a takes the lease", 5*time.Second, func() bool { return a.Check() == nil })
+	b, stopB, doneB := newLease("central-b")
+	defer func() { stopB(); <-doneB }()
+	waitFor(t, "b learns who holds it", 5*time.Second, func() bool { return b.Holder() == "central-a" })
+	if err := b.Check(); !errors.Is(err, lease.ErrNotHolder) || !strings.Contains(err.Error(), "central-a") {
+		t.Fatalf("b.Check() = %v; want ErrNotHolder naming central-a", err)
+	}
+
+	// A clean stop revokes: b takes over at its next try (TTL/3).
+	stopA()
+	<-doneA
+	took := waitFor(t, "b takes over after a clean stop", 3*time.Second, func() bool { return b.Check() == nil })
+	t.Logf("takeover after a clean stop: %v", took)
+	if err := a.Check(); err == nil {
+		t.Error("a still believes it holds the lease after stopping")
+	}
+}
