@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/lease/etcdtest"
+	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/objstore/s3test"
 )
 
@@ -20,6 +23,8 @@ import (
 // etcd-server): only the holder publishes, the other refuses naming it;
 // when the holder is killed with SIGKILL the other takes the lease within
 // its TTL and publishes, and an edge that knows both syncs that version.
+// The holder is killed in the middle of a publish: the bucket keeps the old
+// version whole, and collect removes what the killed publish left.
 func TestPublisherLeaseMovesOnKill(t *testing.T) {
 	s := s3test.Start(t, "fleet")
 	etcd := etcdtest.Start(t)
@@ -83,10 +88,36 @@ func TestPublisherLeaseMovesOnKill(t *testing.T) {
 		"--central", a.quic + "," + b.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "200ms", "--escalate-below", "0"})
 	v1 := waitApplied(t, edge.url, 1).Applied
 
+	// A is killed in the middle of publishing a large version: the bucket
+	// keeps naming v1, all of whose records are there; what A wrote of the
+	// new one is only unreferenced records.
+	if _, err := testClient(a.url).Ingest(ctx, docs("green", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	half := exec.Command(binary, "publish", "--shard", "manuals", "--node", a.url, "--token", tokenOf(a.url))
+	if err := half.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// versitygw keeps each object as a file: the kill comes once the new
+	// version's records have started to land.
+	recDir := filepath.Join(s.Dir, "fleet", "prod", "r")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ents, _ := os.ReadDir(recDir); len(ents) > 20+50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the big publish wrote no records within 20 s")
+		}
+	}
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	a.cmd.Wait()
+	half.Wait()
+	orphans := checkBucketWhole(t, s, "s3://fleet/prod", v1)
+	if orphans == 0 {
+		t.Error("the killed publish left no records: the kill came too late or too early to test a half publish")
+	}
 	took := waitPublish(b, 3*ttl)
 	if took > ttl+2*time.Second {
 		t.Errorf("B published %v after A's kill; want within the %v TTL and a renewal period", took, ttl)
@@ -95,5 +126,55 @@ func TestPublisherLeaseMovesOnKill(t *testing.T) {
 	if n := count(t, edge.url, "orange"); n != 20 {
 		t.Errorf("the edge finds 'orange' in %d documents after B's version, want 20", n)
 	}
-	t.Logf("publisher lease (TTL %v): B published %v after A was killed", ttl, took)
+	collected, err := exec.Command(binary, "publish", "--collect", "--node", b.url, "--token", tokenOf(b.url)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("publish --collect: %v\n%s", err, collected)
+	}
+	t.Logf("publisher lease (TTL %v): B published %v after A was killed mid-publish (%d records of the unfinished version were in the bucket); %s",
+		ttl, took, orphans, strings.TrimSpace(string(collected)))
+}
+
+// checkBucketWhole checks that the bucket's latest version of manuals is
+// want and that every record it lists is there; it returns how many other
+// records the bucket holds.
+func checkBucketWhole(t *testing.T, s *s3test.Server, url string, want uint64) int {
+	t.Helper()
+	ctx := context.Background()
+	b := s.Open(t, url)
+	latest, err := b.Get(ctx, "l/manuals")
+	if err != nil || string(latest) != strconv.FormatUint(want, 10) {
+		t.Fatalf("after the kill the bucket names version %q (%v), want %d", latest, err, want)
+	}
+	env, err := b.Get(ctx, fmt.Sprintf("m/manuals/%020d", want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := manifest.UnmarshalEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.UnmarshalShard(e.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, c := range m.Chunks {
+		listed["r/"+c.Hash.String()] = true
+	}
+	held, other := 0, 0
+	err = b.List(ctx, "r/", func(k string) error {
+		if listed[k] {
+			held++
+		} else {
+			other++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held != len(listed) {
+		t.Fatalf("version %d lists %d records; the bucket holds %d of them", want, len(listed), held)
+	}
+	return other
 }
