@@ -13,12 +13,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("ingest", "[flags] PATH...", stderr)
 	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	var o ingestfiles.Options
-	fs.StringVar(&o.Shard, "shard", "", "shard to put the documents in (default: the node's default shard)")
-	fs.StringVar(&o.Trust, "trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
-	fs.StringVar(&o.Origin, "origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
-	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar")
-	fs.BoolVar(&o.Async, "async", false, "queue the documents as ingest jobs (answered once stored durably), then show the node's indexing progress")
-	fs.StringVar(&o.Format, "format", "", "format of the files named on the command line: text, markdown, html or jsonl (default: from the file name)")
+	o.AddFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package ingestfiles
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -27,6 +28,16 @@ type Options struct {
 	// durably (Result.Jobs), instead of waiting for them to be indexed.
 	Async bool
 	Quiet bool // no progress bar
+}
+
+// AddFlags registers o's flags on fs, as 'edgerag ingest' takes them.
+func (o *Options) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Shard, "shard", "", "shard to put the documents in (default: the node's default shard)")
+	fs.StringVar(&o.Trust, "trust", "", "trust level of the documents: central, local or untrusted (default: what --origin gives; raising it needs an admin token)")
+	fs.StringVar(&o.Origin, "origin", "", "how the text came: ingest (default), crawler or upload (both untrusted)")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar")
+	fs.BoolVar(&o.Async, "async", false, "queue the documents as ingest jobs (answered once stored durably), then show the node's indexing progress")
+	fs.StringVar(&o.Format, "format", "", "format of the files named on the command line: text, markdown, html or jsonl (default: from the file name)")
 }
 
 // Result is what a Send stored, or queued.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/agent"
+	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
@@ -107,4 +108,47 @@ func StartFleet(t TB) *Fleet {
 	}
 	t.Cleanup(f.Close)
 	return f
+}
+
+// StartCentral starts the fleet's central, named "central", on a free
+// loopback QUIC port, holding docs; it stops with the fleet. Tests of the
+// wire put a relay (sync/transport/relaytest) in front of its QUICAddr to
+// inject loss and delay.
+func (f *Fleet) StartCentral(t TB, docs []api.Document) *agent.Agent {
+	t.Helper()
+	cfg, err := f.Config("central", pki.RoleCentral)
+	if err != nil {
+		t.Fatalf("central's config: %v", err)
+	}
+	a, err := f.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start central: %v", err)
+	}
+	for i := 0; i < len(docs); i += 1000 {
+		if _, err := a.Node().Ingest(context.Background(), docs[i:min(i+1000, len(docs))]); err != nil {
+			t.Fatalf("ingest into central: %v", err)
+		}
+	}
+	return a
+}
+
+// StartEdge starts an edge named name holding nothing, so that every
+// question escalates, to central at addr: central's QUICAddr, or a relay in
+// front of it. adjust, when not nil, changes the config first (a query
+// deadline, a cooldown).
+func (f *Fleet) StartEdge(t TB, name, addr string, adjust func(*agent.Config)) *agent.Agent {
+	t.Helper()
+	cfg, err := f.Config(name, pki.RoleEdge)
+	if err != nil {
+		t.Fatalf("%s's config: %v", name, err)
+	}
+	cfg.Fleet.QUICAddr, cfg.Fleet.Central = "", addr
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	a, err := f.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return a
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/pki/pkitest"
@@ -34,13 +36,11 @@ func fromCentral(t *testing.T, what string, r api.QueryResponse) {
 // central's answer to most questions, and every answer within its deadline.
 func TestLossyLink(t *testing.T) {
 	docs := documents(t, corpus)
-	central := openCentral(t, docs)
-	fleet := pkitest.NewFleet(t)
-	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	via := relaytest.New(t, srv.Addr(), 0.10, 50*time.Millisecond, 7).Addr()
-	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
+	fleet := nodetest.StartFleet(t)
+	central := fleet.StartCentral(t, docs)
+	via := relaytest.New(t, udpAddr(t, central.QUICAddr()), 0.10, 50*time.Millisecond, 7).Addr()
 	const timeout = 3 * time.Second
-	edge := openEdge(t, "edge-1", tc, via, node.Config{QueryTimeout: timeout})
+	edge := fleet.StartEdge(t, "edge-1", via, func(c *agent.Config) { c.QueryTimeout = timeout }).Node()
 
 	// A few at a time, as a site's users would ask; the first ones share
 	// the handshake.

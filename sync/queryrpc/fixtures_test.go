@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"testing"
 
 	"github.com/edgerag/edgerag/node"
@@ -114,4 +115,14 @@ func countRoutes(rs []api.QueryResponse) string {
 		m[key]++
 	}
 	return fmt.Sprint(m)
+}
+
+// udpAddr resolves a node's QUIC address, as a relay takes it.
+func udpAddr(t testing.TB, addr string) *net.UDPAddr {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
