@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/lease/etcdtest"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/objstore/s3test"
@@ -23,6 +25,7 @@ import (
 // etcd-server): only the holder publishes, the other refuses naming it;
 // when the holder is killed with SIGKILL the other takes the lease within
 // its TTL and publishes, and an edge that knows both syncs that version.
+// Edge reports live in etcd: the one replica hears, the other shows.
 // The holder is killed in the middle of a publish: the bucket keeps the old
 // version whole, and collect removes what the killed publish left.
 func TestPublisherLeaseMovesOnKill(t *testing.T) {
@@ -87,6 +90,13 @@ func TestPublisherLeaseMovesOnKill(t *testing.T) {
 	edge := startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", "edge-1",
 		"--central", a.quic + "," + b.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "200ms", "--escalate-below", "0"})
 	v1 := waitApplied(t, edge.url, 1).Applied
+	// The edge reported to A (first in its list); B sees the report too:
+	// reports live in etcd beside the lease.
+	for deadline := time.Now().Add(10 * time.Second); !reported(t, b.url, "edge-1", v1); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("B does not show edge-1's report of version %d", v1)
+		}
+	}
 
 	// A is killed in the middle of publishing a large version: the bucket
 	// keeps naming v1, all of whose records are there; what A wrote of the
@@ -177,4 +187,24 @@ func checkBucketWhole(t *testing.T, s *s3test.Server, url string, want uint64) i
 		t.Fatalf("version %d lists %d records; the bucket holds %d of them", want, len(listed), held)
 	}
 	return other
+}
+
+// reported tells whether central at url shows node's report of version v.
+func reported(t *testing.T, url, node string, v uint64) bool {
+	t.Helper()
+	resp, err := testGet(url + "/v1/sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st fleet.CentralStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.Edges {
+		if a.Node == node && a.Version == v && a.Healthy {
+			return true
+		}
+	}
+	return false
 }

@@ -133,12 +133,17 @@ func newLease(c Config, link *fleetLink, log *slog.Logger) (*lease.Lease, error)
 // and publishing only while it holds l (when not nil).
 func newPublisher(ctx context.Context, c Config, n *node.Node, l *lease.Lease, log *slog.Logger) (*fleet.Publisher, error) {
 	var kv fleet.KV = n.SyncKV()
+	if l != nil {
+		// Edge reports and rollout stages live beside the lease, so
+		// every replica answers polls and advances rollouts alike.
+		kv = splitKV{shared: l.State(), local: kv}
+	}
 	if c.Sync.Store.URL != "" {
 		b, err := objstore.Open(ctx, c.Sync.Store)
 		if err != nil {
 			return nil, fmt.Errorf("--sync-store: %w", err)
 		}
-		kv = objstore.NewKV(b, n.SyncKV(), 0)
+		kv = objstore.NewKV(b, kv, 0)
 		log.Info("published versions in object storage", "store", b.String())
 	}
 	var key ed25519.PrivateKey

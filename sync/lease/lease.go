@@ -2,12 +2,14 @@
 // a key in etcd under a lease it keeps alive, and only the holder cuts
 // versions and moves rollouts. A holder that dies (even with kill -9) stops
 // renewing, the lease expires after its TTL, etcd deletes the key, and
-// another replica takes it.
+// another replica takes it. State keeps central's shared fleet-sync state
+// (edge reports, rollout stages) in the same etcd, so every replica sees
+// it alike.
 //
 // It speaks etcd's v3 JSON gateway (/v3/lease/grant, /v3/lease/keepalive,
-// /v3/kv/txn, /v3/lease/revoke) with the standard library: the lease needs
-// those four calls, and etcd's gRPC client would bring grpc and protobuf
-// for them.
+// /v3/kv/txn, /v3/kv/range, /v3/lease/revoke) with the standard library:
+// those five calls are all it needs, and etcd's gRPC client would bring
+// grpc and protobuf for them.
 //
 // A replica trusts its lease only until the time its last renewal was sent
 // plus the TTL, less a margin: after that another replica may hold it, so

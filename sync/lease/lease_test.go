@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/lease"
 	"github.com/edgerag/edgerag/sync/lease/etcdtest"
 )
@@ -70,5 +71,40 @@ func TestOneHolderAndTakeover(t *testing.T) {
 	t.Logf("takeover after a clean stop: %v", took)
 	if err := a.Check(); err == nil {
 		t.Error("a still believes it holds the lease after stopping")
+	}
+}
+
+func TestStateInEtcd(t *testing.T) {
+	s := etcdtest.Start(t)
+	l, err := lease.New(lease.Config{URL: s.URL("test"), Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := l.State()
+	ctx := context.Background()
+	if _, err := st.Get("a/manuals/edge-1"); !errors.Is(err, shard.ErrNotFound) {
+		t.Fatalf("Get of a missing key: %v", err)
+	}
+	err = st.Update(ctx, []shard.KV{{Key: "a/manuals/edge-1", Value: []byte(`{"v":1}`)}, {Key: "a/manuals/edge-2", Value: []byte(`{"v":2}`)},
+		{Key: "a/manualsx/edge-1", Value: []byte("other shard")}, {Key: "o/manuals", Value: []byte("canary")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if err := st.Scan(ctx, "a/manuals/", false, func(k string, v []byte) error { keys = append(keys, k+"="+string(v)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, " ") != `a/manuals/edge-1={"v":1} a/manuals/edge-2={"v":2}` {
+		t.Errorf("Scan = %v", keys)
+	}
+	vals, err := st.GetMany([]string{"o/manuals", "o/none"})
+	if err != nil || string(vals[0]) != "canary" || vals[1] != nil {
+		t.Errorf("GetMany = %q, %v", vals, err)
+	}
+	if err := st.Update(ctx, nil, []string{"o/manuals"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get("o/manuals"); !errors.Is(err, shard.ErrNotFound) {
+		t.Errorf("after delete: %v", err)
 	}
 }
