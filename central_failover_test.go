@@ -114,6 +114,13 @@ func TestEdgeFailsOverBetweenCentrals(t *testing.T) {
 			t.Errorf("after failover the shard is %+v; want version %d kept", s, applied)
 		}
 	}
+	// The breaker is per address: the edge's sync status shows B first
+	// and closed, then A with its failures (its breaker may have closed
+	// again after --central-cooldown; B, answering, stays first).
+	cs := syncStatus(t, edge.url).Centrals
+	if len(cs) != 2 || cs[0].Addr != b.quic || cs[0].Open || cs[1].Addr != a.quic || cs[1].Failures == 0 || cs[1].LastError == "" {
+		t.Errorf("central replicas in the edge's sync status: %+v; want %s closed first, then %s with its failures", cs, b.quic, a.quic)
+	}
 	t.Logf("after kill -9 of the first central: first escalation answered by the second in %v; first successful poll %v after the kill; %d failed polls",
 		first, polled, len(failed))
 }
