@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/edgerag/edgerag/node/shard"
@@ -9,11 +10,19 @@ import (
 )
 
 // sharedStatePrefixes are central's fleet-sync keys that every replica must
-// see alike: edge reports ("a/") and rollout stages ("o/"). With a
-// publisher lease they live in etcd beside it.
-var sharedStatePrefixes = []string{"a/", "o/"}
+// see alike: edge reports ("a/"), rollout stages ("o/") and the edges seen
+// polling ("k/NODE", from which canaries are chosen). With a publisher
+// lease they live in etcd beside it.
+var sharedStatePrefixes = []string{"a/", "o/", "k/"}
+
+// localModelKeys share "k/" with the edges seen but are each replica's own:
+// the model manifests it ships from its own Ollama.
+var localModelKeys = []string{"k/latest", "k/version", "k/applied"}
 
 func sharedState(key string) bool {
+	if slices.Contains(localModelKeys, key) {
+		return false
+	}
 	for _, p := range sharedStatePrefixes {
 		if strings.HasPrefix(key, p) {
 			return true
