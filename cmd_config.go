@@ -7,25 +7,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/config"
 )
-
-// configTables groups the flags of 'edgerag serve' into the tables of the
-// configuration file. A flag not listed here is a top-level key, so a new
-// flag can be set from the file at once; list it here to give it a table.
-var configTables = []config.Table{
-	{Name: "log", Doc: "What the node logs and how.", Flags: []string{"log-level", "log-format"}},
-	{Name: "store", Doc: "The shard store.", Flags: []string{"no-sync"}},
-	{Name: "retrieval", Doc: "Retrieval, chunking and when to abstain.",
-		Flags: []string{"bm25-k1", "bm25-b", "min-confidence", "chunk-tokens", "chunk-overlap"}},
-	{Name: "models", Doc: "The model manifest: the Ollama server, the generation and embedding\nmodels, and their options. With no models the node answers extractively.",
-		Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull", "llm", "llm-model"}},
-	{Name: "fleet", Doc: "Talking to the rest of the fleet over QUIC with mutual TLS, and escalation to central.",
-		Flags: []string{"tls-dir", "quic", "central", "central-name", "escalate-below", "query-timeout", "central-cooldown"}},
-	{Name: "membership", Doc: "Serf membership with the other nodes of the site (gossip).",
-		Flags: []string{"gossip", "advertise", "join", "keyring", "fleet-label", "gossip-profile", "insecure-dev"}},
-}
 
 // machineDefaults are flags whose default depends on the machine; the
 // documentation names the rule instead of this machine's value.
@@ -64,7 +49,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		role = "central"
 	}
 	nfs := nodeFlags(role)
-	docSchema, err := cmdline.DocSchema(nfs, configTables, machineDefaults)
+	docSchema, err := cmdline.DocSchema(nfs, agent.ConfigTables(), machineDefaults)
 	if err != nil {
 		return err
 	}
@@ -73,7 +58,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if fs.NArg() != 1 {
 			return usageError{"usage: edgerag config check [--central] FILE"}
 		}
-		n, err := cmdline.CheckConfig(fs.Arg(0), nfs, configTables)
+		n, err := cmdline.CheckConfig(fs.Arg(0), nfs, agent.ConfigTables())
 		if ce := (cmdline.ConfigError{}); errors.As(err, &ce) {
 			fmt.Fprintln(stdout, ce.Err)
 			return errors.New("the configuration has errors")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/config"
 )
@@ -37,7 +38,7 @@ func TestConfigDocUpToDate(t *testing.T) {
 func TestConfigKeysAreServeFlags(t *testing.T) {
 	for _, role := range []string{"edge", "central"} {
 		fs := nodeFlags(role)
-		s, err := cmdline.Schema(fs, configTables)
+		s, err := cmdline.Schema(fs, agent.ConfigTables())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,8 +55,8 @@ func TestConfigKeysAreServeFlags(t *testing.T) {
 		if n != len(s.Keys) || n < 20 {
 			t.Errorf("%s: %d flags, %d keys", role, n, len(s.Keys))
 		}
-		if m := config.Missing(fs, configTables); len(m) > 0 && role == "edge" {
-			t.Errorf("configTables lists flags serve does not have: %v", m)
+		if m := config.Missing(fs, agent.ConfigTables()); len(m) > 0 && role == "edge" {
+			t.Errorf("agent.ConfigTables lists flags serve does not have: %v", m)
 		}
 	}
 }
@@ -106,7 +107,7 @@ query-timeout = "9s"
 				}
 				return []byte(file), nil
 			}
-			if err := cmdline.LoadConfig(fs, configTables, fs.Lookup(cmdline.ConfigFlag).Value.String(), env, read); err != nil {
+			if err := cmdline.LoadConfig(fs, agent.ConfigTables(), fs.Lookup(cmdline.ConfigFlag).Value.String(), env, read); err != nil {
 				t.Fatal(err)
 			}
 			for k, v := range tc.want {

@@ -81,5 +81,5 @@ func printIf(err error, print func()) error {
 // readFleetConfig reads a fleet config file in the layout of the node's
 // configuration file, checked as the agent applies it.
 func readFleetConfig(path string) (map[string]string, error) {
-	return cmdline.ReadFleetConfig(path, configTables, agent.CheckSetting)
+	return cmdline.ReadFleetConfig(path, agent.ConfigTables(), agent.CheckSetting)
 }

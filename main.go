@@ -192,13 +192,3 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args allowing flags after positional arguments
 // ("edgerag eval DIR --json"); a lone "--" still ends the flags.
 func parseFlags(fs *flag.FlagSet, args []string) error { return cmdline.Parse(fs, args) }
-
-// unitFloatVar is a float flag that must lie in [0, 1], checked when set.
-func unitFloatVar(fs *flag.FlagSet, p *float64, name string, value float64, usage string) {
-	cmdline.UnitFloatVar(fs, p, name, value, usage)
-}
-
-// checkedStringVar is a string flag whose values check accepts.
-func checkedStringVar(fs *flag.FlagSet, p *string, name, value string, check func(string) error, usage string) {
-	cmdline.CheckedStringVar(fs, p, name, value, check, usage)
-}

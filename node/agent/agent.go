@@ -113,7 +113,7 @@ func (a *Agent) openNode(ctx context.Context) error {
 		Generator: gen, Embedder: emb, PreviousEmbedder: previousEmbedder(c.Model),
 		Name: c.Name, Role: c.Role, Version: c.Version, DataDir: c.DataDir, NoSync: c.NoSync,
 		BM25: c.BM25, MinConfidence: c.MinConfidence, Logger: a.log, Remote: a.link.remote, Peers: a.gossip.peers(),
-		Routing: c.Routing, QueryTimeout: c.QueryTimeout, CentralCooldown: c.CentralCooldown, Chunking: c.Chunking,
+		Routing: c.Routing, QueryTimeout: c.QueryTimeout, CentralCooldown: c.CentralCooldown, CentralFailures: c.CentralFailures, Chunking: c.Chunking,
 		Now: c.Now, AuditMax: c.Auth.AuditMax,
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	Routing         route.Thresholds
 	QueryTimeout    time.Duration // zero: the node's default (5 s)
 	CentralCooldown time.Duration // zero: the node's default (30 s)
+	// CentralFailures failed escalations in a row open the circuit to
+	// central for CentralCooldown; zero: the node's default (1).
+	CentralFailures int
 	Chunking        chunk.Options // zero: the node's default
 	// Model is the Ollama server and models; zero: extractive answers only.
 	Model ollama.Config
@@ -50,6 +53,8 @@ type Config struct {
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
+
+	Hooks Hooks // for embedders and tests (hooks.go); zero in the binary
 
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now; the one clock of the node

@@ -75,7 +75,7 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 		l.remote = queryrpc.NewClient(l.central, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
 	}
 	if o.QUICAddr != "" {
-		l.server, err = transport.Listen(ctx, o.QUICAddr, cfg, l.dispatch)
+		l.server, err = l.listenQUIC(ctx, c, cfg)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("listen for QUIC on %s: %w", o.QUICAddr, err)

@@ -2,8 +2,8 @@
 // the names of their flags: flag sets that take flags after positional
 // arguments, flag values checked when they are set, the API client a
 // command reaches a node with (token, CA), and the sizes, lists and log
-// settings the node commands parse. Package main imports it; nothing else
-// does.
+// settings the node commands parse. Package main imports it, and
+// node/agent for the checked flag values of the daemon's flags.
 package cmdline
 
 import (

@@ -10,6 +10,7 @@ import (
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/pki"
+	"github.com/edgerag/edgerag/sync/synckey"
 )
 
 // Fleet is nodes of one fleet running in this process: each an agent.Agent
@@ -47,7 +48,7 @@ func NewFleet(dir string) (*Fleet, error) {
 // free loopback port and no HTTP API. Adjust it before Start: an edge
 // escalates once Fleet.Central is set (see Edge).
 func (f *Fleet) Config(name, role string) (agent.Config, error) {
-	if err := pki.IssueCert(f.caDir, f.tlsDir, name, role, time.Hour); err != nil {
+	if err := f.issue(name, role); err != nil {
 		return agent.Config{}, err
 	}
 	return agent.Config{
@@ -84,10 +85,98 @@ func (f *Fleet) Start(ctx context.Context, cfg agent.Config) (*agent.Agent, erro
 	return a, nil
 }
 
+// issue issues name's certificate with role, once: a node started again
+// (a restart, each run of a benchmark) keeps the one it was first given.
+func (f *Fleet) issue(name, role string) error {
+	if _, err := os.Stat(filepath.Join(f.tlsDir, name+".crt")); err == nil {
+		return nil
+	}
+	return pki.IssueCert(f.caDir, f.tlsDir, name, role, time.Hour)
+}
+
 // Identity loads the fleet certificate of a node Config issued, for a test
 // that dials the fleet with a transport of its own.
 func (f *Fleet) Identity(name string) (*pki.Identity, error) {
 	return pki.LoadIdentity(filepath.Join(f.tlsDir, pki.CACertFile), filepath.Join(f.tlsDir, name+".crt"), filepath.Join(f.tlsDir, name+".key"))
+}
+
+// NewIdentity issues a fleet certificate for name with role and loads it,
+// for a test that dials the fleet with a transport client of its own (a
+// client misbehaving on purpose, or many of them).
+func (f *Fleet) NewIdentity(t TB, name, role string) *pki.Identity {
+	t.Helper()
+	if err := f.issue(name, role); err != nil {
+		t.Fatalf("issue %s's certificate: %v", name, err)
+	}
+	id, err := f.Identity(name)
+	if err != nil {
+		t.Fatalf("load %s's identity: %v", name, err)
+	}
+	return id
+}
+
+// Outsider returns the identity of an edge whose certificate comes from
+// another CA but that trusts this fleet's CA too, so that it is the
+// fleet's node, not the outsider, that has to refuse the connection.
+func (f *Fleet) Outsider(t TB, name string) *pki.Identity {
+	t.Helper()
+	other, out := filepath.Join(f.dir, "outsider-ca"), filepath.Join(f.dir, "outsider")
+	both := filepath.Join(out, "both.crt")
+	err := pki.InitCA(other, "evil", time.Now())
+	if err == nil {
+		err = pki.IssueCert(other, out, name, pki.RoleEdge, time.Hour)
+	}
+	var ours, theirs []byte
+	if err == nil {
+		ours, err = os.ReadFile(filepath.Join(f.tlsDir, pki.CACertFile))
+	}
+	if err == nil {
+		theirs, err = os.ReadFile(filepath.Join(other, pki.CACertFile))
+	}
+	if err == nil {
+		err = os.WriteFile(both, append(ours, theirs...), 0o644)
+	}
+	var id *pki.Identity
+	if err == nil {
+		id, err = pki.LoadIdentity(both, filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
+	}
+	if err != nil {
+		t.Fatalf("outsider %s: %v", name, err)
+	}
+	return id
+}
+
+// SyncKey writes the fleet's sync key pair ('edgerag sync keygen') once and
+// returns its files: key for central's Sync.Key, pub for an edge's
+// Sync.Pub.
+func (f *Fleet) SyncKey(t TB) (key, pub string) {
+	t.Helper()
+	dir := filepath.Join(f.dir, "sync-key")
+	key, pub = filepath.Join(dir, "sync.key"), filepath.Join(dir, "sync.pub")
+	if _, err := os.Stat(key); err == nil {
+		return key, pub
+	}
+	if _, err := synckey.Generate(dir, nil); err != nil {
+		t.Fatalf("sync key: %v", err)
+	}
+	return key, pub
+}
+
+// Restart closes a and starts it again, from its config and its data
+// directory, on the same QUIC address: a node that crashed and came back
+// where the others know it.
+func (f *Fleet) Restart(t TB, a *agent.Agent) *agent.Agent {
+	t.Helper()
+	cfg, addr := a.Config(), a.QUICAddr()
+	a.Close()
+	if addr != "" {
+		cfg.Fleet.QUICAddr = addr
+	}
+	b, err := f.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("restart %s: %v", cfg.Name, err)
+	}
+	return b
 }
 
 // Close stops every node started, the last first.
@@ -111,14 +200,19 @@ func StartFleet(t TB) *Fleet {
 }
 
 // StartCentral starts the fleet's central, named "central", on a free
-// loopback QUIC port, holding docs; it stops with the fleet. Tests of the
-// wire put a relay (sync/transport/relaytest) in front of its QUICAddr to
-// inject loss and delay.
-func (f *Fleet) StartCentral(t TB, docs []api.Document) *agent.Agent {
+// loopback QUIC port, holding docs; it stops with the fleet. adjust, when
+// not nil, changes the config first: a sync key (SyncKey) to publish, a
+// dispatcher hook (agent.Hooks) to hold, rewrite or count requests. Tests
+// of the wire put a relay (sync/transport/relaytest) in front of its
+// QUICAddr to inject loss and delay.
+func (f *Fleet) StartCentral(t TB, docs []api.Document, adjust func(*agent.Config)) *agent.Agent {
 	t.Helper()
 	cfg, err := f.Config("central", pki.RoleCentral)
 	if err != nil {
 		t.Fatalf("central's config: %v", err)
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	a, err := f.Start(context.Background(), cfg)
 	if err != nil {

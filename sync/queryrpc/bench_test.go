@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
-	"github.com/edgerag/edgerag/sync/transport"
 )
 
 // benchCorpus is what central holds in the benchmarks: 20,000 chunks, so
@@ -25,25 +25,27 @@ var benchCorpus = evalset.Synthetic{Docs: 5000, SectionsPerDoc: 4, WordsPerSecti
 
 var (
 	benchOnce    sync.Once
-	benchCentral *node.Node
+	benchFleet   *nodetest.Fleet
+	benchCentral *agent.Agent
 	benchDocs    []api.Document
 	benchDir     string
 )
 
-// TestMain removes the benchmarks' shared central node, which outlives any
-// one benchmark.
+// TestMain removes the benchmarks' shared fleet, which outlives any one
+// benchmark.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchCentral != nil {
-		benchCentral.Close()
+	if benchFleet != nil {
+		benchFleet.Close()
 		os.RemoveAll(benchDir)
 	}
 	os.Exit(code)
 }
 
-// sharedCentral is a central node holding benchCorpus, built once per test
-// binary run (ingesting takes seconds) and shared by the benchmarks.
-func sharedCentral(b *testing.B) (*node.Node, []api.Document) {
+// sharedCentral is a fleet with a central holding benchCorpus, built once
+// per test binary run (ingesting takes seconds) and shared by the
+// benchmarks, which start their edges in it.
+func sharedCentral(b *testing.B) (*nodetest.Fleet, *agent.Agent, []api.Document) {
 	benchOnce.Do(func() {
 		benchDocs = documents(b, benchCorpus)
 		dir, err := os.MkdirTemp("", "queryrpc-bench-")
@@ -51,24 +53,23 @@ func sharedCentral(b *testing.B) (*node.Node, []api.Document) {
 			b.Fatal(err)
 		}
 		benchDir = dir
-		n, err := node.New(node.Config{Name: centralName, Role: "central", DataDir: dir, NoSync: true})
-		if err != nil {
+		if benchFleet, err = nodetest.NewFleet(dir); err != nil {
 			b.Fatal(err)
 		}
-		if err := n.Open(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		benchCentral = n
-		for i := 0; i < len(benchDocs); i += 1000 {
-			if _, err := n.Ingest(context.Background(), benchDocs[i:i+min(1000, len(benchDocs)-i)]); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchCentral = benchFleet.StartCentral(b, benchDocs, nil)
 	})
-	if benchCentral == nil || len(benchCentral.Shards()) == 0 {
+	if benchCentral == nil || len(benchCentral.Node().Shards()) == 0 {
 		b.Skip("the shared central node failed to build")
 	}
-	return benchCentral, benchDocs
+	return benchFleet, benchCentral, benchDocs
+}
+
+// benchEdge starts an edge of the shared fleet asking central, closed when
+// the benchmark ends (each run of a benchmark starts its own).
+func benchEdge(b *testing.B, fleet *nodetest.Fleet, addr string) *node.Node {
+	edge := fleet.StartEdge(b, "edge-1", addr, nil)
+	b.Cleanup(func() { edge.Close() })
+	return edge.Node()
 }
 
 func pctMS(sorted []time.Duration, pct float64) float64 {
@@ -79,11 +80,9 @@ func pctMS(sorted []time.Duration, pct float64) float64 {
 // and through an edge that holds nothing, over a warm loopback connection,
 // and reports what escalating adds to central's own processing time.
 func BenchmarkEscalationOverhead(b *testing.B) {
-	central, docs := sharedCentral(b)
-	fleet := pkitest.NewFleet(b)
-	srv := serve(b, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	tc := newTransportClient(b, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
-	edge := openEdge(b, "edge-1", tc, srv.Addr().String(), node.Config{})
+	fleet, c, docs := sharedCentral(b)
+	central := c.Node()
+	edge := benchEdge(b, fleet, c.QUICAddr())
 	qs := questions(benchCorpus, docs, 1000, 11)
 	ctx := context.Background()
 	if r, err := edge.Query(ctx, api.QueryRequest{Question: qs[0]}); err != nil || r.Route != "central" {
@@ -133,13 +132,11 @@ func BenchmarkEscalationOverhead(b *testing.B) {
 // has 50 users of one edge node share its single connection.
 func BenchmarkConcurrentEscalations(b *testing.B) {
 	const askers = 50
-	central, docs := sharedCentral(b)
-	fleet := pkitest.NewFleet(b)
-	srv := serve(b, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	addr := srv.Addr().String()
+	fleet, central, docs := sharedCentral(b)
+	addr := central.QUICAddr()
 	target := queryrpc.Target{Name: centralName, Addr: addr}
 	qs := questions(benchCorpus, docs, 1000, 13)
-	id := fleet.Identity("edge-1", pki.RoleEdge)
+	id := fleet.NewIdentity(b, "edge-asker", pki.RoleEdge)
 
 	run := func(b *testing.B, ask []func(context.Context, api.QueryRequest) (api.QueryResponse, error)) {
 		var next atomic.Int64
@@ -182,7 +179,7 @@ func BenchmarkConcurrentEscalations(b *testing.B) {
 	b.Run("edges=50", func(b *testing.B) {
 		ask := make([]func(context.Context, api.QueryRequest) (api.QueryResponse, error), askers)
 		for g := range ask {
-			c := queryrpc.NewClient(newTransportClient(b, transport.Config{Identity: id}), "edge-1")
+			c := queryrpc.NewClient(newTransportClient(b, id), "edge-asker")
 			if _, err := c.Ask(context.Background(), target, api.QueryRequest{Question: qs[0]}); err != nil {
 				b.Fatal(err)
 			}
@@ -191,7 +188,7 @@ func BenchmarkConcurrentEscalations(b *testing.B) {
 		run(b, ask)
 	})
 	b.Run("one-edge", func(b *testing.B) {
-		edge := openEdge(b, "edge-1", newTransportClient(b, transport.Config{Identity: id}), addr, node.Config{})
+		edge := benchEdge(b, fleet, addr)
 		if r, err := edge.Query(context.Background(), api.QueryRequest{Question: qs[0]}); err != nil || r.Route != "central" {
 			b.Fatalf("warm-up: route %q, %v", r.Route, err)
 		}

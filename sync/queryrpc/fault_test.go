@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/transport/relaytest"
@@ -37,7 +35,7 @@ func fromCentral(t *testing.T, what string, r api.QueryResponse) {
 func TestLossyLink(t *testing.T) {
 	docs := documents(t, corpus)
 	fleet := nodetest.StartFleet(t)
-	central := fleet.StartCentral(t, docs)
+	central := fleet.StartCentral(t, docs, nil)
 	via := relaytest.New(t, udpAddr(t, central.QUICAddr()), 0.10, 50*time.Millisecond, 7).Addr()
 	const timeout = 3 * time.Second
 	edge := fleet.StartEdge(t, "edge-1", via, func(c *agent.Config) { c.QueryTimeout = timeout }).Node()
@@ -85,42 +83,23 @@ func TestLossyLink(t *testing.T) {
 	t.Logf("%d/%d from central; slowest %v", centralN, len(qs), slices.Max(took))
 }
 
-// blocking answers with central's index, except that the question block
-// hangs until the handler's context ends, as a central node dying in the
-// middle of a request would.
-type blocking struct {
-	central *node.Node
-	block   string
-	started chan struct{} // receives once per blocked request
-}
-
-func (b *blocking) answer(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
-	if q.Question == b.block {
-		b.started <- struct{}{}
-		<-ctx.Done()
-		return api.QueryResponse{}, ctx.Err()
-	}
-	return b.central.QueryLocal(ctx, q)
-}
-
 // TestCentralKilledAndRestarted kills central while it is answering: the
 // edge must answer on its own, labelled degraded, within its deadline; and
 // when central comes back on the same address, the same edge must escalate
 // to it again without being restarted.
 func TestCentralKilledAndRestarted(t *testing.T) {
 	docs := documents(t, corpus)
-	central := openCentral(t, docs)
-	fleet := pkitest.NewFleet(t)
-	centralID := fleet.Identity(centralName, pki.RoleCentral)
-	b := &blocking{central: central, block: "what does the dying node say", started: make(chan struct{}, 1)}
-	srv := serve(t, "127.0.0.1:0", centralID, handler(b.answer))
-	addr := srv.Addr().String()
+	fleet := nodetest.StartFleet(t)
+	const block = "what does the dying node say"
+	started := make(chan struct{}, 1)
+	central := fleet.StartCentral(t, docs, func(c *agent.Config) { c.Hooks.WrapDispatch = holding(block, started, nil) })
 	// The delay keeps the edge's session resumption with the restarted
 	// central clear of quic-go issue 4303 (see transport's roundTrip).
-	via := relaytest.New(t, srv.Addr(), 0, 10*time.Millisecond, 1).Addr()
-	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
+	via := relaytest.New(t, udpAddr(t, central.QUICAddr()), 0, 10*time.Millisecond, 1).Addr()
 	const timeout, cooldown = 2 * time.Second, 200 * time.Millisecond
-	edge := openEdge(t, "edge-1", tc, via, node.Config{QueryTimeout: timeout, CentralFailures: 1, CentralCooldown: cooldown})
+	edge := fleet.StartEdge(t, "edge-1", via, func(c *agent.Config) {
+		c.QueryTimeout, c.CentralFailures, c.CentralCooldown = timeout, 1, cooldown
+	}).Node()
 	q := questions(corpus, docs, 1, 2)[0]
 	ctx := context.Background()
 
@@ -138,15 +117,16 @@ func TestCentralKilledAndRestarted(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		start := time.Now()
-		r, err := edge.Query(ctx, api.QueryRequest{Question: b.block})
+		r, err := edge.Query(ctx, api.QueryRequest{Question: block})
 		done <- result{r, err, time.Since(start)}
 	}()
 	select {
-	case <-b.started:
+	case <-started:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the question never reached central")
 	}
-	if err := srv.Close(); err != nil {
+	// Central's QUIC endpoint dies; the node behind it stays up.
+	if err := central.CloseQUIC(); err != nil {
 		t.Fatal(err)
 	}
 	res := <-done
@@ -177,7 +157,7 @@ func TestCentralKilledAndRestarted(t *testing.T) {
 	// The connection the edge dialled while central was down is still
 	// retrying its handshake, with backoff, for up to the handshake
 	// timeout (5 s); the first escalation after the restart rides on it.
-	serve(t, addr, centralID, handler(b.answer))
+	fleet.Restart(t, central)
 	restarted := time.Now()
 	for {
 		r, err = edge.Query(ctx, api.QueryRequest{Question: q})
@@ -201,25 +181,14 @@ func TestCentralKilledAndRestarted(t *testing.T) {
 // in flight meanwhile on another connection is not disturbed.
 func TestRefusals(t *testing.T) {
 	docs := documents(t, corpus)
-	central := openCentral(t, docs)
-	fleet := pkitest.NewFleet(t)
+	fleet := nodetest.StartFleet(t)
 	qs := questions(corpus, docs, 2, 3)
 	slowQ, otherQ := qs[0], qs[1]
-	started, release := make(chan struct{}), make(chan struct{})
-	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
-		if q.Question == slowQ {
-			close(started)
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return api.QueryResponse{}, ctx.Err()
-			}
-		}
-		return central.QueryLocal(ctx, q)
-	}))
-	target := queryrpc.Target{Name: centralName, Addr: srv.Addr().String()}
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	central := fleet.StartCentral(t, docs, func(c *agent.Config) { c.Hooks.WrapDispatch = holding(slowQ, started, release) })
+	target := queryrpc.Target{Name: centralName, Addr: central.QUICAddr()}
 
-	good := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)}), "edge-1")
+	good := queryrpc.NewClient(newTransportClient(t, fleet.NewIdentity(t, "edge-1", pki.RoleEdge)), "edge-1")
 	slow := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -238,7 +207,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatal("the good request never reached central")
 	}
 
-	badTC := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-2", pki.RoleEdge)})
+	badTC := newTransportClient(t, fleet.NewIdentity(t, "edge-2", pki.RoleEdge))
 	bad := queryrpc.NewClient(badTC, "edge-2")
 	ask := func(q api.QueryRequest) func(context.Context) error {
 		return func(ctx context.Context) error { _, err := bad.Ask(ctx, target, q); return err }
@@ -280,7 +249,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	t.Run("certificate of another CA", func(t *testing.T) {
-		outsider := queryrpc.NewClient(newTransportClient(t, transport.Config{Identity: fleet.Outsider("edge-1")}), "edge-1")
+		outsider := queryrpc.NewClient(newTransportClient(t, fleet.Outsider(t, "edge-1")), "edge-1")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := outsider.Ask(ctx, target, api.QueryRequest{Question: otherQ})

@@ -2,17 +2,15 @@ package queryrpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"testing"
 
-	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
-	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -50,58 +48,36 @@ func questions(s evalset.Synthetic, docs []api.Document, n int, seed uint64) []s
 	return out
 }
 
-// openCentral opens a central node holding docs.
-func openCentral(t testing.TB, docs []api.Document) *node.Node {
-	t.Helper()
-	n := nodetest.OpenNode(t, node.Config{Name: centralName, Role: "central"})
-	for i := 0; i < len(docs); i += 1000 {
-		if _, err := n.Ingest(context.Background(), docs[i:min(i+1000, len(docs))]); err != nil {
-			t.Fatal(err)
+// holding wraps central's dispatcher (agent.Hooks.WrapDispatch): the
+// question q hangs, after a signal on started, until release is closed or
+// the request's context ends — as a central node dying in the middle of a
+// request would when release is nil. Every other request is central's.
+func holding(q string, started chan<- struct{}, release <-chan struct{}) func(transport.Handler) transport.Handler {
+	return func(next transport.Handler) transport.Handler {
+		return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+			var body struct {
+				Query api.QueryRequest `json:"query"`
+			}
+			if req.Type == wire.TypeQuery && json.Unmarshal(req.Payload, &body) == nil && body.Query.Question == q {
+				started <- struct{}{}
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return next(ctx, peer, req)
 		}
 	}
-	return n
 }
 
-// handler serves queries with answer and pings, as node/agent wires central.
-func handler(answer queryrpc.Answerer) transport.Handler {
-	return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		switch req.Type {
-		case wire.TypeQuery:
-			return queryrpc.Handle(ctx, peer, req, answer)
-		case wire.TypePing:
-			return []byte("{}"), nil
-		}
-		return nil, transport.Errorf(wire.CodeBadRequest, "central does not serve %s requests", req.Type)
-	}
-}
-
-// serve runs central's QUIC endpoint on addr ("127.0.0.1:0" for any port);
-// it is closed at cleanup, and closing it twice is harmless.
-func serve(t testing.TB, addr string, id *pki.Identity, h transport.Handler) *transport.Server {
+// newTransportClient returns a transport client closed at cleanup: a
+// client of queryrpc's own, beside the fleet's agents.
+func newTransportClient(t testing.TB, id *pki.Identity) *transport.Client {
 	t.Helper()
-	s, err := transport.Listen(context.Background(), addr, transport.Config{Identity: id}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// newTransportClient returns a transport client closed at cleanup.
-func newTransportClient(t testing.TB, cfg transport.Config) *transport.Client {
-	t.Helper()
-	c := transport.NewClient(cfg)
+	c := transport.NewClient(transport.Config{Identity: id})
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// openEdge opens an edge node holding nothing, so that every question
-// escalates, which asks central at addr through tc.
-func openEdge(t testing.TB, name string, tc *transport.Client, addr string, cfg node.Config) *node.Node {
-	t.Helper()
-	cfg.Name = name
-	cfg.Remote = queryrpc.NewClient(tc, name).Central(queryrpc.Target{Name: centralName, Addr: addr})
-	return nodetest.OpenNode(t, cfg)
 }
 
 // countRoutes summarises answers for failure messages.

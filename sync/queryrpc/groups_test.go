@@ -7,11 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
@@ -22,18 +21,13 @@ import (
 // each asker from what its groups may see, and refuses a request that
 // names no asker.
 func TestEscalationCarriesTheAskersGroups(t *testing.T) {
-	central := openCentral(t, nil)
 	docs := []api.Document{
 		{ID: "open", Body: "The compressor K-2 runs at 8 bar."},
 		{ID: "secret", Groups: []string{"hr"}, Body: "The compressor K-2 operator earns a night bonus of 700 euros per month."},
 	}
-	if _, err := central.Ingest(context.Background(), docs); err != nil {
-		t.Fatal(err)
-	}
-	fleet := pkitest.NewFleet(t)
-	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), handler(central.QueryLocal))
-	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
-	edge := openEdge(t, "edge-1", tc, srv.Addr().String(), node.Config{})
+	fleet := nodetest.StartFleet(t)
+	central := fleet.StartCentral(t, docs, nil)
+	edge := fleet.StartEdge(t, "edge-1", central.QUICAddr(), nil).Node()
 	ask := func(groups ...string) api.QueryResponse {
 		ctx := auth.WithPrincipal(context.Background(), auth.Principal{Name: "u", Role: auth.RoleQuery, Groups: groups})
 		r, err := edge.Query(ctx, api.QueryRequest{Question: "compressor K-2 operator night bonus", K: 5})
@@ -60,39 +54,38 @@ func TestEscalationCarriesTheAskersGroups(t *testing.T) {
 	}
 	// A request without an asker, as a node before access control sends.
 	b, _ := json.Marshal(map[string]any{"query": api.QueryRequest{Question: "compressor"}, "from": "old-edge"})
-	_, err := tc.Call(context.Background(), srv.Addr().String(), centralName, wire.TypeQuery, b)
+	tc := newTransportClient(t, fleet.NewIdentity(t, "edge-2", pki.RoleEdge))
+	_, err := tc.Call(context.Background(), central.QUICAddr(), centralName, wire.TypeQuery, b)
 	var te *transport.Error
 	if !errors.As(err, &te) || te.Code != wire.CodeUnauthorized {
 		t.Fatalf("request without asker: %v", err)
 	}
 }
 
-// TestEdgeQuestionsSeeOnlyTheScope serves central's questions with a scope
-// of one published shard: an edge's question never cites the unpublished
-// one, and naming it is refused with CodeUnauthorized.
+// TestEdgeQuestionsSeeOnlyTheScope asks an edge that shares one of its two
+// shards (--share manuals) from another edge: the question never cites the
+// shard it keeps to itself, and naming that one is refused with
+// CodeUnauthorized.
 func TestEdgeQuestionsSeeOnlyTheScope(t *testing.T) {
-	central := openCentral(t, nil)
+	fleet := nodetest.StartFleet(t)
+	cfg, err := fleet.Config("edge-a", pki.RoleEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.Share = []string{"manuals"}
+	peer, err := fleet.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	docs := []api.Document{
 		{ID: "pub", Shard: "manuals", Body: "The boiler B-4 is descaled every spring."},
 		{ID: "draft", Shard: "drafts", Body: "The boiler B-4 will be replaced by a heat pump next spring, unannounced."},
 	}
-	if _, err := central.Ingest(context.Background(), docs); err != nil {
+	if _, err := peer.Node().Ingest(context.Background(), docs); err != nil {
 		t.Fatal(err)
 	}
-	fleet := pkitest.NewFleet(t)
-	scope := func(peer transport.Peer) ([]string, bool) {
-		if peer.Role == pki.RoleCentral {
-			return nil, false
-		}
-		return []string{"manuals"}, true
-	}
-	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		return queryrpc.HandleScoped(ctx, peer, req, central.QueryLocal, scope)
-	}
-	srv := serve(t, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), h)
-	tc := newTransportClient(t, transport.Config{Identity: fleet.Identity("edge-1", pki.RoleEdge)})
-	client := queryrpc.NewClient(tc, "edge-1")
-	target := queryrpc.Target{Name: centralName, Addr: srv.Addr().String()}
+	client := queryrpc.NewClient(newTransportClient(t, fleet.NewIdentity(t, "edge-b", pki.RoleEdge)), "edge-b")
+	target := queryrpc.Target{Name: "edge-a", Addr: peer.QUICAddr()}
 	r, err := client.Ask(context.Background(), target, api.QueryRequest{Question: "boiler B-4 spring heat pump", K: 5})
 	if err != nil {
 		t.Fatal(err)

@@ -2,28 +2,31 @@ package queryrpc_test
 
 import (
 	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/transport/relaytest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
-// earlyHandler serves queries with answer and reports on seen whether each
-// arrived as 0-RTT data.
-func earlyHandler(answer queryrpc.Answerer, seen chan<- bool) transport.Handler {
-	h := handler(answer)
-	return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		if req.Type == wire.TypeQuery {
-			seen <- transport.Early(ctx)
+// reportEarly wraps central's dispatcher (agent.Hooks.WrapDispatch) to
+// report on seen whether each query arrived as 0-RTT data.
+func reportEarly(seen chan<- bool) func(transport.Handler) transport.Handler {
+	return func(next transport.Handler) transport.Handler {
+		return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+			if req.Type == wire.TypeQuery {
+				seen <- transport.Early(ctx)
+			}
+			return next(ctx, peer, req)
 		}
-		return h(ctx, peer, req)
 	}
 }
 
@@ -33,8 +36,7 @@ func earlyHandler(answer queryrpc.Answerer, seen chan<- bool) transport.Handler 
 // send the question as 0-RTT data.
 type reconnect struct {
 	tb     testing.TB
-	fleet  *pkitest.Fleet
-	srv    *transport.Server
+	srv    *net.UDPAddr // central's QUIC endpoint
 	seen   chan bool
 	oneWay time.Duration
 	edgeID *pki.Identity
@@ -45,17 +47,17 @@ type reconnect struct {
 
 func newReconnect(tb testing.TB, oneWay time.Duration) *reconnect {
 	docs := documents(tb, corpus)
-	central := openCentral(tb, docs)
-	fleet := pkitest.NewFleet(tb)
+	fleet := nodetest.StartFleet(tb)
 	seen := make(chan bool, 16)
-	srv := serve(tb, "127.0.0.1:0", fleet.Identity(centralName, pki.RoleCentral), earlyHandler(central.QueryLocal, seen))
-	r := &reconnect{tb: tb, fleet: fleet, srv: srv, seen: seen, oneWay: oneWay, edgeID: fleet.Identity("edge-1", pki.RoleEdge),
-		cold: relaytest.New(tb, srv.Addr(), 0, oneWay, 1), q: api.QueryRequest{Question: questions(corpus, docs, 1, 5)[0]}}
+	central := fleet.StartCentral(tb, docs, func(c *agent.Config) { c.Hooks.WrapDispatch = reportEarly(seen) })
+	srv := udpAddr(tb, central.QUICAddr())
+	r := &reconnect{tb: tb, srv: srv, seen: seen, oneWay: oneWay, edgeID: fleet.NewIdentity(tb, "edge-1", pki.RoleEdge),
+		cold: relaytest.New(tb, srv, 0, oneWay, 1), q: api.QueryRequest{Question: questions(corpus, docs, 1, 5)[0]}}
 	// The warm client meets central through a relay of its own: the cold
 	// relay forwards replies to whoever spoke last, and the warm client's
 	// keep-alives must not steal them.
-	r.warm = queryrpc.NewClient(newTransportClient(tb, transport.Config{Identity: r.edgeID}), "edge-1")
-	via := relaytest.New(tb, srv.Addr(), 0, oneWay, 3)
+	r.warm = queryrpc.NewClient(newTransportClient(tb, r.edgeID), "edge-1")
+	via := relaytest.New(tb, srv, 0, oneWay, 3)
 	if _, _, err := r.ask(r.warm, via.Addr()); err != nil {
 		tb.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func (r *reconnect) coldAsk() (time.Duration, bool, error) {
 // resumedAsk escalates from the warm client through a new relay, so on a
 // new connection; it resumes the TLS session by server name.
 func (r *reconnect) resumedAsk() (time.Duration, bool, error) {
-	via := relaytest.New(r.tb, r.srv.Addr(), 0, r.oneWay, 2)
+	via := relaytest.New(r.tb, r.srv, 0, r.oneWay, 2)
 	defer via.Close()
 	took, early, err := r.ask(r.warm, via.Addr())
 	r.settle()
