@@ -48,6 +48,8 @@ func TestMetricsAfterIngestAndQuery(t *testing.T) {
 		`edgerag_central_up -1`,
 		`edgerag_store_bytes`,
 		`edgerag_retrieval_duration_seconds_bucket`,
+		`edgerag_admission_running{class="retrieval"} 0`,
+		`edgerag_admission_waiting{class="retrieval"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

@@ -293,6 +293,9 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 	for _, sh := range n.Shards() {
 		s.Shards[sh.Name] = metrics.ShardSnapshot{Version: sh.Version, Documents: sh.Documents, Chunks: sh.Chunks}
 	}
+	for _, g := range n.Admission() {
+		s.Admission = append(s.Admission, metrics.AdmissionGate{Class: g.Class, Running: g.Running, Waiting: g.Waiting})
+	}
 	if n.ready.Load() {
 		lsm, vlog := n.store.Size()
 		s.StoreBytes = lsm + vlog

@@ -105,6 +105,16 @@ type Snapshot struct {
 	StoreBytes int64
 	ModelUp    float64 // 1 up, 0 down, -1 no model configured
 	CentralUp  float64 // 1 closed circuit, 0 open, -1 no central
+	// Admission is each admission gate's load. On central every query
+	// arrives escalated, so its retrieval gate's waiting count is the
+	// escalation queue an autoscaler watches.
+	Admission []AdmissionGate
+}
+
+// AdmissionGate is one admission class at scrape time.
+type AdmissionGate struct {
+	Class            string
+	Running, Waiting int
 }
 
 // ShardSnapshot is one shard at scrape time.
@@ -191,12 +201,14 @@ var (
 	descStoreBytes   = prometheus.NewDesc("edgerag_store_bytes", "Size of the Badger database on disk.", nil, nil)
 	descModelUp      = prometheus.NewDesc("edgerag_model_up", "1 when the generation model answers, 0 when it is down, -1 when none is configured.", nil, nil)
 	descCentralUp    = prometheus.NewDesc("edgerag_central_up", "1 when the circuit to central is closed, 0 when open or half-open, -1 when no central is configured.", nil, nil)
+	descAdmRunning   = prometheus.NewDesc("edgerag_admission_running", "Requests holding an admission slot now, by class (retrieval, generation, ingest).", []string{"class"}, nil)
+	descAdmWaiting   = prometheus.NewDesc("edgerag_admission_waiting", "Requests queued for an admission slot now, by class; on central, retrieval's is the escalation queue.", []string{"class"}, nil)
 )
 
 type snapshotCollector struct{ snap func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descShardVersion, descShardChunks, descShardDocs, descStoreBytes, descModelUp, descCentralUp} {
+	for _, d := range []*prometheus.Desc{descShardVersion, descShardChunks, descShardDocs, descStoreBytes, descModelUp, descCentralUp, descAdmRunning, descAdmWaiting} {
 		ch <- d
 	}
 }
@@ -211,4 +223,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreBytes, prometheus.GaugeValue, float64(s.StoreBytes))
 	ch <- prometheus.MustNewConstMetric(descModelUp, prometheus.GaugeValue, s.ModelUp)
 	ch <- prometheus.MustNewConstMetric(descCentralUp, prometheus.GaugeValue, s.CentralUp)
+	for _, g := range s.Admission {
+		ch <- prometheus.MustNewConstMetric(descAdmRunning, prometheus.GaugeValue, float64(g.Running), g.Class)
+		ch <- prometheus.MustNewConstMetric(descAdmWaiting, prometheus.GaugeValue, float64(g.Waiting), g.Class)
+	}
 }
