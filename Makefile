@@ -30,6 +30,7 @@ test: vet ## every test, with the race detector (builds the Ollama server and th
 	@scripts/ollama-server.sh >/dev/null || echo "make test: the Ollama server could not be built (see above); its integration tests will skip"
 	@scripts/versitygw-server.sh >/dev/null || echo "make test: the versitygw S3 gateway could not be built (see above); the object-store tests will skip"
 	$(GO) test -race -timeout 25m ./...
+	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test ./...
 	@$(MAKE) --no-print-directory install-test
 
 install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root
