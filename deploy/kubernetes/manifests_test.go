@@ -298,6 +298,9 @@ func TestArgsAreCentralFlags(t *testing.T) {
 		"llm":        func(v string) error { _, err := openai.ParseURL(v); return err },
 	} {
 		v := fs.Lookup(name).Value.String()
+		if v == "" && name == "llm" {
+			continue // no big model: central answers extractively
+		}
 		if v == "" {
 			t.Errorf("--%s not set: the replicas must share it", name)
 		} else if err := check(v); err != nil {
