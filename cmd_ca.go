@@ -9,10 +9,23 @@ import (
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
-// runCA handles 'edgerag ca init'.
+// runCA handles 'edgerag ca init|fingerprint'.
 func runCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "init" {
-		return usageError{"usage: edgerag ca init --dir DIR --fleet NAME"}
+	if len(args) == 0 || (args[0] != "init" && args[0] != "fingerprint") {
+		return usageError{"usage: edgerag ca init --dir DIR --fleet NAME | ca fingerprint --dir DIR"}
+	}
+	if args[0] == "fingerprint" {
+		fs := newFlags("ca fingerprint", "--dir DIR", stderr)
+		dir := fs.String("dir", "", "directory of the fleet CA (only ca.crt is read)")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		fp, err := pki.CAFingerprint(*dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, fp)
+		return nil
 	}
 	fs := newFlags("ca init", "--dir DIR --fleet NAME", stderr)
 	dir := fs.String("dir", "", "directory for ca.crt and ca.key (ca.key is the fleet's root secret: keep it off the devices)")

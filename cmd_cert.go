@@ -2,25 +2,42 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cmdline"
+	"github.com/edgerag/edgerag/sync/enroll"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
-// runCert handles 'edgerag cert issue'.
-func runCert(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "issue" {
-		return usageError{"usage: edgerag cert issue --ca DIR --out DIR --name NODE [--role edge|central]"}
+// runCert handles 'edgerag cert issue|enroll-token|revoke|list'.
+func runCert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, groupUsage["cert"])
+		return usageError{"cert needs a subcommand: issue, enroll-token, revoke or list"}
 	}
+	switch args[0] {
+	case "issue":
+		return runCertIssue(args[1:], stdout, stderr)
+	case "enroll-token", "revoke", "list":
+		return runCertAdmin(ctx, args[0], args[1:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, groupUsage["cert"])
+	return usageError{fmt.Sprintf("unknown cert subcommand %q", args[0])}
+}
+
+func runCertIssue(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("cert issue", "--ca DIR --out DIR --name NODE [--role edge|central]", stderr)
 	caDir := fs.String("ca", "", "directory of the fleet CA (ca init)")
 	out := fs.String("out", "", "directory for NODE.crt and NODE.key")
 	name := fs.String("name", "", "node name: lower-case letters, digits and '-'")
 	role := fs.String("role", pki.RoleEdge, "edge or central")
-	valid := fs.Duration("valid", 365*24*time.Hour, "validity")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	valid := fs.Duration("valid", 365*24*time.Hour, "validity (devices that enroll get short-lived certificates instead; see 'edgerag enroll')")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *caDir == "" || *out == "" || *name == "" {
@@ -31,4 +48,70 @@ func runCert(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "certificate for %s (%s) written to %s; copy %s/ca.crt beside it\n", *name, *role, *out, *caDir)
 	return nil
+}
+
+// runCertAdmin runs the subcommands that ask central's API (admin).
+func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cert "+sub, certAdminUsage[sub], stderr)
+	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "central")
+	role := fs.String("role", pki.RoleEdge, "enroll-token: the role the certificate will carry (edge or central)")
+	ttl := fs.Duration("ttl", enroll.DefaultTokenTTL, "enroll-token: how long the token may be used (once)")
+	groups := fs.String("groups", "", "enroll-token: the only document groups the device may assert for the people it forwards questions of (given, even empty: bounded; not given: unbounded)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (sub == "list") != (fs.NArg() == 0) || fs.NArg() > 1 {
+		return usageError{"usage: edgerag cert " + certAdminUsage[sub]}
+	}
+	c := nf.client()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var resp any
+	var err error
+	switch sub {
+	case "enroll-token":
+		req := enroll.TokenRequest{Name: fs.Arg(0), Role: *role, TTL: ttl.String()}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "groups" {
+				g := cmdline.SplitList(*groups)
+				req.Groups = &g
+			}
+		})
+		var r enroll.TokenResponse
+		err = c.Call(ctx, http.MethodPost, enroll.PathTokens, req, &r)
+		if err == nil && !*asJSON {
+			fmt.Fprintln(stdout, r.Token)
+			fmt.Fprintf(stderr, "enrollment token for %s (%s), valid once until %s; on the device:\n  edgerag enroll --central CENTRAL_HOST:PORT --ca-fingerprint %s --token %s --name %s\n",
+				r.Name, r.Role, r.Expires.Local().Format(time.TimeOnly), r.CAFingerprint, r.Token, r.Name)
+			return nil
+		}
+		resp = r
+	case "revoke":
+		var r enroll.RevokeResponse
+		err = c.Call(ctx, http.MethodPost, enroll.PathRevoke, enroll.RevokeRequest{Name: fs.Arg(0)}, &r)
+		if err == nil && !*asJSON {
+			fmt.Fprintf(stdout, "%s revoked (certificates issued until %s); central refuses it now, edges at their next sync poll (revocation list %d)\n",
+				r.Name, r.RevokedAt.Format(time.RFC3339), r.List)
+			return nil
+		}
+		resp = r
+	case "list":
+		var r enroll.Listing
+		err = c.Call(ctx, http.MethodGet, enroll.PathList, nil, &r)
+		if err == nil && !*asJSON {
+			return r.WriteTable(stdout, time.Now())
+		}
+		resp = r
+	}
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(resp)
+}
+
+var certAdminUsage = map[string]string{
+	"enroll-token": "enroll-token NAME [--role edge|central] [--ttl 10m] [--groups a,b] [--node URL] [--token T | --data DIR]",
+	"revoke":       "revoke NAME [--node URL] [--token T | --data DIR]",
+	"list":         "list [--node URL] [--token T | --data DIR] [--json]",
 }

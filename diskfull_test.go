@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/edgerag/edgerag/node/api"
 )
@@ -48,14 +50,21 @@ func smallDisk(t *testing.T, size int64) string {
 	return dir
 }
 
-// fill writes a file until the disk has about left bytes free.
-func fill(t *testing.T, dir string, left int64) string {
+// freeBytes is what the disk holding dir has free for the node.
+func freeBytes(t *testing.T, dir string) int64 {
 	t.Helper()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
+	return int64(st.Bavail) * int64(st.Bsize)
+}
+
+// fill writes a file until the disk has about left bytes free; with left 0
+// it goes on in ever smaller writes until not one more byte fits.
+func fill(t *testing.T, dir string, left int64) string {
+	t.Helper()
+	free := freeBytes(t, dir)
 	path := filepath.Join(dir, "filler")
 	f, err := os.Create(path)
 	if err != nil {
@@ -66,6 +75,18 @@ func fill(t *testing.T, dir string, left int64) string {
 	for n := int64(0); n < free-left; n += int64(len(buf)) {
 		if _, err := f.Write(buf[:min(int64(len(buf)), free-left-n)]); err != nil {
 			break
+		}
+	}
+	if left == 0 {
+		for _, size := range []int{64 << 10, 4 << 10, 512, 1} {
+			for {
+				if _, err := f.Write(buf[:size]); err != nil {
+					break
+				}
+			}
+		}
+		if got := freeBytes(t, dir); got != 0 {
+			t.Fatalf("the disk still has %d bytes free after filling it", got)
 		}
 	}
 	return path
@@ -107,11 +128,11 @@ func readyStorage(t *testing.T, url string) string {
 	return body["storage"]
 }
 
-// TestFullDiskRefusesWritesKeepsAnswering fills the node's disk while it
+// TestDiskFullRefusesWritesKeepsAnswering fills the node's disk while it
 // runs and after a kill -9: writes get 507 saying what to free, queries go
 // on, the node starts on the full disk, and writes resume once space is
 // back.
-func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
+func TestDiskFullRefusesWritesKeepsAnswering(t *testing.T) {
 	ctx := context.Background()
 	disk := smallDisk(t, 160<<20)
 	data := filepath.Join(disk, "data")
@@ -151,7 +172,7 @@ func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
 	}
 
 	// Fill the disk, kill the node and start it again on the full disk.
-	filler = fill(t, disk, 256<<10)
+	filler = fill(t, disk, 0)
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	_ = p.cmd.Wait()
 	p2 := startNode(t, data)
@@ -180,4 +201,117 @@ func TestFullDiskRefusesWritesKeepsAnswering(t *testing.T) {
 	if status, e := ingestStatus(t, p3.url, doc(103)); status != http.StatusOK {
 		t.Fatalf("ingest after restart with space: %d %+v", status, e)
 	}
+}
+
+// stopCleanly sends SIGTERM and fails the test if the node crashed on its
+// way out (a Go runtime fault exits with status 2 and says so).
+func stopCleanly(t *testing.T, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := p.cmd.Wait()
+	if logs := p.logs.String(); strings.Contains(logs, "SIGBUS") || strings.Contains(logs, "fatal error") {
+		t.Fatalf("the node crashed while stopping (%v):\n%s", err, logs)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+}
+
+// TestDiskFullCleanStopRestartRecovers stops a node cleanly on a disk with
+// not one byte free and starts it again there: it must come up read-only
+// and say so, answer every acknowledged document, refuse writes with 507
+// saying what to free, and take writes again by itself, without a restart,
+// once space is freed. Nothing acknowledged is lost.
+func TestDiskFullCleanStopRestartRecovers(t *testing.T) {
+	ctx := context.Background()
+	disk := smallDisk(t, 160<<20)
+	data := filepath.Join(disk, "data")
+	p := startNode(t, data)
+	c := testClient(p.url)
+	doc := func(i int) api.Document {
+		return api.Document{ID: fmt.Sprintf("d%d", i), Body: fmt.Sprintf("Pump P-%d is primed with marker word zqfull%d.", i, i)}
+	}
+	var acked []int
+	for i := range 30 {
+		if _, err := c.Ingest(ctx, []api.Document{doc(i)}); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, i)
+	}
+	filler := fill(t, disk, 0)
+	// The stop cannot flush Badger's write-ahead log into a table (that
+	// would fault): it leaves the log for the next start.
+	stopCleanly(t, p)
+
+	p2 := startNode(t, data)
+	s := readyStorage(t, p2.url)
+	if !strings.HasPrefix(s, "read-only") || !strings.Contains(s, "full") {
+		t.Fatalf("readyz storage %q after starting on a full disk, want read-only saying the disk was full", s)
+	}
+	c2 := testClient(p2.url)
+	for _, i := range acked {
+		q, err := c2.Query(ctx, api.QueryRequest{Question: fmt.Sprintf("zqfull%d", i), K: 1})
+		if err != nil || len(q.Citations) == 0 || q.Citations[0].DocumentID != fmt.Sprintf("d%d", i) {
+			t.Fatalf("query for acknowledged d%d on the read-only node: %v %+v", i, err, q.Citations)
+		}
+	}
+	status, e := ingestStatus(t, p2.url, doc(100))
+	if status != http.StatusInsufficientStorage || e.Code != api.CodeStorageFull || !strings.Contains(e.Message, "free at least") || !strings.Contains(e.Message, "by itself") {
+		t.Fatalf("ingest into the read-only node: %d %+v; want 507 storage_full saying what to free and that writes come back by themselves", status, e)
+	}
+	page := statusPage(t, p2.url)
+	if !strings.Contains(page, "read-only") {
+		t.Errorf("the status page does not say the store is read-only")
+	}
+
+	// Space comes back: the same process takes writes within seconds.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, e = ingestStatus(t, p2.url, doc(100))
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusInsufficientStorage || time.Now().After(deadline) {
+			t.Fatalf("ingest after space came back: %d %+v; want 200 within 15 s, without a restart", status, e)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	acked = append(acked, 100)
+	if s := readyStorage(t, p2.url); s != "ok" {
+		t.Errorf("readyz storage %q once writable again, want ok", s)
+	}
+	q, err := c2.Query(ctx, api.QueryRequest{Question: "zqfull100", K: 1})
+	if err != nil || len(q.Citations) == 0 || q.Citations[0].DocumentID != "d100" {
+		t.Fatalf("query for the document written after recovery: %v %+v", err, q.Citations)
+	}
+
+	// kill -9 the recovered node: every acknowledged write is still there.
+	_ = p2.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p2.cmd.Wait()
+	p3 := startNode(t, data)
+	c3 := testClient(p3.url)
+	for _, i := range acked {
+		q, err := c3.Query(ctx, api.QueryRequest{Question: fmt.Sprintf("zqfull%d", i), K: 1})
+		if err != nil || len(q.Citations) == 0 || q.Citations[0].DocumentID != fmt.Sprintf("d%d", i) {
+			t.Fatalf("acknowledged d%d lost after recovery and kill -9: %v %+v", i, err, q.Citations)
+		}
+	}
+}
+
+// statusPage returns the node's status page as HTML.
+func statusPage(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := testGet(url + "/")
+	if err != nil {
+		t.Fatalf("status page: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

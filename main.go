@@ -40,8 +40,9 @@ func commands() []struct {
 	}{
 		{"serve", "run a node: local HTTP API over the shards in --data", runServe},
 		{"central", "run the central node: the full index, answering escalations over QUIC", runCentral},
-		{"ca", "ca init: create the fleet's certificate authority", runCA},
-		{"cert", "cert issue: issue a node certificate from the fleet CA", runCert},
+		{"ca", "ca init|fingerprint: the fleet's certificate authority", runCA},
+		{"cert", "cert issue|enroll-token|revoke|list: node certificates, enrollment tokens, revocation", runCert},
+		{"enroll", "a new device joins the fleet with a one-time token: its own key, a short-lived certificate", runEnroll},
 		{"ingest", "send files, directories or JSONL corpora to a running node", runIngest},
 		{"query", "ask a running node a question", runQuery},
 		{"eval", "measure retrieval quality on a dataset (shared/eval layout)", runEval},
@@ -146,13 +147,17 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 // groupUsage is what 'edgerag CMD --help' prints for the commands made of
 // subcommands: each subcommand with its arguments.
 var groupUsage = map[string]string{
-	"ca": `Usage: edgerag ca init --dir DIR --fleet NAME
+	"ca": `Usage: edgerag ca init --dir DIR --fleet NAME | fingerprint --dir DIR
 
-  init   create the fleet's certificate authority in DIR (ca.crt, ca.key)
+  init         create the fleet's certificate authority in DIR (ca.crt, ca.key)
+  fingerprint  print the CA certificate's fingerprint, for 'edgerag enroll --ca-fingerprint'
 `,
-	"cert": `Usage: edgerag cert issue --ca DIR --out DIR --name NODE [--role edge|central] [--valid DURATION]
+	"cert": `Usage: edgerag cert issue|enroll-token|revoke|list
 
-  issue  issue NODE's certificate and key from the fleet CA into --out
+  issue --ca DIR --out DIR --name NODE [--role R] [--valid D]   a certificate and key made by hand from the CA
+  enroll-token NAME [--role R] [--ttl 10m] [--groups a,b] [--node URL]   a one-time token for 'edgerag enroll' (central, admin)
+  revoke NAME [--node URL]                                      refuse NAME's certificates fleet-wide (central, admin)
+  list [--node URL] [--json]                                    issued certificates, expiry, revocations, pending tokens
 `,
 	"shard": `Usage: edgerag shard rollback [--node URL] NAME
 

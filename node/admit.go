@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/edgerag/edgerag/node/admission"
@@ -35,12 +36,28 @@ func (n *Node) ShedEarly(class string) error {
 		return nil
 	}
 	g := n.adm.Gate(class)
-	if g == nil || !g.Full() {
+	if g == nil {
 		return nil
 	}
-	st := g.Stats()
-	wait := time.Duration(float64(st.Waiting+1) / float64(st.Slots) * st.Service * float64(time.Millisecond))
-	return n.refusal(&admission.Refusal{Class: class, Reason: "queue_full", RetryAfter: max(wait, time.Second)})
+	full, wait := g.FullFor()
+	if !full {
+		return nil
+	}
+	n.metrics.Shed.WithLabelValues(class, "queue_full").Inc()
+	// The answer depends only on the whole seconds of Retry-After: build
+	// it once per value rather than once per refusal.
+	secs := int(max(1, math.Ceil(wait.Seconds())))
+	if secs < len(n.shed) {
+		if p := n.shed[secs].Load(); p != nil {
+			return p
+		}
+	}
+	err := n.refusalErr(&admission.Refusal{Class: class, Reason: "queue_full", RetryAfter: time.Duration(secs) * time.Second})
+	p := api.Prebuild(api.AsError(err), err)
+	if secs < len(n.shed) {
+		n.shed[secs].Store(p)
+	}
+	return p
 }
 
 // refusal turns an admission refusal into the API's 429; other errors (the
@@ -51,6 +68,10 @@ func (n *Node) refusal(err error) error {
 		return err
 	}
 	n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()
+	return n.refusalErr(r)
+}
+
+func (n *Node) refusalErr(r *admission.Refusal) error {
 	return &Error{kind: ErrOverloaded.(kind), retryAfter: r.RetryAfter, msg: fmt.Sprintf(
 		"the node is busy: %s cannot start in time (%s); retry after %d s, or ask another node", r.Class, r.Reason, int(max(1, r.RetryAfter.Seconds())))}
 }
@@ -74,10 +95,13 @@ func (n *Node) Storage() string {
 	if n.store == nil {
 		return "ok"
 	}
-	if n.store.ReadOnly() {
-		return "read-only: the disk was full or not writable when the node started; queries are answered, writes refused until space is freed and the node restarted"
-	}
 	free, need, err := n.store.Space()
+	if n.store.ReadOnly() {
+		if n.store.ReadOnlyFull() {
+			return fmt.Sprintf("read-only: the disk was full when the node started (%d MB free, %d MB needed); queries are answered, writes refused until space is freed, then the store becomes writable by itself within seconds", free>>20, need>>20)
+		}
+		return "read-only: the data directory was not writable when the node started; queries are answered, writes refused until it is writable, then the store becomes writable by itself"
+	}
 	switch {
 	case err != nil:
 		return "unknown: " + err.Error()

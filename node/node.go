@@ -225,6 +225,9 @@ type Node struct {
 	metrics  *metrics.Metrics
 	adm      *admission.Controller
 	jobs     *jobs.Queue // set by Open
+	// shed holds the prebuilt early refusal per whole second of
+	// Retry-After (see ShedEarly).
+	shed [16]atomic.Pointer[api.Prebuilt]
 
 	// Set by Open.
 	audit  *auth.Audit

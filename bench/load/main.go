@@ -10,6 +10,11 @@
 // normal run, refusals by status and how fast they came, peak RSS, and
 // acknowledged writes lost after a kill -9 and restart.
 //
+// The node and the generator are pinned to different CPUs (by default the
+// halves of the machine's; --node-cpus, --gen-cpus), so that capacity and
+// overload are measured in the same placement and the generator's CPU,
+// which it reports, does not come out of the node's.
+//
 // It lives behind a build tag so that 'go test ./...' and 'go vet ./...'
 // never build it by accident; run it with make bench-load.
 package main
@@ -21,7 +26,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,25 +50,52 @@ func main() {
 	factor := flag.Float64("factor", 10, "offered load as a multiple of capacity")
 	memLimit := flag.String("memory-limit", "200MiB", "the node's --memory-limit")
 	timeout := flag.Duration("client-timeout", 5*time.Second, "a client gives up after this long")
+	nodeCPUs := flag.String("node-cpus", "", "CPUs the node runs on (taskset list); default: the second half of the CPUs when there are 2 or more, \"-\": not pinned")
+	genCPUs := flag.String("gen-cpus", "", "CPUs the generator runs on; default: the first half")
 	flag.Parse()
-	if err := run(*bin, *dataset, *dur, *factor, *memLimit, *timeout); err != nil {
+	if *nodeCPUs == "" && *genCPUs == "" && runtime.NumCPU() >= 2 {
+		half := runtime.NumCPU() / 2
+		*genCPUs, *nodeCPUs = cpuRange(0, half-1), cpuRange(half, runtime.NumCPU()-1)
+	}
+	if _, err := exec.LookPath("taskset"); err != nil && *nodeCPUs != "" && *nodeCPUs != "-" {
+		fmt.Fprintln(os.Stderr, "bench-load: taskset (util-linux) not found: running unpinned")
+		*nodeCPUs = "-"
+	}
+	if *nodeCPUs == "-" {
+		*nodeCPUs, *genCPUs = "", ""
+	}
+	if *genCPUs != "" {
+		if err := pin(*genCPUs); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-load:", err)
+			os.Exit(1)
+		}
+		// The runtime sized itself for every CPU; one P per CPU left.
+		runtime.GOMAXPROCS(countCPUs(*genCPUs))
+	}
+	if err := run(*bin, *dataset, *dur, *factor, *memLimit, *timeout, *nodeCPUs, *genCPUs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-load:", err)
 		os.Exit(1)
 	}
 }
 
 type child struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
+	cmd   *exec.Cmd
+	url   string
+	token string
+	logs  *bytes.Buffer
 }
 
-func start(bin, data, memLimit string) (*child, error) {
+func start(bin, data, memLimit, cpus string) (*child, error) {
 	ready := filepath.Join(data, "..", "ready")
 	_ = os.Remove(ready)
 	c := &child{logs: new(bytes.Buffer)}
-	c.cmd = exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--name", "load",
-		"--memory-limit", memLimit, "--log-level", "error", "--ready-file", ready)
+	args := []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--name", "load",
+		"--memory-limit", memLimit, "--log-level", "error", "--ready-file", ready}
+	c.cmd = exec.Command(bin, args...)
+	if cpus != "" {
+		// taskset execs the node in place: the pid is the node's.
+		c.cmd = exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
+	}
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
@@ -72,6 +103,11 @@ func start(bin, data, memLimit string) (*child, error) {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if b, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(b), "\n") {
 			c.url = strings.Fields(string(b))[0]
+			tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+			if err != nil {
+				return nil, fmt.Errorf("the node's admin token: %w", err)
+			}
+			c.token = strings.TrimSpace(string(tok))
 			return c, nil
 		}
 	}
@@ -96,7 +132,12 @@ func (c *child) rss() int64 {
 
 // goroutines reads go_goroutines from the node's metrics.
 func (c *child) goroutines() int {
-	resp, err := http.Get(c.url + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, c.url+"/metrics", nil)
+	if err != nil {
+		return -1
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1
 	}
@@ -122,36 +163,19 @@ type result struct {
 }
 
 type loader struct {
-	url       string
-	client    *http.Client
-	questions []string
-	seq       atomic.Int64
+	addr    string
+	src     *source
+	timeout time.Duration
 }
 
-func (l *loader) do(ctx context.Context, kind string) result {
-	var path, body, id string
-	if kind == "query" {
-		q := l.questions[int(l.seq.Add(1))%len(l.questions)]
-		b, _ := json.Marshal(api.QueryRequest{Question: q, K: 5})
-		path, body = "/v1/query", string(b)
-	} else {
-		n := l.seq.Add(1)
-		id = fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), n)
-		b, _ := json.Marshal(api.Document{ID: id, Shard: "load", Body: fmt.Sprintf("Load record %s carries the marker %s.", id, marker(id))})
-		path, body = "/v1/documents", string(b)
-	}
+func (l *loader) do(c *conn, kind string) result {
+	req, id := l.src.next(kind)
 	start := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.url+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := l.client.Do(req)
-	r := result{kind: kind, id: id}
+	status, ra, err := c.roundTrip(req, l.timeout)
+	r := result{kind: kind, id: id, latency: time.Since(start), status: status, retryAfter: ra}
 	if err != nil {
-		r.latency, r.timeout = time.Since(start), true
-		return r
+		r.timeout, r.status = true, 0
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	r.latency, r.status, r.retryAfter = time.Since(start), resp.StatusCode, resp.Header.Get("Retry-After") != ""
 	return r
 }
 
@@ -160,18 +184,24 @@ func marker(id string) string {
 	return "zq" + strings.NewReplacer("-", "x").Replace(strings.TrimPrefix(id, "load-"))
 }
 
-// closed runs workers back to back for d and returns the rate of 200s.
+// closed runs workers back to back for d, one connection each, and returns
+// the rate of 200s.
 func (l *loader) closed(kind string, workers int, d time.Duration) float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
+	end := time.Now().Add(d)
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				if r := l.do(context.Background(), kind); r.status == 200 {
+			c := &conn{addr: l.addr}
+			defer func() {
+				if c.c != nil {
+					c.c.Close()
+				}
+			}()
+			for time.Now().Before(end) {
+				if r := l.do(c, kind); r.status == 200 {
 					ok.Add(1)
 				}
 			}
@@ -182,11 +212,10 @@ func (l *loader) closed(kind string, workers int, d time.Duration) float64 {
 }
 
 // open offers rate requests per second of kind for d, on schedule, through
-// a pool of workers (one keep-alive connection each), and returns every
-// outcome. Latency counts from the time a request was due. A request that
-// falls due while every worker is busy is counted as unsent rather than
-// queued in the client: on a shared 2-core machine an unbounded client
-// queue measures the generator, not the node.
+// workers keep-alive connections, and returns every outcome. Latency
+// counts from the time a request was due. A request that falls due while
+// every connection is busy is counted as unsent rather than queued in the
+// client: an unbounded client queue measures the generator, not the node.
 func (l *loader) open(kind string, rate float64, d time.Duration, workers int, out chan<- result, unsent *atomic.Int64, wg *sync.WaitGroup) {
 	defer wg.Done()
 	due := make(chan time.Time)
@@ -195,8 +224,14 @@ func (l *loader) open(kind string, rate float64, d time.Duration, workers int, o
 		inner.Add(1)
 		go func() {
 			defer inner.Done()
+			c := &conn{addr: l.addr}
+			defer func() {
+				if c.c != nil {
+					c.c.Close()
+				}
+			}()
 			for at := range due {
-				r := l.do(context.Background(), kind)
+				r := l.do(c, kind)
 				r.sched = time.Since(at)
 				out <- r
 			}
@@ -206,7 +241,9 @@ func (l *loader) open(kind string, rate float64, d time.Duration, workers int, o
 	total := int(rate * d.Seconds())
 	for i := 0; i < total; i++ {
 		at := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-		if wait := time.Until(at); wait > 0 {
+		// Sleep only for a while worth a wake-up; requests due meanwhile
+		// go out together (their latency still counts from when due).
+		if wait := time.Until(at); wait > time.Millisecond {
 			time.Sleep(wait)
 		}
 		select {
@@ -227,6 +264,8 @@ type phase struct {
 	peakRSS     int64
 	goroutines5 int
 	dur         time.Duration
+	// CPU used during the run, in cores: the generator's and the node's.
+	genCores, nodeCores float64
 }
 
 func (l *loader) overload(c *child, name string, rates map[string]float64, d time.Duration) phase {
@@ -252,6 +291,7 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 			}
 		}
 	}()
+	gen0, node0, t0 := cpuOf(0), cpuOf(c.cmd.Process.Pid), time.Now()
 	for kind, rate := range rates {
 		wg.Add(1)
 		go l.open(kind, rate, d, workersFor(kind), out, p.unsent[kind], &wg)
@@ -264,6 +304,9 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 		close(done)
 	}()
 	wg.Wait()
+	wall := time.Since(t0).Seconds()
+	p.genCores = (cpuOf(0) - gen0).Seconds() / wall
+	p.nodeCores = (cpuOf(c.cmd.Process.Pid) - node0).Seconds() / wall
 	close(out)
 	<-done
 	close(stop)
@@ -273,13 +316,14 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 	return p
 }
 
-// workersFor is the client's connections per kind: below the node's
-// per-client connection limit, enough to keep many requests in flight.
+// workersFor is the client's connections per kind: together below the
+// node's per-client connection limit (512 by default), enough to keep
+// many requests in flight when the node's CPU is shared.
 func workersFor(kind string) int {
 	if kind == "ingest" {
-		return 64
+		return 96
 	}
-	return 320
+	return 400
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -292,7 +336,25 @@ func pct(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func run(bin, dataset string, dur time.Duration, factor float64, memLimit string, timeout time.Duration) error {
+func cpuRange(a, b int) string {
+	if a == b {
+		return strconv.Itoa(a)
+	}
+	return fmt.Sprintf("%d-%d", a, b)
+}
+
+func countCPUs(list string) int {
+	set, _ := cpuSet(list)
+	n := 0
+	for _, w := range set {
+		for ; w != 0; w &= w - 1 {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+func run(bin, dataset string, dur time.Duration, factor float64, memLimit string, timeout time.Duration, nodeCPUs, genCPUs string) error {
 	ds, err := evalset.Open(dataset)
 	if err != nil {
 		return err
@@ -303,12 +365,13 @@ func run(bin, dataset string, dur time.Duration, factor float64, memLimit string
 	}
 	defer os.RemoveAll(tmp)
 	data := filepath.Join(tmp, "data")
-	c, err := start(bin, data, memLimit)
+	c, err := start(bin, data, memLimit, nodeCPUs)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() }()
 	cl := api.NewClient(c.url, nil)
+	cl.Token = c.token
 	ctx := context.Background()
 	var batch []api.Document
 	chunks := 0
@@ -330,17 +393,27 @@ func run(bin, dataset string, dur time.Duration, factor float64, memLimit string
 	if st, err := cl.Status(ctx); err == nil {
 		chunks = st.Chunks
 	}
-	l := &loader{url: c.url, client: &http.Client{Timeout: timeout, Transport: &http.Transport{
-		MaxConnsPerHost: 400, MaxIdleConnsPerHost: 400, IdleConnTimeout: 30 * time.Second}}}
+	src := &source{token: c.token}
 	for _, q := range ds.Queries {
-		l.questions = append(l.questions, q.Text)
+		b, _ := json.Marshal(api.QueryRequest{Question: q.Text, K: 5})
+		src.queries = append(src.queries, request("/v1/query", c.token, string(b)))
 	}
-	fmt.Printf("# bench-load %s\n\nmachine: %d CPUs (%s/%s), load average at start %s; node: %s, --memory-limit %s; %d chunks; client timeout %s\n\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg(), bin, memLimit, chunks, timeout)
+	l := &loader{addr: strings.TrimPrefix(c.url, "http://"), src: src, timeout: timeout}
+	placement := "not pinned: node and generator share every CPU"
+	if nodeCPUs != "" || genCPUs != "" {
+		placement = fmt.Sprintf("node pinned to CPU %s, generator to CPU %s", nodeCPUs, genCPUs)
+	}
+	fmt.Printf("# bench-load %s\n\nmachine: %d CPUs (%s/%s), load average at start %s; %s; node: %s, --memory-limit %s; %d chunks; client timeout %s\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg(), placement, bin, memLimit, chunks, timeout)
 
+	pid := c.cmd.Process.Pid
+	n0, g0, t0 := cpuOf(pid), cpuOf(0), time.Now()
 	qcap := l.closed("query", 8, 5*time.Second)
+	wall := time.Since(t0).Seconds()
+	qNode, qGen := (cpuOf(pid)-n0).Seconds()/wall, (cpuOf(0)-g0).Seconds()/wall
 	icap := l.closed("ingest", 4, 5*time.Second)
-	fmt.Printf("capacity (closed loop, 8 query / 4 ingest clients, 5 s): queries %.0f/s, ingest %.0f/s\n\n", qcap, icap)
+	fmt.Printf("capacity (closed loop, 8 query / 4 ingest clients, 5 s): queries %.0f/s, ingest %.0f/s; while measuring query capacity the node used %.2f cores (%.0f queries per node CPU-second) and the generator %.2f\n\n",
+		qcap, icap, qNode, qcap/max(qNode, 0.01), qGen)
 	normal := l.overload(c, "normal (0.5× capacity, queries)", map[string]float64{"query": qcap / 2}, 10*time.Second)
 	q10 := l.overload(c, fmt.Sprintf("%.0f× capacity, queries", factor), map[string]float64{"query": factor * qcap}, dur)
 	mixed := l.overload(c, fmt.Sprintf("%.0f× capacity, queries + ingest", factor), map[string]float64{"query": factor * qcap, "ingest": factor * icap}, dur)
@@ -359,12 +432,13 @@ func run(bin, dataset string, dur time.Duration, factor float64, memLimit string
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	_ = c.cmd.Wait()
-	c2, err := start(bin, data, memLimit)
+	c2, err := start(bin, data, memLimit, nodeCPUs)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c2.cmd.Process.Kill(); _ = c2.cmd.Wait() }()
 	cl2 := api.NewClient(c2.url, nil)
+	cl2.Token = c2.token
 	lost := 0
 	for _, id := range acked {
 		r, err := cl2.Query(ctx, api.QueryRequest{Question: marker(id), K: 1, Shard: "load"})
@@ -442,6 +516,8 @@ func report(p phase, normalP99 time.Duration, qcap, icap float64) time.Duration 
 		}
 		fmt.Println()
 	}
+	fmt.Printf("- CPU during the run: node %.2f cores, generator %.2f cores; the node answered %.0f queries per CPU-second it got\n",
+		p.nodeCores, p.genCores, float64(countOK(p, "query"))/p.dur.Seconds()/max(p.nodeCores, 0.01))
 	fmt.Printf("- peak RSS %.0f MB; goroutines 5 s after the load stopped: %d\n\n", float64(p.peakRSS)/(1<<20), p.goroutines5)
 	return p99
 }
@@ -452,4 +528,14 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func countOK(p phase, kind string) int {
+	n := 0
+	for _, r := range p.results {
+		if r.kind == kind && r.status == 200 {
+			n++
+		}
+	}
+	return n
 }

@@ -125,6 +125,17 @@ func (g *Gate) Full() bool {
 	return len(g.slots) == g.cfg.Slots && g.waiting >= g.queueLocked()
 }
 
+// FullFor is Full, and when full how long a newcomer would wait behind
+// the queue, in one look at the gate: the early refusal's Retry-After.
+func (g *Gate) FullFor() (bool, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.slots) < g.cfg.Slots || g.waiting < g.queueLocked() {
+		return false, 0
+	}
+	return true, g.estimateLocked()
+}
+
 // queueLocked is how many requests may wait: as many as the slots finish
 // within the target wait at the measured service time.
 func (g *Gate) queueLocked() int {

@@ -22,6 +22,7 @@ import (
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/statuspage"
+	"github.com/edgerag/edgerag/sync/enroll"
 )
 
 // Agent is one running node with everything around it.
@@ -38,7 +39,11 @@ type Agent struct {
 	url    string
 	errc   chan error // the HTTP server's end
 	// stopSync ends fleet sync's loop; nil before it runs.
-	stopSync  func()
+	stopSync func()
+	// enroll is central's enrollment; stopRenew ends an enrolled node's
+	// renewal loop. Both nil when off.
+	enroll    *enroll.Server
+	stopRenew func()
 	closeOnce sync.Once
 }
 
@@ -84,6 +89,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := a.openNode(ctx); err != nil {
+		return err
+	}
+	if err := a.startEnroll(); err != nil {
+		return err
+	}
+	if err := a.startRenew(ctx); err != nil {
 		return err
 	}
 	syncCtx, stopSync := context.WithCancel(ctx)
@@ -147,6 +158,9 @@ func (a *Agent) serveHTTP(ctx context.Context) error {
 	handler.Handle("GET /metrics", n.Metrics().Handler())
 	handler.Handle("GET /{$}", statuspage.Handler(a.sync.withSync(a.gossip.withFleet(n.Status))))
 	a.sync.routes(handler, n)
+	if a.enroll != nil {
+		a.enroll.Routes(handler)
+	}
 	a.sync.observe(n.Metrics())
 	a.gossip.routes(handler, n.Metrics())
 	// Bounded connections and request times (api.Limits): slow or flooding
@@ -205,6 +219,12 @@ func (a *Agent) Close() error {
 func (a *Agent) closeRest() {
 	a.closeOnce.Do(func() {
 		a.gossip.Close()
+		if a.stopRenew != nil {
+			a.stopRenew()
+		}
+		if a.enroll != nil {
+			a.enroll.Close()
+		}
 		if a.stopSync != nil {
 			a.stopSync()
 		}

@@ -91,6 +91,14 @@ func (a *Agent) listenHTTP() (net.Listener, string, error) {
 		return nil, "", fmt.Errorf("listen on %s: %w (is another node running? pick another --http port)", a.cfg.HTTPAddr, err)
 	}
 	c := a.cfg.Auth
+	if c.TLSFleet && a.link.id != nil {
+		// The identity's certificate, read at each handshake: an enrolled
+		// node's renewals reach the API too.
+		id := a.link.id
+		cfg := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return id.Certificate(), nil },
+			MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		return tls.NewListener(ln, cfg), "https://" + ln.Addr().String(), nil
+	}
 	cert, key := c.TLSCert, c.TLSKey
 	if c.TLSFleet {
 		cert, key = filepath.Join(a.cfg.Fleet.TLSDir, a.cfg.Name+".crt"), filepath.Join(a.cfg.Fleet.TLSDir, a.cfg.Name+".key")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -48,6 +49,7 @@ type Config struct {
 	Gossip GossipConfig
 	Sync   SyncConfig
 	Models ModelsConfig
+	Enroll EnrollConfig
 
 	Hooks Hooks // for embedders and tests (hooks.go); zero in the binary
 
@@ -57,10 +59,13 @@ type Config struct {
 
 // FleetConfig is how a node reaches other nodes over QUIC.
 type FleetConfig struct {
-	TLSDir      string // holds ca.crt, NAME.crt, NAME.key
+	TLSDir      string // holds ca.crt, NAME.crt, NAME.key; "": DataDir/tls when enrolled there
 	QUICAddr    string // this node's QUIC listen address; "": none
 	Central     string // central's QUIC address; "": no escalation, no sync
 	CentralName string // name in central's certificate; "": "central"
+	// OnRenew, when set, is called after the node renewed its enrolled
+	// certificate (tests).
+	OnRenew func(notAfter time.Time)
 }
 
 // GossipConfig is the node's Serf membership; Addr "" turns it off.
@@ -125,6 +130,13 @@ func (c *Config) setDefaults() error {
 	if c.Role == "central" && c.Fleet.Central != "" {
 		return configErrorf("central does not escalate: drop --central")
 	}
+	if c.Fleet.TLSDir == "" {
+		// 'edgerag enroll --data DIR' puts the node's key and certificate
+		// in DIR/tls: a node enrolled so needs no --tls-dir.
+		if _, err := os.Stat(filepath.Join(c.DataDir, "tls", enrollStateFile)); err == nil {
+			c.Fleet.TLSDir = filepath.Join(c.DataDir, "tls")
+		}
+	}
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
@@ -159,11 +171,11 @@ func cmdName(role string) string {
 // identity loads the node's fleet certificate.
 func (c FleetConfig) identity(name string) (*pki.Identity, error) {
 	if c.TLSDir == "" {
-		return nil, configErrorf("--tls-dir is required to use QUIC (--quic or --central): create one with 'edgerag ca init' and 'edgerag cert issue'")
+		return nil, configErrorf("--tls-dir is required to use QUIC (--quic or --central): enroll the device with 'edgerag enroll --data DATA' (then DATA/tls is used), or make one with 'edgerag ca init' and 'edgerag cert issue'")
 	}
 	id, err := pki.LoadIdentity(filepath.Join(c.TLSDir, "ca.crt"), filepath.Join(c.TLSDir, name+".crt"), filepath.Join(c.TLSDir, name+".key"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("load fleet identity of %q: %w; issue its certificate with 'edgerag cert issue --ca CA_DIR --out %s --name %s' and copy the CA's ca.crt beside it", name, err, c.TLSDir, name)
+		return nil, fmt.Errorf("load fleet identity of %q: %w; enroll the device with 'edgerag enroll' (with a token made for %s), or issue its certificate with 'edgerag cert issue --ca CA_DIR --out %s --name %s' and copy the CA's ca.crt beside it", name, err, name, c.TLSDir, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load fleet identity of %q: %w", name, err)

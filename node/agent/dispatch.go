@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
@@ -23,10 +24,14 @@ type fleetLink struct {
 	server *transport.Server
 	client *transport.Client
 	remote node.Remote
-	now    func() time.Time
-	load   loadMeter                        // queries in flight, announced by membership
-	node   atomic.Pointer[node.Node]        // set once the node is open
-	gossip atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
+	id     *pki.Identity // the node's fleet identity; nil without QUIC
+	// revocations serves central's signed revocation list to fleet sync;
+	// nil without enrollment (enroll.go).
+	revocations func() (uint64, []byte)
+	now         func() time.Time
+	load        loadMeter                        // queries in flight, announced by membership
+	node        atomic.Pointer[node.Node]        // set once the node is open
+	gossip      atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
 	// syncHandler serves fleet sync's requests once central's publisher
 	// is up; nil until then.
 	syncHandler atomic.Pointer[transport.Handler]
@@ -61,6 +66,8 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 	if err != nil {
 		return nil, err
 	}
+	loadRevocations(o.TLSDir, id, log)
+	l.id = id
 	cfg := transport.Config{Identity: id, Logger: log}
 	if o.Central != "" {
 		l.client = transport.NewClient(cfg)

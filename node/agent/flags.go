@@ -11,6 +11,7 @@ import (
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/route"
+	"github.com/edgerag/edgerag/sync/enroll"
 )
 
 // The daemon's flags live beside the Config they fill (the shape of
@@ -60,6 +61,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) (parsed func(given map[string]bool))
 	c.addGossipFlags(fs, l)
 	c.addAuthFlags(fs, l)
 	if c.Role == "central" {
+		c.addEnrollFlags(fs)
 		cmdline.HideFlags(fs, "--data DIR [--http ADDR] [--quic ADDR] [--tls-dir DIR]", "central", "central-name", "escalate-below", "central-cooldown")
 	}
 	return func(given map[string]bool) {
@@ -109,7 +111,7 @@ func (c *Config) addFleetFlags(fs *flag.FlagSet) {
 	if c.Role == "central" {
 		listenDefault = "127.0.0.1:7443"
 	}
-	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (edgerag cert issue)")
+	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (default: DATA/tls after 'edgerag enroll --data DATA')")
 	fs.StringVar(&f.QUICAddr, "quic", listenDefault, "UDP address of this node's QUIC endpoint for other nodes (empty: none)")
 	fs.StringVar(&f.Central, "central", "", "QUIC address of the central node to escalate to (empty: none)")
 	fs.StringVar(&f.CentralName, "central-name", "central", "node name in the central node's certificate")
@@ -158,4 +160,12 @@ func (c *Config) addGossipFlags(fs *flag.FlagSet, l *flagLists) {
 	fs.StringVar(&g.Label, "fleet-label", "edgerag", "label of this fleet's gossip; nodes with another label are kept out")
 	fs.StringVar(&g.Keyring, "keyring", "", "gossip keyring file, mode 0600 (edgerag keys generate); required with --gossip unless --insecure-dev")
 	fs.BoolVar(&g.InsecureDev, "insecure-dev", false, "allow gossip without encryption (development only: anyone on the network can join)")
+}
+
+// addEnrollFlags adds central's enrollment flags.
+func (c *Config) addEnrollFlags(fs *flag.FlagSet) {
+	e := &c.Enroll
+	fs.StringVar(&e.CADir, "ca", "", "directory of the fleet CA with its key, on this machine: enables 'edgerag enroll' of devices and 'cert revoke'")
+	fs.StringVar(&e.Addr, "enroll", "", "HTTPS address devices enroll and renew on (default: TCP on the --quic host:port)")
+	fs.DurationVar(&e.CertTTL, "cert-valid", enroll.DefaultCertTTL, "life of the certificates issued to enrolled devices; they renew at about two thirds of it")
 }

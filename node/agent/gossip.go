@@ -88,11 +88,9 @@ func newGossip(c Config, link *fleetLink, log *slog.Logger) (*gossipLink, error)
 	}
 	tc := link.client
 	if tc == nil {
-		id, err := c.Fleet.identity(c.Name)
-		if err != nil {
-			return nil, err
-		}
-		g.tc = transport.NewClient(transport.Config{Identity: id, Logger: log})
+		// The link's identity, so that renewals and revocations reach
+		// this client too.
+		g.tc = transport.NewClient(transport.Config{Identity: link.id, Logger: log})
 		tc = g.tc
 	}
 	g.call = tc

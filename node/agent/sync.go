@@ -46,7 +46,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
 		defer close(sl.done)
-		p, err := newPublisher(c, n, log)
+		p, err := newPublisher(c, n, link.revocations, log)
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +81,10 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 		ApplyConfig: fleetConfigApplier(n, c.Sync.Pinned),
 		ApplyModels: applyModels,
 		Hook:        c.Sync.Hook,
-		OnVerified:  c.Sync.OnVerified,
+		// The fleet's revocation list rides on sync (enroll.go).
+		Revocations:      func() uint64 { return link.id.Revocations().Number },
+		ApplyRevocations: revocationApplier(c.Fleet.TLSDir, link.id, log),
+		OnVerified:       c.Sync.OnVerified,
 	}
 	s, err := fleet.NewSyncer(cfg)
 	if err != nil {
@@ -96,7 +99,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 }
 
 // newPublisher opens central's publisher, signing with --sync-key when set.
-func newPublisher(c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, error) {
+func newPublisher(c Config, n *node.Node, revocations func() (uint64, []byte), log *slog.Logger) (*fleet.Publisher, error) {
 	var key ed25519.PrivateKey
 	if c.Sync.Key != "" {
 		b, err := os.ReadFile(c.Sync.Key)
@@ -112,7 +115,7 @@ func newPublisher(c Config, n *node.Node, log *slog.Logger) (*fleet.Publisher, e
 		Index: manifest.IndexParams{K1: c.BM25.K1, B: c.BM25.B, Analyzer: node.AnalyzerName,
 			ChunkTokens: c.Chunking.MaxTokens, ChunkOverlap: c.Chunking.OverlapTokens},
 		EmbedModel: c.Model.EmbedModel, CanaryShare: c.Sync.Canary,
-		CheckConfig: CheckFleetConfig,
+		CheckConfig: CheckFleetConfig, Revocations: revocations,
 	})
 }
 

@@ -93,6 +93,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = NewRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
+	if h.shedEarly(w, r) {
+		return
+	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
 	level := slog.LevelDebug
@@ -220,13 +223,27 @@ func (h *Handler) deleteDoc(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, resp)
 }
 
-func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
-	if es, ok := h.svc.(EarlyShedder); ok {
-		if err := es.ShedEarly("retrieval"); err != nil {
-			WriteError(w, err)
-			return
-		}
+// shedEarly refuses a query the node has no room for before anything else
+// is done for it (the guard has authenticated it already): no routing, no
+// context, no log line, no body read, a prebuilt answer when the service
+// has one. Under a surge most requests end here, and what they cost is
+// taken from the queries the node answers.
+func (h *Handler) shedEarly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/query" {
+		return false
 	}
+	es, ok := h.svc.(EarlyShedder)
+	if !ok {
+		return false
+	}
+	if err := es.ShedEarly("retrieval"); err != nil {
+		WriteError(w, err)
+		return true
+	}
+	return false
+}
+
+func (h *Handler) query(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r, MaxQueryBody)
 	if !ok {
 		return
@@ -505,6 +522,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteError writes err as the API's error body, {"error": {code, message}},
 // with the status its *Error carries (500 for any other error).
 func WriteError(w http.ResponseWriter, err error) {
+	var p *Prebuilt
+	if errors.As(err, &p) {
+		p.Write(w)
+		return
+	}
 	e := AsError(err)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(e.RetryAfter.Seconds())))))

@@ -1,10 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -247,4 +250,56 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// Prebuilt is an error answer encoded once and written many times: under a
+// surge most requests are refused, and a refusal that encodes its JSON
+// body, formats its message and lets net/http chunk the response costs a
+// good part of what the node has left for answering. It unwraps to its
+// *Error and to the service's own error, so AsError, errors.Is and
+// errors.As see what they would without it.
+type Prebuilt struct {
+	e             *Error
+	cause         error
+	contentType   []string
+	retryAfter    []string
+	contentLength []string
+	body          []byte
+}
+
+var jsonContentType = []string{"application/json"}
+
+// Prebuild encodes e as WriteError would; cause (may be nil) is the
+// service's error e stands for.
+func Prebuild(e *Error, cause error) *Prebuilt {
+	body, _ := json.Marshal(map[string]*Error{"error": e})
+	body = append(body, '\n')
+	p := &Prebuilt{e: e, cause: cause, contentType: jsonContentType, body: body,
+		contentLength: []string{strconv.Itoa(len(body))}}
+	if e.RetryAfter > 0 {
+		p.retryAfter = []string{strconv.Itoa(int(max(1, math.Ceil(e.RetryAfter.Seconds()))))}
+	}
+	return p
+}
+
+func (p *Prebuilt) Error() string { return p.e.Message }
+
+func (p *Prebuilt) Unwrap() []error {
+	if p.cause == nil {
+		return []error{p.e}
+	}
+	return []error{p.e, p.cause}
+}
+
+// Write sends the answer. The header values are shared between requests;
+// net/http only reads them.
+func (p *Prebuilt) Write(w http.ResponseWriter) {
+	h := w.Header()
+	h["Content-Type"] = p.contentType
+	h["Content-Length"] = p.contentLength
+	if p.retryAfter != nil {
+		h["Retry-After"] = p.retryAfter
+	}
+	w.WriteHeader(p.e.Status)
+	_, _ = w.Write(p.body)
 }

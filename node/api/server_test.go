@@ -3,10 +3,13 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,4 +194,47 @@ func TestLimitsDefaults(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// shedding refuses every query early.
+type shedding struct {
+	Service
+	err error
+}
+
+func (s shedding) ShedEarly(string) error { return s.err }
+
+type unreadBody struct{ t *testing.T }
+
+func (b unreadBody) Read([]byte) (int, error) {
+	b.t.Error("the body of a query refused early was read")
+	return 0, io.EOF
+}
+
+// A query refused early gets the prebuilt answer, the same bytes WriteError
+// writes for its error, with Retry-After, without its body being read.
+func TestShedEarlyPrebuiltAnswer(t *testing.T) {
+	e := &Error{Status: http.StatusTooManyRequests, Code: CodeOverloaded, Message: "the node is busy: retry after 2 s", RetryAfter: 2 * time.Second}
+	cause := errors.New("overloaded")
+	p := Prebuild(e, cause)
+	if !errors.Is(p, cause) || AsError(p) != e {
+		t.Fatalf("the prebuilt answer hides its errors: Is %v, AsError %v", errors.Is(p, cause), AsError(p))
+	}
+	h := NewHandler(shedding{err: p}, nil)
+	for range 2 { // the shared header values survive a first use
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/query", unreadBody{t}))
+		want := httptest.NewRecorder()
+		WriteError(want, e)
+		if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" || rec.Header().Get("Content-Type") != "application/json" ||
+			rec.Body.String() != want.Body.String() || rec.Header().Get("Content-Length") != strconv.Itoa(want.Body.Len()) || rec.Header().Get("X-Request-Id") == "" {
+			t.Fatalf("early refusal: %d %v %q; want 429 with Retry-After 2, a request id and %q", rec.Code, rec.Header(), rec.Body, want.Body)
+		}
+	}
+	// Other routes are not shed.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("healthz with a full queue: %d", rec.Code)
+	}
 }

@@ -179,7 +179,7 @@ func TestEmbedAndSearch(t *testing.T) {
 		t.Errorf("search before embedding: %v, want ErrNoVectors wrapping models.ErrUnavailable", err)
 	}
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "everything embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "everything embedded", settled(m))
 
 	p := m.Progress()
 	if p.Model != "fake-a" || p.Dims != 64 || p.Embedded != len(cs) || p.Kind["manuals"] != vector.KindExact {
@@ -206,7 +206,7 @@ func TestEmbedAndSearch(t *testing.T) {
 
 	// The vectors are in the store under the model, and the set is marked
 	// complete once every chunk has one.
-	waitfor.Until(t, 5*time.Second, "set marked complete", func() bool {
+	waitfor.Until(t, 30*time.Second, "set marked complete", func() bool {
 		meta, err := st.EmbeddingModel(ctx, "fake-a")
 		return err == nil && meta.Complete && meta.Dims == 64
 	})
@@ -224,7 +224,7 @@ func TestRestartLoadsStoredVectors(t *testing.T) {
 	cs := chunksOf("manuals", corpus...)
 	load(t, m, cs)
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	if _, texts := first.stats(); len(texts) != len(corpus) {
 		t.Fatalf("embedded %d texts, want %d", len(texts), len(corpus))
 	}
@@ -243,7 +243,7 @@ func TestRestartLoadsStoredVectors(t *testing.T) {
 		t.Errorf("after load: %+v", hits)
 	}
 	run(t, m2)
-	waitfor.Until(t, 5*time.Second, "the new chunk embedded", settled(m2))
+	waitfor.Until(t, 30*time.Second, "the new chunk embedded", settled(m2))
 	calls, texts := again.stats()
 	if !slices.Equal(texts, []string{pumpQuestion, extra.Text}) || calls != 2 {
 		t.Errorf("after restart the embedder saw %q in %d calls; want only the question and the new chunk", texts, calls)
@@ -259,7 +259,7 @@ func TestSameTextEmbeddedOnce(t *testing.T) {
 	run(t, m)
 	m.Enqueue(chunksOf("a", corpus[0], corpus[1])...)
 	m.Enqueue(chunksOf("b", corpus[1], corpus[0], corpus[2])...)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	if _, texts := emb.stats(); len(texts) != 3 {
 		t.Errorf("embedded %q; each distinct text should be embedded once", texts)
 	}
@@ -310,7 +310,7 @@ func TestTextsReadFromStore(t *testing.T) {
 	gone := Chunk{Shard: "manuals", Slot: 99, ID: shard.HashText("deleted")}
 	load(t, m, append(cs, gone))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "the stored texts embedded", func() bool { return m.Progress().Embedded == len(corpus) })
+	waitfor.Until(t, 30*time.Second, "the stored texts embedded", func() bool { return m.Progress().Embedded == len(corpus) })
 	if _, texts := emb.stats(); len(texts) != len(corpus) {
 		t.Errorf("embedded %q", texts)
 	}
@@ -332,7 +332,7 @@ func TestUnavailableBackoffAndRecovery(t *testing.T) {
 	m := newManager(st, emb)
 	load(t, m, chunksOf("manuals", corpus...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "the failure reported", func() bool { return m.Progress().Err != "" })
+	waitfor.Until(t, 30*time.Second, "the failure reported", func() bool { return m.Progress().Err != "" })
 	time.Sleep(200 * time.Millisecond)
 	calls, _ := emb.stats()
 	// 10, 20, 40, 40, 40 ms ... : about 6 tries in 200 ms, not hundreds.
@@ -343,7 +343,7 @@ func TestUnavailableBackoffAndRecovery(t *testing.T) {
 		t.Errorf("progress while down: %+v", p)
 	}
 	emb.set(false, 0)
-	waitfor.Until(t, 5*time.Second, "recovery", settled(m))
+	waitfor.Until(t, 30*time.Second, "recovery", settled(m))
 	if hits := search(t, m, pumpQuestion, "manuals", 1); hits[0].Slot != 0 {
 		t.Errorf("after recovery: %+v", hits)
 	}
@@ -362,7 +362,7 @@ func TestUnavailableBackoffAndRecovery(t *testing.T) {
 		t.Errorf("%d embed calls for two searches; the second should fail fast", after-before)
 	}
 	emb.set(false, 0)
-	waitfor.Until(t, 5*time.Second, "searches to try the model again", func() bool {
+	waitfor.Until(t, 30*time.Second, "searches to try the model again", func() bool {
 		_, err := m.Search(ctx, pumpQuestion, "manuals", 1)
 		return err == nil
 	})
@@ -377,14 +377,14 @@ func TestModelSwitch(t *testing.T) {
 	m.batch = 2
 	load(t, m, chunksOf("manuals", corpus...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "model a complete", settled(m))
+	waitfor.Until(t, 30*time.Second, "model a complete", settled(m))
 	want := search(t, m, pumpQuestion, "manuals", 3)
 
 	// Model b manages one batch, then goes down: the switch is half done.
 	b := newFake("fake-b", "b")
 	b.set(false, 1)
 	m.SetEmbedder(b)
-	waitfor.Until(t, 5*time.Second, "b to fail after one batch", func() bool {
+	waitfor.Until(t, 30*time.Second, "b to fail after one batch", func() bool {
 		p := m.Progress()
 		return p.Next != nil && p.Next.Err != ""
 	})
@@ -404,7 +404,7 @@ func TestModelSwitch(t *testing.T) {
 	// A chunk ingested meanwhile becomes searchable with model a at once,
 	// and joins b's queue.
 	m.Enqueue(Chunk{Shard: "manuals", Slot: 6, ID: shard.HashText("the pump manual is blue"), Text: "the pump manual is blue"})
-	waitfor.Until(t, 5*time.Second, "the new chunk embedded by a", func() bool { return m.Ready("manuals") })
+	waitfor.Until(t, 30*time.Second, "the new chunk embedded by a", func() bool { return m.Ready("manuals") })
 	if p := m.Progress(); p.Model != "fake-a" || p.Next.Pending != len(corpus)-1 {
 		t.Errorf("after ingest during the switch: %+v next %+v", p, *p.Next)
 	}
@@ -417,11 +417,11 @@ func TestModelSwitch(t *testing.T) {
 
 	// b comes back; the switch completes and searches move to b.
 	b.set(false, 0)
-	waitfor.Until(t, 5*time.Second, "the switch", func() bool {
+	waitfor.Until(t, 30*time.Second, "the switch", func() bool {
 		p := m.Progress()
 		return p.Model == "fake-b" && p.Next == nil && p.Pending == 0
 	})
-	waitfor.Until(t, 5*time.Second, "b marked complete", func() bool {
+	waitfor.Until(t, 30*time.Second, "b marked complete", func() bool {
 		meta, err := st.EmbeddingModel(ctx, "fake-b")
 		return err == nil && meta.Complete
 	})
@@ -449,13 +449,13 @@ func TestSwitchBackReusesStoredVectors(t *testing.T) {
 	m := newManager(st, a)
 	load(t, m, chunksOf("manuals", corpus...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "a", settled(m))
+	waitfor.Until(t, 30*time.Second, "a", settled(m))
 	m.SetEmbedder(b)
-	waitfor.Until(t, 5*time.Second, "b", func() bool { return m.Progress().Model == "fake-b" && m.Progress().Next == nil })
+	waitfor.Until(t, 30*time.Second, "b", func() bool { return m.Progress().Model == "fake-b" && m.Progress().Next == nil })
 	before, _ := a.stats()
 	a2 := newFake("fake-a", "a")
 	m.SetEmbedder(a2)
-	waitfor.Until(t, 5*time.Second, "back to a", func() bool { return m.Progress().Model == "fake-a" && m.Progress().Next == nil })
+	waitfor.Until(t, 30*time.Second, "back to a", func() bool { return m.Progress().Model == "fake-a" && m.Progress().Next == nil })
 	if n, _ := a2.stats(); n != 0 {
 		t.Errorf("switching back embedded again (%d calls); the stored vectors should be reused", n)
 	}
@@ -478,7 +478,7 @@ func TestRemoveAndReplaceShard(t *testing.T) {
 	m := newManager(st, emb)
 	load(t, m, chunksOf("manuals", corpus...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 
 	m.Remove("manuals", 0, 42)
 	for _, h := range search(t, m, pumpQuestion, "manuals", 10) {
@@ -500,7 +500,7 @@ func TestRemoveAndReplaceShard(t *testing.T) {
 		cs = append(cs, Chunk{Shard: "manuals", Slot: uint32(100 - i), ID: shard.HashText(tx), Text: tx})
 	}
 	m.ReplaceShard("manuals", slices.Values(cs))
-	waitfor.Until(t, 5*time.Second, "the new chunks embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "the new chunks embedded", settled(m))
 	// The pump chunk's vector is still in the store: only the new chunk
 	// is embedded.
 	if _, now := emb.stats(); !slices.Equal(now[len(seen):], texts[:1]) {
@@ -553,21 +553,21 @@ func TestIndexKindGrowsWithShard(t *testing.T) {
 	m.choose = smallKinds
 	load(t, m, chunksOf("manuals", corpus[:3]...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	if k := m.Progress().Kind["manuals"]; k != vector.KindExact {
 		t.Errorf("3 chunks: %s", k)
 	}
 	more := chunksOf("manuals", corpus...)[3:]
 	m.Enqueue(more...)
-	waitfor.Until(t, 5*time.Second, "int8", func() bool { return m.Progress().Kind["manuals"] == vector.KindInt8 })
+	waitfor.Until(t, 30*time.Second, "int8", func() bool { return m.Progress().Kind["manuals"] == vector.KindInt8 })
 	var extra []Chunk
 	for i := range 4 {
 		tx := fmt.Sprintf("extra chunk number %d about nothing", i)
 		extra = append(extra, Chunk{Shard: "manuals", Slot: uint32(10 + i), ID: shard.HashText(tx), Text: tx})
 	}
 	m.Enqueue(extra...)
-	waitfor.Until(t, 5*time.Second, "hnsw", func() bool { return m.Progress().Kind["manuals"] == vector.KindHNSW })
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "hnsw", func() bool { return m.Progress().Kind["manuals"] == vector.KindHNSW })
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	if hits := search(t, m, pumpQuestion, "manuals", 3); hits[0].Slot != 0 || len(hits) != 3 {
 		t.Errorf("after upgrades: %+v", hits)
 	}
@@ -581,7 +581,7 @@ func TestIndexKindGrowsWithShard(t *testing.T) {
 		t.Errorf("loaded as %s, want int8 first", k)
 	}
 	run(t, m2)
-	waitfor.Until(t, 5*time.Second, "upgrade after load", func() bool { return m2.Progress().Kind["manuals"] == vector.KindHNSW })
+	waitfor.Until(t, 30*time.Second, "upgrade after load", func() bool { return m2.Progress().Kind["manuals"] == vector.KindHNSW })
 	if hits := search(t, m2, pumpQuestion, "manuals", 1); hits[0].Slot != 0 {
 		t.Errorf("after load and upgrade: %+v", hits)
 	}
@@ -600,7 +600,7 @@ func TestHNSWRebuiltAfterManyDeletes(t *testing.T) {
 	m.batch = 200
 	load(t, m, cs)
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	var slots []uint32
 	for i := range 300 {
 		slots = append(slots, uint32(i))
@@ -611,7 +611,7 @@ func TestHNSWRebuiltAfterManyDeletes(t *testing.T) {
 		defer m.mu.RUnlock()
 		return m.cur.parts["s"]
 	}
-	waitfor.Until(t, 5*time.Second, "rebuild", func() bool {
+	waitfor.Until(t, 30*time.Second, "rebuild", func() bool {
 		m.mu.RLock()
 		defer m.mu.RUnlock()
 		return m.cur.parts["s"].deleted == 0
@@ -670,7 +670,7 @@ func TestSearchConcurrentWithRun(t *testing.T) {
 			m.SetEmbedder(newFake("fake-b", "b"))
 		}
 	}
-	waitfor.Until(t, 5*time.Second, "settled", settled(m))
+	waitfor.Until(t, 30*time.Second, "settled", settled(m))
 	cancel()
 	wg.Wait()
 	if p := m.Progress(); p.Model != "fake-b" || p.Embedded != len(corpus)+40-13 {
@@ -688,7 +688,7 @@ func TestRunStopsAndRefusesLoad(t *testing.T) {
 		defer close(done)
 		m.Run(ctx)
 	}()
-	waitfor.Until(t, 5*time.Second, "Run to start", m.running.Load)
+	waitfor.Until(t, 30*time.Second, "Run to start", m.running.Load)
 	if err := m.Load(ctx, slices.Values([]Chunk(nil))); err == nil {
 		t.Error("Load while running succeeded")
 	}
@@ -717,7 +717,7 @@ func TestTextBudget(t *testing.T) {
 		t.Errorf("queue holds %d bytes of text, want only the first text's %d", held, len(corpus[0]))
 	}
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "embedded", settled(m))
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
 	if _, texts := emb.stats(); !slices.Equal(texts, corpus) {
 		t.Errorf("embedded %q, want the corpus in order", texts)
 	}
@@ -738,7 +738,7 @@ func TestModelChangedSizeUnderSameName(t *testing.T) {
 	m := newManager(st, newFake("fake-a", "a")) // 64 dimensions
 	load(t, m, chunksOf("manuals", corpus...))
 	run(t, m)
-	waitfor.Until(t, 5*time.Second, "the failure reported", func() bool {
+	waitfor.Until(t, 30*time.Second, "the failure reported", func() bool {
 		return strings.Contains(m.Progress().Err, "changed under the same name")
 	})
 	if p := m.Progress(); p.Embedded != 0 || p.Pending != len(corpus) {

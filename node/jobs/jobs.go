@@ -48,9 +48,12 @@ type Options struct {
 	// it Submit refuses with 429. Default 100,000.
 	MaxPending int
 	// Batch is how many documents the worker indexes per call; default 200.
-	Batch  int
-	Logger *slog.Logger
-	Now    func() time.Time
+	Batch int
+	// DiskRetry is how long a job that found the disk full waits before
+	// it tries again; default 5 s.
+	DiskRetry time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Queue is a node's ingest job queue.
@@ -73,6 +76,9 @@ const partBudget = 768 << 10
 func New(store Store, ingest IngestFunc, opt Options) *Queue {
 	if opt.MaxPending <= 0 {
 		opt.MaxPending = 100_000
+	}
+	if opt.DiskRetry <= 0 {
+		opt.DiskRetry = 5 * time.Second
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 200
@@ -264,6 +270,19 @@ func (q *Queue) runJob(ctx context.Context, id string) {
 	if ctx.Err() != nil {
 		return // stopping: the job stays queued and resumes at start
 	}
+	if err != nil && api.AsError(err).Status == http.StatusInsufficientStorage {
+		// The disk is full: the documents are safe in the queue, and
+		// failing the job would drop them. Wait and try again from here.
+		j.Status, j.Error = api.JobQueued, api.AsError(err).Message
+		q.update(ctx, j, false, 0)
+		q.opt.Logger.Warn("ingest job waits for disk space", "job", id, "done", j.Done, "total", j.Total, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(q.opt.DiskRetry):
+		}
+		return
+	}
+	j.Error = ""
 	j.Finished = q.opt.Now().UTC()
 	left := j.Total - j.Done // no longer pending either way
 	if err != nil {

@@ -145,16 +145,59 @@ func TestRecoverResumesOpenJobs(t *testing.T) {
 	}
 }
 
+// A job that finds the disk full waits, saying why, and finishes once the
+// disk takes writes again: failing it would drop documents a 202 promised.
+func TestDiskFullJobWaitsAndResumes(t *testing.T) {
+	var mu sync.Mutex
+	full, indexed := true, 0
+	st := newMem()
+	q := New(st, func(_ context.Context, d []api.Document) (api.IngestResponse, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if full {
+			return api.IngestResponse{}, api.Errorf(http.StatusInsufficientStorage, api.CodeStorageFull, "disk full: free space")
+		}
+		indexed += len(d)
+		return api.IngestResponse{}, nil
+	}, Options{DiskRetry: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx)
+	j, err := q.Submit(ctx, docs(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got, _ := q.Job(j.ID); got.Status != api.JobQueued || !strings.Contains(got.Error, "free space") {
+		t.Fatalf("job on a full disk: %+v; want queued, saying why it waits", got)
+	}
+	st.mu.Lock()
+	kept := len(st.parts[j.ID])
+	st.mu.Unlock()
+	if kept == 0 {
+		t.Fatal("the documents of a waiting job were dropped")
+	}
+	mu.Lock()
+	full = false
+	mu.Unlock()
+	got := waitJob(t, q, j.ID, api.JobDone)
+	mu.Lock()
+	defer mu.Unlock()
+	if indexed != 50 || got.Error != "" {
+		t.Fatalf("indexed %d of 50 once space came back; job %+v", indexed, got)
+	}
+}
+
 func TestFailedJobSaysWhy(t *testing.T) {
 	q := New(newMem(), func(context.Context, []api.Document) (api.IngestResponse, error) {
-		return api.IngestResponse{}, api.Errorf(http.StatusInsufficientStorage, api.CodeStorageFull, "disk full: free space")
+		return api.IngestResponse{}, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "document x: body is empty: send its text")
 	}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.Run(ctx)
 	j, _ := q.Submit(ctx, docs(5))
 	got := waitJob(t, q, j.ID, api.JobFailed)
-	if !strings.Contains(got.Error, "free space") {
+	if !strings.Contains(got.Error, "send its text") {
 		t.Fatalf("failed job %+v: want the reason", got)
 	}
 	if _, err := q.Job("job-nope"); err == nil {

@@ -2,6 +2,7 @@ package nodetest
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,6 +114,43 @@ func (f *Fleet) NewIdentity(t TB, name, role string) *pki.Identity {
 		t.Fatalf("load %s's identity: %v", name, err)
 	}
 	return id
+}
+
+// IssueBound issues name's certificate with role as central does for an
+// enrolling device, through a certificate request, bounding the groups the
+// node may assert to groups. Issue it before the node's Config, which then
+// keeps it.
+func (f *Fleet) IssueBound(t TB, name, role string, groups pki.Groups) {
+	t.Helper()
+	ca, err := pki.LoadCA(f.caDir)
+	if err != nil {
+		t.Fatalf("load the fleet CA: %v", err)
+	}
+	key, err := pki.NewKey()
+	var csr []byte
+	if err == nil {
+		csr, err = pki.CreateCSR(key, name)
+	}
+	var req *x509.CertificateRequest
+	if err == nil {
+		req, err = pki.ParseCSR(csr)
+	}
+	var cert, keyPEM []byte
+	if err == nil {
+		cert, err = ca.SignCSR(req, name, role, time.Now(), time.Hour, groups)
+	}
+	if err == nil {
+		keyPEM, err = pki.EncodeKey(key)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(f.tlsDir, name+".key"), keyPEM, 0o600)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(f.tlsDir, name+".crt"), pki.EncodeCert(cert), 0o644)
+	}
+	if err != nil {
+		t.Fatalf("issue %s's bound certificate: %v", name, err)
+	}
 }
 
 // Outsider returns the identity of an edge whose certificate comes from

@@ -19,17 +19,24 @@ import (
 // heap, which it cannot. Each allocation is its own file, removed from the
 // directory as soon as it is mapped; the space returns when it is freed.
 func (s *Store) PostingsArena() lexical.Arena {
-	return fileArena{dir: filepath.Join(s.dir, "postings"), log: s.log}
+	return fileArena{dir: filepath.Join(s.dir, "postings"), s: s}
 }
 
+// fileArena allocates under the store's free-space check: postings share
+// the disk with the database and must leave it its reserve. A refused
+// allocation leaves the postings in the index's heap tail, and the next
+// freeze tries again.
 type fileArena struct {
 	dir string
-	log interface{ Warn(string, ...any) }
+	s   *Store
 }
 
 func (a fileArena) Alloc(size int) ([]byte, error) {
 	if size == 0 {
 		return nil, nil
+	}
+	if err := a.s.room(int64(size)); err != nil {
+		return nil, fmt.Errorf("postings file of %d bytes: %w", size, err)
 	}
 	if err := os.MkdirAll(a.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("postings directory: %w", err)
@@ -44,8 +51,8 @@ func (a fileArena) Alloc(size int) ([]byte, error) {
 	if err := os.Remove(f.Name()); err != nil {
 		return nil, fmt.Errorf("postings file: %w", err)
 	}
-	if err := f.Truncate(int64(size)); err != nil {
-		return nil, fmt.Errorf("postings file of %d bytes: %w", size, err)
+	if err := allocate(f, int64(size)); err != nil {
+		return nil, fmt.Errorf("postings file of %d bytes: %w", size, a.s.diskErr(err))
 	}
 	b, err := mapFile(f, size)
 	if err != nil {
@@ -59,7 +66,7 @@ func (a fileArena) Free(b []byte) {
 		return
 	}
 	if err := unmap(b); err != nil {
-		a.log.Warn("unmap postings", "err", err)
+		a.s.log.Warn("unmap postings", "err", err)
 	}
 }
 
@@ -71,7 +78,14 @@ func (s *Store) snapshotPath(shardName string) string {
 
 // WriteIndexSnapshot replaces a shard's index snapshot with what write
 // produces, atomically: a crash leaves the old file or the new one.
+//
+// The snapshot must leave the database its reserve: it is refused on a disk
+// below it, and abandoned (the old file kept) when the disk falls below half
+// of it while writing; it is written again at the next save.
 func (s *Store) WriteIndexSnapshot(shardName string, write func(io.Writer) error) error {
+	if err := s.room(0); err != nil {
+		return fmt.Errorf("index snapshot of shard %q: %w", shardName, err)
+	}
 	path := s.snapshotPath(shardName)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("index snapshot: %w", err)
@@ -81,7 +95,7 @@ func (s *Store) WriteIndexSnapshot(shardName string, write func(io.Writer) error
 		return fmt.Errorf("index snapshot: %w", err)
 	}
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	err = write(f)
+	err = write(&roomWriter{f: f, s: s})
 	if err == nil && !s.noSync {
 		err = f.Sync()
 	}
@@ -92,9 +106,27 @@ func (s *Store) WriteIndexSnapshot(shardName string, write func(io.Writer) error
 		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("index snapshot of shard %q: %w", shardName, err)
+		return fmt.Errorf("index snapshot of shard %q: %w", shardName, s.diskErr(err))
 	}
 	return nil
+}
+
+// roomWriter writes a snapshot file, checking the disk's free space every
+// few megabytes so that a large snapshot cannot eat the reserve.
+type roomWriter struct {
+	f       *os.File
+	s       *Store
+	pending int
+}
+
+func (w *roomWriter) Write(p []byte) (int, error) {
+	if w.pending += len(p); w.pending >= 4<<20 {
+		w.pending = 0
+		if free, need, err := w.s.Space(); err == nil && free < need/2 {
+			return 0, &SpaceError{Dir: w.s.dir, Free: free, Reserve: need, Need: need - free}
+		}
+	}
+	return w.f.Write(p)
 }
 
 // OpenIndexSnapshot maps a shard's index snapshot read-only. release unmaps

@@ -20,7 +20,12 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	if _, err := io.WriteString(cw, backupMagic); err != nil {
 		return cw.n, fmt.Errorf("back up the store: %w", err)
 	}
-	if _, err := s.db.Backup(cw, 0); err != nil {
+	db, done, err := s.use()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if _, err := db.Backup(cw, 0); err != nil {
 		return cw.n, fmt.Errorf("back up the store: %w", err)
 	}
 	return cw.n, nil
@@ -68,7 +73,12 @@ func Restore(dir string, r io.Reader, log *slog.Logger) (err error) {
 			err = cerr
 		}
 	}()
-	if err := s.db.Load(r, 256); err != nil {
+	db, done, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := db.Load(r, 256); err != nil {
 		return fmt.Errorf("restore into %s: the backup is damaged or cut short: %w; remove %s and restore an intact copy", dir, err, dir)
 	}
 	return nil

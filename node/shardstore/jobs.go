@@ -40,13 +40,13 @@ func (s *Store) PutJob(ctx context.Context, id string, record []byte, parts [][]
 		if len(p) > jobPartBudget {
 			return fmt.Errorf("%w: job part of %d bytes", ErrTooLarge, len(p))
 		}
-		if err := s.db.Update(func(txn *badger.Txn) error {
+		if err := s.update(func(txn *badger.Txn) error {
 			return txn.Set(jobKey(id, fmt.Sprintf("p/%08d", i)), p)
 		}); err != nil {
 			return s.txnErr(err)
 		}
 	}
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(jobKey(id, "m"), record) }); err != nil {
+	if err := s.update(func(txn *badger.Txn) error { return txn.Set(jobKey(id, "m"), record) }); err != nil {
 		return s.txnErr(err)
 	}
 	return nil
@@ -57,7 +57,7 @@ func (s *Store) PutJob(ctx context.Context, id string, record []byte, parts [][]
 func (s *Store) SetJobRecord(ctx context.Context, id string, record []byte, dropParts bool) error {
 	var parts [][]byte
 	if dropParts {
-		if err := s.db.View(func(txn *badger.Txn) error {
+		if err := s.view(func(txn *badger.Txn) error {
 			return iterateKeys(ctx, txn, prefixJob+id+"/p/", func(k []byte) error {
 				parts = append(parts, append([]byte(nil), k...))
 				return nil
@@ -66,10 +66,19 @@ func (s *Store) SetJobRecord(ctx context.Context, id string, record []byte, drop
 			return fmt.Errorf("list job %s: %w", id, err)
 		}
 	}
-	// A progress record is small; deleting frees space, so neither waits
-	// for the reserve.
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
+	// Even a delete goes through Badger's memory-mapped write-ahead log
+	// first, which faults on a disk with no block left: small as it is,
+	// the record waits for the reserve like every write. Refused, the
+	// record on disk stays behind the one in memory, and a restart redoes
+	// the job from there (ids replace, so that is harmless).
+	if err := s.room(int64(len(record) + 64*len(parts))); err != nil {
+		return err
+	}
+	wb, end, err := s.batch()
+	if err != nil {
+		return err
+	}
+	defer end()
 	for _, k := range parts {
 		if err := wb.Delete(k); err != nil {
 			return s.txnErr(err)
@@ -87,7 +96,7 @@ func (s *Store) SetJobRecord(ctx context.Context, id string, record []byte, drop
 // JobParts returns a job's stored document parts in order.
 func (s *Store) JobParts(ctx context.Context, id string) ([][]byte, error) {
 	var parts [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefixJob+id+"/p/", func(_, v []byte) error {
 			parts = append(parts, append([]byte(nil), v...))
 			return nil
@@ -104,7 +113,7 @@ func (s *Store) JobParts(ctx context.Context, id string) ([][]byte, error) {
 func (s *Store) Jobs(ctx context.Context, fn func(id string, record []byte) error) error {
 	var orphans [][]byte
 	recorded := map[string]bool{}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefixJob, func(k, v []byte) error {
 			id, rest, ok := strings.Cut(strings.TrimPrefix(string(k), prefixJob), "/")
 			if !ok {
@@ -121,11 +130,14 @@ func (s *Store) Jobs(ctx context.Context, fn func(id string, record []byte) erro
 			return nil
 		})
 	})
-	if err != nil || len(orphans) == 0 || s.readOnly {
+	if err != nil || len(orphans) == 0 || s.readOnly.Load() {
 		return err
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
+	wb, end, err := s.batch()
+	if err != nil {
+		return err
+	}
+	defer end()
 	for _, k := range orphans {
 		if err := wb.Delete(k); err != nil {
 			return s.txnErr(err)

@@ -9,6 +9,10 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
+// memTableSize is the size of each of Badger's two memtables (see
+// badgerOptions).
+const memTableSize = 12 << 20
+
 // badgerOptions returns Badger settings for a device with 1 GB of RAM that
 // also runs a model server. Badger's defaults (five 64 MB memtables, a 256 MB
 // block cache, 1 GB value-log files mapped at twice their size) were measured
@@ -21,7 +25,7 @@ func badgerOptions(dir string, syncWrites, readOnly bool, log *slog.Logger) badg
 		// holds the largest document (1 MiB of text) with its term vectors.
 		// Each memtable's arena is allocated whole, so this is also ~30 MB
 		// of the node's resident memory.
-		WithMemTableSize(12 << 20).
+		WithMemTableSize(memTableSize).
 		WithNumMemtables(2).
 		// Flush level 0 early and stall late: small L0 keeps reads cheap,
 		// the stall margin keeps an ingest burst from blocking writers.

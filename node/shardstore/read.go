@@ -19,7 +19,7 @@ import (
 // Doc returns the record of a document.
 func (s *Store) Doc(shardName, docID string) (DocMeta, error) {
 	var m DocMeta
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(docKey(prefixDoc, shardName, docID))
 		if err != nil {
 			return err
@@ -39,7 +39,7 @@ func (s *Store) Doc(shardName, docID string) (DocMeta, error) {
 // transaction so a concurrent write cannot interleave.
 func (s *Store) Texts(ids []shard.ChunkID) ([]string, error) {
 	out := make([]string, len(ids))
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		for i, id := range ids {
 			item, err := txn.Get(textKey(id))
 			if err != nil {
@@ -84,30 +84,58 @@ func (s *Store) Size() (lsm, vlog int64) {
 	return lsm, vlog
 }
 
-// RunGC reclaims value-log space every interval until ctx ends. Badger never
-// does this on its own; without it, replaced documents keep their disk space.
+// reopenEvery is how often a read-only store looks for space to reopen
+// for writing.
+const reopenEvery = 2 * time.Second
+
+// RunGC runs the store's maintenance until ctx ends: every interval it
+// reclaims value-log space (Badger never does this on its own; without it,
+// replaced documents keep their disk space), and while the store is
+// read-only it reopens it for writing as soon as the disk has room.
 func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	w := time.NewTicker(reopenEvery)
+	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.C:
+			s.reopen()
+			continue
+		case <-s.kick:
+			s.reopen()
+			continue
 		case <-t.C:
 		}
-		if s.readOnly {
-			continue // nothing to rewrite into
-		}
-		// Each call rewrites at most one file; repeat until nothing is
-		// worth rewriting, but give way to shutdown between files.
-		for ctx.Err() == nil {
-			err := s.db.RunValueLogGC(0.5)
-			if err != nil {
-				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-					s.log.Warn("value log gc", "err", err)
-				}
-				break
+		s.gc(ctx)
+	}
+}
+
+// gc rewrites value-log files while it is worth it. The rewrite writes
+// through memory maps like every Badger write, so it waits for the reserve.
+func (s *Store) gc(ctx context.Context) {
+	if s.readOnly.Load() {
+		return // nothing to rewrite into
+	}
+	if free, need, err := s.Space(); err != nil || free < need {
+		return
+	}
+	db, done, err := s.use()
+	if err != nil {
+		return
+	}
+	defer done()
+	// Each call rewrites at most one file; repeat until nothing is worth
+	// rewriting, but give way to shutdown between files.
+	for ctx.Err() == nil {
+		err := db.RunValueLogGC(0.5)
+		if err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.Warn("value log gc", "err", err)
 			}
+			break
 		}
 	}
 }
@@ -117,7 +145,7 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 func (s *Store) Vectors(ctx context.Context, shardName string, fn func(docID string, chunks []lexical.Chunk) error) error {
 	var chunks []lexical.Chunk
 	var terms []lexical.TermFreq
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k, v []byte) error {
 			_, id, _ := splitDocKey(k)
 			var err error

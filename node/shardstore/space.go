@@ -19,12 +19,19 @@ type SpaceError struct {
 	Dir                 string
 	Free, Reserve, Need int64
 	ReadOnly            bool // the file system refuses writes
-	Err                 error
+	// Reopening: the store opened read-only on the full disk and becomes
+	// writable by itself a few seconds after space is freed.
+	Reopening bool
+	Err       error
 }
 
 func (e *SpaceError) Error() string {
 	if e.ReadOnly {
 		return fmt.Sprintf("the store in %s is read-only (%v): remount the file system read-write, or move --data to a writable disk", e.Dir, e.Err)
+	}
+	if e.Reopening {
+		return fmt.Sprintf("the disk holding %s was full when the node started, so its store is open read-only; it has %s free and the store needs %s: free at least %s on that disk by deleting other files there, and the store becomes writable again by itself within seconds (no restart)",
+			e.Dir, mb(e.Free), mb(e.Reserve), mb(max(e.Need, e.Reserve-e.Free)))
 	}
 	return fmt.Sprintf("the disk holding %s has %s free and the store keeps %s in reserve so that it cannot crash mid-write; this write needs about %s more: free space on that disk (delete other files there, or documents or shards you no longer need) and retry",
 		e.Dir, mb(e.Free), mb(e.Reserve), mb(e.Need))
@@ -55,17 +62,30 @@ func (s *Store) Space() (free, need int64, err error) {
 // with the reserve left over. It is checked on every write, so a node whose
 // disk filled up accepts writes again by itself once space is freed.
 func (s *Store) checkSpace(n int64) error {
-	if s.readOnly {
+	// Badger writes each value twice (log, then table) before compaction
+	// reclaims one copy.
+	return s.room(2 * n)
+}
+
+// room refuses to take n more bytes of the disk when that would leave less
+// than the reserve free, for Badger's writes and the postings files beside
+// the database alike: whatever eats the reserve turns Badger's next flush
+// into a crash.
+func (s *Store) room(n int64) error {
+	if s.readOnly.Load() {
+		s.nudge()
+		if s.roFull.Load() {
+			free, need, _ := s.Space()
+			return &SpaceError{Dir: s.dir, Free: free, Reserve: need, Need: max(0, need+n-free), Reopening: true}
+		}
 		return &SpaceError{Dir: s.dir, ReadOnly: true, Err: errors.New("opened read-only")}
 	}
 	free, need, err := s.Space()
 	if err != nil {
 		return err
 	}
-	// Badger writes each value twice (log, then table) before compaction
-	// reclaims one copy.
-	if free < need+2*n {
-		return &SpaceError{Dir: s.dir, Free: free, Reserve: need, Need: need + 2*n - free}
+	if free < need+n {
+		return &SpaceError{Dir: s.dir, Free: free, Reserve: need, Need: need + n - free}
 	}
 	return nil
 }
@@ -85,6 +105,11 @@ func (s *Store) diskErr(err error) error {
 	return err
 }
 
-// ReadOnly reports whether the store was opened read-only because its disk
-// was full or not writable at start.
-func (s *Store) ReadOnly() bool { return s.readOnly }
+// ReadOnly reports whether the store is open read-only because its disk
+// was full or not writable at start; it becomes writable by itself (RunGC)
+// once the disk has room again.
+func (s *Store) ReadOnly() bool { return s.readOnly.Load() }
+
+// ReadOnlyFull reports whether the store is read-only because its disk was
+// full (rather than not writable).
+func (s *Store) ReadOnlyFull() bool { return s.readOnly.Load() && s.roFull.Load() }

@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -127,12 +125,20 @@ type Result struct {
 // Store is a node's shard storage. It is safe for concurrent use; writes are
 // serialised.
 type Store struct {
-	db       *badger.DB
-	dir      string
-	noSync   bool
-	log      *slog.Logger
-	reserve  int64
-	readOnly bool // opened read-only: the disk was full or not writable
+	dir     string
+	noSync  bool
+	log     *slog.Logger
+	reserve int64
+
+	// dbMu guards db, which a store opened read-only replaces by a
+	// read-write one once space returns (see reopen). Every use of db holds
+	// it for reading; the swap takes it only when no use is in flight.
+	dbMu     sync.RWMutex
+	db       *badger.DB  // nil after Close, or when a reopen failed both ways
+	readOnly atomic.Bool // db is read-only: the disk was full or not writable
+	roFull   atomic.Bool // ... because the disk was full (not a read-only mount)
+	kick     chan struct{}
+	gate     atomic.Pointer[chan struct{}] // set while a reopen drains reads
 
 	mu     sync.Mutex              // serialises writes and guards refs
 	refs   map[shard.ChunkID]int32 // live references to each chunk text
@@ -140,67 +146,6 @@ type Store struct {
 
 	aclMu sync.RWMutex                 // guards acl (not its maps, which are replaced, never changed)
 	acl   map[string]map[string]string // store shard → restricted doc id → groups
-}
-
-// Open opens or creates the store in opts.Dir.
-func Open(opts Options) (*Store, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Dir == "" {
-		return nil, errors.New("open shard store: no data directory given (use --data DIR)")
-	}
-	s := &Store{log: log, dir: opts.Dir, noSync: opts.NoSync, reserve: opts.Reserve, refs: make(map[shard.ChunkID]int32)}
-	if s.reserve <= 0 {
-		s.reserve = DefaultReserve
-	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil && !errors.Is(err, syscall.EROFS) {
-		return nil, fmt.Errorf("open shard store: %w", err)
-	}
-	// Opening read-write on a full disk would map a new write-ahead log
-	// that Badger then writes into, and die of SIGBUS; read-only, the node
-	// still answers from what it holds.
-	if free, need, err := s.Space(); err == nil && free < need && storeExists(opts.Dir) {
-		log.Warn("the disk is full: opening the store read-only; writes are refused until space is freed and the node restarted",
-			"dir", opts.Dir, "free_mb", free>>20, "reserve_mb", need>>20)
-		s.readOnly = true
-	}
-	db, err := badger.Open(badgerOptions(opts.Dir, !opts.NoSync, s.readOnly, log))
-	if err != nil && s.readOnly {
-		// Most often a kill left a write-ahead log that only a read-write
-		// open can trim (badger.ErrTruncateNeeded, which Badger wraps
-		// beyond errors.Is). Trimming frees space rather than taking it,
-		// and every write after it passes the free-space check first.
-		log.Warn("the store cannot be opened read-only: opening it read-write; writes stay refused while the disk is full", "dir", opts.Dir, "err", err)
-		s.readOnly = false
-		db, err = badger.Open(badgerOptions(opts.Dir, !opts.NoSync, false, log))
-	}
-	if err != nil && !s.readOnly && errors.Is(s.diskErr(err), ErrDiskFull) && storeExists(opts.Dir) {
-		log.Warn("the store cannot be opened for writing: opening it read-only", "dir", opts.Dir, "err", err)
-		s.readOnly = true
-		db, err = badger.Open(badgerOptions(opts.Dir, !opts.NoSync, true, log))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open shard store in %s: %w", opts.Dir, s.diskErr(err))
-	}
-	s.db = db
-	return s, nil
-}
-
-// storeExists reports whether dir holds a Badger database: a new, empty
-// store cannot be opened read-only.
-func storeExists(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "MANIFEST"))
-	return err == nil
-}
-
-// Close flushes and closes the database.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close shard store: %w", err)
-	}
-	return nil
 }
 
 // Load streams what the in-memory index is built from: every dictionary term
@@ -215,7 +160,7 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 	clear(s.refs)
 	var chunks []lexical.Chunk
 	var terms []lexical.TermFreq
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
 			sh, id, ok := splitDocKey(k)
 			if !ok {
@@ -243,7 +188,7 @@ func (s *Store) Load(ctx context.Context, term func(Term), shardFn func(ShardMet
 // a node whose index snapshots are current needs nothing more to start. The
 // chunk reference counts writes need are then counted by the first Apply.
 func (s *Store) LoadMeta(ctx context.Context, term func(Term), shardFn func(ShardMeta)) error {
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		if err := iterate(ctx, txn, prefixTerm, func(k, v []byte) error {
 			id, n := binary.Uvarint(v)
 			if n <= 0 || id > 1<<32-1 {
@@ -278,7 +223,7 @@ func (s *Store) countRefs(ctx context.Context) error {
 	clear(s.refs)
 	var chunks []lexical.Chunk
 	var terms []lexical.TermFreq
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefixVec, func(k, v []byte) error {
 			var err error
 			if chunks, terms, err = decodeVectors(v, chunks, terms); err != nil {
@@ -355,8 +300,11 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 	delta := make(map[shard.ChunkID]int32)
 	var acl aclChange
 	restricted := s.Restricted(w.Shard)
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
+	txn, end, err := s.begin()
+	if err != nil {
+		return Result{}, err
+	}
+	defer end()
 
 	meta, err := getShard(txn, w.Shard)
 	if err != nil && !errors.Is(err, ErrNotFound) {

@@ -48,7 +48,7 @@ func (kv *SyncKV) key(k string) []byte { return append([]byte(kv.prefix), k...) 
 // Get returns a copy of the value of key, or an error wrapping ErrNotFound.
 func (kv *SyncKV) Get(key string) ([]byte, error) {
 	var out []byte
-	err := kv.s.db.View(func(txn *badger.Txn) error {
+	err := kv.s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(kv.key(key))
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func (kv *SyncKV) Get(key string) ([]byte, error) {
 // gives a nil value.
 func (kv *SyncKV) GetMany(keys []string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
-	err := kv.s.db.View(func(txn *badger.Txn) error {
+	err := kv.s.view(func(txn *badger.Txn) error {
 		for i, k := range keys {
 			item, err := txn.Get(kv.key(k))
 			if errors.Is(err, badger.ErrKeyNotFound) {
@@ -103,8 +103,11 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 	if err := kv.s.checkSpace(n); err != nil {
 		return err
 	}
-	txn := kv.s.db.NewTransaction(true)
-	defer txn.Discard()
+	txn, end, err := kv.s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
 	for _, d := range deletes {
 		if err := txn.Delete(kv.key(d)); err != nil {
 			return kv.s.txnErr(err)
@@ -126,7 +129,7 @@ func (kv *SyncKV) Update(ctx context.Context, sets []KV, deletes []string) error
 func (kv *SyncKV) Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error {
 	full := string(kv.key(prefix))
 	key := func(k []byte) string { return string(k[len(kv.prefix):]) }
-	err := kv.s.db.View(func(txn *badger.Txn) error {
+	err := kv.s.view(func(txn *badger.Txn) error {
 		if keysOnly {
 			return iterateKeys(ctx, txn, full, func(k []byte) error { return fn(key(k), nil) })
 		}
@@ -150,7 +153,7 @@ type DocSnapshot struct {
 // as of that read. Central cuts published versions from it.
 func (s *Store) Snapshot(ctx context.Context, shardName string, fn func(DocSnapshot) error) (ShardMeta, error) {
 	var meta ShardMeta
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		var err error
 		if meta, err = getShard(txn, shardName); err != nil {
 			return err
@@ -189,7 +192,7 @@ func (s *Store) Snapshot(ctx context.Context, shardName string, fn func(DocSnaps
 func (s *Store) DocRecord(shardName, docID string) (DocMeta, []lexical.Chunk, error) {
 	var m DocMeta
 	var vecs []lexical.Chunk
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(docKey(prefixDoc, shardName, docID))
 		if err != nil {
 			return err
@@ -218,7 +221,7 @@ func (s *Store) DocRecord(shardName, docID string) (DocMeta, []lexical.Chunk, er
 // DocIDs returns the ids of every document of a shard, in order.
 func (s *Store) DocIDs(ctx context.Context, shardName string) ([]string, error) {
 	var ids []string
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterateKeys(ctx, txn, string(docKey(prefixVec, shardName, "")), func(k []byte) error {
 			_, id, _ := splitDocKey(k)
 			ids = append(ids, id)
@@ -246,7 +249,7 @@ func (s *Store) DropShard(ctx context.Context, shardName string, now time.Time) 
 		}
 		ids = ids[n:]
 	}
-	err = s.db.Update(func(txn *badger.Txn) error { return txn.Delete(shardKey(shardName)) })
+	err = s.update(func(txn *badger.Txn) error { return txn.Delete(shardKey(shardName)) })
 	if err != nil {
 		return fmt.Errorf("drop shard %q: %w", shardName, err)
 	}
@@ -256,7 +259,7 @@ func (s *Store) DropShard(ctx context.Context, shardName string, now time.Time) 
 // ShardNames returns the name of every shard record in the store.
 func (s *Store) ShardNames(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterateKeys(ctx, txn, prefixShard, func(k []byte) error {
 			out = append(out, string(k[len(prefixShard):]))
 			return nil

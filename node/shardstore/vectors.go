@@ -165,8 +165,11 @@ func (s *Store) PutEmbeddings(ctx context.Context, model string, dims int, ids [
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
+	txn, end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
 	meta, err := getEmbModel(txn, model)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -202,7 +205,7 @@ func (s *Store) Embeddings(ctx context.Context, model string, fn func(id shard.C
 	}
 	prefix := embPrefix(model)
 	var v []float32
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		dims := -1
 		if m, err := getEmbModel(txn, model); err == nil {
 			dims = m.Dims
@@ -239,7 +242,7 @@ func (s *Store) EmbeddingsFor(ctx context.Context, model string, ids []shard.Chu
 		return err
 	}
 	var v []float32
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		key := embPrefix(model)
 		base := len(key)
 		for i, id := range ids {
@@ -284,7 +287,7 @@ func (s *Store) EmbeddingModel(ctx context.Context, model string) (EmbeddingMeta
 		return EmbeddingMeta{}, err
 	}
 	var m EmbeddingMeta
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		var err error
 		m, err = getEmbModel(txn, model)
 		return err
@@ -296,7 +299,7 @@ func (s *Store) EmbeddingModel(ctx context.Context, model string) (EmbeddingMeta
 // name order, so an operator can see which sets take space.
 func (s *Store) EmbeddingModels(ctx context.Context) ([]EmbeddingMeta, error) {
 	var out []EmbeddingMeta
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		return iterate(ctx, txn, prefixEmbModel, func(k, v []byte) error {
 			var m EmbeddingMeta
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -327,8 +330,11 @@ func (s *Store) SetEmbeddingModel(ctx context.Context, meta EmbeddingMeta) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
+	txn, end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
 	old, err := getEmbModel(txn, meta.Model)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -373,7 +379,7 @@ func (s *Store) DeleteEmbeddings(ctx context.Context, model string) (int, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(embModelKey(model)) }); err != nil {
+	if err := s.update(func(txn *badger.Txn) error { return txn.Delete(embModelKey(model)) }); err != nil {
 		return n, fmt.Errorf("delete embeddings of %q: %w", model, s.txnErr(err))
 	}
 	return n, nil
@@ -418,8 +424,11 @@ func (s *Store) deleteEmbeddings(ctx context.Context, model string, drop func(*b
 		err := func() error {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			txn := s.db.NewTransaction(true)
-			defer txn.Discard()
+			txn, end, err := s.begin()
+			if err != nil {
+				return err
+			}
+			defer end()
 			o := badger.DefaultIteratorOptions
 			o.Prefix = prefix
 			o.PrefetchValues = false

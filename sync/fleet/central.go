@@ -83,6 +83,10 @@ type PublisherConfig struct {
 	// CheckConfig, when set, refuses a config manifest's settings that
 	// edges could not apply (unknown names, values out of range).
 	CheckConfig func([]manifest.Setting) error
+	// Revocations, when set, returns the fleet's revocation list, signed
+	// by the fleet CA, and its number (0: none); edges fetch it when the
+	// number grows (revocations.go).
+	Revocations func() (number uint64, signed []byte)
 	Now         func() time.Time // nil: time.Now
 	Logger      *slog.Logger     // nil: discard
 }
@@ -452,7 +456,11 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]any{"shards": vs, "config": cv, "models": mv})
+		resp := map[string]any{"shards": vs, "config": cv, "models": mv}
+		if p.cfg.Revocations != nil {
+			resp["revocations"], _ = p.cfg.Revocations()
+		}
+		return json.Marshal(resp)
 	case wire.TypeManifest:
 		var r manifestRequest
 		if err := strictJSON(req.Payload, &r); err != nil {
@@ -465,6 +473,9 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 				p.bytesServed.Add(int64(len(b)))
 			}
 			return b, err
+		}
+		if r.Kind == "revocations" {
+			return p.revocations()
 		}
 		if r.Kind != "shard" {
 			return nil, badRequest("manifest request: kind %q: this node serves shard and config manifests", r.Kind)

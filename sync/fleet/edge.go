@@ -108,6 +108,12 @@ type SyncerConfig struct {
 	// returns what the node does with each. Only after it succeeds is the
 	// version recorded as applied.
 	ApplyModels func(ctx context.Context, m manifest.Models) ([]ModelInUse, error)
+	// Revocations, when set with ApplyRevocations, makes the edge follow
+	// the fleet's revocation list: it returns the number of the list in
+	// force, and ApplyRevocations verifies (against the fleet CA) and
+	// applies a newer signed list.
+	Revocations      func() uint64
+	ApplyRevocations func(ctx context.Context, signed []byte) error
 }
 
 // ShardStatus is an edge's sync state of one shard, for GET /v1/sync and
@@ -275,6 +281,8 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 		Shards []Version `json:"shards"`
 		Config uint64    `json:"config"` // latest config manifest; 0: none
 		Models uint64    `json:"models"` // latest model manifest; 0: none
+		// Revocations is the number of the fleet's revocation list.
+		Revocations uint64 `json:"revocations"`
 	}
 	if err == nil {
 		err = json.Unmarshal(b, &resp)
@@ -289,6 +297,11 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poll central: %w", err)
 	}
+	var errs []error
+	// Revocations first: a long transfer must not keep a revoked node in.
+	if err := s.syncRevocations(ctx, resp.Revocations); err != nil {
+		errs = append(errs, err)
+	}
 	// Tell the site first: a long transfer here must not delay the others.
 	for _, v := range resp.Shards {
 		s.learn(Hint{Shard: v.Shard, Version: v.Version})
@@ -299,7 +312,6 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if resp.Models > 0 {
 		s.learn(Hint{Models: true, Version: resp.Models})
 	}
-	var errs []error
 	for _, v := range resp.Shards {
 		if len(s.cfg.Shards) > 0 && !slices.Contains(s.cfg.Shards, v.Shard) {
 			continue

@@ -26,6 +26,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -164,24 +165,9 @@ func issueCert(caDir, outDir, nodeName, role string, validFor time.Duration, now
 	if err != nil {
 		return fmt.Errorf("issue certificate for %s: generate key: %w", nodeName, err)
 	}
-	serial, err := newSerial()
+	tmpl, err := nodeTemplate(nodeName, role, caCert.Subject.Organization, now, notAfter)
 	if err != nil {
 		return fmt.Errorf("issue certificate for %s: %w", nodeName, err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject: pkix.Name{
-			CommonName:         nodeName,
-			OrganizationalUnit: []string{role},
-			Organization:       caCert.Subject.Organization,
-		},
-		DNSNames:  []string{nodeName},
-		NotBefore: now.Add(-backdate),
-		NotAfter:  notAfter,
-		KeyUsage:  x509.KeyUsageDigitalSignature,
-		// Every node both serves and dials, so one certificate does both.
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
 	if err != nil {
@@ -254,14 +240,21 @@ func loadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
 	return cert, key, nil
 }
 
-// Identity is a node's fleet membership: its certificate and key and the
-// fleet CA it trusts. It is immutable and safe for concurrent use.
+// Identity is a node's fleet membership: its certificate and key, the
+// fleet CA it trusts and the fleet's revocation list. It is safe for
+// concurrent use. The certificate can be replaced by a renewed one for the
+// same key (SetCertificate) and the revocation list by a newer one
+// (SetRevocations) while connections use it: TLS configurations read both
+// at each handshake.
 type Identity struct {
-	cert   tls.Certificate
+	cert   atomic.Pointer[tls.Certificate]
 	pool   *x509.CertPool
+	cas    []*x509.Certificate // the certificates in the CA file, to verify revocation lists
 	name   string
 	role   string
 	keyDER []byte // PKCS#8; only for DeriveSecret
+	// revoked is the newest revocation list applied; never nil.
+	revoked atomic.Pointer[RevocationList]
 }
 
 // LoadIdentity loads a node's identity. It checks that the certificate
@@ -311,7 +304,10 @@ func loadIdentity(caFile, certFile, keyFile string, now time.Time) (*Identity, e
 	if err != nil {
 		return nil, fmt.Errorf("load identity: key %s: %w", keyFile, err)
 	}
-	return &Identity{cert: cert, pool: pool, name: name, role: role, keyDER: keyDER}, nil
+	id := &Identity{pool: pool, cas: parseCerts(caPEM), name: name, role: role, keyDER: keyDER}
+	id.cert.Store(&cert)
+	id.revoked.Store(&RevocationList{})
+	return id, nil
 }
 
 // Name returns the node name the certificate was issued to.
@@ -321,7 +317,10 @@ func (id *Identity) Name() string { return id.name }
 func (id *Identity) Role() string { return id.role }
 
 // NotAfter returns when the node certificate expires, for health checks.
-func (id *Identity) NotAfter() time.Time { return id.cert.Leaf.NotAfter }
+func (id *Identity) NotAfter() time.Time { return id.cert.Load().Leaf.NotAfter }
+
+// Leaf returns the node's current certificate.
+func (id *Identity) Leaf() *x509.Certificate { return id.cert.Load().Leaf }
 
 // DeriveSecret returns a 32-byte secret derived from the node's private key
 // and label. It serves keys that must survive a restart without being
@@ -339,12 +338,13 @@ func (id *Identity) DeriveSecret(label string) [32]byte {
 // client certificates required and verified against the fleet CA.
 func (id *Identity) ServerTLS() *tls.Config {
 	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		Certificates:     []tls.Certificate{id.cert},
+		MinVersion: tls.VersionTLS13,
+		// Read at each handshake: a renewed certificate is served at once.
+		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return id.cert.Load(), nil },
 		ClientAuth:       tls.RequireAndVerifyClientCert,
 		ClientCAs:        id.pool,
 		NextProtos:       []string{ALPN},
-		VerifyConnection: verifyPeer,
+		VerifyConnection: id.verifyPeer,
 	}
 }
 
@@ -353,21 +353,28 @@ func (id *Identity) ServerTLS() *tls.Config {
 // serverName, and this node's certificate presented.
 func (id *Identity) ClientTLS(serverName string) *tls.Config {
 	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		Certificates:     []tls.Certificate{id.cert},
-		RootCAs:          id.pool,
-		ServerName:       serverName,
-		NextProtos:       []string{ALPN},
-		VerifyConnection: verifyPeer,
+		MinVersion:           tls.VersionTLS13,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.cert.Load(), nil },
+		RootCAs:              id.pool,
+		ServerName:           serverName,
+		NextProtos:           []string{ALPN},
+		VerifyConnection:     id.verifyPeer,
 	}
 }
 
 // verifyPeer runs after chain verification, on full handshakes and
 // resumptions alike, and refuses a peer whose certificate chains to the
-// fleet CA but does not name a node, so that PeerName cannot fail later.
-func verifyPeer(cs tls.ConnectionState) error {
-	_, _, err := PeerName(cs)
-	return err
+// fleet CA but does not name a node, so that PeerName cannot fail later,
+// or whose certificate the fleet revoked.
+func (id *Identity) verifyPeer(cs tls.ConnectionState) error {
+	name, _, err := PeerName(cs)
+	if err != nil {
+		return err
+	}
+	if id.Revoked(cs.PeerCertificates[0]) {
+		return fmt.Errorf("%w: the certificate of %s was revoked", ErrRevoked, name)
+	}
+	return nil
 }
 
 // PeerName returns the node name and role of the peer of a verified

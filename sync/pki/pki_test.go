@@ -114,7 +114,7 @@ func TestIssueCert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := id.cert.Leaf
+	leaf := id.Leaf()
 	if id.Name() != "edge-7" || id.Role() != RoleEdge || leaf.Subject.CommonName != "edge-7" || len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "edge-7" {
 		t.Errorf("identity %s/%s, CN %q, SANs %q", id.Name(), id.Role(), leaf.Subject.CommonName, leaf.DNSNames)
 	}
@@ -276,7 +276,7 @@ func TestPeerNameRejectsUnverified(t *testing.T) {
 	if _, _, err := PeerName(tls.ConnectionState{}); err == nil {
 		t.Error("no certificate accepted")
 	}
-	if _, _, err := PeerName(tls.ConnectionState{PeerCertificates: []*x509.Certificate{id.cert.Leaf}}); err == nil {
+	if _, _, err := PeerName(tls.ConnectionState{PeerCertificates: []*x509.Certificate{id.Leaf()}}); err == nil {
 		t.Error("unverified certificate accepted")
 	}
 }

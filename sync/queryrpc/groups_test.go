@@ -101,3 +101,36 @@ func TestEdgeQuestionsSeeOnlyTheScope(t *testing.T) {
 		t.Fatalf("naming an unpublished shard: %v", err)
 	}
 }
+
+// TestPeerGroupsBoundedByCertificate: an edge whose certificate bounds the
+// groups it may assert to "ops" cannot make central answer from "hr"
+// documents by claiming its asker is in hr; an asker in ops still gets
+// what ops may see.
+func TestPeerGroupsBoundedByCertificate(t *testing.T) {
+	docs := []api.Document{
+		{ID: "hr-doc", Groups: []string{"hr"}, Body: "The compressor K-2 operator earns a night bonus of 700 euros per month."},
+		{ID: "ops-doc", Groups: []string{"ops"}, Body: "The compressor K-2 night shift checks the oil level at midnight."},
+	}
+	fleet := nodetest.StartFleet(t)
+	central := fleet.StartCentral(t, docs, nil)
+	fleet.IssueBound(t, "edge-1", pki.RoleEdge, pki.Groups{Bounded: true, Names: []string{"ops"}})
+	edge := fleet.StartEdge(t, "edge-1", central.QUICAddr(), nil).Node()
+	cites := func(groups ...string) string {
+		ctx := auth.WithPrincipal(context.Background(), auth.Principal{Name: "u", Role: auth.RoleQuery, Groups: groups})
+		r, err := edge.Query(ctx, api.QueryRequest{Question: "compressor K-2 night bonus oil", K: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range r.Citations {
+			ids = append(ids, c.DocumentID)
+		}
+		return strings.Join(ids, ",")
+	}
+	if got := cites("hr", "ops"); strings.Contains(got, "hr-doc") || !strings.Contains(got, "ops-doc") {
+		t.Fatalf("asker in hr and ops through an edge bounded to ops: cites %q", got)
+	}
+	if got := cites("hr"); strings.Contains(got, "hr-doc") {
+		t.Fatalf("asker in hr through an edge bounded to ops: cites %q", got)
+	}
+}

@@ -168,6 +168,8 @@ func withAsker(ctx context.Context, peer transport.Peer, r request, scope Scope)
 	if len(name) > auth.MaxNameLen || !utf8.ValidString(name) {
 		name = "?"
 	}
-	p.Name, p.Groups, p.Unverified = from+"/"+name, groups, false
+	// A peer whose certificate bounds the groups it may assert gets no
+	// more than those, whatever it claims for its asker.
+	p.Name, p.Groups, p.Unverified = from+"/"+name, peer.Groups.Intersect(groups), false
 	return auth.WithPrincipal(ctx, p), nil
 }

@@ -205,7 +205,7 @@ func (s *Server) identify(conn *quic.Conn) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
-	return Peer{Name: name, Role: role, Addr: conn.RemoteAddr()}, nil
+	return Peer{Name: name, Role: role, Addr: conn.RemoteAddr(), Groups: pki.GroupsOf(cs.PeerCertificates[0])}, nil
 }
 
 func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *slog.Logger) {
@@ -230,6 +230,11 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *
 		return
 	case req.IsResponse():
 		s.refuse(str, req, wire.CodeBadRequest, "got a response frame where a request was expected", log)
+		return
+	case s.revoked(conn):
+		// The handshake checked the revocation list of its time; a list
+		// applied since must also cut off connections already open.
+		s.refuse(str, req, wire.CodeUnauthorized, "the certificate of "+peer.Name+" was revoked; enroll the device again", log)
 		return
 	}
 	// The whole request is in; the rest of the stream (normally just its
@@ -284,6 +289,13 @@ func (s *Server) serveStream(conn *quic.Conn, peer Peer, str *quic.Stream, log *
 		return
 	}
 	str.Close()
+}
+
+// revoked reports whether the fleet revoked the certificate conn's peer
+// presented.
+func (s *Server) revoked(conn *quic.Conn) bool {
+	certs := conn.ConnectionState().TLS.PeerCertificates
+	return len(certs) > 0 && s.cfg.Identity.Revoked(certs[0])
 }
 
 // call runs the handler, turning a panic into an error so that one bad

@@ -41,6 +41,9 @@ type Peer struct {
 	Name string   // node name from its fleet certificate
 	Role string   // pki.RoleEdge or pki.RoleCentral
 	Addr net.Addr // UDP address the connection comes from
+	// Groups bounds the document groups the peer may assert for the
+	// askers of questions it forwards (from its certificate).
+	Groups pki.Groups
 }
 
 // Config configures a Server or Client. The zero value of every field but

@@ -387,7 +387,7 @@ func TestMutualTLSRefusal(t *testing.T) {
 	})
 	t.Run("no client certificate", func(t *testing.T) {
 		tlsConf := fleet.Identity("edge-4", pki.RoleEdge).ClientTLS("central-1")
-		tlsConf.Certificates = nil
+		tlsConf.GetClientCertificate = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		conn, err := quic.DialAddr(ctx, addr, tlsConf, &quic.Config{InitialPacketSize: initialPacketSize})

@@ -79,3 +79,65 @@ func (f *Fleet) issue(caDir, caFile, name, role string) *pki.Identity {
 	}
 	return id
 }
+
+// Revocations returns a revocation list signed by the fleet CA, numbered
+// number, revoking the certificates of names issued until now.
+func (f *Fleet) Revocations(number uint64, names ...string) []byte {
+	f.t.Helper()
+	ca, err := pki.LoadCA(f.caDir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	l := pki.RevocationList{Number: number, Issued: time.Now()}
+	for _, n := range names {
+		l.Revoked = append(l.Revoked, pki.Revocation{Name: n, At: time.Now().Truncate(time.Second).Add(time.Second)})
+	}
+	b, err := ca.SignRevocations(l)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+// BoundIdentity enrols node name with role through a certificate request,
+// as central does for an enrolling device, its certificate bounding the
+// groups the node may assert to groups.
+func (f *Fleet) BoundIdentity(name, role string, groups pki.Groups) *pki.Identity {
+	f.t.Helper()
+	ca, err := pki.LoadCA(f.caDir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	der, err := pki.CreateCSR(key, name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	csr, err := pki.ParseCSR(der)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cert, err := ca.SignCSR(csr, name, role, time.Now(), validity, groups)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := f.t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, name+".key"), keyPEM, 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, name+".crt"), pki.EncodeCert(cert), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	id, err := pki.LoadIdentity(f.CAFile(), filepath.Join(out, name+".crt"), filepath.Join(out, name+".key"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return id
+}

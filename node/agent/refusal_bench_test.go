@@ -1,0 +1,216 @@
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgerag/edgerag/node/admission"
+	"github.com/edgerag/edgerag/node/agent"
+	"github.com/edgerag/edgerag/node/api"
+)
+
+// BenchmarkQueryVsRefusal measures, through the node's real HTTP server
+// (connection limits, auth guard, API handler, admission), the CPU one
+// answered query costs against one refused with 429: under a surge the
+// node's CPU goes to refusals, so a refusal must cost a small fraction of
+// an answer. The client is a raw keep-alive connection writing prebuilt
+// request bytes, so that cpu-ns/op is mostly the server's.
+func BenchmarkQueryVsRefusal(b *testing.B) {
+	a, token := startLoaded(b)
+	req := queryBytes(token)
+	run := func(b *testing.B, want int) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL(), "http://"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		br := bufio.NewReaderSize(conn, 64<<10)
+		var ru0, ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		lat := make([]time.Duration, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			t0 := time.Now()
+			if _, err := conn.Write(req); err != nil {
+				b.Fatal(err)
+			}
+			if status := readResponse(b, br); status != want {
+				b.Fatalf("status %d, want %d", status, want)
+			}
+			lat[i] = time.Since(t0)
+		}
+		b.StopTimer()
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+	b.Run("answered", func(b *testing.B) { run(b, 200) })
+	b.Run("refused", func(b *testing.B) {
+		defer fillRetrieval(b, a)()
+		run(b, 429)
+	})
+}
+
+// TestRefusalComesAfterAuth: with the retrieval gate full, a query without
+// a token is still 401 (the guard runs before the early refusal), and one
+// with a token is 429 with Retry-After.
+func TestRefusalComesAfterAuth(t *testing.T) {
+	a, token := startLoaded(t)
+	defer fillRetrieval(t, a)()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {token, 429}} {
+		if _, err := conn.Write(queryBytes(c.token)); err != nil {
+			t.Fatal(err)
+		}
+		if status := readResponse(t, br); status != c.want {
+			t.Errorf("query with token %v and the gate full: %d, want %d", c.token != "", status, c.want)
+		}
+	}
+}
+
+// startLoaded starts a node serving HTTP with 500 short documents and
+// returns its admin token.
+func startLoaded(tb testing.TB) (*agent.Agent, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	a, err := agent.New(agent.Config{Name: "bench", DataDir: dir, HTTPAddr: "127.0.0.1:0", NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = a.Close() })
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := api.NewClient(a.URL(), nil)
+	c.Token = strings.TrimSpace(string(tok))
+	var docs []api.Document
+	for i := range 500 {
+		docs = append(docs, api.Document{ID: fmt.Sprintf("d%d", i), Body: fmt.Sprintf(
+			"Maintenance note %d: the pump in bay %d is primed before the valve opens, and the filter is checked weekly for wear number %d.", i, i%17, i)})
+	}
+	if _, err := c.Ingest(ctx, docs); err != nil {
+		tb.Fatal(err)
+	}
+	return a, c.Token
+}
+
+// queryBytes is a query request as it goes on the wire.
+func queryBytes(token string) []byte {
+	body := `{"question":"when is the pump in bay 3 primed","k":5}`
+	auth := ""
+	if token != "" {
+		auth = "Authorization: Bearer " + token + "\r\n"
+	}
+	return []byte("POST /v1/query HTTP/1.1\r\nHost: x\r\n" + auth +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}
+
+// fillRetrieval takes every retrieval slot and keeps the queue full, as a
+// surge does (queued requests give up after a while and come back); the
+// returned func lets go.
+func fillRetrieval(tb testing.TB, a *agent.Agent) func() {
+	tb.Helper()
+	var st admission.Stats
+	for _, s := range a.Node().Admission() {
+		if s.Class == admission.Retrieval {
+			st = s
+		}
+	}
+	fill, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range st.Slots + st.Queue {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for fill.Err() == nil {
+				rel, err := a.Node().Admit(fill, admission.Retrieval)
+				if err == nil {
+					<-fill.Done()
+					rel()
+					return
+				}
+				if r, ok := admission.IsRefusal(err); ok && r.Reason == "queue_full" {
+					time.Sleep(time.Millisecond) // a request took the place
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	return func() { stop(); wg.Wait() }
+}
+
+// readResponse reads one HTTP/1.1 response with a Content-Length body and
+// returns its status.
+func readResponse(b testing.TB, br *bufio.Reader) int {
+	line, err := br.ReadSlice('\n')
+	if err != nil || len(line) < 12 {
+		b.Fatalf("status line %q: %v", line, err)
+	}
+	status, _ := strconv.Atoi(string(line[9:12]))
+	n, chunked := 0, false
+	for {
+		h, err := br.ReadSlice('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if len(h) > 16 && strings.EqualFold(string(h[:15]), "content-length:") {
+			n, _ = strconv.Atoi(strings.TrimSpace(string(h[15:])))
+		}
+		if strings.EqualFold(strings.TrimSpace(string(h)), "transfer-encoding: chunked") {
+			chunked = true
+		}
+	}
+	if chunked {
+		for {
+			h, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			size, err := strconv.ParseInt(strings.TrimSpace(string(h)), 16, 64)
+			if err != nil {
+				b.Fatalf("chunk size %q: %v", h, err)
+			}
+			if _, err := br.Discard(int(size) + 2); err != nil {
+				b.Fatal(err)
+			}
+			if size == 0 {
+				return status
+			}
+		}
+	}
+	if _, err := br.Discard(n); err != nil && err != io.EOF {
+		b.Fatal(err)
+	}
+	return status
+}
