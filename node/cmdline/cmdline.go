@@ -9,6 +9,7 @@ package cmdline
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -278,4 +279,23 @@ func WriteFile(path string, write func(io.Writer) (int64, error)) (int64, error)
 		err = os.Rename(tmp.Name(), path)
 	}
 	return n, err
+}
+
+// Given reports whether the flag name was set on the command line.
+func Given(fs *flag.FlagSet, name string) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// Print prints a command's answer r: as JSON with --json (asJSON), else
+// as print writes it for a person. err, a failed call, is returned
+// instead.
+func Print[T any](stdout io.Writer, asJSON bool, r T, err error, print func() error) error {
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	return print()
 }
