@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -78,26 +77,18 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{"--groups: " + err.Error()}
 		}
 		var resp auth.CreateResponse
-		if err := c.CreateToken(ctx, auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp); err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(resp)
-		}
-		fmt.Fprintln(stdout, resp.Token)
-		fmt.Fprintf(stderr, "token %q (role %s) created; it is shown only now: keep it, e.g. export EDGERAG_TOKEN=...\n", resp.Info.Name, resp.Info.Role)
-		return nil
+		err = c.CreateToken(ctx, auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp)
+		return cmdline.Print(stdout, *asJSON, resp, err, func() error {
+			fmt.Fprintln(stdout, resp.Token)
+			fmt.Fprintf(stderr, "token %q (role %s) created; it is shown only now: keep it, e.g. export EDGERAG_TOKEN=...\n", resp.Info.Name, resp.Info.Role)
+			return nil
+		})
 	case "list":
 		var resp struct {
 			Tokens []auth.TokenInfo `json:"tokens"`
 		}
-		if err := c.Tokens(ctx, &resp); err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(resp)
-		}
-		return cliprint.Tokens(stdout, resp.Tokens)
+		err := c.Tokens(ctx, &resp)
+		return cmdline.Print(stdout, *asJSON, resp, err, func() error { return cliprint.Tokens(stdout, resp.Tokens) })
 	case "revoke":
 		if fs.NArg() != 1 {
 			return usageError{"token revoke needs the token's name: edgerag token revoke NAME"}
