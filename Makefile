@@ -9,7 +9,7 @@ BENCH   ?= .
 PKG     ?= ./...
 COUNT   ?= 5
 
-.PHONY: help build run test vet bench bench-peers bench-load clean ollama release install-test
+.PHONY: help build run test vet bench bench-peers bench-load clean ollama versitygw release install-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,9 +25,10 @@ vet: ## gofmt and go vet
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: vet ## every test, with the race detector (builds the Ollama server for the integration tests once)
+test: vet ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once)
 	@scripts/test-deps.sh
 	@scripts/ollama-server.sh >/dev/null || echo "make test: the Ollama server could not be built (see above); its integration tests will skip"
+	@scripts/versitygw-server.sh >/dev/null || echo "make test: the versitygw S3 gateway could not be built (see above); the object-store tests will skip"
 	$(GO) test -race -timeout 25m ./...
 	@$(MAKE) --no-print-directory install-test
 
@@ -39,6 +40,9 @@ release: ## static binaries for amd64, arm64 and armv7 with SHA256SUMS, in dist/
 
 ollama: ## build the real Ollama server v0.24.0 once (cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/ollama-server.sh
+
+versitygw: ## build the versitygw S3 gateway v1.8.0 once (about 4 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+	@scripts/versitygw-server.sh
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -15,12 +16,14 @@ import (
 
 // runPublish handles 'edgerag publish --shard NAME': central cuts a version.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL] | --models NAME,... [--node URL]", stderr)
+	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL] | --models NAME,... [--node URL] | --collect [--keep N] [--node URL]", stderr)
 	nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
 	shardName := fs.String("shard", "", "shard to publish")
 	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
 	configFile := fs.String("config", "", "publish this fleet config (TOML, in the node configuration file's layout, with only the settings that change at run time: "+strings.Join(node.TunableNames(), ", ")+")")
 	modelNames := fs.String("models", "", "publish this set of models from central's Ollama (comma-separated, e.g. all-minilm,qwen2.5:0.5b): edges with --sync-models fetch them and switch to them; a new version only when the set changed")
+	collect := fs.Bool("collect", false, "delete the shard versions no edge can still need (run on the replica that publishes): all but the --keep newest, the ones edges run and a staged rollout's, and the records only they list")
+	keep := fs.Int("keep", fleet.DefaultKeepVersions, "with --collect: newest versions kept per shard")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,8 +33,22 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			given++
 		}
 	}
+	if *collect {
+		given++
+	}
 	if given != 1 {
-		return usageError{"publish needs one of --shard NAME, --config FILE or --models NAME,..."}
+		return usageError{"publish needs one of --shard NAME, --config FILE, --models NAME,... or --collect"}
+	}
+	if *collect {
+		if *keep < 1 {
+			return usageError{fmt.Sprintf("--keep %d: keep at least the latest version (1 or more)", *keep)}
+		}
+		var res fleet.Collected
+		if err := nf.client().Publish(ctx, api.PublishRequest{Collect: true, Keep: *keep}, &res); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "collected %d old shard versions and %d records; %d versions kept\n", res.Manifests, res.Records, len(res.Kept))
+		return nil
 	}
 	c := nf.client()
 	switch {

@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/testhooks"
+	"github.com/edgerag/edgerag/sync/objstore"
 )
 
 // nodeOptions are what 'edgerag serve' and 'edgerag central' parse: the
@@ -62,6 +65,11 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	}
 	o.parsed(given)
 	c := &o.cfg
+	// Secrets and endpoints come from the environment, never flags.
+	c.LLM.APIKey = os.Getenv(openai.KeyEnv)
+	if c.Sync.Store.URL != "" {
+		c.Sync.Store = objstore.FromEnv(c.Sync.Store.URL, os.Getenv)
+	}
 	c.Sync.Hook, c.Sync.OnVerified = testhooks.Sync()
 	if c.Logger, err = cmdline.NewLogger(stderr, o.logLevel, o.logFormat); err != nil {
 		return nil, usageError{err.Error()}

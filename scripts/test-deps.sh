@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that some tests use and that a fresh machine
 # may lack: shellcheck (scripts/install_test.sh), chromium (the status
-# page's rendering test) and nodejs with npm (the client conformance tests). Best effort: without root or a package index the
+# page's rendering test), nodejs with npm (the client conformance tests) and
+# etcd-server (the publisher lease). Best effort: without root or a package index the
 # tests that need them skip and say why, so this never fails make test.
 #
 #   scripts/test-deps.sh
@@ -12,6 +13,10 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 # node and npm run the official openai and ollama clients (node/api/conformance).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# etcd holds central's publisher lease (sync/lease); the tests start their own
+# on a free port. Where systemd runs, the package also enables a system etcd on
+# 127.0.0.1:2379, which the tests do not use.
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

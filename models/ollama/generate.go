@@ -149,18 +149,28 @@ func (c *Client) Generate(ctx context.Context, req models.GenerateRequest, onTok
 			models.ErrUnavailable, c.cfg.GenModel, c.host, len(tokens))
 	}
 
-	clean, cited, invalid := ValidateCitations(text.String(), maxPassageNumber(req.Passages))
+	return GroundedAnswer(text.String(), req.Passages, tokens, margins, doneReason == "stop"), tokens, nil
+}
+
+// GroundedAnswer turns text a model wrote for the prompt BuildPrompt made of
+// passages into an Answer: citations outside the passages removed and
+// counted, abstention recognised, and the signals of its tokens, the
+// margins TopMargin measured and whether the model ended the answer itself
+// (complete) rather than hitting its token cap. Every backend that uses
+// BuildPrompt finishes with it, so an answer means the same whichever
+// server wrote it.
+func GroundedAnswer(text string, passages []models.Passage, tokens []models.Token, margins []float64, complete bool) models.Answer {
+	clean, cited, invalid := ValidateCitations(text, maxPassageNumber(passages))
 	clean = strings.TrimSpace(clean)
-	answer := models.Answer{
+	return models.Answer{
 		Text:      clean,
 		Mode:      models.ModeGenerative,
 		Cited:     cited,
 		Abstained: isAbstention(clean),
-		Signals:   signals(tokens, margins, len(cited), invalid, doneReason),
+		Signals:   signals(tokens, margins, len(cited), invalid, complete),
 
 		InvalidCitations: invalid,
 	}
-	return answer, tokens, nil
 }
 
 // isAbstention reports whether the model gave the reply the prompt asks for
@@ -174,24 +184,41 @@ func isAbstention(text string) bool {
 	return strings.HasPrefix(norm(text), norm(AbstainAnswer))
 }
 
-// topMargin is how far the chosen token's probability leads the most likely
-// other token among the alternatives the server reported.
+// Alternative is one of the likeliest tokens a server reports for a
+// position of the generated text.
+type Alternative struct {
+	Token   string
+	Logprob float64
+}
+
+// topMargin is TopMargin for a token as the Ollama API reports it.
 func topMargin(lp api.Logprob) (float64, bool) {
+	alts := make([]Alternative, len(lp.TopLogprobs))
+	for i, a := range lp.TopLogprobs {
+		alts[i] = Alternative{Token: a.Token, Logprob: a.Logprob}
+	}
+	return TopMargin(lp.Token, lp.Logprob, alts)
+}
+
+// TopMargin is how far the chosen token's probability leads the most likely
+// other token among the alternatives the server reported; ok is false when
+// fewer than two were reported, which says nothing about a lead.
+func TopMargin(chosen string, logprob float64, alts []Alternative) (margin float64, ok bool) {
 	best := math.Inf(-1)
-	for _, alt := range lp.TopLogprobs {
-		if alt.Token != lp.Token {
+	for _, alt := range alts {
+		if alt.Token != chosen {
 			best = max(best, alt.Logprob)
 		}
 	}
-	if len(lp.TopLogprobs) < 2 || math.IsInf(best, -1) {
+	if len(alts) < 2 || math.IsInf(best, -1) {
 		return 0, false
 	}
-	return max(0, math.Exp(lp.Logprob)-math.Exp(best)), true
+	return max(0, math.Exp(logprob)-math.Exp(best)), true
 }
 
 // signals condenses the generation into scores in [0,1] for the confidence
 // computation.
-func signals(tokens []models.Token, margins []float64, valid, invalid int, doneReason string) map[string]float64 {
+func signals(tokens []models.Token, margins []float64, valid, invalid int, complete bool) map[string]float64 {
 	s := map[string]float64{
 		SignalCited:    0,
 		SignalComplete: 0,
@@ -199,7 +226,7 @@ func signals(tokens []models.Token, margins []float64, valid, invalid int, doneR
 	if valid > 0 {
 		s[SignalCited] = 1
 	}
-	if doneReason == "stop" {
+	if complete {
 		s[SignalComplete] = 1
 	}
 	s[SignalCitationsValid] = 1

@@ -98,7 +98,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	syncCtx, stopSync := context.WithCancel(ctx)
-	a.sync, err = startSync(syncCtx, c, ship, modelApplier(shipEdge, a.node, c.Model, a.log), a.link, a.node, a.log)
+	a.sync, err = startSync(syncCtx, c, ship, modelApplier(shipEdge, a.node, c.Model, c.LLM.URL != "", a.log), a.link, a.node, a.log)
 	if err != nil {
 		stopSync()
 		return err
@@ -116,7 +116,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 // answer from it.
 func (a *Agent) openNode(ctx context.Context) error {
 	c := a.cfg
-	gen, emb, err := openModels(ctx, c.Model, a.log)
+	gen, emb, err := openModels(ctx, c.Model, c.LLM, a.log)
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/models/ollama"
+	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/lexical"
 	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/objstore"
 	"github.com/edgerag/edgerag/sync/pki"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 	Chunking        chunk.Options // zero: the node's default
 	// Model is the Ollama server and models; zero: extractive answers only.
 	Model ollama.Config
+	// LLM is an OpenAI-compatible server that writes the answers instead
+	// of Model's generation model (Model may still embed); zero URL: none.
+	LLM openai.Config
 
 	Fleet  FleetConfig
 	Auth   AuthConfig
@@ -81,11 +86,19 @@ type GossipConfig struct {
 
 // SyncConfig is fleet sync: a publisher on central, a syncer on an edge.
 type SyncConfig struct {
-	Key    string        // central: the signing key file; "": no publishing
-	Canary float64       // central: canary share of staged rollouts
-	Pub    string        // edge: central's public key file; "": no sync
-	Poll   time.Duration // edge: poll interval; zero: one minute
-	Batch  int64         // edge: bytes of records per request; zero: 1 MiB
+	Key string // central: the signing key file; "": no publishing
+	// Store keeps central's published versions in S3-compatible object
+	// storage, shared by every central replica; zero URL: the node's own
+	// store.
+	Store objstore.Config
+	// Lease is etcd://host:port/prefix: only the replica holding the
+	// publisher lease there publishes; "": every replica may.
+	Lease    string
+	LeaseTTL time.Duration // zero: lease.DefaultTTL
+	Canary   float64       // central: canary share of staged rollouts
+	Pub      string        // edge: central's public key file; "": no sync
+	Poll     time.Duration // edge: poll interval; zero: one minute
+	Batch    int64         // edge: bytes of records per request; zero: 1 MiB
 	// Pinned names the settings given on the command line, which a fleet
 	// config manifest does not override.
 	Pinned map[string]bool

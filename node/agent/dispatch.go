@@ -23,8 +23,11 @@ type fleetLink struct {
 	cfg    Config
 	server *transport.Server
 	client *transport.Client
-	remote node.Remote
-	id     *pki.Identity // the node's fleet identity; nil without QUIC
+	// central reaches central's replicas (--central a,b or a name with
+	// several records), failing over between them; nil without --central.
+	central *transport.Group
+	remote  node.Remote
+	id      *pki.Identity // the node's fleet identity; nil without QUIC
 	// revocations serves central's signed revocation list to fleet sync;
 	// nil without enrollment (enroll.go).
 	revocations func() (uint64, []byte)
@@ -71,7 +74,12 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 	cfg := transport.Config{Identity: id, Logger: log}
 	if o.Central != "" {
 		l.client = transport.NewClient(cfg)
-		l.remote = queryrpc.NewClient(l.client, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
+		l.central, err = transport.NewGroup(l.client, o.Central, transport.GroupConfig{Cooldown: c.CentralCooldown, Now: c.Now, Logger: log})
+		if err != nil {
+			l.Close()
+			return nil, configErrorf("--central %q: %v", o.Central, err)
+		}
+		l.remote = queryrpc.NewClient(l.central, c.Name).Central(queryrpc.Target{Name: o.CentralName, Addr: o.Central})
 	}
 	if o.QUICAddr != "" {
 		l.server, err = l.listenQUIC(ctx, c, cfg)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/chunk"
 	"github.com/edgerag/edgerag/node/cmdline"
@@ -30,7 +31,7 @@ func ConfigTables() []config.Table {
 		{Name: "retrieval", Doc: "Retrieval, chunking and when to abstain.",
 			Flags: []string{"bm25-k1", "bm25-b", "min-confidence", "chunk-tokens", "chunk-overlap"}},
 		{Name: "models", Doc: "The model manifest: the Ollama server, the generation and embedding\nmodels, and their options. With no models the node answers extractively.",
-			Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull"}},
+			Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull", "llm", "llm-model"}},
 		{Name: "fleet", Doc: "Talking to the rest of the fleet over QUIC with mutual TLS, and escalation to central.",
 			Flags: []string{"tls-dir", "quic", "central", "central-name", "escalate-below", "query-timeout", "central-cooldown"}},
 		{Name: "membership", Doc: "Serf membership with the other nodes of the site (gossip).",
@@ -69,6 +70,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) (parsed func(given map[string]bool))
 		c.Gossip.Join = cmdline.SplitList(l.join)
 		c.Models.Publish = cmdline.SplitList(l.publishModels)
 		c.Auth.Share = cmdline.SplitList(l.share)
+		c.LLM.Temperature = c.Model.Temperature
 	}
 }
 
@@ -101,6 +103,8 @@ func (c *Config) addModelFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&m.KeepAlive, "keep-alive", 0, "how long Ollama keeps the model loaded after a call (0: pinned, never unloaded)")
 	fs.IntVar(&m.NumThread, "num-thread", 1, "CPU threads per model (on 2-core devices 1 is fastest)")
 	fs.BoolVar(&m.AllowPull, "allow-pull", false, "let the node pull a missing model (needs the internet)")
+	fs.StringVar(&c.LLM.URL, "llm", "", "OpenAI-compatible server that writes the answers instead of --gen-model (vLLM, llama.cpp, TGI, Ollama's /v1, a hosted API): openai://host:port/v1, or openai+https://host/v1; the API key comes from $"+openai.KeyEnv)
+	fs.StringVar(&c.LLM.Model, "llm-model", "", "model on the --llm server, as its /v1/models lists it")
 }
 
 // addFleetFlags adds the flags a node needs to talk to other nodes over
@@ -113,7 +117,7 @@ func (c *Config) addFleetFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&f.TLSDir, "tls-dir", "", "directory with the fleet's ca.crt and this node's NAME.crt and NAME.key (default: DATA/tls after 'edgerag enroll --data DATA')")
 	fs.StringVar(&f.QUICAddr, "quic", listenDefault, "UDP address of this node's QUIC endpoint for other nodes (empty: none)")
-	fs.StringVar(&f.Central, "central", "", "QUIC address of the central node to escalate to (empty: none)")
+	fs.StringVar(&f.Central, "central", "", "QUIC address of central to escalate to and sync from; several replicas as a,b or a DNS name with several records, failed over within one query deadline and one sync poll (empty: none)")
 	fs.StringVar(&f.CentralName, "central-name", "central", "node name in the central node's certificate")
 }
 
@@ -123,6 +127,9 @@ func (c *Config) addSyncFlags(fs *flag.FlagSet, l *flagLists) {
 	s, m := &c.Sync, &c.Models
 	if c.Role == "central" {
 		fs.StringVar(&s.Key, "sync-key", "", "central's fleet-sync signing key (sync.key from 'edgerag sync keygen'); enables publishing")
+		fs.StringVar(&s.Store.URL, "sync-store", "", "keep published versions in S3-compatible object storage shared by every central replica: s3://bucket/prefix, endpoint and credentials from $AWS_ENDPOINT_URL_S3, $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY (empty: in --data)")
+		fs.StringVar(&s.Lease, "sync-lease", "", "etcd://host:port[,host:port]/prefix: central replicas sharing --sync-store take turns publishing, only the holder of this etcd lease at a time (empty: no lease)")
+		fs.DurationVar(&s.LeaseTTL, "sync-lease-ttl", 10*time.Second, "how long the publisher lease outlives a replica that stopped renewing it (killed): the longest the fleet goes without a publisher")
 		fs.Float64Var(&s.Canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
 		fs.StringVar(&l.publishModels, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
 		fs.StringVar(&m.OllamaDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")

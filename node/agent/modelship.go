@@ -125,7 +125,7 @@ func ensureModels(ctx context.Context, c Config, link *fleetLink, log *slog.Logg
 		host = "http://" + host
 	}
 	e, err := modelship.NewEdge(modelship.EdgeConfig{
-		Transport: link.client, Central: modelship.Target{Name: c.Fleet.CentralName, Addr: c.Fleet.Central},
+		Transport: link.central, Central: modelship.Target{Name: c.Fleet.CentralName, Addr: c.Fleet.Central},
 		Trusted: []ed25519.PublicKey{pub}, OllamaHost: host,
 		StageDir: filepath.Join(c.DataDir, "models-staging"), Logger: log,
 		Progress: progressLogger(log),
@@ -158,7 +158,10 @@ func ensureModels(ctx context.Context, c Config, link *fleetLink, log *slog.Logg
 // one with "completion" writes answers. When a manifest holds several of a
 // kind, the node keeps the one it uses if it is among them and otherwise
 // switches to none of them (the others are held, and logged).
-func modelApplier(e *modelship.Edge, n *node.Node, base ollama.Config, log *slog.Logger) func(context.Context, manifest.Models) ([]fleet.ModelInUse, error) {
+//
+// With fixedGen (--llm) the node's answers come from a server of the
+// operator's choosing, which a shipped model never replaces.
+func modelApplier(e *modelship.Edge, n *node.Node, base ollama.Config, fixedGen bool, log *slog.Logger) func(context.Context, manifest.Models) ([]fleet.ModelInUse, error) {
 	if e == nil {
 		return nil
 	}
@@ -181,6 +184,9 @@ func modelApplier(e *modelship.Edge, n *node.Node, base ollama.Config, log *slog
 		}
 		serving, next := n.EmbedderModels()
 		gen := pickModel(gens, n.GeneratorModel())
+		if fixedGen {
+			gen = ""
+		}
 		emb := pickModel(embs, next, serving)
 		if len(gens) > 1 && gen == "" || len(embs) > 1 && emb == "" {
 			log.Warn("model manifest lists several models of a kind and none is in use; the node keeps its own", "generation", gens, "embedding", embs)

@@ -9,6 +9,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/lease"
 )
 
 // routes adds fleet sync's HTTP endpoints to a node's API: status, publish
@@ -38,12 +39,14 @@ func (sl *syncLink) serveStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // publishRequest is the body of POST /v1/publish: exactly one of a shard,
-// a fleet config or a model set.
+// a fleet config, a model set or a collection of old versions.
 type publishRequest struct {
 	Shard      string            `json:"shard"`
 	MinVersion uint64            `json:"min_version"`
 	Config     map[string]string `json:"config"`
 	Models     []string          `json:"models"`
+	Collect    bool              `json:"collect"`
+	Keep       int               `json:"keep"` // with collect: newest versions kept per shard; 0: the default
 }
 
 func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -56,13 +59,13 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kinds := 0
-	for _, given := range []bool{req.Shard != "", req.Config != nil, req.Models != nil} {
+	for _, given := range []bool{req.Shard != "", req.Config != nil, req.Models != nil, req.Collect} {
 		if given {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}, {"config": {SETTING: VALUE, ...}} or {"models": [NAME, ...]}`))
+		api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, `send {"shard": NAME, "min_version"?: N}, {"config": {SETTING: VALUE, ...}}, {"models": [NAME, ...]} or {"collect": true, "keep"?: N}`))
 		return
 	}
 	var res any
@@ -76,10 +79,18 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 		res, err = sl.ship.publish(r.Context(), sl.pub, req.Models)
 	case req.Config != nil:
 		res, err = sl.pub.PublishConfig(r.Context(), req.Config)
+	case req.Collect:
+		if req.Keep < 0 {
+			api.WriteError(w, api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "keep %d: give 0 (the default, %d) or more", req.Keep, fleet.DefaultKeepVersions))
+			return
+		}
+		res, err = sl.pub.Collect(r.Context(), req.Keep)
 	default:
 		res, err = sl.pub.Publish(r.Context(), req.Shard, req.MinVersion)
 	}
 	switch {
+	case errors.Is(err, lease.ErrNotHolder):
+		api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 	case errors.Is(err, fleet.ErrNoKey):
 		api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
 	case errors.Is(err, shardstore.ErrNotFound):

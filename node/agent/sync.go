@@ -13,7 +13,9 @@ import (
 	"github.com/edgerag/edgerag/node/metrics"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
+	"github.com/edgerag/edgerag/sync/lease"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/objstore"
 )
 
 // syncLink is a node's fleet sync: a publisher on central, a syncer on an
@@ -21,7 +23,8 @@ import (
 type syncLink struct {
 	pub    *fleet.Publisher
 	syncer *fleet.Syncer
-	ship   *modelShip // central's model shipping, if any
+	ship   *modelShip   // central's model shipping, if any
+	lease  *lease.Lease // central's publisher lease, if any
 	done   chan struct{}
 }
 
@@ -45,16 +48,25 @@ func readSyncPub(path string) (ed25519.PublicKey, error) {
 func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error), link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
 	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
-		defer close(sl.done)
-		p, err := newPublisher(c, n, link.revocations, log)
+		l, err := newLease(c, link, log)
 		if err != nil {
+			close(sl.done)
 			return nil, err
 		}
-		sl.pub, sl.ship = p, ship
-		link.setSync(p.Handle)
-		if err := ship.start(ctx, p); err != nil {
-			return nil, err
+		p, err := newPublisher(ctx, c, n, l, link.revocations, log)
+		if err == nil {
+			sl.pub, sl.ship, sl.lease = p, ship, l
+			link.setSync(p.Handle)
+			err = ship.start(ctx, p)
 		}
+		if err != nil || l == nil {
+			close(sl.done)
+			return sl, err
+		}
+		go func() { // ends with ctx, which stopSync cancels; then gives the lease up
+			defer close(sl.done)
+			l.Run(ctx)
+		}()
 		return sl, nil
 	}
 	if c.Sync.Pub == "" || c.Fleet.Central == "" {
@@ -66,7 +78,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 		return nil, err
 	}
 	cfg := fleet.SyncerConfig{
-		Client: link.client, Central: c.Fleet.Central, CentralName: c.Fleet.CentralName, Trusted: []ed25519.PublicKey{pub},
+		Client: link.central, Central: c.Fleet.Central, CentralName: c.Fleet.CentralName, Trusted: []ed25519.PublicKey{pub},
 		Target: fleetnode.Target(n), StageDir: filepath.Join(c.DataDir, "sync-staging"), Poll: c.Sync.Poll, BatchBytes: c.Sync.Batch, Logger: log,
 		// A version learned from central goes to the site as a hint, so
 		// the other members need not wait for their next poll.
@@ -98,8 +110,45 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 	return sl, nil
 }
 
-// newPublisher opens central's publisher, signing with --sync-key when set.
-func newPublisher(c Config, n *node.Node, revocations func() (uint64, []byte), log *slog.Logger) (*fleet.Publisher, error) {
+// newLease prepares central's publisher lease when --sync-lease names one
+// (nil otherwise). The replica is named by its node name and QUIC address,
+// so replicas sharing a certificate name are told apart.
+func newLease(c Config, link *fleetLink, log *slog.Logger) (*lease.Lease, error) {
+	if c.Sync.Lease == "" {
+		return nil, nil
+	}
+	if c.Sync.Store.URL == "" {
+		return nil, configErrorf("--sync-lease needs --sync-store: replicas take turns publishing to the versions they share")
+	}
+	name := c.Name
+	if link.server != nil {
+		name += "@" + link.server.Addr().String()
+	}
+	l, err := lease.New(lease.Config{URL: c.Sync.Lease, Name: name, TTL: c.Sync.LeaseTTL, Now: c.Now, Logger: log})
+	if err != nil {
+		return nil, ConfigError{err.Error()}
+	}
+	return l, nil
+}
+
+// newPublisher opens central's publisher, signing with --sync-key when set,
+// with the published versions in --sync-store's bucket when one is given
+// and publishing only while it holds l (when not nil).
+func newPublisher(ctx context.Context, c Config, n *node.Node, l *lease.Lease, revocations func() (uint64, []byte), log *slog.Logger) (*fleet.Publisher, error) {
+	var kv fleet.KV = n.SyncKV()
+	if l != nil {
+		// Edge reports and rollout stages live beside the lease, so
+		// every replica answers polls and advances rollouts alike.
+		kv = splitKV{shared: l.State(), local: kv}
+	}
+	if c.Sync.Store.URL != "" {
+		b, err := objstore.Open(ctx, c.Sync.Store)
+		if err != nil {
+			return nil, fmt.Errorf("--sync-store: %w", err)
+		}
+		kv = objstore.NewKV(b, kv, 0)
+		log.Info("published versions in object storage", "store", b.String())
+	}
 	var key ed25519.PrivateKey
 	if c.Sync.Key != "" {
 		b, err := os.ReadFile(c.Sync.Key)
@@ -111,12 +160,19 @@ func newPublisher(c Config, n *node.Node, revocations func() (uint64, []byte), l
 		}
 	}
 	return fleet.NewPublisher(fleet.PublisherConfig{
-		KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, Logger: log,
+		KV: kv, Source: fleetnode.Source(n), Key: key, Logger: log,
 		Index: manifest.IndexParams{K1: c.BM25.K1, B: c.BM25.B, Analyzer: node.AnalyzerName,
 			ChunkTokens: c.Chunking.MaxTokens, ChunkOverlap: c.Chunking.OverlapTokens},
 		EmbedModel: c.Model.EmbedModel, CanaryShare: c.Sync.Canary,
-		CheckConfig: CheckFleetConfig, Revocations: revocations,
+		CheckConfig: CheckFleetConfig, MayPublish: mayPublish(l), Revocations: revocations,
 	})
+}
+
+func mayPublish(l *lease.Lease) func() error {
+	if l == nil {
+		return nil
+	}
+	return l.Check
 }
 
 // shards summarises an edge's sync state per shard; nil elsewhere.

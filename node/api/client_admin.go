@@ -96,6 +96,10 @@ type PublishRequest struct {
 	MinVersion uint64            `json:"min_version,omitempty"`
 	Config     map[string]string `json:"config"`
 	Models     []string          `json:"models"`
+	// Collect asks central to delete the versions no edge can still need,
+	// keeping the Keep newest of each shard (0: its default).
+	Collect bool `json:"collect,omitempty"`
+	Keep    int  `json:"keep,omitempty"`
 }
 
 // Publish asks central to cut a version of what req names; out receives

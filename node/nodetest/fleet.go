@@ -95,6 +95,41 @@ func (f *Fleet) issue(name, role string) error {
 	return pki.IssueCert(f.caDir, f.tlsDir, name, role, time.Hour)
 }
 
+// IssueBound issues name's certificate with role and a bound on the groups
+// it may assert for its askers (what 'cert enroll-token --groups' gives an
+// enrolled device), before the node is configured: Config then keeps it.
+func (f *Fleet) IssueBound(t TB, name, role string, groups pki.Groups) {
+	t.Helper()
+	ca, err := pki.LoadCA(f.caDir)
+	if err != nil {
+		t.Fatalf("load the fleet CA: %v", err)
+	}
+	key, err := pki.NewKey()
+	var der []byte
+	if err == nil {
+		der, err = pki.CreateCSR(key, name)
+	}
+	var cert, keyPEM []byte
+	if err == nil {
+		var csr *x509.CertificateRequest
+		if csr, err = pki.ParseCSR(der); err == nil {
+			cert, err = ca.SignCSR(csr, name, role, time.Now(), time.Hour, groups)
+		}
+	}
+	if err == nil {
+		keyPEM, err = pki.EncodeKey(key)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(f.tlsDir, name+".key"), keyPEM, 0o600)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(f.tlsDir, name+".crt"), pki.EncodeCert(cert), 0o644)
+	}
+	if err != nil {
+		t.Fatalf("issue %s's bounded certificate: %v", name, err)
+	}
+}
+
 // Identity loads the fleet certificate of a node Config issued, for a test
 // that dials the fleet with a transport of its own.
 func (f *Fleet) Identity(name string) (*pki.Identity, error) {
@@ -114,43 +149,6 @@ func (f *Fleet) NewIdentity(t TB, name, role string) *pki.Identity {
 		t.Fatalf("load %s's identity: %v", name, err)
 	}
 	return id
-}
-
-// IssueBound issues name's certificate with role as central does for an
-// enrolling device, through a certificate request, bounding the groups the
-// node may assert to groups. Issue it before the node's Config, which then
-// keeps it.
-func (f *Fleet) IssueBound(t TB, name, role string, groups pki.Groups) {
-	t.Helper()
-	ca, err := pki.LoadCA(f.caDir)
-	if err != nil {
-		t.Fatalf("load the fleet CA: %v", err)
-	}
-	key, err := pki.NewKey()
-	var csr []byte
-	if err == nil {
-		csr, err = pki.CreateCSR(key, name)
-	}
-	var req *x509.CertificateRequest
-	if err == nil {
-		req, err = pki.ParseCSR(csr)
-	}
-	var cert, keyPEM []byte
-	if err == nil {
-		cert, err = ca.SignCSR(req, name, role, time.Now(), time.Hour, groups)
-	}
-	if err == nil {
-		keyPEM, err = pki.EncodeKey(key)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(f.tlsDir, name+".key"), keyPEM, 0o600)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(f.tlsDir, name+".crt"), pki.EncodeCert(cert), 0o644)
-	}
-	if err != nil {
-		t.Fatalf("issue %s's bound certificate: %v", name, err)
-	}
 }
 
 // Outsider returns the identity of an edge whose certificate comes from

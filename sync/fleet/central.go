@@ -87,8 +87,12 @@ type PublisherConfig struct {
 	// by the fleet CA, and its number (0: none); edges fetch it when the
 	// number grows (revocations.go).
 	Revocations func() (number uint64, signed []byte)
-	Now         func() time.Time // nil: time.Now
-	Logger      *slog.Logger     // nil: discard
+	// MayPublish, when set, is asked before every publish, collect and
+	// rollout change: central replicas sharing their published versions
+	// let only the holder of the publisher lease write them.
+	MayPublish func() error
+	Now        func() time.Time // nil: time.Now
+	Logger     *slog.Logger     // nil: discard
 }
 
 // Publisher is central's side of fleet sync.
@@ -185,6 +189,9 @@ var ErrNoKey = errors.New("no sync key: start central with --sync-key (make one 
 func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion uint64) (Published, error) {
 	if p.cfg.Key == nil {
 		return Published{}, ErrNoKey
+	}
+	if err := p.mayPublish(); err != nil {
+		return Published{}, err
 	}
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
@@ -324,6 +331,14 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	out.Version, out.MinVersion = m.Version, minVersion
 	p.log.Info("published shard version", "shard", shardName, "version", m.Version, "chunks", out.Chunks, "new_chunks", out.NewChunks, "bytes", out.Bytes)
 	return out, nil
+}
+
+// mayPublish asks the publisher lease, when there is one.
+func (p *Publisher) mayPublish() error {
+	if p.cfg.MayPublish == nil {
+		return nil
+	}
+	return p.cfg.MayPublish()
 }
 
 func sameChunks(a, b []manifest.ChunkRef) bool {
@@ -744,6 +759,9 @@ func (p *Publisher) ack(ctx context.Context, a Ack) error {
 // SetRollout promotes ("promote") or halts ("halt") a shard's rollout by
 // hand and returns its new state.
 func (p *Publisher) SetRollout(ctx context.Context, shardName, action, reason string) (rollout.State, error) {
+	if err := p.mayPublish(); err != nil {
+		return rollout.State{}, err
+	}
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
 	st, ok, err := p.rolloutState(shardName)

@@ -65,6 +65,9 @@ func (p *Publisher) PublishConfig(ctx context.Context, settings map[string]strin
 	if p.cfg.Key == nil {
 		return PublishedConfig{}, ErrNoKey
 	}
+	if err := p.mayPublish(); err != nil {
+		return PublishedConfig{}, err
+	}
 	c := manifest.Config{Created: p.cfg.Now().UTC()}
 	for name, v := range settings {
 		c.Settings = append(c.Settings, manifest.Setting{Name: name, Value: v})

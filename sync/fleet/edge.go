@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
@@ -136,11 +137,14 @@ type ShardStatus struct {
 
 // EdgeStatus is an edge's view of fleet sync.
 type EdgeStatus struct {
-	Role      string        `json:"role"` // "edge"
-	Central   string        `json:"central"`
-	LastPoll  time.Time     `json:"last_poll,omitzero"`
-	PollError string        `json:"poll_error,omitempty"`
-	Shards    []ShardStatus `json:"shards"`
+	Role    string `json:"role"` // "edge"
+	Central string `json:"central"`
+	// Centrals is each central replica's address and breaker, when the
+	// edge knows several (transport.Group), in the order calls try them.
+	Centrals  []transport.AddrHealth `json:"centrals,omitempty"`
+	LastPoll  time.Time              `json:"last_poll,omitzero"`
+	PollError string                 `json:"poll_error,omitempty"`
+	Shards    []ShardStatus          `json:"shards"`
 	// Config is the fleet config manifest applied, when the edge follows
 	// one.
 	Config *ConfigStatus `json:"config,omitempty"`
@@ -477,6 +481,9 @@ func (s *Syncer) Status() EdgeStatus {
 		m := s.models
 		m.Models = slices.Clone(m.Models)
 		st.Models = &m
+	}
+	if g, ok := s.cfg.Client.(interface{ Health() []transport.AddrHealth }); ok {
+		st.Centrals = g.Health()
 	}
 	return st
 }

@@ -55,7 +55,7 @@ type Progress struct {
 
 // EdgeConfig configures an Edge.
 type EdgeConfig struct {
-	Transport *transport.Client   // required
+	Transport transport.Caller    // required: a *transport.Client or a *transport.Group
 	Central   Target              // required
 	Trusted   []ed25519.PublicKey // central's sync keys; required
 	// OllamaHost is the local Ollama's base URL ("http://127.0.0.1:11434").

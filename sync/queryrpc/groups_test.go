@@ -112,8 +112,8 @@ func TestPeerGroupsBoundedByCertificate(t *testing.T) {
 		{ID: "ops-doc", Groups: []string{"ops"}, Body: "The compressor K-2 night shift checks the oil level at midnight."},
 	}
 	fleet := nodetest.StartFleet(t)
-	central := fleet.StartCentral(t, docs, nil)
 	fleet.IssueBound(t, "edge-1", pki.RoleEdge, pki.Groups{Bounded: true, Names: []string{"ops"}})
+	central := fleet.StartCentral(t, docs, nil)
 	edge := fleet.StartEdge(t, "edge-1", central.QUICAddr(), nil).Node()
 	cites := func(groups ...string) string {
 		ctx := auth.WithPrincipal(context.Background(), auth.Principal{Name: "u", Role: auth.RoleQuery, Groups: groups})

@@ -45,12 +45,14 @@ type Target struct {
 
 // Client asks other nodes.
 type Client struct {
-	tc   *transport.Client
+	tc   transport.Caller
 	self string
 }
 
-// NewClient returns a client that calls through tc and names itself self.
-func NewClient(tc *transport.Client, self string) *Client { return &Client{tc: tc, self: self} }
+// NewClient returns a client that calls through tc (a *transport.Client, or
+// a *transport.Group that fails over between central's replicas) and names
+// itself self.
+func NewClient(tc transport.Caller, self string) *Client { return &Client{tc: tc, self: self} }
 
 // Ask sends a question to target and returns its answer. The context's
 // deadline and request id travel with it.
