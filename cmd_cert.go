@@ -51,7 +51,7 @@ func runCertIssue(args []string, stdout, stderr io.Writer) error {
 // runCertAdmin runs the subcommands that ask central's API (admin).
 func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("cert "+sub, certAdminUsage[sub], stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "central")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "central")
 	role := fs.String("role", pki.RoleEdge, "enroll-token: the role the certificate will carry (edge or central)")
 	ttl := fs.Duration("ttl", enroll.DefaultTokenTTL, "enroll-token: how long the token may be used (once)")
 	groups := fs.String("groups", "", "enroll-token: the only document groups the device may assert for the people it forwards questions of (given, even empty: bounded; not given: unbounded)")
@@ -62,7 +62,7 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 	if (sub == "list") != (fs.NArg() == 0) || fs.NArg() > 1 {
 		return usageError{"usage: edgerag cert " + certAdminUsage[sub]}
 	}
-	admin := enroll.Admin{Client: nf.client()}
+	admin := enroll.Admin{Client: nf.Client()}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch sub {

@@ -16,7 +16,7 @@ const flaggedSynopsis = "[list | release SHARD DOC | delete SHARD DOC] [--node U
 // flagged, and releases or deletes their documents (admin).
 func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("flagged", flaggedSynopsis, stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -25,7 +25,7 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		sub = fs.Arg(0)
 	}
-	c := nf.client()
+	c := nf.Client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out := func(r any, err error, text func() string) error {
