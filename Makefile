@@ -25,10 +25,11 @@ vet: ## gofmt and go vet
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: vet ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once)
+test: ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once, in the background)
 	@scripts/test-deps.sh
-	@scripts/ollama-server.sh >/dev/null || echo "make test: the Ollama server could not be built (see above); its integration tests will skip"
-	@scripts/versitygw-server.sh >/dev/null || echo "make test: the versitygw S3 gateway could not be built (see above); the object-store tests will skip"
+	@scripts/test-tools.sh start
+	@$(MAKE) --no-print-directory vet
+	@scripts/test-tools.sh wait
 	$(GO) test -race -timeout 25m ./...
 	@$(MAKE) --no-print-directory install-test
 

@@ -8,7 +8,9 @@
 #   ${EDGERAG_CACHE:-$HOME/.cache/edgerag}/ollama/<version>/bin/ollama
 # and a second run only prints that path.
 #
-# Usage: scripts/ollama-server.sh        (called by `make ollama`)
+# Usage: scripts/ollama-server.sh             (called by `make ollama`)
+#        scripts/ollama-server.sh --deps-only (only the Debian packages it needs;
+#                                              scripts/test-tools.sh, before building in the background)
 set -euo pipefail
 
 readonly OLLAMA_VERSION=v0.24.0
@@ -75,6 +77,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
 	fi
 else
 	log "dpkg-query not found; assuming ${DEB_PACKAGES[*]} headers are installed"
+fi
+
+if [[ ${1:-} == --deps-only ]]; then
+	exit 0
 fi
 
 # Download outside any module so the caller's go.mod and go.sum stay untouched.

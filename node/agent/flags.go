@@ -151,7 +151,7 @@ func (c *Config) addAuthFlags(fs *flag.FlagSet, l *flagLists) {
 	fs.StringVar(&a.TLSKey, "http-tls-key", "", "private key of --http-tls-cert (PEM)")
 	fs.BoolVar(&a.TLSFleet, "http-tls-fleet", false, "serve the HTTP API over TLS with the node's fleet certificate (--tls-dir)")
 	fs.BoolVar(&a.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address other than loopback (only behind a proxy that terminates TLS)")
-	fs.StringVar(&l.share, "share", "", "comma-separated shards of this edge that other edges may query (all: every one); synced shards always may")
+	fs.StringVar(&l.share, "share", "", "comma-separated shards of this node that edges may query (all: every one); on an edge, synced shards always may; on a central with --sync-key, published shards always may and its drafts only when listed here")
 }
 
 // addGossipFlags adds the membership flags.
