@@ -86,7 +86,7 @@ func (c *Config) addNodeFlags(fs *flag.FlagSet) {
 	cmdline.UnitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	cmdline.UnitFloatVar(fs, &c.Routing.MinConfidence, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
-	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
+	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after an escalation to central fails, answer locally (labelled degraded) for this long, then probe central in the background and escalate again once it answers")
 	fs.IntVar(&c.Chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
 	fs.IntVar(&c.Chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
 }
