@@ -8,19 +8,20 @@ import (
 
 	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // runAudit prints the node's audit log (admin).
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit", "[flags]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	limit := fs.Int("n", 100, "how many of the newest events to print")
 	after := fs.Uint64("after", 0, "print events after this seq number instead")
 	asJSON := fs.Bool("json", false, "print JSON, one event a line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c := nf.client()
+	c := nf.Client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var resp struct {

@@ -12,7 +12,7 @@ import (
 // node's store, written to FILE only once it is complete.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backup", "[--node URL] FILE", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -20,10 +20,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError{"backup needs one FILE to write"}
 	}
 	path := fs.Arg(0)
-	n, err := cmdline.WriteFile(path, func(w io.Writer) (int64, error) { return nf.client().Backup(ctx, w) })
+	n, err := cmdline.WriteFile(path, func(w io.Writer) (int64, error) { return nf.Client().Backup(ctx, w) })
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes); restore it with: edgerag restore --data NEWDIR %s\n", nf.url, path, n, path)
+	fmt.Fprintf(stdout, "backup of %s written to %s (%d bytes); restore it with: edgerag restore --data NEWDIR %s\n", nf.URL, path, n, path)
 	return nil
 }

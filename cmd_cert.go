@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/enroll"
 	"github.com/edgerag/edgerag/sync/pki"
@@ -53,7 +51,7 @@ func runCertIssue(args []string, stdout, stderr io.Writer) error {
 // runCertAdmin runs the subcommands that ask central's API (admin).
 func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("cert "+sub, certAdminUsage[sub], stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "central")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "central")
 	role := fs.String("role", pki.RoleEdge, "enroll-token: the role the certificate will carry (edge or central)")
 	ttl := fs.Duration("ttl", enroll.DefaultTokenTTL, "enroll-token: how long the token may be used (once)")
 	groups := fs.String("groups", "", "enroll-token: the only document groups the device may assert for the people it forwards questions of (given, even empty: bounded; not given: unbounded)")
@@ -64,50 +62,24 @@ func runCertAdmin(ctx context.Context, sub string, args []string, stdout, stderr
 	if (sub == "list") != (fs.NArg() == 0) || fs.NArg() > 1 {
 		return usageError{"usage: edgerag cert " + certAdminUsage[sub]}
 	}
-	c := nf.client()
+	admin := enroll.Admin{Client: nf.Client()}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var resp any
-	var err error
 	switch sub {
 	case "enroll-token":
 		req := enroll.TokenRequest{Name: fs.Arg(0), Role: *role, TTL: ttl.String()}
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "groups" {
-				g := cmdline.SplitList(*groups)
-				req.Groups = &g
-			}
-		})
-		var r enroll.TokenResponse
-		err = c.Call(ctx, http.MethodPost, enroll.PathTokens, req, &r)
-		if err == nil && !*asJSON {
-			fmt.Fprintln(stdout, r.Token)
-			fmt.Fprintf(stderr, "enrollment token for %s (%s), valid once until %s; on the device:\n  edgerag enroll --central CENTRAL_HOST:PORT --ca-fingerprint %s --token %s --name %s\n",
-				r.Name, r.Role, r.Expires.Local().Format(time.TimeOnly), r.CAFingerprint, r.Token, r.Name)
-			return nil
+		if cmdline.Given(fs, "groups") { // even empty: the certificate bounds the groups
+			g := cmdline.SplitList(*groups)
+			req.Groups = &g
 		}
-		resp = r
+		r, err := admin.Token(ctx, req)
+		return cmdline.Print(stdout, *asJSON, r, err, func() error { cliprint.EnrollToken(stdout, stderr, r); return nil })
 	case "revoke":
-		var r enroll.RevokeResponse
-		err = c.Call(ctx, http.MethodPost, enroll.PathRevoke, enroll.RevokeRequest{Name: fs.Arg(0)}, &r)
-		if err == nil && !*asJSON {
-			fmt.Fprintf(stdout, "%s revoked (certificates issued until %s); central refuses it now, edges at their next sync poll (revocation list %d)\n",
-				r.Name, r.RevokedAt.Format(time.RFC3339), r.List)
-			return nil
-		}
-		resp = r
-	case "list":
-		var r enroll.Listing
-		err = c.Call(ctx, http.MethodGet, enroll.PathList, nil, &r)
-		if err == nil && !*asJSON {
-			return r.WriteTable(stdout, time.Now())
-		}
-		resp = r
+		r, err := admin.Revoke(ctx, fs.Arg(0))
+		return cmdline.Print(stdout, *asJSON, r, err, func() error { cliprint.Revoked(stdout, r); return nil })
 	}
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(resp)
+	r, err := admin.List(ctx)
+	return cmdline.Print(stdout, *asJSON, r, err, func() error { return r.WriteTable(stdout, time.Now()) })
 }
 
 var certAdminUsage = map[string]string{

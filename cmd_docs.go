@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // runDocs handles 'edgerag docs list|get|delete'.
@@ -21,7 +22,7 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("unknown docs command %q: use list, get or delete", sub)}
 	}
 	fs := newFlags("docs "+sub, synopsis, stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	shardName := fs.String("shard", "", "shard (default: the node's default shard)")
 	var asJSON *bool
 	var limit *int
@@ -34,7 +35,7 @@ func runDocs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	c := nf.client()
+	c := nf.Client()
 	switch sub {
 	case "list":
 		if fs.NArg() != 0 {

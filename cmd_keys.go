@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/membership"
 	"github.com/edgerag/edgerag/node/membership/keyops"
 )
@@ -55,11 +56,11 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys list", "[--node URL]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	res, err := keyops.Call(ctx, nf.client(), "list", "")
+	res, err := keyops.Call(ctx, nf.Client(), "list", "")
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // runKeysRotate moves the pool to a new key (keyops.Rotate).
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys rotate", "[--node URL] [--overlap DURATION] [--key KEY]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "a member")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	overlap := fs.Duration("overlap", time.Minute, "how long the old key keeps working after the new one is in use")
 	key := fs.String("key", "", "the new key (base64); empty: generate one")
 	if err := parseFlags(fs, args); err != nil {
@@ -86,7 +87,7 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *overlap < 0 {
 		return usageError{"--overlap must not be negative"}
 	}
-	err := keyops.Rotate(ctx, nf.client(), *key, *overlap, stdout)
+	err := keyops.Rotate(ctx, nf.Client(), *key, *overlap, stdout)
 	if errors.Is(err, keyops.ErrBadKey) {
 		return usageError{strings.TrimPrefix(err.Error(), keyops.ErrBadKey.Error()+": ")}
 	}

@@ -17,7 +17,7 @@ import (
 // runPublish handles 'edgerag publish --shard NAME': central cuts a version.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("publish", "--shard NAME [--node URL] [--min-version N] | --config FILE [--node URL] | --models NAME,... [--node URL] | --collect [--keep N] [--node URL]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:9090", "central")
 	shardName := fs.String("shard", "", "shard to publish")
 	minVersion := fs.Uint64("min-version", 0, "lowest version edges may roll back to (0: no floor)")
 	configFile := fs.String("config", "", "publish this fleet config (TOML, in the node configuration file's layout, with only the settings that change at run time: "+strings.Join(node.TunableNames(), ", ")+")")
@@ -44,13 +44,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return usageError{fmt.Sprintf("--keep %d: keep at least the latest version (1 or more)", *keep)}
 		}
 		var res fleet.Collected
-		if err := nf.client().Publish(ctx, api.PublishRequest{Collect: true, Keep: *keep}, &res); err != nil {
+		if err := nf.Client().Publish(ctx, api.PublishRequest{Collect: true, Keep: *keep}, &res); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "collected %d old shard versions and %d records; %d versions kept\n", res.Manifests, res.Records, len(res.Kept))
 		return nil
 	}
-	c := nf.client()
+	c := nf.Client()
 	switch {
 	case *modelNames != "":
 		var res fleet.PublishedModels

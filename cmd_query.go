@@ -8,11 +8,12 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("query", `[flags] "question"`, stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	k := fs.Int("k", 5, "passages to retrieve")
 	shardName := fs.String("shard", "", "ask only this shard")
 	asJSON := fs.Bool("json", false, "print the whole response as JSON")
@@ -26,7 +27,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	resp, err := nf.client().Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
+	resp, err := nf.Client().Query(ctx, api.QueryRequest{Question: q, K: *k, Shard: *shardName})
 	if err != nil {
 		return err
 	}

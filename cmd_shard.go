@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/edgerag/edgerag/node/cmdline"
 )
 
 // runShard handles 'edgerag shard rollback NAME'.
@@ -12,14 +14,14 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"usage: edgerag shard rollback [--node URL] NAME"}
 	}
 	fs := newFlags("shard rollback", "[--node URL] NAME", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError{"shard rollback needs one shard name"}
 	}
-	res, err := nf.client().RollbackShard(ctx, fs.Arg(0))
+	res, err := nf.Client().RollbackShard(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/statuspage"
 )
 
 // runStatus handles 'edgerag status': the status page, in a terminal.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", "[--node URL] [--json]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print /v1/status as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -21,7 +22,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() != 0 {
 		return usageError{fmt.Sprintf("status takes no arguments, got %q", fs.Args())}
 	}
-	st, err := nf.client().Status(ctx)
+	st, err := nf.Client().Status(ctx)
 	if err != nil {
 		return err
 	}

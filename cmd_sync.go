@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/edgerag/edgerag/node/cliprint"
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/synckey"
 )
 
@@ -34,7 +35,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "promote", "halt":
 		fs := newFlags("sync "+args[0], "--shard NAME [--node URL] [--reason TEXT]", stderr)
-		nf := newAPIFlags(fs, "http://127.0.0.1:9090", "central")
+		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:9090", "central")
 		shardName := fs.String("shard", "", "shard whose rollout to "+args[0])
 		reason := fs.String("reason", "", "why (kept in the rollout's status)")
 		if err := parseFlags(fs, args[1:]); err != nil {
@@ -43,7 +44,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *shardName == "" {
 			return usageError{"sync " + args[0] + " needs --shard NAME"}
 		}
-		st, err := nf.client().Rollout(ctx, *shardName, args[0], *reason)
+		st, err := nf.Client().Rollout(ctx, *shardName, args[0], *reason)
 		if err != nil {
 			return err
 		}
@@ -51,26 +52,26 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "now":
 		fs := newFlags("sync now", "[--node URL]", stderr)
-		nfe := newAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
+		nfe := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() != 0 {
 			return usageError{fmt.Sprintf("sync now takes no arguments, got %q", fs.Args())}
 		}
-		if err := nfe.client().SyncNow(ctx); err != nil {
+		if err := nfe.Client().SyncNow(ctx); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "sync requested: the edge asks central now ('edgerag sync status' shows the progress)")
 		return nil
 	case "status":
 		fs := newFlags("sync status", "[--node URL] [--json]", stderr)
-		nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node (an edge, or central)")
+		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node (an edge, or central)")
 		asJSON := fs.Bool("json", false, "print the status as JSON")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		raw, err := nf.client().SyncStatus(ctx)
+		raw, err := nf.Client().SyncStatus(ctx)
 		if err != nil {
 			return err
 		}

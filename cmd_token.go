@@ -2,38 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
 	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/cmdline"
 )
-
-// apiFlags are the flags of every command that talks to a node's HTTP
-// API: where it is, the credential to send, and the CA of an HTTPS node.
-type apiFlags struct {
-	url, token, data, cacert string
-}
-
-// newAPIFlags registers the flags on fs; defaultURL is where the node
-// usually listens, what names it in the help ("central").
-func newAPIFlags(fs *flag.FlagSet, defaultURL, what string) *apiFlags {
-	o := &apiFlags{}
-	fs.StringVar(&o.url, "node", defaultURL, "URL of "+what+"'s HTTP API")
-	fs.StringVar(&o.token, "token", "", "API token (default: $EDGERAG_TOKEN, else DATA/admin.token when --data is given)")
-	fs.StringVar(&o.data, "data", "", "the node's data directory on this machine, to send the admin token it wrote there")
-	fs.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) of an https:// node, e.g. the fleet's ca.crt")
-	return o
-}
-
-// client is the node's API client with the credential (--token,
-// $EDGERAG_TOKEN, DATA/admin.token) and the CA of an https:// node.
-func (o *apiFlags) client() *api.Client { return cmdline.Client(o.url, o.token, o.data, o.cacert) }
 
 const tokenUsage = `Usage:
   edgerag token create --name NAME --role query|ingest|admin [--groups a,b] [--node URL] [--token T | --data DIR]
@@ -54,7 +30,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("token "+sub, "[flags]", stderr)
-	nf := newAPIFlags(fs, "http://127.0.0.1:8080", "the node")
+	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	name := fs.String("name", "", "create: the token's name (who holds it), e.g. panel-hall-3")
 	role := fs.String("role", "query", "create: query, ingest or admin")
 	groups := fs.String("groups", "", "create: comma-separated groups the token may see restricted documents of")
@@ -62,7 +38,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c := nf.client()
+	c := nf.Client()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch sub {
@@ -78,26 +54,18 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{"--groups: " + err.Error()}
 		}
 		var resp auth.CreateResponse
-		if err := c.CreateToken(ctx, auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp); err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(resp)
-		}
-		fmt.Fprintln(stdout, resp.Token)
-		fmt.Fprintf(stderr, "token %q (role %s) created; it is shown only now: keep it, e.g. export EDGERAG_TOKEN=...\n", resp.Info.Name, resp.Info.Role)
-		return nil
+		err = c.CreateToken(ctx, auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp)
+		return cmdline.Print(stdout, *asJSON, resp, err, func() error {
+			fmt.Fprintln(stdout, resp.Token)
+			fmt.Fprintf(stderr, "token %q (role %s) created; it is shown only now: keep it, e.g. export EDGERAG_TOKEN=...\n", resp.Info.Name, resp.Info.Role)
+			return nil
+		})
 	case "list":
 		var resp struct {
 			Tokens []auth.TokenInfo `json:"tokens"`
 		}
-		if err := c.Tokens(ctx, &resp); err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(resp)
-		}
-		return cliprint.Tokens(stdout, resp.Tokens)
+		err := c.Tokens(ctx, &resp)
+		return cmdline.Print(stdout, *asJSON, resp, err, func() error { return cliprint.Tokens(stdout, resp.Tokens) })
 	case "revoke":
 		if fs.NArg() != 1 {
 			return usageError{"token revoke needs the token's name: edgerag token revoke NAME"}

@@ -69,9 +69,11 @@ func TestEnrollRenewRevokeProcesses(t *testing.T) {
 	}
 	mustCLI(t, "sync", "keygen", "--out", keys)
 	const life, poll = 6 * time.Second, 500 * time.Millisecond
+	// The press manual stays unpublished but is shared with edges'
+	// questions (--share), so only escalation can answer it.
 	central := startProc(t, []string{"central", "--data", filepath.Join(dir, "c"), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
 		"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync",
-		"--ca", ca, "--cert-valid", life.String()})
+		"--ca", ca, "--cert-valid", life.String(), "--share", "plant"})
 	cc := testClient(central.url)
 	pump := api.Document{ID: "pump", Shard: "manuals", Title: "Pump P-100", Body: "To reset the pump press the blue RESET button on panel B after the overload cause is removed."}
 	press := api.Document{ID: "press", Shard: "plant", Title: "Hydraulic press H-3", Body: "The hydraulic press uses ISO VG 46 oil, changed every 2,000 operating hours."}

@@ -25,14 +25,14 @@ type syncFleet struct {
 	central   *proc
 }
 
-func newSyncFleet(t *testing.T) *syncFleet {
+func newSyncFleet(t *testing.T, centralArgs ...string) *syncFleet {
 	t.Helper()
 	f := &syncFleet{tls: fleetDir(t, "central", "edge-1"), keys: t.TempDir()}
 	if out, err := exec.Command(binary, "sync", "keygen", "--out", f.keys).CombinedOutput(); err != nil {
 		t.Fatalf("sync keygen: %v\n%s", err, out)
 	}
-	f.central = startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
-		"--tls-dir", f.tls, "--name", "central", "--sync-key", filepath.Join(f.keys, "sync.key"), "--no-sync"})
+	f.central = startProc(t, append([]string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+		"--tls-dir", f.tls, "--name", "central", "--sync-key", filepath.Join(f.keys, "sync.key"), "--no-sync"}, centralArgs...))
 	return f
 }
 

@@ -28,9 +28,10 @@ type AuthConfig struct {
 	// InsecureHTTP allows plain HTTP on an address beyond loopback (a TLS
 	// proxy in front); without it such an address is refused.
 	InsecureHTTP bool
-	// Share names this edge's own shards that other edges' questions may
-	// search ("all": every one); shards fleet sync delivers are always
-	// available to them.
+	// Share names this node's own shards that edges' questions may
+	// search ("all": every one). On an edge, shards fleet sync delivers are
+	// always available to them; on a central with a sync key, the shards
+	// it published are, and its unpublished ones only when named here.
 	Share []string
 	// AuditMax bounds the audit log; zero: auth.DefaultAuditMax.
 	AuditMax int
@@ -125,13 +126,19 @@ func guardHandler(g *auth.Guard, h interface {
 }
 
 // scope says which shards another node's questions may search here:
-// central's own questions reach everything; an edge's reach, on central,
-// every shard (escalation is what central is for) and, on an edge, the
-// shards fleet sync delivered and those shared with --share.
-func (l *fleetLink) scope(c Config) func(peer transport.Peer) ([]string, bool) {
+// central's own questions reach everything; an edge's reach, on a central
+// that publishes (--sync-key), the shards it published and those shared
+// with --share (publishedScope); on a central that cannot publish, every
+// shard (it only holds the full index, escalation is what it is for); on
+// an edge, the shards fleet sync delivered and those shared with --share.
+func (l *fleetLink) scope(ctx context.Context, c Config) func(peer transport.Peer) ([]string, bool) {
 	return func(peer transport.Peer) ([]string, bool) {
 		if peer.Role == pki.RoleCentral {
 			return nil, false
+		}
+		if c.Role == "central" && c.Sync.Key != "" {
+			names, all := publishedScope(ctx, c, l.publisher.Load(), l.log)
+			return names, !all
 		}
 		n := l.node.Load()
 		if n == nil {

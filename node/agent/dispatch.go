@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/membership"
+	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/pki"
 	"github.com/edgerag/edgerag/sync/queryrpc"
 	"github.com/edgerag/edgerag/sync/transport"
@@ -32,6 +33,7 @@ type fleetLink struct {
 	// nil without enrollment (enroll.go).
 	revocations func() (uint64, []byte)
 	now         func() time.Time
+	log         *slog.Logger
 	load        loadMeter                        // queries in flight, announced by membership
 	node        atomic.Pointer[node.Node]        // set once the node is open
 	gossip      atomic.Pointer[membership.Agent] // set once membership starts; serves shard lists
@@ -41,6 +43,9 @@ type fleetLink struct {
 	// modelHandler serves model blobs once central publishes models; nil
 	// until then.
 	modelHandler atomic.Pointer[transport.Handler]
+	// publisher is central's fleet-sync publisher once it is up: its
+	// published shards scope edges' questions (scope).
+	publisher atomic.Pointer[fleet.Publisher]
 }
 
 func (l *fleetLink) setSync(h transport.Handler) { l.syncHandler.Store(&h) }
@@ -60,7 +65,7 @@ func (l *fleetLink) Close() {
 // openFleet builds the QUIC client (and server, when QUICAddr is set) of a
 // node.
 func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, error) {
-	l := &fleetLink{now: c.Now, cfg: c}
+	l := &fleetLink{now: c.Now, cfg: c, log: log}
 	o := c.Fleet
 	if o.QUICAddr == "" && o.Central == "" {
 		return l, nil
@@ -104,7 +109,7 @@ func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.
 		}
 		l.load.enter()
 		defer l.load.exit()
-		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(l.cfg))
+		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(ctx, l.cfg))
 	case wire.TypeShardList:
 		if a := l.gossip.Load(); a != nil {
 			return a.LocalShardList()

@@ -86,7 +86,7 @@ func (c *Config) addNodeFlags(fs *flag.FlagSet) {
 	cmdline.UnitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	cmdline.UnitFloatVar(fs, &c.Routing.MinConfidence, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
-	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after central fails 3 times in a row, answer locally for this long before probing it again")
+	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after an escalation to central fails, answer locally (labelled degraded) for this long, then probe central in the background and escalate again once it answers")
 	fs.IntVar(&c.Chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
 	fs.IntVar(&c.Chunking.OverlapTokens, "chunk-overlap", chunk.DefaultOverlapTokens, "tokens a chunk repeats from the previous one when a section is split (-1: none)")
 }
@@ -151,7 +151,7 @@ func (c *Config) addAuthFlags(fs *flag.FlagSet, l *flagLists) {
 	fs.StringVar(&a.TLSKey, "http-tls-key", "", "private key of --http-tls-cert (PEM)")
 	fs.BoolVar(&a.TLSFleet, "http-tls-fleet", false, "serve the HTTP API over TLS with the node's fleet certificate (--tls-dir)")
 	fs.BoolVar(&a.InsecureHTTP, "insecure-http", false, "allow plain HTTP on an address other than loopback (only behind a proxy that terminates TLS)")
-	fs.StringVar(&l.share, "share", "", "comma-separated shards of this edge that other edges may query (all: every one); synced shards always may")
+	fs.StringVar(&l.share, "share", "", "comma-separated shards of this node that edges may query (all: every one); on an edge, synced shards always may; on a central with --sync-key, published shards always may and its drafts only when listed here")
 }
 
 // addGossipFlags adds the membership flags.

@@ -57,6 +57,7 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 		if err == nil {
 			sl.pub, sl.ship, sl.lease = p, ship, l
 			link.setSync(p.Handle)
+			link.publisher.Store(p)
 			err = ship.start(ctx, p)
 		}
 		if err != nil || l == nil {

@@ -9,6 +9,7 @@ package cmdline
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -97,6 +98,27 @@ func Credential(token, dataDir string) (string, error) {
 	}
 	return "", nil
 }
+
+// APIFlags are the flags of every command that talks to a node's HTTP
+// API: where it is, the credential to send, and the CA of an HTTPS node.
+type APIFlags struct {
+	URL, token, data, cacert string
+}
+
+// AddAPIFlags registers the flags on fs; defaultURL is where the node
+// usually listens, what names it in the help ("central").
+func AddAPIFlags(fs *flag.FlagSet, defaultURL, what string) *APIFlags {
+	o := &APIFlags{}
+	fs.StringVar(&o.URL, "node", defaultURL, "URL of "+what+"'s HTTP API")
+	fs.StringVar(&o.token, "token", "", "API token (default: $EDGERAG_TOKEN, else DATA/admin.token when --data is given)")
+	fs.StringVar(&o.data, "data", "", "the node's data directory on this machine, to send the admin token it wrote there")
+	fs.StringVar(&o.cacert, "cacert", "", "CA certificate (PEM) of an https:// node, e.g. the fleet's ca.crt")
+	return o
+}
+
+// Client is the node's API client with the credential (--token,
+// $EDGERAG_TOKEN, DATA/admin.token) and the CA of an https:// node.
+func (o *APIFlags) Client() *api.Client { return Client(o.URL, o.token, o.data, o.cacert) }
 
 // Client is the node's API client at url with the credential (Credential)
 // and, for an https:// node, the CA in the PEM file cacert. A credential
@@ -278,4 +300,23 @@ func WriteFile(path string, write func(io.Writer) (int64, error)) (int64, error)
 		err = os.Rename(tmp.Name(), path)
 	}
 	return n, err
+}
+
+// Given reports whether the flag name was set on the command line.
+func Given(fs *flag.FlagSet, name string) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// Print prints a command's answer r: as JSON with --json (asJSON), else
+// as print writes it for a person. err, a failed call, is returned
+// instead.
+func Print[T any](stdout io.Writer, asJSON bool, r T, err error, print func() error) error {
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	return print()
 }

@@ -7,15 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/manifest"
-	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
-	"github.com/edgerag/edgerag/sync/transport"
-	"github.com/edgerag/edgerag/sync/wire"
 )
 
 // countingConn counts the UDP bytes a server sends: every QUIC packet,
@@ -66,7 +62,7 @@ func ingestCorpus(b *testing.B, c *central, s evalset.Synthetic, changed func(i 
 // version, against the bytes of the changed chunk records plus the signed
 // manifest. The ratio must stay at or below 1.2.
 func BenchmarkDeltaBytes100k(b *testing.B) {
-	p := pkitest.NewFleet(b)
+	p := nodetest.StartFleet(b)
 	c := startCentralConn(b, p)
 	ingestCorpus(b, c.central, corpus100k, nil, "")
 	c.central.publish(b)
@@ -147,28 +143,14 @@ type countedCentral struct {
 }
 
 // startCentralConn is startCentral on a UDP socket that counts bytes sent.
-func startCentralConn(b *testing.B, p *pkitest.Fleet) *countedCentral {
+func startCentralConn(b *testing.B, p *nodetest.Fleet) *countedCentral {
 	b.Helper()
-	c := &central{n: nodetest.OpenNode(b, node.Config{Name: "central"}), served: make(map[manifest.Hash]int)}
-	pubKey, key, _ := manifest.GenerateKey(nil)
-	c.key, c.pubKey = key, pubKey
-	var err error
-	c.pub, err = newPublisher(c.n, key, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { udp.Close() }) // after central, which serves on it
 	cc := &countingConn{PacketConn: udp}
-	c.srv, err = transport.ListenPacket(context.Background(), cc, transport.Config{Identity: p.Identity("central", pki.RoleCentral)},
-		func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-			return c.pub.Handle(ctx, peer, req)
-		})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.srv.Close(); udp.Close() })
+	c := startCentralWith(b, p, func(cfg *agent.Config) { cfg.Hooks.PacketConn = cc })
 	return &countedCentral{central: c, conn: cc}
 }

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 )
 
 // TestCollectKeepsWhatEdgesNeed publishes four versions with an edge left
@@ -15,7 +15,7 @@ import (
 // latest from what is left, and the lagging one moves up to it.
 func TestCollectKeepsWhatEdgesNeed(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 20), "blue")
 	v1 := c.publish(t)

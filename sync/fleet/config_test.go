@@ -3,14 +3,18 @@ package fleet_test
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/nodetest"
+	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
@@ -22,7 +26,7 @@ func (e *edge) configSyncer(t *testing.T) *fleet.Syncer {
 	base := e.n.Tunables()
 	n := e.n
 	s, err := fleet.NewSyncer(fleet.SyncerConfig{
-		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
+		Client: e.client, Central: e.c.addr, CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
 		Target: fleetnode.Target(n), StageDir: e.stageDir, BatchBytes: e.batch,
 		ApplyConfig: func(_ context.Context, c manifest.Config) ([]fleet.SettingStatus, error) {
 			tun := base
@@ -44,13 +48,37 @@ func (e *edge) configSyncer(t *testing.T) *fleet.Syncer {
 	return s
 }
 
+// signConfig stores settings as config manifest version, signed with
+// central's key, as a central that checks nothing before signing would
+// publish them: central's publisher refuses settings no edge could apply,
+// and these tests need an edge to meet them.
+func (c *central) signConfig(t *testing.T, version uint64, settings map[string]string) {
+	t.Helper()
+	m := manifest.Config{Version: version, Created: time.Now().UTC()}
+	for name, v := range settings {
+		m.Settings = append(m.Settings, manifest.Setting{Name: name, Value: v})
+	}
+	slices.SortFunc(m.Settings, func(a, b manifest.Setting) int { return strings.Compare(a.Name, b.Name) })
+	signed, err := manifest.SignConfig(c.key, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.n.SyncKV().Update(context.Background(), []shard.KV{
+		{Key: fmt.Sprintf("c/v/%020d", version), Value: signed},
+		{Key: "c/latest", Value: []byte(strconv.FormatUint(version, 10))},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestConfigManifest publishes fleet configs on central and has an edge
 // follow them over real QUIC: a config applies at run time and survives a
 // restart; one the edge cannot apply, one with a bad signature and a
 // replayed older one are refused with the settings left as they were.
 func TestConfigManifest(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	e := startEdge(t, p, c, "edge-cfg")
 	s := e.configSyncer(t)
@@ -96,7 +124,7 @@ func TestConfigManifest(t *testing.T) {
 		}
 	}
 	t.Run("setting the edge cannot apply", func(t *testing.T) {
-		publish(map[string]string{"escalate-below": "0.2", "gen-model": "qwen3"}) // central without CheckConfig signs anything
+		c.signConfig(t, 2, map[string]string{"escalate-below": "0.2", "gen-model": "qwen3"})
 		refused(t, "cannot change at run time")
 	})
 	v1env, err := c.n.SyncKV().Get("c/v/00000000000000000001")
@@ -141,7 +169,9 @@ func TestConfigManifest(t *testing.T) {
 	if escalate() != before {
 		t.Fatalf("a reopened node starts with escalate-below %v, want its own %v", escalate(), before)
 	}
-	c.srv.Close() // central is down
+	if err := c.a.CloseQUIC(); err != nil { // central is down
+		t.Fatal(err)
+	}
 	s = e.configSyncer(t)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -162,7 +192,7 @@ func TestConfigManifest(t *testing.T) {
 // once it applied the version.
 func TestProgressOnCentral(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 120), "blue")
 	c.publish(t)

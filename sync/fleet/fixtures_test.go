@@ -4,29 +4,34 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
 
 const shardName = "manuals"
 
-// central is a central node with a publisher on a real QUIC listener.
+// central is the fleet's central, an agent (node/agent) assembled by the
+// fleet harness: its node, its publisher signing with the fleet's sync
+// key, served on real QUIC. Its dispatcher is wrapped to count the chunk
+// records it serves and to let a test rewrite a response.
 type central struct {
+	a      *agent.Agent
 	n      *node.Node
 	pub    *fleet.Publisher
-	srv    *transport.Server
+	addr   string // its QUIC endpoint
 	key    ed25519.PrivateKey
 	pubKey ed25519.PublicKey
 	// tamper, when set, may rewrite a response before it is sent.
@@ -35,23 +40,32 @@ type central struct {
 	served map[manifest.Hash]int // chunk records served, by hash
 }
 
-func startCentral(t testing.TB, p *pkitest.Fleet) *central { return startCentralShare(t, p, 0) }
+func startCentral(t testing.TB, p *nodetest.Fleet) *central { return startCentralWith(t, p, nil) }
 
-// startCentralShare starts central with staged rollouts to a canary share.
-func startCentralShare(t testing.TB, p *pkitest.Fleet, share float64) *central {
+// startCentralWith starts central; adjust, when not nil, changes its
+// config first (a canary share, a socket, another dispatcher hook around
+// the counting one).
+func startCentralWith(t testing.TB, p *nodetest.Fleet, adjust func(*agent.Config)) *central {
 	t.Helper()
-	c := &central{n: nodetest.OpenNode(t, node.Config{Name: "central"}), served: make(map[manifest.Hash]int)}
-	pubKey, key, err := manifest.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.key, c.pubKey = key, pubKey
-	c.pub, err = newPublisher(c.n, key, share)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		resp, err := c.pub.Handle(ctx, peer, req)
+	c := &central{served: make(map[manifest.Hash]int)}
+	keyFile, pubFile := p.SyncKey(t)
+	c.key, c.pubKey = readKeys(t, keyFile, pubFile)
+	c.a = p.StartCentral(t, nil, func(cfg *agent.Config) {
+		cfg.Sync.Key = keyFile
+		cfg.Hooks.WrapDispatch = c.count
+		if adjust != nil {
+			adjust(cfg)
+		}
+	})
+	c.n, c.pub, c.addr = c.a.Node(), c.a.Publisher(), c.a.QUICAddr()
+	return c
+}
+
+// count wraps central's dispatcher: it counts the chunk records served and
+// applies c.tamper.
+func (c *central) count(next transport.Handler) transport.Handler {
+	return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+		resp, err := next(ctx, peer, req)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if err == nil && req.Type == wire.TypeChunks {
@@ -64,12 +78,28 @@ func startCentralShare(t testing.TB, p *pkitest.Fleet, share float64) *central {
 		}
 		return resp, err
 	}
-	c.srv, err = transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.Identity("central", pki.RoleCentral)}, h)
+}
+
+// readKeys reads the sync key pair 'edgerag sync keygen' wrote.
+func readKeys(t testing.TB, keyFile, pubFile string) (ed25519.PrivateKey, ed25519.PublicKey) {
+	t.Helper()
+	kb, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.srv.Close() })
-	return c
+	pb, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := manifest.ParsePrivateKey(kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := manifest.ParsePublicKey(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, pub
 }
 
 func (c *central) servedCount() (total, distinct int) {
@@ -111,7 +141,11 @@ func (c *central) publish(t testing.TB) fleet.Published {
 	return res
 }
 
-// edge is an edge node with a syncer; restart reopens both from disk.
+// edge is an edge node with a syncer; restart reopens both from disk. It
+// stays wired by hand, not an agent of the fleet harness: these tests step
+// the syncer (SyncOnce) and stop it at its hook points, while an agent's
+// edge runs the syncer's own poll loop in the background, which would race
+// with the steps and the counts they assert.
 type edge struct {
 	t        testing.TB
 	dir      string
@@ -126,10 +160,10 @@ type edge struct {
 	s        *fleet.Syncer
 }
 
-func startEdge(t testing.TB, p *pkitest.Fleet, c *central, name string) *edge {
+func startEdge(t testing.TB, p *nodetest.Fleet, c *central, name string) *edge {
 	t.Helper()
 	e := &edge{t: t, dir: t.TempDir(), stageDir: t.TempDir(), c: c, trusted: c.pubKey, verified: make(map[manifest.Hash]int), batch: 4 << 10}
-	e.client = transport.NewClient(transport.Config{Identity: p.Identity(name, pki.RoleEdge)})
+	e.client = transport.NewClient(transport.Config{Identity: p.NewIdentity(t, name, pki.RoleEdge)})
 	t.Cleanup(func() { e.client.Close() })
 	e.n = nodetest.OpenNode(t, node.Config{Name: name, DataDir: e.dir})
 	e.newSyncer()
@@ -139,7 +173,7 @@ func startEdge(t testing.TB, p *pkitest.Fleet, c *central, name string) *edge {
 func (e *edge) newSyncer() {
 	var err error
 	e.s, err = fleet.NewSyncer(fleet.SyncerConfig{
-		Client: e.client, Central: e.c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
+		Client: e.client, Central: e.c.addr, CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
 		Target: fleetnode.Target(e.n), StageDir: e.stageDir, BatchBytes: e.batch,
 		Hook:       func(p string) error { return e.callHook(p) },
 		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
@@ -209,9 +243,4 @@ func (c *central) pubStatus(t testing.TB) fleet.CentralStatus {
 		t.Fatal(err)
 	}
 	return st
-}
-
-func newPublisher(n *node.Node, key ed25519.PrivateKey, share float64) (*fleet.Publisher, error) {
-	return fleet.NewPublisher(fleet.PublisherConfig{KV: n.SyncKV(), Source: fleetnode.Source(n), Key: key, CanaryShare: share,
-		Index: manifest.IndexParams{K1: 0.9, B: 0.4, Analyzer: node.AnalyzerName, ChunkTokens: 128, ChunkOverlap: 32}})
 }

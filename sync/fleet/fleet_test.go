@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/agent"
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -25,7 +26,7 @@ import (
 // changed chunks, and rollback returns to the previous version.
 func TestPublishApplyRollback(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 40), "blue")
 	v1 := c.publish(t)
@@ -139,7 +140,7 @@ func TestPublishApplyRollback(t *testing.T) {
 // reason is in the sync status.
 func TestRejected(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 10), "blue")
 	v1 := c.publish(t)
@@ -252,24 +253,24 @@ func assertRejected(t *testing.T, e *edge, reason string) {
 // TestForeignCAEdgeCannotFetch: a node whose certificate is from another CA
 // gets nothing from central, not even the list of versions.
 func TestForeignCAEdgeCannotFetch(t *testing.T) {
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 3), "blue")
 	c.publish(t)
 	// The outsider trusts our CA (so central's certificate passes its
 	// check): it is central that must refuse it.
-	mixed := p.Outsider("edge-x")
+	mixed := p.Outsider(t, "edge-x")
 	for _, ident := range []*pki.Identity{mixed} {
 		cl := transport.NewClient(transport.Config{Identity: ident})
 		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5e9)
-		_, err := cl.Call(ctx, c.srv.Addr().String(), "central", wire.TypeSyncVersions, []byte("{}"))
+		_, err := cl.Call(ctx, c.addr, "central", wire.TypeSyncVersions, []byte("{}"))
 		cancel()
 		if err == nil {
 			t.Fatal("an edge with a foreign-CA certificate could poll central")
 		}
 		ctx, cancel = context.WithTimeout(context.Background(), 5e9)
-		_, err = cl.Call(ctx, c.srv.Addr().String(), "central", wire.TypeManifest, []byte(`{"kind":"shard","name":"manuals"}`))
+		_, err = cl.Call(ctx, c.addr, "central", wire.TypeManifest, []byte(`{"kind":"shard","name":"manuals"}`))
 		cancel()
 		if err == nil {
 			t.Fatal("an edge with a foreign-CA certificate fetched a manifest")
@@ -286,7 +287,7 @@ func TestForeignCAEdgeCannotFetch(t *testing.T) {
 // or the new one, never a mix; and no more than one verified chunk is
 // fetched twice per interruption.
 func TestKilledSyncResumes(t *testing.T) {
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 120), "blue")
 	c.publish(t)
@@ -365,8 +366,8 @@ func sorted(s []string) []string { slices.Sort(s); return s }
 // further when a canary fails to apply it.
 func TestStagedRollout(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
-	c := startCentralShare(t, p, 0.3) // one canary of three edges
+	p := nodetest.StartFleet(t)
+	c := startCentralWith(t, p, func(cfg *agent.Config) { cfg.Sync.Canary = 0.3 }) // one canary of three edges
 	c.ingest(t, rangeInts(0, 10), "blue")
 	c.publish(t) // the first version goes to everyone: there is nothing to protect
 	es := []*edge{startEdge(t, p, c, "edge-a"), startEdge(t, p, c, "edge-b"), startEdge(t, p, c, "edge-c")}

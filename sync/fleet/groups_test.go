@@ -7,7 +7,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/auth"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
+	"github.com/edgerag/edgerag/node/nodetest"
 )
 
 // TestSyncedShardsKeepTheirGroups publishes a shard holding a document
@@ -16,7 +16,7 @@ import (
 // after the edge restarts.
 func TestSyncedShardsKeepTheirGroups(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	docs := []api.Document{
 		{ID: "open", Shard: shardName, Body: "The chiller C-9 runs from April to October."},

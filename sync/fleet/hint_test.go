@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 )
 
 func TestParseHint(t *testing.T) {
@@ -76,14 +76,14 @@ func FuzzParseHint(f *testing.F) {
 // a version it heard of in a hint is not announced again.
 func TestHints(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	c.ingest(t, rangeInts(0, 5), "blue")
 	v1 := c.publish(t)
 	e := startEdge(t, p, c, "edge-hint")
 	var learned []fleet.Hint
 	s, err := fleet.NewSyncer(fleet.SyncerConfig{
-		Client: e.client, Central: c.srv.Addr().String(), CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
+		Client: e.client, Central: c.addr, CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
 		Target: fleetnode.Target(e.n), StageDir: e.stageDir, OnLearn: func(h fleet.Hint) { learned = append(learned, h) },
 	})
 	if err != nil {

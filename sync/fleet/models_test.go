@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/agent"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/fleet/fleetnode"
 	"github.com/edgerag/edgerag/sync/manifest"
-	"github.com/edgerag/edgerag/sync/pki"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -39,23 +39,26 @@ type modelCentral struct {
 	env  []byte
 }
 
-func startModelCentral(t *testing.T, p *pkitest.Fleet) *modelCentral {
+func startModelCentral(t *testing.T, p *nodetest.Fleet) *modelCentral {
 	t.Helper()
-	mc := &modelCentral{central: startCentral(t, p)}
-	h := func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
-		if req.Type == wire.TypeModelManifest {
-			mc.mu.Lock()
-			defer mc.mu.Unlock()
-			return mc.env, nil
+	mc := &modelCentral{}
+	// The model manifest is answered before central's own dispatcher, and
+	// before the counting one of startCentral.
+	mc.central = startCentralWith(t, p, func(cfg *agent.Config) {
+		counting := cfg.Hooks.WrapDispatch
+		cfg.Hooks.WrapDispatch = func(next transport.Handler) transport.Handler {
+			next = counting(next)
+			return func(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
+				if req.Type == wire.TypeModelManifest {
+					mc.mu.Lock()
+					defer mc.mu.Unlock()
+					return mc.env, nil
+				}
+				return next(ctx, peer, req)
+			}
 		}
-		return mc.pub.Handle(ctx, peer, req)
-	}
-	srv, err := transport.Listen(context.Background(), "127.0.0.1:0", transport.Config{Identity: p.Identity("central", pki.RoleCentral)}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	mc.addr = srv.Addr().String()
+	})
+	mc.addr = mc.central.addr
 	return mc
 }
 
@@ -87,7 +90,7 @@ func (mc *modelCentral) publish(t *testing.T, names ...string) (fleet.PublishedM
 // in its sync status and nothing applied.
 func TestModelManifestVersionFloor(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	mc := startModelCentral(t, p)
 	e := startEdge(t, p, mc.central, "edge-1")
 

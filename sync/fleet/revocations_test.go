@@ -20,6 +20,11 @@ import (
 // TestRevocationsRideOnSync: central announces its revocation list's
 // number in every poll's answer; an edge fetches the list only when the
 // number is above the one in force, and hands it over as central signed it.
+//
+// Its central stays wired by hand, not an agent of nodetest's harness: the
+// test sets the publisher's list source (PublisherConfig.Revocations)
+// directly, lists signed and forged at will, where an agent takes the list
+// only from its enrollment registry ('edgerag cert revoke').
 func TestRevocationsRideOnSync(t *testing.T) {
 	p := pkitest.NewFleet(t)
 	n := nodetest.OpenNode(t, node.Config{Name: "central"})

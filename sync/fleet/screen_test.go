@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest"
 	"github.com/edgerag/edgerag/node/trust/attackeval"
-	"github.com/edgerag/edgerag/sync/pki/pkitest"
 )
 
 // Central holds back what its screen flagged; the edge gets the trusted
@@ -16,7 +16,7 @@ import (
 // flagged document, that too, not withheld by the edge's own screen.
 func TestPublishHoldsFlaggedChunksBack(t *testing.T) {
 	ctx := context.Background()
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	docs := []api.Document{
 		{ID: "manual", Shard: shardName, Title: "E-20 service manual", Body: "Replace the E-20 hydraulic return filter every 500 operating hours."},
@@ -75,7 +75,7 @@ func TestAttackSetWithTrustedDocsThroughFleetSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := pkitest.NewFleet(t)
+	p := nodetest.StartFleet(t)
 	c := startCentral(t, p)
 	if _, err := c.n.Ingest(ctx, set.Documents("trusted", shardName, "")); err != nil {
 		t.Fatal(err)
