@@ -20,10 +20,13 @@ build: ## build bin/edgerag (static, no cgo)
 run: build ## start a node on the embedded default, ingest the sample manuals, ask a question
 	scripts/demo.sh
 
+# vet builds with -race so that it shares its compiled packages with the
+# race-enabled test binaries of `make test`: on a fresh machine every
+# dependency is then compiled once, not twice.
 vet: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -race ./...
 
 test: ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once, in the background)
 	@scripts/test-deps.sh
@@ -31,7 +34,7 @@ test: ## every test, with the race detector (builds the Ollama server and the ve
 	@$(MAKE) --no-print-directory vet
 	@scripts/test-tools.sh wait
 	$(GO) test -race -timeout 25m ./...
-	cd deploy/kubernetes && $(GO) vet ./... && $(GO) test ./...
+	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
 	@$(MAKE) --no-print-directory install-test
 
 install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root
