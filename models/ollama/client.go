@@ -417,7 +417,7 @@ func (c *Client) fail(ctx, callCtx context.Context, op, model string, err error)
 	case errors.As(err, &auth):
 		return fmt.Errorf("%w: %s: the server at %s asks for authorization; use a local Ollama server: %w",
 			models.ErrUnavailable, what, c.host, err)
-	case isConnError(err):
+	case IsConnError(err):
 		// Pooled connections to a server that went away are dead; drop
 		// them so the next call dials afresh.
 		c.transport.CloseIdleConnections()
@@ -429,7 +429,10 @@ func (c *Client) fail(ctx, callCtx context.Context, op, model string, err error)
 	}
 }
 
-func isConnError(err error) bool {
+// IsConnError reports whether err says the server could not be reached or
+// dropped the connection (as opposed to answering with an error), for this
+// client and for the other model clients that speak HTTP to a server.
+func IsConnError(err error) bool {
 	var opErr *net.OpError
 	var urlErr *url.Error
 	return errors.As(err, &opErr) || errors.As(err, &urlErr) ||

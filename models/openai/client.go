@@ -26,10 +26,11 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"syscall"
+
 	"time"
 
 	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/models/ollama"
 )
 
 // KeyEnv is the environment variable the edgerag command reads the API key
@@ -341,7 +342,7 @@ func (c *Client) fail(ctx, callCtx context.Context, op string, err error) error 
 			models.ErrUnavailable, what, c.base, err)
 	case errors.As(err, &st):
 		return fmt.Errorf("%w: %s: the server at %s answered: %w", models.ErrUnavailable, what, c.base, err)
-	case isConnError(err):
+	case ollama.IsConnError(err):
 		// Pooled connections to a server that went away are dead; drop
 		// them so the next call dials afresh.
 		c.transport.CloseIdleConnections()
@@ -350,12 +351,4 @@ func (c *Client) fail(ctx, callCtx context.Context, op string, err error) error 
 		c.transport.CloseIdleConnections()
 		return fmt.Errorf("%w: %s: the server at %s failed: %w", models.ErrUnavailable, what, c.base, err)
 	}
-}
-
-func isConnError(err error) bool {
-	var opErr *net.OpError
-	var urlErr *url.Error
-	return errors.As(err, &opErr) || errors.As(err, &urlErr) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
