@@ -174,7 +174,11 @@ func TestMembership(t *testing.T) {
 	}
 
 	t.Run("join", func(t *testing.T) {
-		deadline := time.Now().Add(10 * time.Second)
+		// An upper bound, not a speed claim (the join time is logged
+		// below and benchmarked in BENCHMARKS.md): beside the other test
+		// packages on 2 cores a shard-list fetch can time out once and wait
+		// for its retry.
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			bad := ""
 			for _, viewer := range edges {
@@ -190,7 +194,7 @@ func TestMembership(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("five nodes not converged in 10 s: %s", bad)
+				t.Fatalf("five nodes not converged in 30 s: %s", bad)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
