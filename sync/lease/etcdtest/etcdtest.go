@@ -7,23 +7,20 @@
 package etcdtest
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/edgerag/edgerag/node/nodetest/serverproc"
 )
 
 // Server is a running single-member etcd.
 type Server struct {
 	Client string // http://127.0.0.1:PORT
-	cmd    *exec.Cmd
-	done   chan struct{}
+	proc   *serverproc.Proc
 	log    string
 }
 
@@ -34,15 +31,6 @@ func Binary() (string, error) {
 		return bin, nil
 	}
 	return exec.LookPath("etcd")
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // Start runs etcd for t and stops it when t ends; without a binary it
@@ -74,53 +62,25 @@ func Start(t testing.TB) *Server {
 }
 
 func (s *Server) start(bin, dir string) error {
-	client, err := freePort()
+	client, err := serverproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	peer, err := freePort()
+	peer, err := serverproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "--name", "test", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
 		"--initial-cluster", "test=http://"+peer)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	healthy := func(r *http.Response) bool { return r.StatusCode == http.StatusOK }
+	p, err := serverproc.Start("etcd", cmd, s.log, "http://"+client+"/health", healthy)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { // ends when etcd exits, which Kill guarantees
-		_ = cmd.Wait()
-		close(done)
-	}()
-	s.cmd, s.done, s.Client = cmd, done, "http://"+client
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := http.Get(s.Client + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("etcd exited before it was ready")
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("etcd not ready after 20 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.proc, s.Client = p, "http://"+client
+	return nil
 }
 
 // URL returns the --sync-lease value for prefix on this server.
@@ -128,21 +88,8 @@ func (s *Server) URL(prefix string) string {
 	return "etcd://" + strings.TrimPrefix(s.Client, "http://") + "/" + prefix
 }
 
-// Kill stops etcd; killing twice does nothing.
-func (s *Server) Kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
-	s.cmd = nil
-}
+// Kill stops etcd with SIGKILL, as a crash would; killing twice does
+// nothing.
+func (s *Server) Kill() { s.proc.Stop(0) }
 
-func (s *Server) tail() string {
-	b, _ := os.ReadFile(s.log)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) tail() string { return serverproc.Tail(s.log, 20) }

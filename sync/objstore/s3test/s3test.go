@@ -11,16 +11,14 @@ package s3test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgerag/edgerag/node/nodetest/serverproc"
 	"github.com/edgerag/edgerag/sync/objstore"
 )
 
@@ -39,8 +37,7 @@ const (
 type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
 	Dir      string // the directory it serves; each bucket is a directory in it
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *serverproc.Proc
 	logPath  string
 }
 
@@ -101,67 +98,25 @@ func Start(t testing.TB, buckets ...string) *Server {
 }
 
 func (s *Server) start(bin string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := serverproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "--port", addr, "posix", s.Dir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	endpoint := "http://" + addr
+	// Any answer, even an S3 error for an unsigned request, means ready.
+	p, err := serverproc.Start("the gateway", cmd, s.logPath, endpoint+"/", nil)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { // ends when the gateway exits, which Stop guarantees
-		_ = cmd.Wait()
-		close(done)
-	}()
-	endpoint := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("the gateway exited before it was ready")
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			return fmt.Errorf("not ready after 20 s: %w", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.cmd, s.done, s.Endpoint = cmd, done, endpoint
+	s.proc, s.Endpoint = p, endpoint
 	return nil
 }
 
-// Stop stops the gateway; stopping twice does nothing.
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-	s.cmd = nil
-}
+// Stop stops the gateway (SIGTERM, SIGKILL after 5 s); stopping twice does
+// nothing.
+func (s *Server) Stop() { s.proc.Stop(5 * time.Second) }
 
 // Config returns the objstore configuration for s3://bucket/prefix on this
 // server.
@@ -200,11 +155,4 @@ func (s *Server) Open(t testing.TB, url string) *objstore.Bucket {
 	return b
 }
 
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) logTail() string { return serverproc.Tail(s.logPath, 30) }
