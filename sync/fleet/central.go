@@ -75,6 +75,10 @@ type PublisherConfig struct {
 	// index the shard and which embedding model its vectors need.
 	Index      manifest.IndexParams
 	EmbedModel string
+	// Paging is where shard manifests are cut into pages; zero:
+	// manifest.DefaultPaging. Edges need not know it: the root lists
+	// the pages.
+	Paging manifest.Paging
 	// CanaryShare, when above 0, rolls every new version of a shard out in
 	// stages: first to this share of the edges central knows (at least
 	// one), then to all once every canary reports it healthy; a canary
@@ -292,12 +296,16 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if minVersion > m.Version {
 		return Published{}, fmt.Errorf("publish shard %q: --min-version %d is above the new version %d", shardName, minVersion, m.Version)
 	}
-	signed, err := manifest.SignShard(p.cfg.Key, &m)
+	signed, pages, err := p.signShard(&m)
 	if err != nil {
 		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
 	}
 	if len(signed) > wire.MaxManifest {
-		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
+		return Published{}, fmt.Errorf("publish shard %q: its manifest root is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
+	}
+	// Pages before the root that lists them, as records before pages.
+	if _, err := storeNew(ctx, p.cfg.KV, pages); err != nil {
+		return Published{}, fmt.Errorf("publish shard %q: store manifest pages: %w", shardName, err)
 	}
 	sets := []shard.KV{
 		{Key: manifestKey(shardName, m.Version), Value: signed},
@@ -371,11 +379,8 @@ func (p *Publisher) manifest(name string, v uint64) (manifest.Shard, error) {
 	if err != nil {
 		return manifest.Shard{}, err
 	}
-	e, err := manifest.UnmarshalEnvelope(b)
-	if err != nil {
-		return manifest.Shard{}, err
-	}
-	return manifest.UnmarshalShard(e.Body)
+	m, _, err := loadShard(context.Background(), p.cfg.KV, b)
+	return m, err
 }
 
 // Version is a shard's latest published version, as the poll returns it.

@@ -3,6 +3,7 @@ package manifest
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -25,6 +26,10 @@ import (
 // insertion. Content-defined boundaries move only around an edit, so a
 // version that changes a few documents changes the pages that hold them and
 // at most one neighbour each.
+
+// ErrBadPage reports a manifest page that is not the one the signed root
+// names.
+var ErrBadPage = errors.New("manifest page refused")
 
 // PageRef names one page of a paged shard manifest.
 type PageRef struct {
@@ -341,7 +346,7 @@ func (r *Root) Assemble(get func(PageRef) ([]byte, error)) (Shard, error) {
 // CheckPage reports a page's encoding that is not the one the root names.
 func CheckPage(p PageRef, b []byte) error {
 	if got := HashOf(b); got != p.Hash || len(b) != int(p.Size) {
-		return fmt.Errorf("%w: page %s refused: got %d bytes hashing to %s, want %d: it was altered on the way or the store is damaged", ErrBadSignature, p.Hash, len(b), got, p.Size)
+		return fmt.Errorf("%w: page %s refused: hash mismatch (got %s, %d bytes, want %d): it was altered on the way or the store is damaged", ErrBadPage, p.Hash, got, len(b), p.Size)
 	}
 	return nil
 }

@@ -94,9 +94,9 @@ func TestAssembleRefusesBadPages(t *testing.T) {
 		edit func(map[Hash][]byte)
 		want error
 	}{
-		{"altered page", func(s map[Hash][]byte) { b := bytes.Clone(s[first]); b[5] ^= 1; s[first] = b }, ErrBadSignature},
-		{"truncated page", func(s map[Hash][]byte) { s[first] = s[first][:len(s[first])-1] }, ErrBadSignature},
-		{"page swapped for another", func(s map[Hash][]byte) { s[first] = s[r.Pages[1].Hash] }, ErrBadSignature},
+		{"altered page", func(s map[Hash][]byte) { b := bytes.Clone(s[first]); b[5] ^= 1; s[first] = b }, ErrBadPage},
+		{"truncated page", func(s map[Hash][]byte) { s[first] = s[first][:len(s[first])-1] }, ErrBadPage},
+		{"page swapped for another", func(s map[Hash][]byte) { s[first] = s[r.Pages[1].Hash] }, ErrBadPage},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
