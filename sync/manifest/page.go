@@ -55,9 +55,13 @@ const (
 // 0 modulo Target.
 type Paging struct{ Min, Target, Max int }
 
-// DefaultPaging averages ~320 chunks (~6 KiB) a page: a 100k-chunk shard
-// has ~310 pages, a 1M-chunk one ~3,100 (a root of ~70 KiB).
-var DefaultPaging = Paging{Min: 64, Target: 256, Max: 4096}
+// DefaultPaging averages ~80 chunks (~1.4 KiB) a page: a 100k-chunk shard
+// has ~1,250 pages (a root of ~25 KiB), a 1M-chunk one ~12,500 (~250 KiB).
+// Every edge fetches the whole root of each new version, and each page that
+// holds a changed chunk: smaller pages cost root bytes, larger ones cost
+// page bytes when a change is scattered (1% of the documents spread evenly
+// over the shard touches most pages of 320 chunks, a fifth of pages of 80).
+var DefaultPaging = Paging{Min: 16, Target: 64, Max: 1024}
 
 func (p Paging) valid() error {
 	if p.Min < 1 || p.Target < 1 || p.Max < p.Min || p.Max > MaxPageChunks {
