@@ -7,8 +7,8 @@
 // it alike.
 //
 // It speaks etcd's v3 JSON gateway (/v3/lease/grant, /v3/lease/keepalive,
-// /v3/kv/txn, /v3/kv/range, /v3/lease/revoke) with the standard library:
-// those five calls are all it needs, and etcd's gRPC client would bring
+// /v3/kv/txn, /v3/kv/range, /v3/kv/put, /v3/lease/revoke) with the standard
+// library: those calls are all it needs, and etcd's gRPC client would bring
 // grpc and protobuf for them.
 //
 // A replica trusts its lease only until the time its last renewal was sent
