@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
@@ -64,9 +66,15 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 			close(sl.done)
 			return sl, err
 		}
+		advanced := make(chan struct{})
+		go func() { // ends with ctx, which stopSync cancels
+			defer close(advanced)
+			advanceRollouts(ctx, p, l, log)
+		}()
 		go func() { // ends with ctx, which stopSync cancels; then gives the lease up
 			defer close(sl.done)
 			l.Run(ctx)
+			<-advanced
 		}()
 		return sl, nil
 	}
@@ -228,4 +236,29 @@ func (sl *syncLink) observe(m *metrics.Metrics) {
 		}
 		return out
 	})
+}
+
+// advanceEvery is how often the lease holder looks at staged rollouts:
+// reports that reached other replicas wait at most this long.
+const advanceEvery = time.Second
+
+// advanceRollouts lets the replica holding the publisher lease move the
+// staged rollouts on the reports every replica stored, until ctx ends.
+// Replicas without the lease store reports but never advance a stage.
+func advanceRollouts(ctx context.Context, p *fleet.Publisher, l *lease.Lease, log *slog.Logger) {
+	t := time.NewTicker(advanceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.Check() != nil {
+			continue
+		}
+		if err := p.AdvanceRollouts(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, lease.ErrNotHolder) {
+			log.Warn("fleet sync: advance rollouts", "err", err)
+		}
+	}
 }

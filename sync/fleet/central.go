@@ -718,40 +718,95 @@ func (p *Publisher) knownEdges(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// ack stores an edge's report and lets it advance the shard's rollout, in
-// one transaction.
+// ack stores an edge's report and, on the replica that holds the publisher
+// lease (or a central without one), lets it advance the shard's rollout in
+// the same transaction. A replica without the lease only stores it: the
+// holder's AdvanceRollouts reads it from the shared state.
 func (p *Publisher) ack(ctx context.Context, a Ack) error {
 	p.pubMu.Lock() // a publish may be starting a rollout of this shard
 	defer p.pubMu.Unlock()
 	b, _ := json.Marshal(a)
 	sets := []shard.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
-	st, ok, err := p.rolloutState(a.Shard)
+	if p.mayPublish() == nil {
+		next, changed, err := p.advance(a.Shard, &a)
+		if err != nil {
+			return err
+		}
+		if changed {
+			sets = append(sets, next)
+		}
+	}
+	return p.cfg.KV.Update(ctx, sets, nil)
+}
+
+// advance reads shardName's rollout and its canaries' reports (with a, when
+// not nil, as the newest of its sender's) and returns the rollout's new
+// state as a write, when the reports move it.
+func (p *Publisher) advance(shardName string, a *Ack) (shard.KV, bool, error) {
+	st, ok, err := p.rolloutState(shardName)
+	if err != nil || !ok || st.Stage != rollout.StageCanary {
+		return shard.KV{}, false, err
+	}
+	reports := map[string]rollout.Report{}
+	if a != nil {
+		reports[a.Node] = rollout.Report{Version: a.Version, Healthy: a.Healthy, Error: a.Error}
+	}
+	for _, c := range st.Canaries {
+		if _, have := reports[c]; have {
+			continue
+		}
+		v, err := p.cfg.KV.Get(ackKey(shardName, c))
+		if errors.Is(err, shard.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return shard.KV{}, false, err
+		}
+		var ca Ack
+		if json.Unmarshal(v, &ca) == nil {
+			reports[c] = rollout.Report{Version: ca.Version, Healthy: ca.Healthy, Error: ca.Error}
+		}
+	}
+	next, changed := st.Advance(reports)
+	if !changed {
+		return shard.KV{}, false, nil
+	}
+	b, _ := json.Marshal(next)
+	p.log.Info("fleet sync: rollout "+next.Stage, "shard", shardName, "version", next.To, "reason", next.Reason)
+	return shard.KV{Key: rolloutKey(shardName), Value: b}, true, nil
+}
+
+// AdvanceRollouts moves every staged rollout its canaries' reports allow.
+// The replica holding the publisher lease runs it on a timer: reports that
+// reached other replicas are stored there, not acted on, so that no
+// replica without the lease ever advances a stage. It returns
+// ErrNotHolder's error without the lease.
+func (p *Publisher) AdvanceRollouts(ctx context.Context) error {
+	if err := p.mayPublish(); err != nil {
+		return err
+	}
+	var names []string
+	err := p.cfg.KV.Scan(ctx, "o/", true, func(k string, _ []byte) error {
+		names = append(names, strings.TrimPrefix(k, "o/"))
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if ok && st.Stage == rollout.StageCanary {
-		reports := map[string]rollout.Report{a.Node: {Version: a.Version, Healthy: a.Healthy, Error: a.Error}}
-		for _, c := range st.Canaries {
-			if c == a.Node {
-				continue
-			}
-			v, err := p.cfg.KV.Get(ackKey(a.Shard, c))
-			if errors.Is(err, shard.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			var ca Ack
-			if json.Unmarshal(v, &ca) == nil {
-				reports[c] = rollout.Report{Version: ca.Version, Healthy: ca.Healthy, Error: ca.Error}
-			}
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	var sets []shard.KV
+	for _, name := range names {
+		next, changed, err := p.advance(name, nil)
+		if err != nil {
+			return err
 		}
-		if next, changed := st.Advance(reports); changed {
-			b, _ := json.Marshal(next)
-			sets = append(sets, shard.KV{Key: rolloutKey(a.Shard), Value: b})
-			p.log.Info("fleet sync: rollout "+next.Stage, "shard", a.Shard, "version", next.To, "reason", next.Reason)
+		if changed {
+			sets = append(sets, next)
 		}
+	}
+	if len(sets) == 0 {
+		return nil
 	}
 	return p.cfg.KV.Update(ctx, sets, nil)
 }
