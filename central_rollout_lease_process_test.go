@@ -143,3 +143,63 @@ func TestRolloutAdvancesOnlyUnderLease(t *testing.T) {
 	waitApplied(t, edges[other].url, v1+1)
 	t.Logf("the holder promoted the rollout %v after it ran again, from the canary's report stored on the other replica", time.Since(start))
 }
+
+// TestRevocationSharedAcrossReplicas: a certificate revoked through one
+// central replica (A, which holds the fleet CA) is refused by another (B,
+// which never saw the revoke and holds no CA key): the signed list goes
+// through etcd, and B checks it against the fleet CA before applying it.
+// B also hands it to edges on fleet sync.
+func TestRevocationSharedAcrossReplicas(t *testing.T) {
+	s := s3test.Start(t, "fleet")
+	etcd := etcdtest.Start(t)
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ca, tls, keys := t.TempDir(), t.TempDir(), t.TempDir()
+	mustCLI(t, "ca", "init", "--dir", ca, "--fleet", "test")
+	mustCLI(t, "cert", "issue", "--ca", ca, "--out", tls, "--name", "central", "--role", "central")
+	mustCLI(t, "cert", "issue", "--ca", ca, "--out", tls, "--name", "edge-1")
+	mustCLI(t, "cert", "issue", "--ca", ca, "--out", tls, "--name", "edge-2")
+	if out, err := exec.Command("cp", filepath.Join(ca, "ca.crt"), tls).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	mustCLI(t, "sync", "keygen", "--out", keys)
+	central := func(extra ...string) *proc {
+		return startProc(t, append([]string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+			"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync",
+			"--sync-store", "s3://fleet/prod", "--sync-lease", etcd.URL("prod"), "--sync-lease-ttl", "3s"}, extra...))
+	}
+	a := central("--ca", ca)
+	b := central()
+	id1 := enrolledIdentity(t, tls, "edge-1")
+	if err := ping(id1, b.quic, "central"); err != nil {
+		t.Fatalf("edge-1 to B before the revocation: %v", err)
+	}
+	revoked := time.Now()
+	mustCLI(t, "cert", "revoke", "edge-1", "--node", a.url, "--token", tokenOf(a.url))
+	if err := ping(id1, a.quic, "central"); err == nil {
+		t.Fatal("A, which revoked edge-1, still serves it")
+	}
+	for ping(id1, b.quic, "central") == nil {
+		if time.Since(revoked) > 10*time.Second {
+			t.Fatalf("B still serves edge-1 %v after A revoked it", time.Since(revoked))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(revoked)
+	if err := ping(enrolledIdentity(t, tls, "edge-2"), b.quic, "central"); err != nil {
+		t.Errorf("B refuses edge-2, which was not revoked: %v", err)
+	}
+	// B serves the list to its edges: edge-2, polling only B, refuses
+	// edge-1 too.
+	edge2 := startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", tls, "--name", "edge-2",
+		"--central", b.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "200ms"})
+	for ping(id1, edge2.quic, "edge-2") == nil {
+		if time.Since(revoked) > 20*time.Second {
+			t.Fatal("edge-2, syncing from B, still serves edge-1")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("revoked through A → refused by B after %v; by an edge syncing from B after %v", took, time.Since(revoked))
+}
