@@ -113,10 +113,15 @@ func startCentralSync(ctx context.Context, c Config, ship *modelShip, link *flee
 		revocations = shared.current
 	}
 	p, err := newPublisher(ctx, c, n, l, revocations, log)
+	var modelNames []string
 	if err == nil {
 		sl.pub, sl.ship, sl.lease = p, ship, l
 		link.setSync(p.Handle)
 		link.publisher.Store(p)
+		if ship != nil && l != nil {
+			// Replicas publish models under the lease (followModels).
+			modelNames, ship.names = ship.names, nil
+		}
 		err = ship.start(ctx, p)
 	}
 	if err != nil || l == nil {
@@ -144,6 +149,9 @@ func startCentralSync(ctx context.Context, c Config, ship *modelShip, link *flee
 	}()
 	go func() { // ends with ctx
 		defer close(revoked)
+		if ship != nil {
+			go ship.followModels(ctx, p, l, modelNames) // ends with ctx
+		}
 		if shared != nil {
 			shared.run(ctx)
 		}

@@ -681,6 +681,11 @@ func (p *Publisher) remember(ctx context.Context, node string) error {
 func (p *Publisher) loadKnownLocked(ctx context.Context) error {
 	known := make(map[string]bool)
 	err := p.cfg.KV.Scan(ctx, "k/", true, func(k string, _ []byte) error {
+		// The model manifest's keys share the prefix (models.go): they
+		// are not edges, and must never be picked as canaries.
+		if k == modelsLatestKey || k == modelsVersionKey || k == modelsAppliedKey {
+			return nil
+		}
 		known[strings.TrimPrefix(k, "k/")] = true
 		return nil
 	})
