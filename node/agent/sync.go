@@ -49,10 +49,10 @@ func readSyncPub(path string) (ed25519.PublicKey, error) {
 // served on the QUIC transport, on an edge with --central and --sync-pub a
 // syncer running until ctx ends (sl.done is closed when it has stopped).
 func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error), link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
-	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
 		return startCentralSync(ctx, c, ship, link, n, log)
 	}
+	sl := &syncLink{done: make(chan struct{})}
 	if c.Sync.Pub == "" || c.Fleet.Central == "" {
 		close(sl.done)
 		return sl, nil
