@@ -154,7 +154,14 @@ func (f *scaleFleet) central(keys string) *proc {
 	p.cmd = execCommand(binary, "central", "--data", data, "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", f.tls,
 		"--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--sync-store", "s3://fleet/prod",
 		"--log-level", "warn", "--ready-file", ready)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	// The log goes to a file that outlives the run: a replica that dies
+	// in the middle must say why.
+	logf, err := os.CreateTemp("", "fleetscale-central-*.log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("central log: %s", logf.Name())
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -216,9 +223,11 @@ func (f *scaleFleet) ingest(ctx context.Context, corpus evalset.Synthetic, chang
 }
 
 func (f *scaleFleet) publish() {
-	out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", f.a.url, "--token", tokenOf(f.a.url)).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "publish", "--shard", "manuals", "--node", f.a.url, "--token", tokenOf(f.a.url)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "published shard manuals") {
-		f.b.Fatalf("publish: %v\n%s", err, out)
+		f.b.Fatalf("publish: %v (replica A exited: %v)\n%s", err, f.a.cmd.ProcessState, out)
 	}
 }
 
