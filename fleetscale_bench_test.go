@@ -40,8 +40,12 @@ import (
 // "10,100,1000"); EDGERAG_FLEET_POLL the edges' poll interval (default 2s);
 // EDGERAG_FLEET_DOCS the documents of the shard (default 25,000: 100k
 // chunks).
-// Run it with 'make bench-fleet'; it takes a few minutes.
+// Run it with 'make bench-fleet' (which sets EDGERAG_BENCH_FLEET=1); it takes
+// a few minutes.
 func BenchmarkFleetScale(b *testing.B) {
+	if os.Getenv("EDGERAG_BENCH_FLEET") == "" {
+		b.Skip("minutes long: run it with 'make bench-fleet' (EDGERAG_BENCH_FLEET=1)")
+	}
 	sizes := []int{10, 100, 1000}
 	if s := os.Getenv("EDGERAG_FLEET_EDGES"); s != "" {
 		sizes = sizes[:0]
