@@ -95,7 +95,9 @@ func printEdgeSync(w io.Writer, raw []byte) error {
 	}
 	for _, s := range st.Shards {
 		fmt.Fprintf(w, "%-24s applied %d (previous %d)  %s", s.Shard, s.Applied, s.Previous, s.State)
-		if s.Target != 0 && s.State != "idle" && s.State != "error" {
+		if s.Target != 0 && s.State == "paging" {
+			fmt.Fprintf(w, " → %d  manifest pages %d fetched of %d", s.Target, s.PagesFetched, s.PagesTotal)
+		} else if s.Target != 0 && s.State != "idle" && s.State != "error" {
 			fmt.Fprintf(w, " → %d  %s  %d/%d chunks", s.Target, progressBar(s.BytesDone, s.BytesTotal), s.ChunksDone, s.ChunksTotal)
 		}
 		fmt.Fprintln(w)
@@ -118,7 +120,11 @@ func printEdgeSync(w io.Writer, raw []byte) error {
 	}
 	if m := st.Models; m != nil {
 		if m.Applied > 0 {
-			fmt.Fprintf(w, "models: version %d applied %s  %s", m.Applied, m.AppliedAt.Format(time.RFC3339), m.State)
+			prev := ""
+			if m.Previous > 0 {
+				prev = fmt.Sprintf(" (previous %d)", m.Previous)
+			}
+			fmt.Fprintf(w, "models: version %d%s applied %s  %s", m.Applied, prev, m.AppliedAt.Format(time.RFC3339), m.State)
 		} else {
 			fmt.Fprintf(w, "models: none applied  %s", m.State)
 		}
