@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -226,13 +227,43 @@ func (f *scaleFleet) ingest(ctx context.Context, corpus evalset.Synthetic, chang
 	}
 }
 
+// publish cuts a new version on replica A. Publishing 100k records to the
+// bucket can outlast the API's 2-minute write timeout (the CLI then sees
+// EOF while the publish goes on), so a failed call waits for the version to
+// appear instead.
 func (f *scaleFleet) publish() {
+	before := f.published()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, binary, "publish", "--shard", "manuals", "--node", f.a.url, "--token", tokenOf(f.a.url)).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "published shard manuals") {
-		f.b.Fatalf("publish: %v (replica A exited: %v)\n%s", err, f.a.cmd.ProcessState, out)
+	if err == nil && strings.Contains(string(out), "published shard manuals") {
+		return
 	}
+	f.b.Logf("publish: %v (%s); waiting for the version to appear", err, strings.TrimSpace(string(out)))
+	for f.published() <= before {
+		if ctx.Err() != nil || f.a.cmd.ProcessState != nil {
+			f.b.Fatalf("publish: %v (replica A exited: %v)\n%s", err, f.a.cmd.ProcessState, out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// published returns the shard's latest version as replica A lists it.
+func (f *scaleFleet) published() uint64 {
+	raw, err := testClient(f.a.url).SyncStatus(context.Background())
+	if err != nil {
+		return 0
+	}
+	var st fleet.CentralStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		f.b.Fatal(err)
+	}
+	for _, v := range st.Published {
+		if v.Shard == "manuals" {
+			return v.Version
+		}
+	}
+	return 0
 }
 
 // newEdge makes a simulated edge on base (nil: empty) that knows both
