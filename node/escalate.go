@@ -233,6 +233,9 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 		return n.degradeBest(local, err == nil, best, reasons, start), nil
 	}
 	n.breaker.Success(now)
+	if err == nil {
+		n.learnFromCentral(ctx, local, resp, tun.EscalateBelow)
+	}
 	resp.Route = "central"
 	resp.Reasons = d.Reasons
 	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {
