@@ -96,12 +96,11 @@ func (n *Node) learnFromCentral(ctx context.Context, local, central api.QueryRes
 	agreed := confidence.Agreed(docIDs(local.Citations), docIDs(central.Citations))
 	n.recal.persist.Lock()
 	defer n.recal.persist.Unlock()
+	// persist serialises learners, so the refit (a fraction of a
+	// millisecond) runs outside mu and queries reading the map never wait
+	// for it.
+	on := n.Recalibration().Observe(confidence.Outcome{Raw: raw, Agreed: agreed}, target, n.cfg.Recalibration)
 	n.recal.mu.Lock()
-	on := n.recal.on
-	if on.Scale == 0 {
-		on = confidence.NewOnline()
-	}
-	on = on.Observe(confidence.Outcome{Raw: raw, Agreed: agreed}, target, n.cfg.Recalibration)
 	n.recal.on = on
 	n.recal.mu.Unlock()
 	b, err := json.Marshal(on)

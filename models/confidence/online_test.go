@@ -163,3 +163,14 @@ func TestAgreed(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkOnlineObserve is one label on a full window: the refit an edge
+// does after each escalation central answered.
+func BenchmarkOnlineObserve(b *testing.B) {
+	o := feed(confidence.NewOnline(), 256, 0.2, 0.5, 0.5, confidence.OnlineOptions{})
+	i := 0
+	for b.Loop() {
+		i++
+		o = o.Observe(confidence.Outcome{Raw: float64(i%97) / 100, Agreed: i%3 == 0}, 0.5, confidence.OnlineOptions{})
+	}
+}
