@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,10 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/lease/etcdtest"
+	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/objstore/s3test"
+	"github.com/edgerag/edgerag/sync/transport"
+	"github.com/edgerag/edgerag/sync/wire"
 )
 
 // centralStatus reads a central's fleet-sync status.
@@ -202,4 +207,105 @@ func TestRevocationSharedAcrossReplicas(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("revoked through A → refused by B after %v; by an edge syncing from B after %v", took, time.Since(revoked))
+}
+
+// writeOllamaDir lays out an Ollama models directory with one small model,
+// name:latest, as Ollama writes it (manifest and content-addressed blobs).
+func writeOllamaDir(t *testing.T, dir, name string) {
+	t.Helper()
+	type layer struct {
+		MediaType string `json:"mediaType"`
+		Digest    string `json:"digest"`
+		Size      int64  `json:"size"`
+	}
+	put := func(media string, data []byte) layer {
+		d := sha256.Sum256(data)
+		if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "blobs", fmt.Sprintf("sha256-%x", d)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return layer{media, fmt.Sprintf("sha256:%x", d), int64(len(data))}
+	}
+	om := map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+		"config": put("application/vnd.docker.container.image.v1+json", []byte(`{"model_format":"gguf"}`)),
+		"layers": []layer{put("application/vnd.ollama.image.model", []byte("GGUF weights of "+name))},
+	}
+	b, _ := json.Marshal(om)
+	mdir := filepath.Join(dir, "manifests", "registry.ollama.ai", "library", name)
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mdir, "latest"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModelManifestSharedAcrossReplicas: the model manifest is the
+// replicas' shared one. A, holding the lease, publishes --publish-models;
+// B, which was given no models to publish, serves the same signed manifest
+// to an edge; a model publish on B is refused naming the holder.
+func TestModelManifestSharedAcrossReplicas(t *testing.T) {
+	s := s3test.Start(t, "fleet")
+	etcd := etcdtest.Start(t)
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	tls, keys, models := fleetDir(t, "central", "edge-1"), t.TempDir(), t.TempDir()
+	mustCLI(t, "sync", "keygen", "--out", keys)
+	writeOllamaDir(t, models, "tiny")
+	writeOllamaDir(t, models, "small")
+	central := func(extra ...string) *proc {
+		return startProc(t, append([]string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+			"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--ollama-models", models,
+			"--sync-store", "s3://fleet/prod", "--sync-lease", etcd.URL("prod"), "--sync-lease-ttl", "3s"}, extra...))
+	}
+	a := central("--publish-models", "tiny")
+	b := central()
+	id := enrolledIdentity(t, tls, "edge-1")
+	fetch := func(p *proc) (manifest.Models, error) {
+		c := transport.NewClient(transport.Config{Identity: id})
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		signed, err := c.Call(ctx, p.quic, "central", wire.TypeModelManifest, nil)
+		if err != nil {
+			return manifest.Models{}, err
+		}
+		e, err := manifest.UnmarshalEnvelope(signed)
+		if err != nil {
+			return manifest.Models{}, err
+		}
+		return manifest.UnmarshalModels(e.Body)
+	}
+	var fromB manifest.Models
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		if fromB, err = fetch(b); err == nil && len(fromB.Models) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B serves no model manifest %v after A published one: %v", fromB, err)
+		}
+	}
+	fromA, err := fetch(a)
+	if err != nil || fromA.Version != fromB.Version || fromB.Models[0].Name != "tiny:latest" {
+		t.Fatalf("A serves %+v (%v), B %+v: want the same manifest listing tiny", fromA, err, fromB)
+	}
+	out, err := exec.Command(binary, "publish", "--models", "small", "--node", b.url, "--token", tokenOf(b.url)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "holds it") {
+		t.Fatalf("a model publish on B, which does not hold the lease: %v\n%s", err, out)
+	}
+	mustCLI(t, "publish", "--models", "small", "--node", a.url, "--token", tokenOf(a.url))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if m, err := fetch(b); err == nil && m.Version == fromB.Version+1 && m.Models[0].Name == "small:latest" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B does not serve the model manifest A published next")
+		}
+	}
 }

@@ -20,6 +20,8 @@ func (sl *syncLink) routes(h *api.Handler, n *node.Node) {
 	h.Handle("POST /v1/rollout", http.HandlerFunc(sl.serveRollout))
 	h.Handle("POST /v1/shards/{name}/rollback", rollbackHandler(n))
 	h.Handle("POST /v1/sync", http.HandlerFunc(sl.serveNudge))
+	h.Handle("GET /v1/models/history", http.HandlerFunc(sl.serveModelsHistory))
+	h.Handle("POST /v1/models/rollback", http.HandlerFunc(sl.serveModelsRollback))
 }
 
 func (sl *syncLink) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -75,6 +77,13 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 		if sl.ship == nil {
 			api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "this central cannot ship models: start it with --sync-key and --quic"))
 			return
+		}
+		if sl.lease != nil {
+			// The model manifest is the replicas' shared one: only the
+			// lease holder publishes it.
+			if err = sl.lease.Check(); err != nil {
+				break
+			}
 		}
 		res, err = sl.ship.publish(r.Context(), sl.pub, req.Models)
 	case req.Config != nil:

@@ -49,10 +49,10 @@ func readSyncPub(path string) (ed25519.PublicKey, error) {
 // served on the QUIC transport, on an edge with --central and --sync-pub a
 // syncer running until ctx ends (sl.done is closed when it has stopped).
 func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error), link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
-	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
 		return startCentralSync(ctx, c, ship, link, n, log)
 	}
+	sl := &syncLink{done: make(chan struct{})}
 	if c.Sync.Pub == "" || c.Fleet.Central == "" {
 		close(sl.done)
 		return sl, nil
@@ -113,10 +113,15 @@ func startCentralSync(ctx context.Context, c Config, ship *modelShip, link *flee
 		revocations = shared.current
 	}
 	p, err := newPublisher(ctx, c, n, l, revocations, log)
+	var modelNames []string
 	if err == nil {
 		sl.pub, sl.ship, sl.lease = p, ship, l
 		link.setSync(p.Handle)
 		link.publisher.Store(p)
+		if ship != nil && l != nil {
+			// Replicas publish models under the lease (followModels).
+			modelNames, ship.names = ship.names, nil
+		}
 		err = ship.start(ctx, p)
 	}
 	if err != nil || l == nil {
@@ -144,6 +149,9 @@ func startCentralSync(ctx context.Context, c Config, ship *modelShip, link *flee
 	}()
 	go func() { // ends with ctx
 		defer close(revoked)
+		if ship != nil {
+			go ship.followModels(ctx, p, l, modelNames) // ends with ctx
+		}
 		if shared != nil {
 			shared.run(ctx)
 		}
