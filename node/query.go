@@ -585,7 +585,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	// otherwise held back until the route has settled on an answer.
 	var live func(string) error
 	if onToken != nil && g != nil {
-		pre := confidence.BeforeAnswer(rs, confidence.DefaultModel())
+		pre := n.recalibrate(confidence.BeforeAnswer(rs, confidence.DefaultModel()), nil)
 		if pre >= minConf && (!mayLeave || pre >= n.Tunables().EscalateBelow) {
 			live = onToken
 		}
@@ -614,6 +614,7 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
 	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
+	conf.Confidence = n.recalibrate(conf.Confidence, conf.Signals)
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
 	switch {
 	case !ans.Abstained && conf.Confidence < minConf && streamed:
