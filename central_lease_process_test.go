@@ -159,15 +159,19 @@ func checkBucketWhole(t *testing.T, s *s3test.Server, url string, want uint64) i
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := manifest.UnmarshalEnvelope(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.UnmarshalShard(e.Body)
+	r, err := manifest.ReadRoot(env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	listed := map[string]bool{}
+	// The version's manifest pages live beside its records.
+	m, err := r.Assemble(func(p manifest.PageRef) ([]byte, error) {
+		listed["r/"+p.Hash.String()] = true
+		return b.Get(ctx, "r/"+p.Hash.String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range m.Chunks {
 		listed["r/"+c.Hash.String()] = true
 	}

@@ -153,7 +153,7 @@ func (n *Node) shedElsewhere(ctx context.Context, req api.QueryRequest, start, d
 	if d.Action == route.Peer {
 		var resp api.QueryResponse
 		var ok bool
-		resp, ok, weak = n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), 0)
+		resp, ok, weak = n.askPeers(ctx, n.cfg.Peers, out, d.Candidates, d.Central, deadline.Add(-margin), 0)
 		if ok {
 			return finish(resp)
 		}

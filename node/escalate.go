@@ -193,7 +193,7 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	}
 	if d.Action == route.Peer {
 		n.countEscalation(d.Reasons)
-		resp, ok, weak := n.askPeers(ctx, out, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
+		resp, ok, weak := n.askPeers(ctx, n.cfg.Peers, out, d.Candidates, d.Central, deadline.Add(-margin), tun.EscalateBelow)
 		if ok {
 			resp.Reasons = d.Reasons
 			resp.RequestID = api.RequestID(ctx)

@@ -30,14 +30,15 @@ const (
 	reasonPeerWeak   = "peer_low_confidence" // a peer answered, below the threshold
 )
 
-// askPeers tries the candidates in order until one answers at or above
+// askPeers tries the candidates among peers (the site's edges, or
+// central's replicas) in order until one answers at or above
 // accept, the same bar a local answer must clear. Each try gets an equal
 // share of the time left before deadline among the tries still possible
 // (the remaining candidates, and central when it comes after), so a peer
 // that hangs cannot eat the budget of the ones after it. A weaker answer
 // does not end the search; the best of them is returned as weak, so the
 // caller can still serve it, labelled, when nothing better comes.
-func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []string, thenCentral bool, deadline time.Time, accept float64) (resp api.QueryResponse, ok bool, weak *api.QueryResponse) {
+func (n *Node) askPeers(ctx context.Context, peers Peers, req api.QueryRequest, cands []string, thenCentral bool, deadline time.Time, accept float64) (resp api.QueryResponse, ok bool, weak *api.QueryResponse) {
 	for i, name := range cands {
 		now := n.cfg.Now()
 		left := deadline.Sub(now)
@@ -50,7 +51,7 @@ func (n *Node) askPeers(ctx context.Context, req api.QueryRequest, cands []strin
 		}
 		n.audit.RecordEscalation(ctx, "ask peer", name)
 		pctx, cancel := context.WithTimeout(ctx, left/time.Duration(tries))
-		resp, err := n.cfg.Peers.AskPeer(pctx, name, req)
+		resp, err := peers.AskPeer(pctx, name, req)
 		cancel()
 		if err != nil {
 			n.log.WarnContext(ctx, "peer query failed", "peer", name, "err", err)

@@ -100,4 +100,22 @@ func TestConfigRefused(t *testing.T) {
 	if err := a.Start(context.Background()); !errors.As(err, &ce) {
 		t.Errorf("join without gossip: %v, want a ConfigError", err)
 	}
+	for _, tc := range []struct {
+		name string
+		sync agent.SyncConfig
+	}{
+		{"shard replicas without a lease", agent.SyncConfig{ShardReplicas: 2}},
+		{"negative shard replicas", agent.SyncConfig{ShardReplicas: -1}},
+		{"bad replica address", agent.SyncConfig{ReplicaAddr: "10.0.0.1"}},
+	} {
+		a, err := agent.New(agent.Config{Role: "central", DataDir: t.TempDir(), Sync: tc.sync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = a.Start(context.Background())
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "replica") {
+			t.Errorf("%s: %v, want a ConfigError about the replicas", tc.name, err)
+		}
+		a.Close()
+	}
 }

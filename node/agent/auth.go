@@ -134,6 +134,10 @@ func guardHandler(g *auth.Guard, h interface {
 func (l *fleetLink) scope(ctx context.Context, c Config) func(peer transport.Peer) ([]string, bool) {
 	return func(peer transport.Peer) ([]string, bool) {
 		if peer.Role == pki.RoleCentral {
+			// Another replica forwards only what this one serves.
+			if rs := l.replicas.Load(); rs != nil {
+				return rs.served(), true
+			}
 			return nil, false
 		}
 		if c.Role == "central" && c.Sync.Key != "" {

@@ -99,6 +99,14 @@ type SyncConfig struct {
 	Pub      string        // edge: central's public key file; "": no sync
 	Poll     time.Duration // edge: poll interval; zero: one minute
 	Batch    int64         // edge: bytes of records per request; zero: 1 MiB
+	// ShardReplicas, above 0 with Lease, makes each central replica hold
+	// and answer only the shards assigned to it (sync/assign), each shard
+	// on this many replicas; 0: every replica serves every shard.
+	ShardReplicas int
+	// ReplicaAddr is the QUIC address the other replicas reach this one
+	// at, when --quic listens on an unspecified one (0.0.0.0); "": the
+	// address --quic bound.
+	ReplicaAddr string
 	// Pinned names the settings given on the command line, which a fleet
 	// config manifest does not override.
 	Pinned map[string]bool

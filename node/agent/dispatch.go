@@ -46,6 +46,9 @@ type fleetLink struct {
 	// publisher is central's fleet-sync publisher once it is up: its
 	// published shards scope edges' questions (scope).
 	publisher atomic.Pointer[fleet.Publisher]
+	// replicas is this central replica's share of the shards when it
+	// holds only its assigned ones (--shard-replicas); nil otherwise.
+	replicas atomic.Pointer[replicaSet]
 }
 
 func (l *fleetLink) setSync(h transport.Handler) { l.syncHandler.Store(&h) }
@@ -109,6 +112,9 @@ func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.
 		}
 		l.load.enter()
 		defer l.load.exit()
+		if rs := l.replicas.Load(); rs != nil {
+			return queryrpc.HandleScoped(ctx, peer, req, rs.answerer(n, peer), l.scope(ctx, l.cfg))
+		}
 		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(ctx, l.cfg))
 	case wire.TypeShardList:
 		if a := l.gossip.Load(); a != nil {

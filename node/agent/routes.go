@@ -76,6 +76,13 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 			api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "this central cannot ship models: start it with --sync-key and --quic"))
 			return
 		}
+		if sl.lease != nil {
+			// The model manifest is the replicas' shared one: only the
+			// lease holder publishes it.
+			if err = sl.lease.Check(); err != nil {
+				break
+			}
+		}
 		res, err = sl.ship.publish(r.Context(), sl.pub, req.Models)
 	case req.Config != nil:
 		res, err = sl.pub.PublishConfig(r.Context(), req.Config)

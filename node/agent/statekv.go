@@ -10,14 +10,16 @@ import (
 )
 
 // sharedStatePrefixes are central's fleet-sync keys that every replica must
-// see alike: edge reports ("a/"), rollout stages ("o/") and the edges seen
-// polling ("k/NODE", from which canaries are chosen). With a publisher
-// lease they live in etcd beside it.
+// see alike: edge reports ("a/"), rollout stages ("o/"), the edges seen
+// polling ("k/NODE", from which canaries are chosen) and the model manifest
+// published last with its version ("k/latest", "k/version"), so every
+// replica serves the same models. With a publisher lease they live in etcd
+// beside it.
 var sharedStatePrefixes = []string{"a/", "o/", "k/"}
 
-// localModelKeys share "k/" with the edges seen but are each replica's own:
-// the model manifests it ships from its own Ollama.
-var localModelKeys = []string{"k/latest", "k/version", "k/applied"}
+// localModelKeys share "k/" with the edges seen but are a node's own: the
+// model manifest an edge applied.
+var localModelKeys = []string{"k/applied"}
 
 func sharedState(key string) bool {
 	if slices.Contains(localModelKeys, key) {

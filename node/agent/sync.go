@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
@@ -16,6 +18,7 @@ import (
 	"github.com/edgerag/edgerag/sync/lease"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/objstore"
+	"github.com/edgerag/edgerag/sync/transport"
 )
 
 // syncLink is a node's fleet sync: a publisher on central, a syncer on an
@@ -46,30 +49,10 @@ func readSyncPub(path string) (ed25519.PublicKey, error) {
 // served on the QUIC transport, on an edge with --central and --sync-pub a
 // syncer running until ctx ends (sl.done is closed when it has stopped).
 func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(context.Context, manifest.Models) ([]fleet.ModelInUse, error), link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
-	sl := &syncLink{done: make(chan struct{})}
 	if c.Role == "central" {
-		l, err := newLease(c, link, log)
-		if err != nil {
-			close(sl.done)
-			return nil, err
-		}
-		p, err := newPublisher(ctx, c, n, l, link.revocations, log)
-		if err == nil {
-			sl.pub, sl.ship, sl.lease = p, ship, l
-			link.setSync(p.Handle)
-			link.publisher.Store(p)
-			err = ship.start(ctx, p)
-		}
-		if err != nil || l == nil {
-			close(sl.done)
-			return sl, err
-		}
-		go func() { // ends with ctx, which stopSync cancels; then gives the lease up
-			defer close(sl.done)
-			l.Run(ctx)
-		}()
-		return sl, nil
+		return startCentralSync(ctx, c, ship, link, n, log)
 	}
+	sl := &syncLink{done: make(chan struct{})}
 	if c.Sync.Pub == "" || c.Fleet.Central == "" {
 		close(sl.done)
 		return sl, nil
@@ -111,10 +94,92 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 	return sl, nil
 }
 
+// startCentralSync starts central's publisher and, with a publisher lease,
+// what replicas share through etcd: the lease itself, rollout advances
+// (holder only), the revocation list and, with --shard-replicas, the
+// shards each replica holds. Every loop ends with ctx; sl.done is closed
+// once all have.
+func startCentralSync(ctx context.Context, c Config, ship *modelShip, link *fleetLink, n *node.Node, log *slog.Logger) (*syncLink, error) {
+	sl := &syncLink{done: make(chan struct{})}
+	l, err := newLease(c, link, log)
+	if err != nil {
+		close(sl.done)
+		return nil, err
+	}
+	revocations := link.revocations
+	var shared *sharedRevocations
+	if l != nil && link.id != nil {
+		shared = &sharedRevocations{state: l.State(), id: link.id, own: link.revocations, dir: c.Fleet.TLSDir, log: log}
+		revocations = shared.current
+	}
+	p, err := newPublisher(ctx, c, n, l, revocations, log)
+	var modelNames []string
+	if err == nil {
+		sl.pub, sl.ship, sl.lease = p, ship, l
+		link.setSync(p.Handle)
+		link.publisher.Store(p)
+		if ship != nil && l != nil {
+			// Replicas publish models under the lease (followModels).
+			modelNames, ship.names = ship.names, nil
+		}
+		err = ship.start(ctx, p)
+	}
+	if err != nil || l == nil {
+		close(sl.done)
+		return sl, err
+	}
+	var rs *replicaSet
+	if c.Sync.ShardReplicas > 0 {
+		if rs, err = newReplicaSet(c, link, n, l, p, log); err != nil {
+			close(sl.done)
+			return nil, err
+		}
+		link.replicas.Store(rs)
+	}
+	advanced, shares, revoked := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { // ends with ctx, which stopSync cancels
+		defer close(advanced)
+		advanceRollouts(ctx, p, l, log)
+	}()
+	go func() { // ends with ctx; then the replica leaves the set
+		defer close(shares)
+		if rs != nil {
+			rs.run(ctx)
+		}
+	}()
+	go func() { // ends with ctx
+		defer close(revoked)
+		if ship != nil {
+			go ship.followModels(ctx, p, l, modelNames) // ends with ctx
+		}
+		if shared != nil {
+			shared.run(ctx)
+		}
+	}()
+	go func() { // ends with ctx, which stopSync cancels; then gives the lease up
+		defer close(sl.done)
+		l.Run(ctx)
+		<-advanced
+		<-shares
+		<-revoked
+	}()
+	return sl, nil
+}
+
 // newLease prepares central's publisher lease when --sync-lease names one
 // (nil otherwise). The replica is named by its node name and QUIC address,
 // so replicas sharing a certificate name are told apart.
 func newLease(c Config, link *fleetLink, log *slog.Logger) (*lease.Lease, error) {
+	switch {
+	case c.Sync.ShardReplicas < 0:
+		return nil, configErrorf("--shard-replicas %d: give how many replicas hold each shard (0: every replica holds every shard)", c.Sync.ShardReplicas)
+	case c.Sync.ShardReplicas > 0 && c.Sync.Lease == "":
+		return nil, configErrorf("--shard-replicas needs --sync-lease: replicas find each other, and so their shares, in etcd")
+	case c.Sync.ReplicaAddr != "":
+		if addrs, err := transport.ParseAddrList(c.Sync.ReplicaAddr); err != nil || len(addrs) != 1 {
+			return nil, configErrorf("--replica-addr %q: want one host:port this replica is reached at", c.Sync.ReplicaAddr)
+		}
+	}
 	if c.Sync.Lease == "" {
 		return nil, nil
 	}
@@ -122,8 +187,8 @@ func newLease(c Config, link *fleetLink, log *slog.Logger) (*lease.Lease, error)
 		return nil, configErrorf("--sync-lease needs --sync-store: replicas take turns publishing to the versions they share")
 	}
 	name := c.Name
-	if link.server != nil {
-		name += "@" + link.server.Addr().String()
+	if addr := replicaAddr(c, link); addr != "" {
+		name += "@" + addr
 	}
 	l, err := lease.New(lease.Config{URL: c.Sync.Lease, Name: name, TTL: c.Sync.LeaseTTL, Now: c.Now, Logger: log})
 	if err != nil {
@@ -228,4 +293,41 @@ func (sl *syncLink) observe(m *metrics.Metrics) {
 		}
 		return out
 	})
+}
+
+// advanceEvery is how often the lease holder looks at staged rollouts:
+// reports that reached other replicas wait at most this long.
+const advanceEvery = time.Second
+
+// advanceRollouts lets the replica holding the publisher lease move the
+// staged rollouts on the reports every replica stored, until ctx ends.
+// Replicas without the lease store reports but never advance a stage.
+func advanceRollouts(ctx context.Context, p *fleet.Publisher, l *lease.Lease, log *slog.Logger) {
+	t := time.NewTicker(advanceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.Check() != nil {
+			continue
+		}
+		if err := p.AdvanceRollouts(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, lease.ErrNotHolder) {
+			log.Warn("fleet sync: advance rollouts", "err", err)
+		}
+	}
+}
+
+// replicaAddr is the QUIC address other replicas reach this one at:
+// --replica-addr, else the address --quic bound ("" without QUIC).
+func replicaAddr(c Config, link *fleetLink) string {
+	if c.Sync.ReplicaAddr != "" {
+		return c.Sync.ReplicaAddr
+	}
+	if link.server == nil {
+		return ""
+	}
+	return link.server.Addr().String()
 }

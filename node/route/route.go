@@ -264,3 +264,67 @@ func orderCandidates(cs []candidate, max int) []string {
 	}
 	return names
 }
+
+// Holders returns the peers to ask, in order, for a question that names
+// shard: the ones Decide would try, by the same rule (alive, under
+// MaxPeerLoad, holding the shard, least loaded first, at most
+// MaxCandidates). Central replicas forward to each other with it.
+func Holders(peers []PeerInfo, shard string, th Thresholds) []string {
+	if shard == "" {
+		return nil
+	}
+	return candidates(Input{NeedShard: shard, Peers: peers}, th, 0)
+}
+
+// Cover returns peers that together hold every shard in need that any of
+// them holds, for a question that names no shard on a node that lacks
+// those shards: greedily, the peer holding most of what is still
+// uncovered first, ties in Decide's order (least loaded, then name). The
+// same liveness and load rules apply. Shards no peer holds stay uncovered.
+func Cover(peers []PeerInfo, need []string, th Thresholds) []string {
+	left := map[string]bool{}
+	for _, s := range need {
+		left[s] = true
+	}
+	var out []string
+	for len(left) > 0 {
+		var cs []candidate
+		for _, p := range peers {
+			if !p.Alive || p.Name == "" || slices.Contains(out, p.Name) || slices.ContainsFunc(cs, func(c candidate) bool { return c.name == p.Name }) {
+				continue
+			}
+			load := p.Load
+			if math.IsNaN(load) {
+				load = 1
+			}
+			if th.MaxPeerLoad > 0 && load >= th.MaxPeerLoad {
+				continue
+			}
+			var fresh []string
+			for _, s := range p.Shards {
+				if left[s] && !slices.Contains(fresh, s) {
+					fresh = append(fresh, s)
+				}
+			}
+			if len(fresh) > 0 {
+				cs = append(cs, candidate{p.Name, -float64(len(fresh)), -load})
+			}
+		}
+		if len(cs) == 0 {
+			break
+		}
+		// Most new shards first: the count rides in load's place and the
+		// load in fit's, both negated, so orderCandidates' keys read
+		// coverage (most first), then load (least first), then name.
+		best := orderCandidates(cs, 1)[0]
+		out = append(out, best)
+		for _, p := range peers {
+			if p.Name == best {
+				for _, s := range p.Shards {
+					delete(left, s)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -182,3 +182,56 @@ func BenchmarkDecide(b *testing.B) {
 		Decide(in, th)
 	}
 }
+
+func TestHolders(t *testing.T) {
+	th := DefaultThresholds()
+	peers := []PeerInfo{
+		{Name: "c", Alive: true, Load: 0.2, Shards: []string{"a", "b"}},
+		{Name: "a", Alive: true, Load: 0.5, Shards: []string{"a"}},
+		{Name: "b", Alive: true, Load: 0.2, Shards: []string{"a"}},
+		{Name: "dead", Alive: false, Shards: []string{"a"}},
+		{Name: "busy", Alive: true, Load: 0.99, Shards: []string{"a"}},
+	}
+	for _, tc := range []struct {
+		shard string
+		max   int
+		want  []string
+	}{
+		{"a", 0, []string{"b", "c", "a"}},
+		{"a", 2, []string{"b", "c"}},
+		{"b", 0, []string{"c"}},
+		{"z", 0, nil},
+		{"", 0, nil},
+	} {
+		th.MaxCandidates = tc.max
+		if got := Holders(peers, tc.shard, th); !slices.Equal(got, tc.want) {
+			t.Errorf("Holders(%q, max %d) = %v, want %v", tc.shard, tc.max, got, tc.want)
+		}
+	}
+}
+
+func TestCover(t *testing.T) {
+	th := DefaultThresholds()
+	r := func(name string, load float64, shards ...string) PeerInfo {
+		return PeerInfo{Name: name, Alive: true, Load: load, Shards: shards}
+	}
+	for _, tc := range []struct {
+		name  string
+		peers []PeerInfo
+		need  []string
+		want  []string
+	}{
+		{"one each", []PeerInfo{r("x", 0, "a"), r("y", 0, "b"), r("z", 0, "c")}, []string{"a", "b", "c"}, []string{"x", "y", "z"}},
+		{"most first", []PeerInfo{r("x", 0, "a"), r("y", 0, "a", "b", "c")}, []string{"a", "b", "c"}, []string{"y"}},
+		{"replicated: least loaded", []PeerInfo{r("x", 0.5, "a", "b"), r("y", 0.1, "a", "b"), r("z", 0, "c")}, []string{"a", "b", "c"}, []string{"y", "z"}},
+		{"only what is needed", []PeerInfo{r("x", 0, "a", "q"), r("y", 0, "q")}, []string{"a"}, []string{"x"}},
+		{"held by none", []PeerInfo{r("x", 0, "a")}, []string{"a", "gone"}, []string{"x"}},
+		{"dead and busy skipped", []PeerInfo{{Name: "d", Shards: []string{"a"}}, r("busy", 1, "a"), r("ok", 0.3, "a")}, []string{"a"}, []string{"ok"}},
+		{"nothing needed", []PeerInfo{r("x", 0, "a")}, nil, nil},
+		{"listed twice", []PeerInfo{r("x", 0, "a", "a"), r("y", 0, "b")}, []string{"a", "b"}, []string{"x", "y"}},
+	} {
+		if got := Cover(tc.peers, tc.need, th); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Cover = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

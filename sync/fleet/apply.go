@@ -41,7 +41,8 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 	if err != nil {
 		return s.fail(name, fmt.Errorf("fetch manifest: %w", err))
 	}
-	m, err := manifest.OpenShard(env, s.cfg.Trusted...)
+	root, err := manifest.OpenRoot(env, s.cfg.Trusted...)
+	m := root.Shard
 	switch {
 	case err != nil:
 		return s.fail(name, fmt.Errorf("manifest of version %d refused: %w", want, err))
@@ -53,6 +54,17 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 		return s.fail(name, fmt.Errorf("manifest refused: central announced version %d but sent version %d", want, m.Version))
 	case m.Index.Analyzer != tgt.Analyzer():
 		return s.fail(name, fmt.Errorf("manifest refused: version %d needs analyzer %q, this node has %q: upgrade it", m.Version, m.Index.Analyzer, tgt.Analyzer()))
+	}
+	// The root is verified; its pages are checked against it.
+	if m, err = s.fetchPages(ctx, name, &root); err != nil {
+		if ctx.Err() != nil {
+			s.update(name, func(st *ShardStatus) { st.State = "idle" })
+			return err
+		}
+		if !errors.As(err, new(linkError)) {
+			s.report(ctx, name, root.Shard.Version, err)
+		}
+		return s.fail(name, err)
 	}
 	if err := s.apply(ctx, name, ptr, &m, env); err != nil {
 		if ctx.Err() != nil {
@@ -320,20 +332,19 @@ func (s *Syncer) gc(ctx context.Context, name string, m *manifest.Shard, previou
 		}
 	}
 	add(m)
-	// Other synced shards' kept versions share the record space.
+	// Other synced shards' kept versions share the record space, and
+	// every kept version keeps its manifest pages (this one's included).
 	err := kv.Scan(ctx, "m/", false, func(k string, v []byte) error {
-		if k == manifestKey(name, m.Version) {
-			return nil
-		}
-		e, err := manifest.UnmarshalEnvelope(v)
+		ms, r, err := loadShard(ctx, kv, v)
 		if err != nil {
 			return err
 		}
-		ms, err := manifest.UnmarshalShard(e.Body)
-		if err != nil {
-			return err
+		for _, pk := range pageKeys(&r) {
+			keep[pk] = true
 		}
-		add(&ms)
+		if k != manifestKey(name, m.Version) {
+			add(&ms)
+		}
 		return nil
 	})
 	if err != nil {

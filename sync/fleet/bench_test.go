@@ -11,6 +11,7 @@ import (
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/evalset"
 	"github.com/edgerag/edgerag/node/nodetest"
+	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/manifest"
 )
 
@@ -96,11 +97,11 @@ func BenchmarkDeltaBytes100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, _ := manifest.OpenShard(signed, c.central.pubKey)
+		m, _ := fleet.LoadShard(context.Background(), c.central.n.SyncKV(), signed)
 		held := map[manifest.Hash]bool{}
 		prev, _ := e.n.SyncPointer(shardName)
 		if old, err := e.n.SyncKV().Get(manifestKeyForTest(prev.Current)); err == nil {
-			om, _ := manifest.OpenShard(old, c.central.pubKey)
+			om, _ := fleet.LoadShard(context.Background(), e.n.SyncKV(), old)
 			for _, ch := range om.Chunks {
 				held[ch.Hash] = true
 			}

@@ -75,6 +75,10 @@ type PublisherConfig struct {
 	// index the shard and which embedding model its vectors need.
 	Index      manifest.IndexParams
 	EmbedModel string
+	// Paging is where shard manifests are cut into pages; zero:
+	// manifest.DefaultPaging. Edges need not know it: the root lists
+	// the pages.
+	Paging manifest.Paging
 	// CanaryShare, when above 0, rolls every new version of a shard out in
 	// stages: first to this share of the edges central knows (at least
 	// one), then to all once every canary reports it healthy; a canary
@@ -292,12 +296,16 @@ func (p *Publisher) Publish(ctx context.Context, shardName string, minVersion ui
 	if minVersion > m.Version {
 		return Published{}, fmt.Errorf("publish shard %q: --min-version %d is above the new version %d", shardName, minVersion, m.Version)
 	}
-	signed, err := manifest.SignShard(p.cfg.Key, &m)
+	signed, pages, err := p.signShard(&m)
 	if err != nil {
 		return Published{}, fmt.Errorf("publish shard %q: %w", shardName, err)
 	}
 	if len(signed) > wire.MaxManifest {
-		return Published{}, fmt.Errorf("publish shard %q: its manifest is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
+		return Published{}, fmt.Errorf("publish shard %q: its manifest root is %d bytes, over the %d a message carries: split the shard", shardName, len(signed), wire.MaxManifest)
+	}
+	// Pages before the root that lists them, as records before pages.
+	if _, err := storeNew(ctx, p.cfg.KV, pages); err != nil {
+		return Published{}, fmt.Errorf("publish shard %q: store manifest pages: %w", shardName, err)
 	}
 	sets := []shard.KV{
 		{Key: manifestKey(shardName, m.Version), Value: signed},
@@ -371,11 +379,8 @@ func (p *Publisher) manifest(name string, v uint64) (manifest.Shard, error) {
 	if err != nil {
 		return manifest.Shard{}, err
 	}
-	e, err := manifest.UnmarshalEnvelope(b)
-	if err != nil {
-		return manifest.Shard{}, err
-	}
-	return manifest.UnmarshalShard(e.Body)
+	m, _, err := loadShard(context.Background(), p.cfg.KV, b)
+	return m, err
 }
 
 // Version is a shard's latest published version, as the poll returns it.
@@ -653,24 +658,6 @@ func (p *Publisher) Status(ctx context.Context) (CentralStatus, error) {
 	return st, err
 }
 
-func rolloutKey(name string) string    { return "o/" + name }
-func ackKey(shard, node string) string { return "a/" + shard + "/" + node }
-
-func (p *Publisher) rolloutState(name string) (rollout.State, bool, error) {
-	var st rollout.State
-	b, err := p.cfg.KV.Get(rolloutKey(name))
-	if errors.Is(err, shard.ErrNotFound) {
-		return st, false, nil
-	}
-	if err != nil {
-		return st, false, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, false, fmt.Errorf("rollout of %q: %w", name, err)
-	}
-	return st, true, nil
-}
-
 // remember records an edge that polled, so the next rollout can pick
 // canaries among the edges central knows.
 func (p *Publisher) remember(ctx context.Context, node string) error {
@@ -694,6 +681,11 @@ func (p *Publisher) remember(ctx context.Context, node string) error {
 func (p *Publisher) loadKnownLocked(ctx context.Context) error {
 	known := make(map[string]bool)
 	err := p.cfg.KV.Scan(ctx, "k/", true, func(k string, _ []byte) error {
+		// The model manifest's keys share the prefix (models.go): they
+		// are not edges, and must never be picked as canaries.
+		if k == modelsLatestKey || k == modelsVersionKey || k == modelsAppliedKey {
+			return nil
+		}
 		known[strings.TrimPrefix(k, "k/")] = true
 		return nil
 	})
@@ -716,76 +708,4 @@ func (p *Publisher) knownEdges(ctx context.Context) ([]string, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// ack stores an edge's report and lets it advance the shard's rollout, in
-// one transaction.
-func (p *Publisher) ack(ctx context.Context, a Ack) error {
-	p.pubMu.Lock() // a publish may be starting a rollout of this shard
-	defer p.pubMu.Unlock()
-	b, _ := json.Marshal(a)
-	sets := []shard.KV{{Key: ackKey(a.Shard, a.Node), Value: b}}
-	st, ok, err := p.rolloutState(a.Shard)
-	if err != nil {
-		return err
-	}
-	if ok && st.Stage == rollout.StageCanary {
-		reports := map[string]rollout.Report{a.Node: {Version: a.Version, Healthy: a.Healthy, Error: a.Error}}
-		for _, c := range st.Canaries {
-			if c == a.Node {
-				continue
-			}
-			v, err := p.cfg.KV.Get(ackKey(a.Shard, c))
-			if errors.Is(err, shard.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			var ca Ack
-			if json.Unmarshal(v, &ca) == nil {
-				reports[c] = rollout.Report{Version: ca.Version, Healthy: ca.Healthy, Error: ca.Error}
-			}
-		}
-		if next, changed := st.Advance(reports); changed {
-			b, _ := json.Marshal(next)
-			sets = append(sets, shard.KV{Key: rolloutKey(a.Shard), Value: b})
-			p.log.Info("fleet sync: rollout "+next.Stage, "shard", a.Shard, "version", next.To, "reason", next.Reason)
-		}
-	}
-	return p.cfg.KV.Update(ctx, sets, nil)
-}
-
-// SetRollout promotes ("promote") or halts ("halt") a shard's rollout by
-// hand and returns its new state.
-func (p *Publisher) SetRollout(ctx context.Context, shardName, action, reason string) (rollout.State, error) {
-	if err := p.mayPublish(); err != nil {
-		return rollout.State{}, err
-	}
-	p.pubMu.Lock()
-	defer p.pubMu.Unlock()
-	st, ok, err := p.rolloutState(shardName)
-	if err != nil {
-		return st, err
-	}
-	if !ok {
-		return st, fmt.Errorf("%w: shard %q has no staged rollout", rollout.ErrStage, shardName)
-	}
-	switch action {
-	case "promote":
-		st, err = st.Promote()
-	case "halt":
-		st, err = st.Halt(reason)
-	default:
-		return st, fmt.Errorf("rollout action %q: use promote or halt", action)
-	}
-	if err != nil {
-		return st, err
-	}
-	b, _ := json.Marshal(st)
-	if err := p.cfg.KV.Update(ctx, []shard.KV{{Key: rolloutKey(shardName), Value: b}}, nil); err != nil {
-		return st, err
-	}
-	p.log.Info("fleet sync: rollout "+st.Stage, "shard", shardName, "version", st.To, "reason", st.Reason)
-	return st, nil
 }

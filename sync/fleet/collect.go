@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/edgerag/edgerag/sync/manifest"
 )
 
 // DefaultKeepVersions is how many of a shard's newest versions Collect
@@ -18,6 +20,7 @@ const DefaultKeepVersions = 2
 type Collected struct {
 	Manifests int       `json:"manifests"` // shard versions deleted
 	Records   int       `json:"records"`   // chunk records deleted
+	Pages     int       `json:"pages"`     // manifest pages deleted
 	Kept      []Version `json:"kept"`      // versions kept, per shard
 }
 
@@ -50,6 +53,7 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 		return out, err
 	}
 	keepRecords := make(map[string]bool)
+	pageOf := make(map[string]bool) // manifest pages of the versions dropped
 	var drop []string
 	for _, l := range latest {
 		top, err := p.manifest(l.Shard, l.Version)
@@ -81,17 +85,31 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 		for i, v := range versions {
 			newest := i >= len(versions)-keep
 			if v == l.Version || wanted[v] || (newest && v >= top.MinVersion) {
-				m, err := p.manifest(l.Shard, v)
+				env, err := p.cfg.KV.Get(manifestKey(l.Shard, v))
+				if err != nil {
+					return out, fmt.Errorf("collect: manifest %d of %q: %w", v, l.Shard, err)
+				}
+				m, r, err := loadShard(ctx, p.cfg.KV, env)
 				if err != nil {
 					return out, fmt.Errorf("collect: manifest %d of %q: %w", v, l.Shard, err)
 				}
 				for _, c := range m.Chunks {
 					keepRecords[recordKey(c.Hash)] = true
 				}
+				for _, k := range pageKeys(&r) {
+					keepRecords[k] = true
+				}
 				out.Kept = append(out.Kept, Version{Shard: l.Shard, Version: v, MinVersion: m.MinVersion})
 				continue
 			}
 			drop = append(drop, manifestKey(l.Shard, v))
+			if env, err := p.cfg.KV.Get(manifestKey(l.Shard, v)); err == nil {
+				if r, err := manifest.ReadRoot(env); err == nil {
+					for _, k := range pageKeys(&r) {
+						pageOf[k] = true
+					}
+				}
+			}
 		}
 	}
 	// Manifests go first: a version is never listed without its records.
@@ -103,6 +121,9 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 	err = p.cfg.KV.Scan(ctx, "r/", true, func(k string, _ []byte) error {
 		if !keepRecords[k] {
 			drop = append(drop, k)
+			if pageOf[k] {
+				out.Pages++
+			}
 		}
 		return nil
 	})
@@ -112,7 +133,7 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 	if err := p.deleteKeys(ctx, drop); err != nil {
 		return out, err
 	}
-	out.Records = len(drop)
+	out.Records = len(drop) - out.Pages
 	p.log.Info("fleet sync: collected old versions", "manifests", out.Manifests, "records", out.Records, "kept", len(out.Kept))
 	return out, nil
 }

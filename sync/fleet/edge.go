@@ -124,15 +124,21 @@ type ShardStatus struct {
 	Applied  uint64 `json:"applied"`  // version queries see
 	Previous uint64 `json:"previous"` // kept for rollback
 	Target   uint64 `json:"target,omitempty"`
-	// State is idle, fetching, staging, applying or error.
-	State       string    `json:"state"`
-	ChunksTotal int       `json:"chunks_total,omitempty"` // chunk records the version needs fetched
-	ChunksDone  int       `json:"chunks_done,omitempty"`
-	BytesTotal  int64     `json:"bytes_total,omitempty"`
-	BytesDone   int64     `json:"bytes_done,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	AppliedAt   time.Time `json:"applied_at,omitzero"`
+	// State is idle, paging (fetching manifest pages), fetching,
+	// staging, applying or error.
+	State       string `json:"state"`
+	ChunksTotal int    `json:"chunks_total,omitempty"` // chunk records the version needs fetched
+	ChunksDone  int    `json:"chunks_done,omitempty"`
+	BytesTotal  int64  `json:"bytes_total,omitempty"`
+	BytesDone   int64  `json:"bytes_done,omitempty"`
+	// PagesTotal counts the pages of the version's manifest;
+	// PagesFetched and PageBytes those the edge lacked and fetched.
+	PagesTotal   int       `json:"pages_total,omitempty"`
+	PagesFetched int       `json:"pages_fetched,omitempty"`
+	PageBytes    int64     `json:"page_bytes,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	AppliedAt    time.Time `json:"applied_at,omitzero"`
 }
 
 // EdgeStatus is an edge's view of fleet sync.
@@ -495,15 +501,11 @@ func Floor(kv KV, name string, current uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	e, err := manifest.UnmarshalEnvelope(b)
+	r, err := manifest.ReadRoot(b)
 	if err != nil {
 		return 0, err
 	}
-	m, err := manifest.UnmarshalShard(e.Body)
-	if err != nil {
-		return 0, err
-	}
-	return m.MinVersion, nil
+	return r.Shard.MinVersion, nil
 }
 
 func sortAcks(a []Ack) {

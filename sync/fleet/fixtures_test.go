@@ -37,7 +37,8 @@ type central struct {
 	// tamper, when set, may rewrite a response before it is sent.
 	mu     sync.Mutex
 	tamper func(req wire.Frame, resp []byte) []byte
-	served map[manifest.Hash]int // chunk records served, by hash
+	served map[manifest.Hash]int  // chunk records served, by hash
+	pages  map[manifest.Hash]bool // manifest pages of the roots served
 }
 
 func startCentral(t testing.TB, p *nodetest.Fleet) *central { return startCentralWith(t, p, nil) }
@@ -47,7 +48,7 @@ func startCentral(t testing.TB, p *nodetest.Fleet) *central { return startCentra
 // the counting one).
 func startCentralWith(t testing.TB, p *nodetest.Fleet, adjust func(*agent.Config)) *central {
 	t.Helper()
-	c := &central{served: make(map[manifest.Hash]int)}
+	c := &central{served: make(map[manifest.Hash]int), pages: make(map[manifest.Hash]bool)}
 	keyFile, pubFile := p.SyncKey(t)
 	c.key, c.pubKey = readKeys(t, keyFile, pubFile)
 	c.a = p.StartCentral(t, nil, func(cfg *agent.Config) {
@@ -68,8 +69,19 @@ func (c *central) count(next transport.Handler) transport.Handler {
 		resp, err := next(ctx, peer, req)
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		if err == nil && req.Type == wire.TypeManifest {
+			// Manifest pages travel as chunks do; count records only.
+			if r, err := manifest.ReadRoot(resp); err == nil {
+				for _, p := range r.Pages {
+					c.pages[p.Hash] = true
+				}
+			}
+		}
 		if err == nil && req.Type == wire.TypeChunks {
 			for b := req.Payload; len(b) >= 16; b = b[16:] {
+				if c.pages[manifest.Hash(b[:16])] {
+					continue
+				}
 				c.served[manifest.Hash(b[:16])]++
 			}
 		}

@@ -4,11 +4,13 @@
 // renewing, the lease expires after its TTL, etcd deletes the key, and
 // another replica takes it. State keeps central's shared fleet-sync state
 // (edge reports, rollout stages) in the same etcd, so every replica sees
-// it alike.
+// it alike. Member keeps each replica's membership key under a lease of its
+// own, so the live replica set, from which sync/assign places shards, is
+// what etcd lists.
 //
 // It speaks etcd's v3 JSON gateway (/v3/lease/grant, /v3/lease/keepalive,
-// /v3/kv/txn, /v3/kv/range, /v3/lease/revoke) with the standard library:
-// those five calls are all it needs, and etcd's gRPC client would bring
+// /v3/kv/txn, /v3/kv/range, /v3/kv/put, /v3/lease/revoke) with the standard
+// library: those calls are all it needs, and etcd's gRPC client would bring
 // grpc and protobuf for them.
 //
 // A replica trusts its lease only until the time its last renewal was sent

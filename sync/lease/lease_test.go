@@ -108,3 +108,68 @@ func TestStateInEtcd(t *testing.T) {
 		t.Errorf("after delete: %v", err)
 	}
 }
+
+// TestMembersExpire registers three replicas in a real etcd: all are
+// listed with what they advertise; one that stops renewing (as a killed
+// process does) drops out within the TTL; one that stops cleanly drops
+// out at once.
+func TestMembersExpire(t *testing.T) {
+	s := etcdtest.Start(t)
+	const ttl = 2 * time.Second
+	type running struct {
+		m    *lease.Member
+		stop context.CancelFunc
+		done chan struct{}
+	}
+	var ls []*lease.Lease
+	var rs []running
+	for _, name := range []string{"a", "b", "c"} {
+		l, err := lease.New(lease.Config{URL: s.URL("test"), Name: name, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := l.Member()
+		m.Advertise([]byte(`{"shards":["` + name + `"]}`))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		if name == "c" {
+			// c writes its key once and never renews it: a kill -9.
+			if err := m.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			close(done)
+		} else {
+			go func() { defer close(done); m.Run(ctx, 200*time.Millisecond) }()
+		}
+		ls, rs = append(ls, l), append(rs, running{m, cancel, done})
+	}
+	t.Cleanup(func() {
+		for _, r := range rs {
+			r.stop()
+			<-r.done
+		}
+	})
+	members := func() string {
+		got, _, err := ls[0].Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range got {
+			out = append(out, r.Name+"="+string(r.Value))
+		}
+		return strings.Join(out, " ")
+	}
+	waitFor(t, "three members", 3*time.Second, func() bool {
+		return members() == `a={"shards":["a"]} b={"shards":["b"]} c={"shards":["c"]}`
+	})
+	rs[0].m.Advertise([]byte(`{"shards":["a","x"]}`))
+	waitFor(t, "a's new value", 3*time.Second, func() bool { return strings.HasPrefix(members(), `a={"shards":["a","x"]}`) })
+	gone := waitFor(t, "c expires", 2*ttl, func() bool { return !strings.Contains(members(), "c=") })
+	t.Logf("a member that stopped renewing dropped out after %v (TTL %v)", gone, ttl)
+	rs[1].stop()
+	<-rs[1].done
+	if got := members(); got != `a={"shards":["a","x"]}` {
+		t.Errorf("after b stopped cleanly: %s; want only a", got)
+	}
+}

@@ -15,8 +15,8 @@ var ErrMalformed = errors.New("malformed manifest")
 // Limits on decoded fields. They bound what a hostile or corrupt input can
 // make a decoder allocate.
 const (
-	// MaxChunks bounds the chunks of one shard manifest (the index's slot
-	// limit is 16M; a manifest of that many would not fit a message).
+	// MaxChunks bounds the chunks of a single-body shard manifest
+	// (format 1); paged manifests go up to MaxShardChunks.
 	MaxChunks = 1 << 20
 	// MaxString bounds a name, model, analyzer or setting.
 	MaxString = 4 << 10

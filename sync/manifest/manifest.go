@@ -121,8 +121,8 @@ func (m *Shard) Validate() error {
 		return fmt.Errorf("shard manifest: min_version %d is above version %d", m.MinVersion, m.Version)
 	case m.Created.IsZero():
 		return errors.New("shard manifest: no creation time")
-	case len(m.Chunks) > MaxChunks:
-		return fmt.Errorf("shard manifest: %d chunks, at most %d: split the shard", len(m.Chunks), MaxChunks)
+	case len(m.Chunks) > MaxShardChunks:
+		return fmt.Errorf("shard manifest: %d chunks, at most %d: split the shard", len(m.Chunks), MaxShardChunks)
 	case !(m.Index.K1 >= 0 && m.Index.K1 <= 10) || !(m.Index.B >= 0 && m.Index.B <= 1):
 		return fmt.Errorf("shard manifest: BM25 k1=%v b=%v out of range (k1 0..10, b 0..1)", m.Index.K1, m.Index.B)
 	case m.Index.Analyzer == "" || len(m.Index.Analyzer) > MaxString:
@@ -140,25 +140,22 @@ func (m *Shard) Validate() error {
 	return nil
 }
 
-const shardFormat = 1 // first byte of a shard body, so the layout can change
+// shardFormat is the first byte of a single-body shard manifest, so the
+// layout can change: format 2 is the paged root (page.go).
+const shardFormat = 1
 
-// Marshal returns the canonical encoding of a valid manifest.
+// Marshal returns the canonical single-body encoding (format 1) of a valid
+// manifest of at most MaxChunks chunks; Paginate pages larger ones.
 func (m *Shard) Marshal() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	if len(m.Chunks) > MaxChunks {
+		return nil, fmt.Errorf("shard manifest: %d chunks, at most %d in one body: page it", len(m.Chunks), MaxChunks)
+	}
 	e := enc{b: make([]byte, 0, 64+len(m.Name)+len(m.EmbedModel)+20*len(m.Chunks))}
 	e.byte1(shardFormat)
-	e.str(m.Name)
-	e.uvarint(m.Version)
-	e.uvarint(m.MinVersion)
-	e.varint(m.Created.UnixNano())
-	e.float(m.Index.K1)
-	e.float(m.Index.B)
-	e.str(m.Index.Analyzer)
-	e.uvarint(uint64(m.Index.ChunkTokens))
-	e.varint(int64(m.Index.ChunkOverlap))
-	e.str(m.EmbedModel)
+	m.header(&e)
 	e.uvarint(uint64(len(m.Chunks)))
 	for _, c := range m.Chunks {
 		e.fixed(c.Hash[:], len(c.Hash))
@@ -175,22 +172,7 @@ func UnmarshalShard(b []byte) (Shard, error) {
 	if f := d.byte1("format"); d.err == nil && f != shardFormat {
 		return m, fmt.Errorf("%w: shard manifest format %d, this build reads %d: upgrade the node", ErrMalformed, f, shardFormat)
 	}
-	m.Name = d.str("name", 64)
-	m.Version = d.uvarint("version")
-	m.MinVersion = d.uvarint("min_version")
-	if ns := d.varint("created"); d.err == nil {
-		m.Created = time.Unix(0, ns).UTC()
-	}
-	m.Index.K1 = d.float("k1")
-	m.Index.B = d.float("b")
-	m.Index.Analyzer = d.str("analyzer", MaxString)
-	ct := d.uvarint("chunk tokens")
-	co := d.varint("chunk overlap")
-	if ct > 1<<20 || co < -1 || co > 1<<20 {
-		d.fail("chunking parameters out of range")
-	}
-	m.Index.ChunkTokens, m.Index.ChunkOverlap = int(ct), int(co)
-	m.EmbedModel = d.str("embedding model", MaxString)
+	m.readHeader(&d)
 	n := d.count("chunks", MaxChunks, len(Hash{})+1)
 	if d.err == nil {
 		m.Chunks = make([]ChunkRef, n)
