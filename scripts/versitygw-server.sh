@@ -26,7 +26,7 @@ source "$here/tool-cache.sh"
 tool_cache_enter
 
 export CGO_ENABLED=0
-log "building versitygw's POSIX S3 gateway (scripts/s3gateway) once: about 2 minutes on an idle 2-core machine, more on a busy one; later runs reuse it"
+log "building versitygw's POSIX S3 gateway (scripts/s3gateway) once: about 2-3 minutes on an idle 2-core machine, more on a busy one; later runs reuse it"
 (cd "$here/s3gateway" && go build -trimpath -o "$work/bin/versitygw" .) >&2 ||
 	die "go build failed (see the output above); check access to the Go module proxy"
 tool_cache_install "$work/bin/versitygw"

@@ -73,7 +73,7 @@ func Start(t testing.TB, buckets ...string) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		t.Skipf("s3test: no S3 server: %v; run 'make versitygw' (about 2 minutes, once) or set EDGERAG_VERSITYGW_BIN", err)
+		t.Skipf("s3test: no S3 server: %v; run 'make versitygw' (2-3 minutes, once) or set EDGERAG_VERSITYGW_BIN", err)
 	}
 	home := t.TempDir()
 	s := &Server{Dir: filepath.Join(home, "data"), logPath: filepath.Join(home, "versitygw.log")}
