@@ -8,12 +8,13 @@ import (
 
 	"github.com/edgerag/edgerag/node/cliprint"
 	"github.com/edgerag/edgerag/node/cmdline"
+	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/synckey"
 )
 
 // runSync handles 'edgerag sync keygen' and 'edgerag sync status'.
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync now [--node URL] | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME [--node URL]"
+	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync now [--node URL] | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME|--models [--node URL]"
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -34,15 +35,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "sync key %s written to %s: sync.key for central (--sync-key), sync.pub for every edge (--sync-pub)\n", id, *out)
 		return nil
 	case "promote", "halt":
-		fs := newFlags("sync "+args[0], "--shard NAME [--node URL] [--reason TEXT]", stderr)
+		fs := newFlags("sync "+args[0], "--shard NAME|--models [--node URL] [--reason TEXT]", stderr)
 		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:9090", "central")
 		shardName := fs.String("shard", "", "shard whose rollout to "+args[0])
+		models := fs.Bool("models", false, "the model manifest's rollout, not a shard's")
 		reason := fs.String("reason", "", "why (kept in the rollout's status)")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		if *shardName == "" {
-			return usageError{"sync " + args[0] + " needs --shard NAME"}
+		if *models == (*shardName != "") {
+			return usageError{"sync " + args[0] + " needs --shard NAME or --models"}
+		}
+		if *models {
+			*shardName = fleet.ModelsRollout
 		}
 		st, err := nf.Client().Rollout(ctx, *shardName, args[0], *reason)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,8 +41,12 @@ import (
 // "10,100,1000"); EDGERAG_FLEET_POLL the edges' poll interval (default 2s);
 // EDGERAG_FLEET_DOCS the documents of the shard (default 25,000: 100k
 // chunks).
-// Run it with 'make bench-fleet'; it takes a few minutes.
+// Run it with 'make bench-fleet' (which sets EDGERAG_BENCH_FLEET=1); it takes
+// a few minutes.
 func BenchmarkFleetScale(b *testing.B) {
+	if os.Getenv("EDGERAG_BENCH_FLEET") == "" {
+		b.Skip("minutes long: run it with 'make bench-fleet' (EDGERAG_BENCH_FLEET=1)")
+	}
 	sizes := []int{10, 100, 1000}
 	if s := os.Getenv("EDGERAG_FLEET_EDGES"); s != "" {
 		sizes = sizes[:0]
@@ -154,7 +159,14 @@ func (f *scaleFleet) central(keys string) *proc {
 	p.cmd = execCommand(binary, "central", "--data", data, "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--tls-dir", f.tls,
 		"--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--sync-store", "s3://fleet/prod",
 		"--log-level", "warn", "--ready-file", ready)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	// The log goes to a file that outlives the run: a replica that dies
+	// in the middle must say why.
+	logf, err := os.CreateTemp("", "fleetscale-central-*.log")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("central log: %s", logf.Name())
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -215,11 +227,43 @@ func (f *scaleFleet) ingest(ctx context.Context, corpus evalset.Synthetic, chang
 	}
 }
 
+// publish cuts a new version on replica A. Publishing 100k records to the
+// bucket can outlast the API's 2-minute write timeout (the CLI then sees
+// EOF while the publish goes on), so a failed call waits for the version to
+// appear instead.
 func (f *scaleFleet) publish() {
-	out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", f.a.url, "--token", tokenOf(f.a.url)).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "published shard manuals") {
-		f.b.Fatalf("publish: %v\n%s", err, out)
+	before := f.published()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "publish", "--shard", "manuals", "--node", f.a.url, "--token", tokenOf(f.a.url)).CombinedOutput()
+	if err == nil && strings.Contains(string(out), "published shard manuals") {
+		return
 	}
+	f.b.Logf("publish: %v (%s); waiting for the version to appear", err, strings.TrimSpace(string(out)))
+	for f.published() <= before {
+		if ctx.Err() != nil || f.a.cmd.ProcessState != nil {
+			f.b.Fatalf("publish: %v (replica A exited: %v)\n%s", err, f.a.cmd.ProcessState, out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// published returns the shard's latest version as replica A lists it.
+func (f *scaleFleet) published() uint64 {
+	raw, err := testClient(f.a.url).SyncStatus(context.Background())
+	if err != nil {
+		return 0
+	}
+	var st fleet.CentralStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		f.b.Fatal(err)
+	}
+	for _, v := range st.Published {
+		if v.Shard == "manuals" {
+			return v.Version
+		}
+	}
+	return 0
 }
 
 // newEdge makes a simulated edge on base (nil: empty) that knows both

@@ -53,6 +53,7 @@ func commands() []struct {
 		{"backup", "backup FILE: a consistent copy of a running node's store", runBackup},
 		{"restore", "restore --data DIR FILE: a backup into a new data directory", runRestore},
 		{"shard", "shard rollback: return a synced shard to its previous version", runShard},
+		{"models", "models rollback: an edge's models back to the previous manifest; models history: central's model manifests", runModels},
 		{"sync", "sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout", runSync},
 		{"fleet", "list the members of a node's gossip pool", runFleet},
 		{"keys", "keys generate|list|rotate: the gossip keyring", runKeys},
@@ -163,13 +164,18 @@ var groupUsage = map[string]string{
 
   rollback  return the synced shard NAME to its previous version
 `,
+	"models": `Usage: edgerag models rollback|history
+
+  rollback [--node URL]           return an edge to the model manifest it applied before the current one
+  history [--node URL] [--json]   central's model manifests, newest first, their staged rollout and each edge's last report
+`,
 	"sync": `Usage: edgerag sync <command>
 
 Commands:
   keygen --out DIR                                  central's signing key (sync.key) and its public half (sync.pub)
   now [--node URL]                                  an edge asks central for new versions at once
   status [--node URL] [--json]                      an edge's progress per shard, or central's view of the fleet
-  promote|halt --shard NAME [--node URL] [--reason TEXT]   a staged rollout, by hand
+  promote|halt --shard NAME|--models [--node URL] [--reason TEXT]   a staged rollout (of a shard or the model manifest), by hand
 `,
 	"keys": `Usage: edgerag keys <command>
 

@@ -96,8 +96,25 @@ func TestModelSyncAtRunTime(t *testing.T) {
 		t.Fatalf("publishing the same models again: %s", out)
 	}
 	out, err := exec.Command(binary, "sync", "status", "--node", edge.url, "--token", tokenOf(edge.url)).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "models: version 2 applied") || !strings.Contains(string(out), gen2) {
+	if err != nil || !strings.Contains(string(out), "models: version 2 (previous 1) applied") || !strings.Contains(string(out), gen2) {
 		t.Fatalf("sync status: %v\n%s", err, out)
+	}
+	// Central keeps both versions; the edge rolls back to the first and
+	// switches its models back, and its polls leave it there.
+	out, err = exec.Command(binary, "models", "history", "--node", central.url, "--token", tokenOf(central.url)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "version 2 (latest)") || !strings.Contains(string(out), "version 1 ") {
+		t.Fatalf("models history: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "models", "rollback", "--node", edge.url, "--token", tokenOf(edge.url)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "from manifest version 2 to 1") {
+		t.Fatalf("models rollback: %v\n%s", err, out)
+	}
+	waitModels(1, ollamatest.GenModel, ollamatest.EmbedModel)
+	time.Sleep(300 * time.Millisecond) // three polls
+	waitModels(1, ollamatest.GenModel, ollamatest.EmbedModel)
+	out, err = exec.Command(binary, "models", "rollback", "--node", edge.url, "--token", tokenOf(edge.url)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already rolled back") {
+		t.Fatalf("a second models rollback: %v\n%s", err, out)
 	}
 }
 

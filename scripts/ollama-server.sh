@@ -30,7 +30,7 @@ tool=ollama
 # The key names what is built: a new patch set needs a new key.
 tool_key=$OLLAMA_VERSION-engine
 tool_bin=ollama
-# shellcheck source=scripts/tool-cache.sh
+# shellcheck source=tool-cache.sh
 source "$here/tool-cache.sh"
 tool_cache_enter
 
@@ -74,7 +74,8 @@ mod_dir=$(cd "$work" && go mod download -json "github.com/ollama/ollama@$OLLAMA_
 [[ -f "$mod_dir/go.mod" ]] || die "no module source in '$mod_dir'"
 
 # The patched copy is built as its own main module, at a fixed path under
-# the cache so that Go's build cache serves a rebuild.
+# the cache, so that a rebuild into the same cache can reuse Go's build cache
+# (a build into another EDGERAG_CACHE compiled everything again).
 src="$cache/src"
 rm -rf "$src"
 cp -R "$mod_dir" "$src"

@@ -21,7 +21,7 @@ tool=versitygw
 # the key changes whenever what is built changes.
 tool_key=v1.8.0-posix
 tool_bin=versitygw
-# shellcheck source=scripts/tool-cache.sh
+# shellcheck source=tool-cache.sh
 source "$here/tool-cache.sh"
 tool_cache_enter
 

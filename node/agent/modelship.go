@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/node"
+	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/sync/fleet"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/modelship"
@@ -58,9 +60,24 @@ func (ms *modelShip) start(ctx context.Context, p *fleet.Publisher) error {
 	if ms == nil {
 		return nil
 	}
-	env, _, err := p.LatestModels()
+	env, latest, err := p.LatestModels()
 	if err != nil {
 		return fmt.Errorf("model manifest published before: %w", err)
+	}
+	// Older versions stay fetchable: a staged rollout keeps edges on one,
+	// and an edge may roll back to one. One whose blobs central no longer
+	// holds is left out.
+	history, err := p.ModelsManifests(ctx)
+	if err != nil {
+		return fmt.Errorf("model manifests published before: %w", err)
+	}
+	for v, old := range history {
+		if env != nil && v == latest.Version {
+			continue
+		}
+		if _, err := ms.central.Keep(old); err != nil {
+			ms.log.Warn("an older model manifest is not served", "version", v, "err", err)
+		}
 	}
 	if env != nil {
 		if _, err := ms.central.Serve(env); err != nil {
@@ -298,5 +315,42 @@ func progressLogger(log *slog.Logger) func(modelship.Progress) {
 			lastTenth = -1
 			log.Info("model", "status", p.Phase, "model", p.Model)
 		}
+	}
+}
+
+// serveModelsHistory lists central's model manifests and their rollout.
+func (sl *syncLink) serveModelsHistory(w http.ResponseWriter, r *http.Request) {
+	if sl.pub == nil {
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "only central keeps the model manifests' history; ask an edge with 'edgerag sync status'"))
+		return
+	}
+	h, err := sl.pub.History(r.Context())
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, h)
+}
+
+// serveModelsRollback returns an edge to the model manifest it applied
+// before the current one.
+func (sl *syncLink) serveModelsRollback(w http.ResponseWriter, r *http.Request) {
+	if !api.RefuseBody(w, r) {
+		return
+	}
+	if sl.syncer == nil {
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "fleet sync is off on this node: only an edge that follows central's models (--sync-models) rolls them back"))
+		return
+	}
+	from, to, err := sl.syncer.RollbackModels(r.Context())
+	switch {
+	case errors.Is(err, fleet.ErrNoModels):
+		api.WriteError(w, api.Errorf(http.StatusNotFound, api.CodeNotFound, "%v", err))
+	case errors.Is(err, fleet.ErrNothingToRevert):
+		api.WriteError(w, api.Errorf(http.StatusConflict, api.CodeBadRequest, "%v", err))
+	case err != nil:
+		api.WriteError(w, err)
+	default:
+		api.WriteJSON(w, http.StatusOK, api.ModelsRollback{From: from, To: to})
 	}
 }

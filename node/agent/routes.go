@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/api"
@@ -20,6 +21,8 @@ func (sl *syncLink) routes(h *api.Handler, n *node.Node) {
 	h.Handle("POST /v1/rollout", http.HandlerFunc(sl.serveRollout))
 	h.Handle("POST /v1/shards/{name}/rollback", rollbackHandler(n))
 	h.Handle("POST /v1/sync", http.HandlerFunc(sl.serveNudge))
+	h.Handle("GET /v1/models/history", http.HandlerFunc(sl.serveModelsHistory))
+	h.Handle("POST /v1/models/rollback", http.HandlerFunc(sl.serveModelsRollback))
 }
 
 func (sl *syncLink) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +61,11 @@ func (sl *syncLink) servePublish(w http.ResponseWriter, r *http.Request) {
 	if !api.DecodeJSON(w, r, 64<<10, &req) {
 		return
 	}
+	// Publishing a large shard to an object store takes minutes (100k
+	// records to a bucket outlasted the server's 2-minute write timeout
+	// under load, and the client saw EOF while the publish went on); the
+	// client waits for the result, so this answer has no write deadline.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	kinds := 0
 	for _, given := range []bool{req.Shard != "", req.Config != nil, req.Models != nil, req.Collect} {
 		if given {

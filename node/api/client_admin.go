@@ -68,6 +68,26 @@ func (c *Client) RollbackShard(ctx context.Context, name string) (Rollback, erro
 	return r, c.Call(ctx, http.MethodPost, "/v1/shards/"+url.PathEscape(name)+"/rollback", nil, &r)
 }
 
+// ModelsRollback is an edge's answer to a model manifest rollback.
+type ModelsRollback struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+// RollbackModels returns an edge to the model manifest it applied before
+// the current one.
+func (c *Client) RollbackModels(ctx context.Context) (ModelsRollback, error) {
+	var r ModelsRollback
+	return r, c.Call(ctx, http.MethodPost, "/v1/models/rollback", nil, &r)
+}
+
+// ModelsHistory returns central's model manifests, newest first, with
+// their rollout, as central sent them (sync/fleet.ModelsHistory).
+func (c *Client) ModelsHistory(ctx context.Context) (json.RawMessage, error) {
+	var raw json.RawMessage
+	return raw, c.Call(ctx, http.MethodGet, "/v1/models/history", nil, &raw)
+}
+
 // Rollout promotes or halts (action) the staged rollout of a shard on
 // central, saying why.
 func (c *Client) Rollout(ctx context.Context, shardName, action, reason string) (rollout.State, error) {

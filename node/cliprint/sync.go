@@ -95,7 +95,9 @@ func printEdgeSync(w io.Writer, raw []byte) error {
 	}
 	for _, s := range st.Shards {
 		fmt.Fprintf(w, "%-24s applied %d (previous %d)  %s", s.Shard, s.Applied, s.Previous, s.State)
-		if s.Target != 0 && s.State != "idle" && s.State != "error" {
+		if s.Target != 0 && s.State == "paging" {
+			fmt.Fprintf(w, " → %d  manifest pages %d fetched of %d", s.Target, s.PagesFetched, s.PagesTotal)
+		} else if s.Target != 0 && s.State != "idle" && s.State != "error" {
 			fmt.Fprintf(w, " → %d  %s  %d/%d chunks", s.Target, progressBar(s.BytesDone, s.BytesTotal), s.ChunksDone, s.ChunksTotal)
 		}
 		fmt.Fprintln(w)
@@ -118,7 +120,11 @@ func printEdgeSync(w io.Writer, raw []byte) error {
 	}
 	if m := st.Models; m != nil {
 		if m.Applied > 0 {
-			fmt.Fprintf(w, "models: version %d applied %s  %s", m.Applied, m.AppliedAt.Format(time.RFC3339), m.State)
+			prev := ""
+			if m.Previous > 0 {
+				prev = fmt.Sprintf(" (previous %d)", m.Previous)
+			}
+			fmt.Fprintf(w, "models: version %d%s applied %s  %s", m.Applied, prev, m.AppliedAt.Format(time.RFC3339), m.State)
 		} else {
 			fmt.Fprintf(w, "models: none applied  %s", m.State)
 		}
@@ -144,4 +150,46 @@ func progressBar(done, total int64) string {
 	}
 	n := int(frac * 20)
 	return strings.Repeat("█", n) + strings.Repeat("░", 20-n) + fmt.Sprintf(" %3.0f%%", 100*frac)
+}
+
+// ModelsHistory prints central's model manifests as GET /v1/models/history
+// sent them: every version, newest first, its rollout and each edge's last
+// report.
+func ModelsHistory(w io.Writer, raw []byte) error {
+	var h fleet.ModelsHistory
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return fmt.Errorf("models history: %w", err)
+	}
+	if len(h.Versions) == 0 {
+		fmt.Fprintln(w, "no model manifest published yet ('edgerag publish --models NAME,...')")
+		return nil
+	}
+	for _, v := range h.Versions {
+		mark := ""
+		if v.Latest {
+			mark = " (latest)"
+		}
+		fmt.Fprintf(w, "version %d%s  %s\n", v.Version, mark, v.Created.Format(time.RFC3339))
+		for _, m := range v.Models {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
+	if r := h.Rollout; r != nil {
+		fmt.Fprintf(w, "rollout %d → %d: %s, canaries %s", r.From, r.To, r.Stage, strings.Join(r.Canaries, ", "))
+		if r.Reason != "" {
+			fmt.Fprintf(w, " (%s)", r.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(h.Edges) > 0 {
+		fmt.Fprintln(w, "edges (last report):")
+	}
+	for _, a := range h.Edges {
+		health := "healthy"
+		if !a.Healthy {
+			health = "UNHEALTHY " + a.Error
+		}
+		fmt.Fprintf(w, "  %-16s version %-6d %s  %s\n", a.Node, a.Version, health, a.At.Format(time.RFC3339))
+	}
+	return nil
 }

@@ -472,7 +472,7 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if err != nil {
 			return nil, err
 		}
-		mv, err := p.latestModels()
+		mv, err := p.modelsFor(peer.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -681,12 +681,11 @@ func (p *Publisher) remember(ctx context.Context, node string) error {
 func (p *Publisher) loadKnownLocked(ctx context.Context) error {
 	known := make(map[string]bool)
 	err := p.cfg.KV.Scan(ctx, "k/", true, func(k string, _ []byte) error {
-		// The model manifest's keys share the prefix (models.go): they
-		// are not edges, and must never be picked as canaries.
-		if k == modelsLatestKey || k == modelsVersionKey || k == modelsAppliedKey {
-			return nil
+		// The model manifest's keys share the prefix (models.go); they
+		// name no edge.
+		if n := strings.TrimPrefix(k, "k/"); !isModelsKey(k) {
+			known[n] = true
 		}
-		known[strings.TrimPrefix(k, "k/")] = true
 		return nil
 	})
 	if err == nil {

@@ -103,13 +103,7 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 				continue
 			}
 			drop = append(drop, manifestKey(l.Shard, v))
-			if env, err := p.cfg.KV.Get(manifestKey(l.Shard, v)); err == nil {
-				if r, err := manifest.ReadRoot(env); err == nil {
-					for _, k := range pageKeys(&r) {
-						pageOf[k] = true
-					}
-				}
-			}
+			p.markPages(manifestKey(l.Shard, v), pageOf)
 		}
 	}
 	// Manifests go first: a version is never listed without its records.
@@ -136,6 +130,20 @@ func (p *Publisher) Collect(ctx context.Context, keep int) (Collected, error) {
 	out.Records = len(drop) - out.Pages
 	p.log.Info("fleet sync: collected old versions", "manifests", out.Manifests, "records", out.Records, "kept", len(out.Kept))
 	return out, nil
+}
+
+// markPages marks the manifest pages of the stored version at key, so
+// Collect counts them apart from records; best effort, only a count.
+func (p *Publisher) markPages(key string, pageOf map[string]bool) {
+	env, err := p.cfg.KV.Get(key)
+	if err != nil {
+		return
+	}
+	if r, err := manifest.ReadRoot(env); err == nil {
+		for _, k := range pageKeys(&r) {
+			pageOf[k] = true
+		}
+	}
 }
 
 // reportedVersions returns, per shard, the versions edges last reported.

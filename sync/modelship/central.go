@@ -1,6 +1,7 @@
 package modelship
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,16 +161,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Central serves one published model manifest and the blobs it lists.
-// Only blobs of the published manifest are served: a digest is a key into
+// Central serves the published model manifests and the blobs they list.
+// Only blobs of a published manifest are served: a digest is a key into
 // that set, never a path, so a peer cannot read anything else.
 type Central struct {
 	src Source
 	log *slog.Logger
 
-	mu     sync.RWMutex
-	signed []byte             // the signed envelope edges fetch
-	blobs  map[[32]byte]int64 // digest -> size, of the published models
+	mu       sync.RWMutex
+	signed   []byte             // the latest signed envelope, what edges fetch by default
+	versions map[uint64][]byte  // every version served, by number
+	blobs    map[[32]byte]int64 // digest -> size, of the models of every version served
 }
 
 // NewCentral serves models from src. log may be nil.
@@ -213,8 +216,20 @@ func (c *Central) Read(ctx context.Context, names ...string) ([]manifest.Model, 
 }
 
 // Serve makes signed (a model manifest central signed, as SignModels
-// returns it) the one edges fetch, and its blobs the ones served.
+// returns it) the one edges fetch, and its blobs the ones served. Versions
+// served before stay fetchable by number (a staged rollout keeps edges on
+// one of them), with their blobs.
 func (c *Central) Serve(signed []byte) (manifest.Models, error) {
+	return c.serve(signed, true)
+}
+
+// Keep serves an older version by number, as Serve, without making it the
+// latest: a restarted central keeps its history fetchable.
+func (c *Central) Keep(signed []byte) (manifest.Models, error) {
+	return c.serve(signed, false)
+}
+
+func (c *Central) serve(signed []byte, latest bool) (manifest.Models, error) {
 	if len(signed) > wire.MaxManifest {
 		return manifest.Models{}, fmt.Errorf("publish models: signed manifest is %d bytes, over the wire limit of %d: publish fewer models", len(signed), wire.MaxManifest)
 	}
@@ -240,10 +255,45 @@ func (c *Central) Serve(signed []byte) (manifest.Models, error) {
 		}
 	}
 	c.mu.Lock()
-	c.signed, c.blobs = signed, blobs
+	if latest {
+		c.signed = signed
+	}
+	if c.versions == nil {
+		c.versions, c.blobs = make(map[uint64][]byte), make(map[[32]byte]int64)
+	}
+	c.versions[ms.Version] = signed
+	maps.Copy(c.blobs, blobs)
 	c.mu.Unlock()
-	c.log.Info("model manifest published", "version", ms.Version, "models", len(ms.Models), "blobs", len(blobs))
+	c.log.Info("model manifest served", "version", ms.Version, "latest", latest, "models", len(ms.Models), "blobs", len(blobs))
 	return ms, nil
+}
+
+// manifestFor returns the signed manifest a TypeModelManifest request asks
+// for: no payload or version 0, the latest; else that version.
+func (c *Central) manifestFor(payload []byte) ([]byte, error) {
+	var req struct {
+		Version uint64 `json:"version"`
+	}
+	if len(payload) > 0 {
+		d := json.NewDecoder(bytes.NewReader(payload))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&req); err != nil || d.More() {
+			return nil, transport.Errorf(wire.CodeBadRequest, "model manifest request: want {\"version\": N}")
+		}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if req.Version == 0 {
+		if c.signed == nil {
+			return nil, transport.Errorf(wire.CodeNotFound, "central has published no model manifest yet")
+		}
+		return c.signed, nil
+	}
+	b, ok := c.versions[req.Version]
+	if !ok {
+		return nil, transport.Errorf(wire.CodeNotFound, "central does not serve model manifest version %d", req.Version)
+	}
+	return b, nil
 }
 
 func cmpString(a, b string) int {
@@ -261,13 +311,7 @@ func cmpString(a, b string) int {
 func (c *Central) Handle(ctx context.Context, peer transport.Peer, req wire.Frame) ([]byte, error) {
 	switch req.Type {
 	case wire.TypeModelManifest:
-		c.mu.RLock()
-		signed := c.signed
-		c.mu.RUnlock()
-		if signed == nil {
-			return nil, transport.Errorf(wire.CodeNotFound, "central has published no model manifest yet")
-		}
-		return signed, nil
+		return c.manifestFor(req.Payload)
 	case wire.TypeModelBlob:
 		return c.serveRange(ctx, peer, req.Payload)
 	}
