@@ -29,8 +29,9 @@ vet: ## gofmt and go vet
 	$(GO) vet -race ./...
 
 test: ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once, in the background)
+	@scripts/test-tools.sh start versitygw
 	@scripts/test-deps.sh
-	@scripts/test-tools.sh start
+	@scripts/test-tools.sh start ollama
 	@$(MAKE) --no-print-directory vet
 	@scripts/test-tools.sh wait
 	$(GO) test -race -timeout 25m ./...
@@ -43,10 +44,10 @@ install-test: build ## test scripts/install.sh and scripts/release.sh against bi
 release: ## static binaries for amd64, arm64 and armv7 with SHA256SUMS, in dist/
 	VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)' GO='$(GO)' scripts/release.sh
 
-ollama: ## build the real Ollama server v0.24.0 once (cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+ollama: ## build the real Ollama server v0.24.0, its own engine only, once (about 5 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/ollama-server.sh
 
-versitygw: ## build the versitygw S3 gateway v1.8.0 once (about 4 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+versitygw: ## build the versitygw v1.8.0 POSIX S3 gateway (scripts/s3gateway) once (about 2-3 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/versitygw-server.sh
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -256,5 +257,69 @@ func TestDegradeFast(t *testing.T) {
 	r, err := n.Query(ctx, q)
 	if err != nil || r.Route != "central" {
 		t.Errorf("after the probe: route %q err %v; want central", r.Route, err)
+	}
+}
+
+// hearingCentral is a central that never answers in time, over a
+// connection that either keeps receiving packets (alive: slow or lossy) or
+// hears nothing (dead).
+type hearingCentral struct {
+	alive bool
+	heard atomic.Uint64
+	calls atomic.Int32
+}
+
+func (c *hearingCentral) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
+	c.calls.Add(1)
+	if c.alive {
+		c.heard.Add(3) // acknowledgements of the question, keep-alives
+	}
+	<-ctx.Done()
+	return api.QueryResponse{}, ctx.Err()
+}
+
+func (c *hearingCentral) CentralHeard() (uint64, bool) { return c.heard.Load(), true }
+
+// TestSlowCentralKeepsTheCircuitClosed: an escalation that runs out of time
+// on a connection that kept hearing from central degrades that one query
+// (central_slow) and leaves the circuit closed, so the next question still
+// tries central; on a connection that heard nothing the circuit opens at
+// once (issue 11, point 6).
+func TestSlowCentralKeepsTheCircuitClosed(t *testing.T) {
+	ctx := context.Background()
+	for _, alive := range []bool{true, false} {
+		c := &hearingCentral{alive: alive}
+		n, err := node.New(node.Config{Name: "edge", DataDir: t.TempDir(), NoSync: true, Remote: c,
+			QueryTimeout: 400 * time.Millisecond, CentralCooldown: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Ingest(ctx, manuals); err != nil {
+			t.Fatal(err)
+		}
+		q := api.QueryRequest{Question: "What is the torque spec for the conveyor motor bolts?"}
+		for range 2 {
+			r, err := n.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Degraded {
+				t.Errorf("alive %v: an answer central did not give is not labelled degraded: %v", alive, r.Reasons)
+			}
+			if slices.Contains(r.Reasons, "central_slow") != (alive && c.calls.Load() > 0) {
+				t.Errorf("alive %v: reasons %v", alive, r.Reasons)
+			}
+		}
+		st, _ := n.Status(ctx)
+		switch {
+		case alive && (st.Central != "closed" || c.calls.Load() != 2):
+			t.Errorf("slow but alive central: circuit %q after %d calls; want closed, both questions asked", st.Central, c.calls.Load())
+		case !alive && (st.Central != "open" || c.calls.Load() != 1):
+			t.Errorf("dead central: circuit %q after %d calls; want open after the first", st.Central, c.calls.Load())
+		}
+		n.Close()
 	}
 }

@@ -25,6 +25,16 @@ type CentralProber interface {
 	ProbeCentral(ctx context.Context) error
 }
 
+// CentralLiveness is a Remote that can say what the connection to central
+// has heard: the packets received so far and whether it is open. With it,
+// an escalation that ran out of time on a connection that kept receiving
+// (central slow, or the link lossy, but alive) does not open the breaker;
+// one on a connection that heard nothing (central killed, the link cut)
+// does, at once.
+type CentralLiveness interface {
+	CentralHeard() (received uint64, open bool)
+}
+
 // probeEvery is how often the background probe looks at the breaker, and
 // probeTimeout how long one probe may take: central answers a probe in
 // well under a millisecond on a LAN, so a second means it is not answering.
@@ -72,7 +82,15 @@ func (n *Node) runCentralProbe(ctx context.Context) {
 const (
 	reasonCentralFailed = "central_failed" // central was asked and did not answer in time
 	reasonCentralWeaker = "central_weaker" // central answered less surely than the answer served
+	reasonCentralSlow   = "central_slow"   // central did not answer in time, but its connection is alive
 )
+
+// aliveSince reports whether the connection to central is open and has
+// received packets since it had received heard.
+func aliveSince(l CentralLiveness, heard uint64) bool {
+	now, open := l.CentralHeard()
+	return open && now > heard
+}
 
 // Query implements api.Service: answer locally, then let the routing policy
 // decide whether a better answer is worth asking central for. Whatever
@@ -218,21 +236,37 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	ectx, cancel := context.WithDeadline(ctx, deadline.Add(-margin))
 	defer cancel()
 	n.audit.RecordEscalation(ctx, "ask central", "central")
+	live, _ := n.cfg.Remote.(CentralLiveness)
+	var heard uint64
+	if live != nil {
+		heard, _ = live.CentralHeard()
+	}
 	resp, rerr := n.cfg.Remote.AskCentral(ectx, out)
 	now := n.cfg.Now()
 	if rerr != nil {
-		if ctx.Err() == nil {
-			// The caller is still waiting, so this is central's fault.
+		timedOut := errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil
+		reasons := append(d.Reasons, reasonCentralFailed)
+		switch {
+		case ctx.Err() != nil:
+			// The caller gave up: nothing learnt about central.
+		case timedOut && live != nil && aliveSince(live, heard):
+			// Out of time, but the connection kept hearing from central:
+			// slow or lossy, not dead. This query degrades; the next ones
+			// still try central.
+			reasons = append(reasons, reasonCentralSlow)
+		default:
 			n.breaker.Failure(now)
 		}
-		n.log.WarnContext(ctx, "escalation to central failed", "err", rerr)
-		reasons := append(d.Reasons, reasonCentralFailed)
-		if errors.Is(rerr, context.DeadlineExceeded) || ectx.Err() != nil {
+		n.log.WarnContext(ctx, "escalation to central failed", "err", rerr, "reasons", reasons)
+		if timedOut {
 			reasons = append(reasons, route.ReasonDeadline)
 		}
 		return n.degradeBest(local, err == nil, best, reasons, start), nil
 	}
 	n.breaker.Success(now)
+	if err == nil {
+		n.learnFromCentral(ctx, local, resp, tun.EscalateBelow)
+	}
 	resp.Route = "central"
 	resp.Reasons = d.Reasons
 	if best != nil && (resp.Abstained || resp.Confidence < best.Confidence) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/models"
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/models/extractive"
 	"github.com/edgerag/edgerag/node/admission"
 	"github.com/edgerag/edgerag/node/analysis"
@@ -93,6 +94,12 @@ type Config struct {
 	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
+	// Recalibration bounds how an edge recalibrates its confidence from
+	// central's answers to its escalations (confidence.Online); zero:
+	// confidence.DefaultOnlineOptions(). NoRecalibration keeps the model's
+	// confidence as fitted.
+	Recalibration   confidence.OnlineOptions
+	NoRecalibration bool
 	// Caller tells who is calling and whether they hold the admin role.
 	// Trust above a document's origin, and the flagged-chunk admin
 	// endpoints, need admin. nil: the principal node/auth put in the
@@ -254,6 +261,7 @@ type Node struct {
 	escalations map[string]int64
 	recent      []api.RecentQuery // ring of the last recentSize queries
 	recentNext  int
+	recal       recalibration // learned from central's answers; loaded by Open
 }
 
 // New validates the configuration. It opens nothing; Open does.
@@ -313,6 +321,7 @@ func (n *Node) metricsSnapshot() metrics.Snapshot {
 			s.CentralUp = 1
 		}
 	}
+	s.Recalibration = n.recalibrationSnapshot()
 	return s
 }
 
@@ -325,6 +334,7 @@ func (n *Node) Open(ctx context.Context) error {
 		return err
 	}
 	n.store = st
+	n.loadRecalibration(st)
 	sl, err := loadPointers(ctx, st)
 	if err == nil {
 		err = st.LoadMeta(ctx,
@@ -469,6 +479,10 @@ func (n *Node) Status(ctx context.Context) (api.Status, error) {
 		}
 	}
 	st.Central = n.centralState(n.cfg.Now())
+	if r := n.recalibrationSnapshot(); r != nil {
+		st.Recalibration = &api.Recalibration{Scale: r.Scale, Offset: r.Offset, Threshold: r.Threshold, Target: r.Target,
+			Labels: r.Labels, Window: r.Window, Agreed: r.Agreed}
+	}
 	n.escMu.Lock()
 	st.Escalations = maps.Clone(n.escalations)
 	// Recent questions are the askers' own words: only an admin (or an

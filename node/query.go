@@ -585,8 +585,9 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	// otherwise held back until the route has settled on an answer.
 	var live func(string) error
 	if onToken != nil && g != nil {
-		pre := confidence.BeforeAnswer(rs, confidence.DefaultModel())
-		if pre >= minConf && (!mayLeave || pre >= n.Tunables().EscalateBelow) {
+		raw := confidence.BeforeAnswer(rs, confidence.DefaultModel())
+		pre := n.recalibrate(raw, nil)
+		if min(raw, pre) >= minConf && (!mayLeave || pre >= n.Tunables().EscalateBelow) {
 			live = onToken
 		}
 	}
@@ -614,13 +615,22 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
 	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
+	// The recalibration learns from central's answers whether central
+	// would have answered alike: it moves the escalation decision. Whether
+	// the passages support an answer at all stays the model's estimate, so
+	// it can make the node abstain more, never less — on a one-topic
+	// collection central's agreement lifted confidences the passages could
+	// not back, and an edge stopped abstaining on what it did not hold.
+	raw := conf.Confidence
+	conf.Confidence = n.recalibrate(raw, conf.Signals)
+	support := min(raw, conf.Confidence)
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
 	switch {
-	case !ans.Abstained && conf.Confidence < minConf && streamed:
+	case !ans.Abstained && support < minConf && streamed:
 		// The reader has the text already; taking it back would show
 		// two answers. It stays, labelled with what the node now knows.
 		resp.Reasons = append(resp.Reasons, reasonStreamedUnsure)
-	case !ans.Abstained && conf.Confidence < minConf:
+	case !ans.Abstained && support < minConf:
 		resp.Abstained = true
 		resp.Reasons = append(resp.Reasons, "low_confidence")
 	}

@@ -1,55 +1,38 @@
 #!/usr/bin/env bash
-# ollama-server.sh builds the real Ollama server (CPU only) once per version and
+# ollama-server.sh builds the real Ollama server and CLI (CPU only) once and
 # prints the binary's path as the last line on stdout; progress goes to stderr.
 #
 # Integration tests (models/ollama/ollamatest) run this binary against tiny
-# locally written models, because no model can be downloaded here. The build
-# takes minutes, so the result is cached by version under
-#   ${EDGERAG_CACHE:-$HOME/.cache/edgerag}/ollama/<version>/bin/ollama
+# locally written models, because no model can be downloaded here. It is
+# Ollama v0.24.0 built from its module source with only the engine those
+# models use: Ollama's own (runner/ollamarunner on ggml). Three patches to a
+# copy of the source leave llama.cpp out, which is ~70 % of the build:
+#   - runner: `ollama runner` always runs the new engine (no llamarunner);
+#   - llm: the server always chooses the new engine (as OLLAMA_NEW_ENGINE=1);
+#   - llama: the cgo binding is replaced by scripts/ollamaengine/llama, a
+#     Go-only stand-in whose calls fail (no legacy models, no "format").
+# go-sqlite3 (used by `ollama launch`) links Debian's libsqlite3 instead of
+# compiling its 9 MB amalgamation. The result is cached under
+#   ${EDGERAG_CACHE:-$HOME/.cache/edgerag}/ollama/v0.24.0-engine/bin/ollama
 # and a second run only prints that path.
 #
 # Usage: scripts/ollama-server.sh             (called by `make ollama`)
 #        scripts/ollama-server.sh --deps-only (only the Debian packages it needs;
 #                                              scripts/test-tools.sh, before building in the background)
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 readonly OLLAMA_VERSION=v0.24.0
-# The Go module zip of ollama drops llama.cpp's vendored headers; malgo ships
-# the same single-header miniaudio that llama.cpp's mtmd includes.
-readonly MALGO_VERSION=v0.11.24
-# g++ builds llama.cpp and ggml; the two -dev packages supply headers the
-# module zip leaves out.
-readonly DEB_PACKAGES=(g++ nlohmann-json3-dev libstb-dev)
+# g++ builds ggml; libsqlite3-dev lets go-sqlite3 link the system library.
+readonly DEB_PACKAGES=(g++ libsqlite3-dev)
 
-cache_root="${EDGERAG_CACHE:-$HOME/.cache/edgerag}"
-cache="$cache_root/ollama/$OLLAMA_VERSION"
-bin="$cache/bin/ollama"
-
-log() { printf 'ollama-server.sh: %s\n' "$*" >&2; }
-die() {
-	printf 'ollama-server.sh: cannot build ollama %s: %s\n' "$OLLAMA_VERSION" "$*" >&2
-	exit 1
-}
-
-# Fast path: nothing to do once the binary exists.
-if [[ -x "$bin" ]]; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
-
-command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go 1.26 or newer"
-mkdir -p "$cache" 2>/dev/null || die "cannot create $cache; set EDGERAG_CACHE to a writable directory"
-
-# Two concurrent runs (say, make -j) must not build twice or race on the
-# binary, so the second one waits for the first and then takes the fast path.
-exec 9>"$cache/.lock"
-if command -v flock >/dev/null 2>&1; then
-	flock 9
-fi
-if [[ -x "$bin" ]]; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
+tool=ollama
+# The key names what is built: a new patch set needs a new key.
+tool_key=$OLLAMA_VERSION-engine
+tool_bin=ollama
+# shellcheck source=tool-cache.sh
+source "$here/tool-cache.sh"
+tool_cache_enter
 
 missing_packages() {
 	local pkg
@@ -76,7 +59,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
 		fi
 	fi
 else
-	log "dpkg-query not found; assuming ${DEB_PACKAGES[*]} headers are installed"
+	log "dpkg-query not found; assuming ${DEB_PACKAGES[*]} are installed"
 fi
 
 if [[ ${1:-} == --deps-only ]]; then
@@ -84,38 +67,45 @@ if [[ ${1:-} == --deps-only ]]; then
 fi
 
 # Download outside any module so the caller's go.mod and go.sum stay untouched.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-log "fetching miniaudio.h from github.com/gen2brain/malgo@$MALGO_VERSION"
-malgo_dir=$(cd "$work" && go mod download -json "github.com/gen2brain/malgo@$MALGO_VERSION" |
+log "fetching github.com/ollama/ollama@$OLLAMA_VERSION"
+mod_dir=$(cd "$work" && go mod download -json "github.com/ollama/ollama@$OLLAMA_VERSION" |
 	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') ||
-	die "go mod download github.com/gen2brain/malgo@$MALGO_VERSION failed; check access to the Go module proxy"
-[[ -f "$malgo_dir/miniaudio.h" ]] || die "miniaudio.h not found in $malgo_dir"
-mkdir -p "$cache/include/miniaudio"
-cp "$malgo_dir/miniaudio.h" "$cache/include/miniaudio/miniaudio.h"
+	die "go mod download github.com/ollama/ollama@$OLLAMA_VERSION failed; check access to the Go module proxy"
+[[ -f "$mod_dir/go.mod" ]] || die "no module source in '$mod_dir'"
+
+# The patched copy is built as its own main module, at a fixed path under
+# the cache, so that a rebuild into the same cache can reuse Go's build cache
+# (a build into another EDGERAG_CACHE compiled everything again).
+src="$cache/src"
+rm -rf "$src"
+cp -R "$mod_dir" "$src"
+chmod -R u+w "$src"
+
+# patch FILE FROM TO replaces the one line containing FROM, or fails: a new
+# Ollama version that moved the line must not build unpatched.
+patch_line() {
+	local file=$src/$1 from=$2 to=$3
+	[[ $(grep -cF -- "$from" "$file") == 1 ]] || die "$1 no longer has exactly one '$from'; update the patch for this version"
+	FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/' "$file"
+}
+patch_line runner/runner.go '"github.com/ollama/ollama/runner/llamarunner"' ''
+patch_line runner/runner.go 'return llamarunner.Execute(args)' 'return ollamarunner.Execute(args)'
+patch_line llm/server.go 'envconfig.NewEngine() || f.KV().OllamaEngineRequired()' 'true'
+rm -rf "$src/llama"
+mkdir -p "$src/llama"
+cp "$here/ollamaengine/llama/llama.go" "$src/llama/llama.go"
 
 # These flags are part of Go's build cache key: keep them fixed so a rebuild
-# after the binary is lost takes seconds, not minutes.
+# after the binary is lost takes seconds, not minutes. -O2 without -g: no
+# debug information to write for ggml's C and C++.
 export CGO_ENABLED=1
 export CGO_CFLAGS=-O2
 export CGO_CXXFLAGS=-O2
-export CGO_CPPFLAGS="-I$cache/include"
-# Install into a scratch directory first so an interrupted build never leaves
-# a half-written binary at the cached path.
-export GOBIN="$work/bin"
 
-log "building github.com/ollama/ollama@$OLLAMA_VERSION once: 3.5 minutes on an idle 2-core machine, up to 15 on a busy one, ~1 GB memory; later runs reuse it"
-start=$SECONDS
+log "building Ollama $OLLAMA_VERSION (its own engine only) once: about 5 minutes on an idle 2-core machine, up to 12 on a busy one; later runs reuse it"
 # The version stamp makes `ollama --version` and /api/version tell the truth;
 # release mode keeps gin's debug chatter out of the server log.
 ldflags="-X=github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v} -X=github.com/ollama/ollama/server.mode=release"
-(cd "$work" && go install -trimpath -ldflags="$ldflags" "github.com/ollama/ollama@$OLLAMA_VERSION") >&2 ||
-	die "go install failed (see the compiler output above)"
-[[ -x "$work/bin/ollama" ]] || die "go install produced no binary at $work/bin/ollama"
-
-mkdir -p "$cache/bin"
-mv -f "$work/bin/ollama" "$bin.tmp"
-mv -f "$bin.tmp" "$bin"
-log "built in $((SECONDS - start)) s"
-printf '%s\n' "$bin"
+(cd "$src" && go build -trimpath -tags libsqlite3 -ldflags="$ldflags" -o "$work/bin/ollama" .) >&2 ||
+	die "go build failed (see the compiler output above)"
+tool_cache_install "$work/bin/ollama"

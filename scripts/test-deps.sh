@@ -2,8 +2,11 @@
 # Installs the Debian packages that some tests use and that a fresh machine
 # may lack: shellcheck (scripts/install_test.sh), chromium (the status
 # page's rendering test), nodejs with npm (the client conformance tests) and
-# etcd-server (the publisher lease). Best effort: without root or a package index the
-# tests that need them skip and say why, so this never fails make test.
+# etcd-server (the publisher lease), and g++ with libsqlite3-dev, which
+# scripts/ollama-server.sh needs to build Ollama — all in one apt-get, since
+# each apt-get run costs seconds of its own. Best effort: without root or a
+# package index the tests that need them skip and say why, so this never
+# fails make test.
 #
 #   scripts/test-deps.sh
 set -uo pipefail
@@ -17,6 +20,11 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(n
 # on a free port. Where systemd runs, the package also enables a system etcd on
 # 127.0.0.1:2379, which the tests do not use.
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+# Keep in step with DEB_PACKAGES in scripts/ollama-server.sh.
+for pkg in g++ libsqlite3-dev; do
+	command -v dpkg-query >/dev/null 2>&1 || break
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

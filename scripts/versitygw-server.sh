@@ -1,62 +1,32 @@
 #!/usr/bin/env bash
-# versitygw-server.sh builds the real versitygw S3 gateway (Apache-2.0, S3 over
-# a POSIX directory) once per version and prints the binary's path as the last
-# line on stdout; progress goes to stderr.
+# versitygw-server.sh builds the S3 server the object-store tests start
+# (sync/objstore/s3test) once and prints the binary's path as the last line
+# on stdout; progress goes to stderr.
 #
-# The object-store tests (sync/objstore/s3test) start this binary on loopback:
-# an S3-compatible server that really speaks S3, not an in-process fake. The
-# build takes minutes, so the result is cached by version under
-#   ${EDGERAG_CACHE:-$HOME/.cache/edgerag}/versitygw/<version>/bin/versitygw
+# The server is scripts/s3gateway: versitygw's (Apache-2.0) POSIX backend and
+# S3 front end, serving a directory on loopback — a server that really speaks
+# S3, not an in-process fake — without the other backends and admin tools of
+# the full versitygw command, which would double the build. It is its own
+# module, so versitygw never enters edgerag's dependencies. The result is
+# cached under
+#   ${EDGERAG_CACHE:-$HOME/.cache/edgerag}/versitygw/v1.8.0-posix/bin/versitygw
 # and a second run only prints that path.
 #
 # Usage: scripts/versitygw-server.sh        (called by `make versitygw` and `make test`)
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
-readonly VERSITYGW_VERSION=v1.8.0
+tool=versitygw
+# The version of github.com/versity/versitygw in scripts/s3gateway/go.mod;
+# the key changes whenever what is built changes.
+tool_key=v1.8.0-posix
+tool_bin=versitygw
+# shellcheck source=tool-cache.sh
+source "$here/tool-cache.sh"
+tool_cache_enter
 
-cache_root="${EDGERAG_CACHE:-$HOME/.cache/edgerag}"
-cache="$cache_root/versitygw/$VERSITYGW_VERSION"
-bin="$cache/bin/versitygw"
-
-log() { printf 'versitygw-server.sh: %s\n' "$*" >&2; }
-die() {
-	printf 'versitygw-server.sh: cannot build versitygw %s: %s\n' "$VERSITYGW_VERSION" "$*" >&2
-	exit 1
-}
-
-if [[ -x "$bin" ]]; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
-
-command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go 1.26 or newer"
-mkdir -p "$cache" 2>/dev/null || die "cannot create $cache; set EDGERAG_CACHE to a writable directory"
-
-# A second concurrent run waits for the first and then takes the fast path.
-exec 9>"$cache/.lock"
-if command -v flock >/dev/null 2>&1; then
-	flock 9
-fi
-if [[ -x "$bin" ]]; then
-	printf '%s\n' "$bin"
-	exit 0
-fi
-
-# Build outside any module so the caller's go.mod and go.sum stay untouched,
-# into a scratch directory so an interrupted build leaves no half binary.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GOBIN="$work/bin"
 export CGO_ENABLED=0
-
-log "building github.com/versity/versitygw@$VERSITYGW_VERSION once: about 4 minutes on an idle 2-core machine, more on a busy one; later runs reuse it"
-start=$SECONDS
-(cd "$work" && go install -trimpath "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION") >&2 ||
-	die "go install failed (see the output above); check access to the Go module proxy"
-[[ -x "$work/bin/versitygw" ]] || die "go install produced no binary at $work/bin/versitygw"
-
-mkdir -p "$cache/bin"
-mv -f "$work/bin/versitygw" "$bin.tmp"
-mv -f "$bin.tmp" "$bin"
-log "built in $((SECONDS - start)) s"
-printf '%s\n' "$bin"
+log "building versitygw's POSIX S3 gateway (scripts/s3gateway) once: about 2-3 minutes on an idle 2-core machine, more on a busy one; later runs reuse it"
+(cd "$here/s3gateway" && go build -trimpath -o "$work/bin/versitygw" .) >&2 ||
+	die "go build failed (see the output above); check access to the Go module proxy"
+tool_cache_install "$work/bin/versitygw"

@@ -125,6 +125,7 @@ func (a *Agent) openNode(ctx context.Context) error {
 		Name: c.Name, Role: c.Role, Version: c.Version, DataDir: c.DataDir, NoSync: c.NoSync,
 		BM25: c.BM25, MinConfidence: c.MinConfidence, Logger: a.log, Remote: a.link.remote, Peers: a.gossip.peers(),
 		Routing: c.Routing, QueryTimeout: c.QueryTimeout, CentralCooldown: c.CentralCooldown, CentralFailures: c.CentralFailures, Chunking: c.Chunking,
+		NoRecalibration: c.NoRecalibration, Recalibration: c.Recalibration,
 		Now: c.Now, AuditMax: c.Auth.AuditMax,
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/models/ollama"
 	"github.com/edgerag/edgerag/models/openai"
 	"github.com/edgerag/edgerag/node/chunk"
@@ -42,6 +43,11 @@ type Config struct {
 	// CentralFailures failed escalations in a row open the circuit to
 	// central for CentralCooldown; zero: the node's default (1).
 	CentralFailures int
+	// NoRecalibration keeps an edge's confidence as the model was fitted
+	// instead of recalibrating it from central's answers (--recalibrate
+	// false); Recalibration bounds the recalibration (zero: the default).
+	NoRecalibration bool
+	Recalibration   confidence.OnlineOptions
 	Chunking        chunk.Options // zero: the node's default
 	// Model is the Ollama server and models; zero: extractive answers only.
 	Model ollama.Config

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"flag"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/edgerag/edgerag/models/openai"
@@ -33,7 +35,7 @@ func ConfigTables() []config.Table {
 		{Name: "models", Doc: "The model manifest: the Ollama server, the generation and embedding\nmodels, and their options. With no models the node answers extractively.",
 			Flags: []string{"ollama", "gen-model", "embed-model", "num-ctx", "temperature", "keep-alive", "num-thread", "allow-pull", "llm", "llm-model"}},
 		{Name: "fleet", Doc: "Talking to the rest of the fleet over QUIC with mutual TLS, and escalation to central.",
-			Flags: []string{"tls-dir", "quic", "central", "central-name", "escalate-below", "query-timeout", "central-cooldown"}},
+			Flags: []string{"tls-dir", "quic", "central", "central-name", "escalate-below", "recalibrate", "query-timeout", "central-cooldown"}},
 		{Name: "membership", Doc: "Serf membership with the other nodes of the site (gossip).",
 			Flags: []string{"gossip", "advertise", "join", "keyring", "fleet-label", "gossip-profile", "insecure-dev"}},
 	}
@@ -85,6 +87,7 @@ func (c *Config) addNodeFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BM25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
 	cmdline.UnitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
 	cmdline.UnitFloatVar(fs, &c.Routing.MinConfidence, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
+	fs.Var((*negated)(&c.NoRecalibration), "recalibrate", "recalibrate the confidence from central's answers to this edge's escalations (on by default; kept in the store; see /metrics edgerag_recalibration_*)")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after an escalation to central fails, answer locally (labelled degraded) for this long, then probe central in the background and escalate again once it answers")
 	fs.IntVar(&c.Chunking.MaxTokens, "chunk-tokens", chunk.DefaultMaxTokens, "token budget of a chunk (words)")
@@ -178,3 +181,27 @@ func (c *Config) addEnrollFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.Addr, "enroll", "", "HTTPS address devices enroll and renew on (default: TCP on the --quic host:port)")
 	fs.DurationVar(&e.CertTTL, "cert-valid", enroll.DefaultCertTTL, "life of the certificates issued to enrolled devices; they renew at about two thirds of it")
 }
+
+// negated is a boolean flag stored inverted, so that a Config field can be
+// false by default (NoRecalibration) while its flag reads as on by default
+// (--recalibrate, --recalibrate=false).
+type negated bool
+
+func (b *negated) String() string {
+	if b == nil || !*b {
+		return "true"
+	}
+	return "false"
+}
+
+func (b *negated) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false: %w", err)
+	}
+	*b = negated(!v)
+	return nil
+}
+
+// IsBoolFlag lets the flag be given without a value.
+func (b *negated) IsBoolFlag() bool { return true }

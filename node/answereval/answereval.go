@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 
@@ -37,6 +38,17 @@ type Options struct {
 	// label and signals: the input of the confidence calibration
 	// (models/confidence/fitcal).
 	Rows io.Writer
+	// Edge, when set, starts the node under test instead of a lone scratch
+	// node: an edge of a central that holds the whole collection (evalrun
+	// builds it, all of it in tmp). Run ingests the indexed half into the
+	// edge, and the edge recalibrates from central's answers as in the
+	// field; close stops both.
+	Edge func(ctx context.Context, tmp string, all []evalset.Doc) (edge *node.Node, close func(), err error)
+	// Warmup, with Edge, is the share of each side's sampled questions
+	// asked first through the edge's Query (escalating as users' questions
+	// do) and not scored. The rest are asked with QueryLocal: the figures
+	// are the edge's own answers, abstentions and confidences.
+	Warmup float64
 }
 
 // Report is what one run measured. Rates are fractions in [0,1].
@@ -69,6 +81,9 @@ type Report struct {
 	// confidence is never above an answer's.
 	MaxAbstainConf float64 `json:"max_abstain_confidence"`
 	MinAnswerConf  float64 `json:"min_answer_confidence"`
+	// Warmup counts the questions asked through an edge before the
+	// measured ones (Options.Warmup).
+	Warmup int `json:"warmup_questions,omitempty"`
 }
 
 // Row is one question's outcome, as written to Options.Rows.
@@ -98,14 +113,11 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 		return Report{}, err
 	}
 	defer os.RemoveAll(tmp)
-	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: o.BM25, Chunking: o.Chunking, MinConfidence: o.MinConfidence})
+	n, closeNode, err := o.open(ctx, tmp, docs)
 	if err != nil {
 		return Report{}, err
 	}
-	if err := n.Open(ctx); err != nil {
-		return Report{}, err
-	}
-	defer n.Close()
+	defer closeNode()
 	if err := ingest(ctx, n, docs, h.Indexed); err != nil {
 		return Report{}, fmt.Errorf("ingest %s: %w", dir, err)
 	}
@@ -122,7 +134,11 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 			if i%256 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			resp, err := n.Query(ctx, api.QueryRequest{Question: Clip(q.Text, api.MaxQuestion)})
+			query := n.Query
+			if o.Edge != nil {
+				query = n.QueryLocal
+			}
+			resp, err := query(ctx, api.QueryRequest{Question: Clip(q.Text, api.MaxQuestion)})
 			if err != nil {
 				return fmt.Errorf("question %s: %w", q.ID, err)
 			}
@@ -140,6 +156,24 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 	answ := evalset.Sample(h.Answerable, o.PerSide, o.Seed)
 	left := evalset.Sample(h.LeftOut, o.PerSide, o.Seed+1)
 	imp := evalset.Sample(h.Impossible, o.PerSide, o.Seed+2)
+	if o.Edge != nil && o.Warmup > 0 {
+		// The samples are drawn at random: their first share is as good
+		// a warm-up as any, and the warm-up sees both sides in proportion.
+		var warm []evalset.Query
+		for _, side := range []*[]evalset.Query{&answ, &left, &imp} {
+			k := min(len(*side), int(o.Warmup*float64(len(*side))+0.5))
+			warm = append(warm, (*side)[:k]...)
+			*side = (*side)[k:]
+		}
+		rng := rand.New(rand.NewPCG(o.Seed, 0x3a4e))
+		rng.Shuffle(len(warm), func(i, j int) { warm[i], warm[j] = warm[j], warm[i] })
+		for _, q := range warm {
+			if _, err := n.Query(ctx, api.QueryRequest{Question: Clip(q.Text, api.MaxQuestion)}); err != nil {
+				return Report{}, fmt.Errorf("warm-up question %s: %w", q.ID, err)
+			}
+		}
+		rep.Warmup = len(warm)
+	}
 	for _, side := range []struct {
 		class string
 		qs    []evalset.Query
@@ -156,6 +190,21 @@ func Run(ctx context.Context, dir string, o Options) (Report, error) {
 	rep.SupportedAll = ratio(t.supportedAll, len(answ))
 	rep.AUROC = evalset.AUROC(t.posConf, t.negConf)
 	return rep, nil
+}
+
+// open starts the node under test: o.Edge's, or a lone scratch node.
+func (o Options) open(ctx context.Context, tmp string, docs []evalset.Doc) (*node.Node, func(), error) {
+	if o.Edge != nil {
+		return o.Edge(ctx, tmp, docs)
+	}
+	n, err := node.New(node.Config{Name: "eval", DataDir: tmp, NoSync: true, BM25: o.BM25, Chunking: o.Chunking, MinConfidence: o.MinConfidence})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := n.Open(ctx); err != nil {
+		return nil, nil, err
+	}
+	return n, func() { n.Close() }, nil
 }
 
 // tally counts the outcomes of the questions asked so far.

@@ -217,6 +217,9 @@ type Status struct {
 	Central string `json:"central"`
 	// Escalations counts queries sent to another node, by reason.
 	Escalations map[string]int64 `json:"escalations"`
+	// Recalibration is what an edge learned from central's answers to its
+	// escalations; absent on a node that does not learn.
+	Recalibration *Recalibration `json:"recalibration,omitempty"`
 	// Embedding reports background embedding, when the node has an
 	// embedding model.
 	Embedding *EmbeddingStatus `json:"embedding,omitempty"`
@@ -230,6 +233,19 @@ type Status struct {
 	// Sync summarises fleet sync on an edge, one entry per shard; GET
 	// /v1/sync has the full view. Empty without fleet sync.
 	Sync []SyncShard `json:"sync,omitempty"`
+}
+
+// Recalibration is an edge's online recalibration of its confidence: the
+// confidence it acts on is σ(Scale·logit(model)+Offset), so it escalates
+// below a model confidence of Threshold where escalate-below is Target.
+type Recalibration struct {
+	Scale     float64 `json:"scale"`
+	Offset    float64 `json:"offset"`
+	Threshold float64 `json:"threshold"`
+	Target    float64 `json:"target"`
+	Labels    int64   `json:"labels"` // escalations learned from, ever
+	Window    int     `json:"window"` // labels the fit uses now
+	Agreed    float64 `json:"agreed"` // share of the window where central agreed
 }
 
 // SyncShard is an edge's sync state of one shard, in brief.

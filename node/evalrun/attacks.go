@@ -3,10 +3,17 @@ package evalrun
 import (
 	"context"
 	"os"
+	"slices"
 
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/answereval"
+	"github.com/edgerag/edgerag/node/evalset"
+	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/nodetest"
+	"github.com/edgerag/edgerag/node/route"
 	"github.com/edgerag/edgerag/node/trust/attackeval"
+	"github.com/edgerag/edgerag/sync/pki"
 )
 
 // Attacks scores the attack set in dir on scratch nodes, with and without
@@ -43,4 +50,46 @@ func Abstain(ctx context.Context, dir string, o answereval.Options, rowsPath str
 		o.Rows = f
 	}
 	return answereval.Run(ctx, dir, o)
+}
+
+// AbstainEdge is the abstention construction asked of an edge: central
+// holds the whole collection, the edge the indexed half (with central's
+// term statistics, as fleet sync gives them), on loopback over real QUIC.
+// Its warm-up questions escalate as users' would, so that the edge
+// recalibrates from central's answers before it is measured (unless
+// noRecal). escalateBelow is the edge's escalation threshold.
+func AbstainEdge(escalateBelow float64, noRecal bool, recal confidence.OnlineOptions, bm25 lexical.Params, minConf float64) func(context.Context, string, []evalset.Doc) (*node.Node, func(), error) {
+	return func(ctx context.Context, tmp string, all []evalset.Doc) (*node.Node, func(), error) {
+		f, err := nodetest.NewFleet(tmp)
+		if err != nil {
+			return nil, nil, err
+		}
+		fail := func(err error) (*node.Node, func(), error) { f.Close(); return nil, nil, err }
+		routing := route.DefaultThresholds()
+		routing.MinConfidence = escalateBelow
+		cfg, err := f.Config("central", pki.RoleCentral)
+		if err != nil {
+			return fail(err)
+		}
+		cfg.BM25, cfg.MinConfidence = bm25, minConf
+		central, err := f.Start(ctx, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		if err := ingestDocs(ctx, central.Node(), each(slices.Values(all)), func(evalset.Doc) bool { return true }); err != nil {
+			return fail(err)
+		}
+		ecfg, err := f.Edge("edge-0", central)
+		if err != nil {
+			return fail(err)
+		}
+		ecfg.BM25, ecfg.MinConfidence, ecfg.Routing = bm25, minConf, routing
+		ecfg.NoRecalibration, ecfg.Recalibration = noRecal, recal
+		edge, err := f.Start(ctx, ecfg)
+		if err != nil {
+			return fail(err)
+		}
+		edge.Node().SetFleetStats(central.Node().TermStats())
+		return edge.Node(), f.Close, nil
+	}
 }

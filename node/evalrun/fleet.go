@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node"
 	"github.com/edgerag/edgerag/node/answereval"
 	"github.com/edgerag/edgerag/node/api"
@@ -37,6 +38,22 @@ type FleetReport struct {
 	P50MS                 float64 `json:"p50_ms"`
 	P99MS                 float64 `json:"p99_ms"`
 	EscalateBelow         float64 `json:"escalate_below"`
+	// Warmup is how many questions were asked before the measured ones
+	// (not scored), so that the edges could learn from central's answers.
+	Warmup int `json:"warmup_queries"`
+	// Recalibrated says whether the edges recalibrated their confidence
+	// online; Edge has what each learned by the end.
+	Recalibrated bool          `json:"recalibrated"`
+	Edge         []EdgeLearned `json:"edge_recalibration,omitempty"`
+}
+
+// EdgeLearned is one edge's recalibration at the end of a fleet run.
+type EdgeLearned struct {
+	Scale     float64 `json:"scale"`
+	Offset    float64 `json:"offset"`
+	Threshold float64 `json:"raw_threshold"`
+	Labels    int64   `json:"labels"`
+	Agreed    float64 `json:"agreed_share"`
 }
 
 // Print writes the report for a person.
@@ -45,6 +62,12 @@ func (r FleetReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "nDCG@10 end to end       %.4f (central alone %.4f, ratio %.3f)\n", r.NDCG10, r.CentralNDCG10, r.Ratio)
 	fmt.Fprintf(w, "home queries local       %.3f\nforeign queries escalated %.3f\nlocal share              %.3f\n", r.HomeLocalShare, r.ForeignEscalatedShare, r.LocalShare)
 	fmt.Fprintf(w, "escalations              %d (needless %d)\nlatency                  p50 %.3f ms, p99 %.3f ms\n", r.Escalations, r.NeedlessEscalations, r.P50MS, r.P99MS)
+	if r.Warmup > 0 {
+		fmt.Fprintf(w, "warm-up                  %d questions before the measured ones\n", r.Warmup)
+	}
+	for i, e := range r.Edge {
+		fmt.Fprintf(w, "edge-%d recalibration     scale %.2f offset %+.2f, escalates below raw %.3f (%d labels, %.2f agreed)\n", i, e.Scale, e.Offset, e.Threshold, e.Labels, e.Agreed)
+	}
 }
 
 // FleetOptions configure a fleet run.
@@ -54,6 +77,14 @@ type FleetOptions struct {
 	EscalateBelow float64 // edges ask central below this confidence
 	Limit         int     // ask only the first Limit queries (0: all)
 	Seed          uint64  // of the query-to-edge assignment
+	// Warmup is the share of the questions (drawn with Seed) asked first
+	// and not scored: their escalations teach the edges (0: none).
+	Warmup float64
+	// NoRecalibration keeps every edge's confidence as the model was
+	// fitted, as a baseline for the recalibrated run.
+	NoRecalibration bool
+	// Recalibration bounds the edges' recalibration; zero: the default.
+	Recalibration confidence.OnlineOptions
 }
 
 // fleetTally counts where the fleet answered.
@@ -93,6 +124,13 @@ func Fleet(ctx context.Context, dir string, o FleetOptions) (FleetReport, Run, e
 
 	queries := firstN(ds.Queries, o.Limit)
 	rng := rand.New(rand.NewPCG(o.Seed, 0xf1ee7))
+	warm, queries := splitWarmup(queries, o.Warmup, o.Seed)
+	rep.Warmup, rep.Recalibrated = len(warm), !o.NoRecalibration
+	for _, q := range warm {
+		if err := warmUp(ctx, edges, q, ds.Qrels, assign, rng); err != nil {
+			return rep, Run{}, err
+		}
+	}
 	run, centralRun := newRun(len(queries)), newRun(len(queries))
 	qrels := make(evalset.Qrels, len(queries))
 	var t fleetTally
@@ -126,7 +164,55 @@ func Fleet(ctx context.Context, dir string, o FleetOptions) (FleetReport, Run, e
 	rep.LocalShare = share(t.local, t.home+t.foreign)
 	slices.Sort(t.lat)
 	rep.P50MS, rep.P99MS = msf(evalset.Percentile(t.lat, 50)), msf(evalset.Percentile(t.lat, 99))
+	if !o.NoRecalibration {
+		for _, e := range edges {
+			on := e.Recalibration()
+			rep.Edge = append(rep.Edge, EdgeLearned{Scale: on.Scale, Offset: on.Offset, Threshold: on.Threshold(o.EscalateBelow),
+				Labels: on.Labels, Agreed: on.AgreedShare()})
+		}
+	}
 	return rep, run, nil
+}
+
+// splitWarmup draws share of the questions (with seed) to be asked first
+// and not scored; the rest keep their order.
+func splitWarmup(qs []evalset.Query, share float64, seed uint64) (warm, rest []evalset.Query) {
+	n := int(share*float64(len(qs)) + 0.5)
+	if n <= 0 {
+		return nil, qs
+	}
+	n = min(n, len(qs))
+	idx := rand.New(rand.NewPCG(seed, 0x3a4e)).Perm(len(qs))
+	pick := make([]bool, len(qs))
+	for _, i := range idx[:n] {
+		pick[i] = true
+	}
+	for i, q := range qs {
+		if pick[i] {
+			warm = append(warm, q)
+		} else {
+			rest = append(rest, q)
+		}
+	}
+	return warm, rest
+}
+
+// warmUp asks one warm-up question as a user would (its home edge with
+// probability 0.8, else another); only what the edge learns from it stays.
+func warmUp(ctx context.Context, edges []*node.Node, q evalset.Query, qrels evalset.Qrels, assign map[string]int, rng *rand.Rand) error {
+	home, ok := evalset.HomePartition(q, qrels, assign)
+	if !ok {
+		return nil
+	}
+	target := home
+	if rng.Float64() >= 0.8 && len(edges) > 1 {
+		target = (home + 1 + rng.IntN(len(edges)-1)) % len(edges)
+	}
+	req := api.QueryRequest{Question: answereval.Clip(q.Text, api.MaxQuestion), K: 10}
+	if _, err := edges[target].Query(ctx, req); err != nil {
+		return fmt.Errorf("warm-up query %s on edge %d: %w", q.ID, target, err)
+	}
+	return nil
 }
 
 func (t *fleetTally) add(home, local bool, lat time.Duration) {
@@ -209,6 +295,7 @@ func startFleet(ctx context.Context, dir string, docs []evalset.Doc, assign map[
 			return fail(err)
 		}
 		cfg.BM25, cfg.Routing = o.BM25, routing
+		cfg.NoRecalibration, cfg.Recalibration = o.NoRecalibration, o.Recalibration
 		a, err := f.Start(ctx, cfg)
 		if err != nil {
 			return fail(err)

@@ -109,6 +109,21 @@ type Snapshot struct {
 	// arrives escalated, so its retrieval gate's waiting count is the
 	// escalation queue an autoscaler watches.
 	Admission []AdmissionGate
+	// Recalibration is the edge's online recalibration of its confidence;
+	// nil on a node that does not learn from central's answers.
+	Recalibration *Recalibration
+}
+
+// Recalibration is what an edge learned from central's answers to its
+// escalations (see confidence.Online).
+type Recalibration struct {
+	Scale, Offset float64
+	// Threshold is the raw model confidence below which the node now
+	// escalates; Target the escalation threshold it corresponds to.
+	Threshold, Target float64
+	Labels            int64   // outcomes ever observed
+	Window            int     // outcomes the fit now uses
+	Agreed            float64 // share of the window where central agreed
 }
 
 // AdmissionGate is one admission class at scrape time.
@@ -203,12 +218,18 @@ var (
 	descCentralUp    = prometheus.NewDesc("edgerag_central_up", "1 when the circuit to central is closed, 0 when open or half-open, -1 when no central is configured.", nil, nil)
 	descAdmRunning   = prometheus.NewDesc("edgerag_admission_running", "Requests holding an admission slot now, by class (retrieval, generation, ingest).", []string{"class"}, nil)
 	descAdmWaiting   = prometheus.NewDesc("edgerag_admission_waiting", "Requests queued for an admission slot now, by class; on central, retrieval's is the escalation queue.", []string{"class"}, nil)
+	descRecalScale   = prometheus.NewDesc("edgerag_recalibration_scale", "Scale of the edge's online recalibration of its confidence (1: as the model was fitted).", nil, nil)
+	descRecalOffset  = prometheus.NewDesc("edgerag_recalibration_offset", "Offset, in log-odds, of the edge's online recalibration of its confidence (0: as fitted).", nil, nil)
+	descRecalThresh  = prometheus.NewDesc("edgerag_escalation_threshold_raw", "Model confidence below which the edge now escalates (escalate-below, through the recalibration).", nil, nil)
+	descRecalLabels  = prometheus.NewDesc("edgerag_recalibration_labels", "Escalations whose answer from central the edge has learned from.", nil, nil)
+	descRecalAgreed  = prometheus.NewDesc("edgerag_recalibration_agreed_ratio", "Share of the learning window where central ranked first a document the edge had cited.", nil, nil)
 )
 
 type snapshotCollector struct{ snap func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descShardVersion, descShardChunks, descShardDocs, descStoreBytes, descModelUp, descCentralUp, descAdmRunning, descAdmWaiting} {
+	for _, d := range []*prometheus.Desc{descShardVersion, descShardChunks, descShardDocs, descStoreBytes, descModelUp, descCentralUp, descAdmRunning, descAdmWaiting,
+		descRecalScale, descRecalOffset, descRecalThresh, descRecalLabels, descRecalAgreed} {
 		ch <- d
 	}
 }
@@ -226,5 +247,12 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range s.Admission {
 		ch <- prometheus.MustNewConstMetric(descAdmRunning, prometheus.GaugeValue, float64(g.Running), g.Class)
 		ch <- prometheus.MustNewConstMetric(descAdmWaiting, prometheus.GaugeValue, float64(g.Waiting), g.Class)
+	}
+	if r := s.Recalibration; r != nil {
+		ch <- prometheus.MustNewConstMetric(descRecalScale, prometheus.GaugeValue, r.Scale)
+		ch <- prometheus.MustNewConstMetric(descRecalOffset, prometheus.GaugeValue, r.Offset)
+		ch <- prometheus.MustNewConstMetric(descRecalThresh, prometheus.GaugeValue, r.Threshold)
+		ch <- prometheus.MustNewConstMetric(descRecalLabels, prometheus.GaugeValue, float64(r.Labels))
+		ch <- prometheus.MustNewConstMetric(descRecalAgreed, prometheus.GaugeValue, r.Agreed)
 	}
 }

@@ -19,9 +19,11 @@ import (
 //
 //	y/<anything> → fleet sync's records (see sync/fleet)
 //	a/<anything> → the node's tokens and audit log (see node/auth)
+//	r/<anything> → the node's own routing state (its recalibration)
 const (
-	prefixSync = "y/"
-	prefixAuth = "a/"
+	prefixSync  = "y/"
+	prefixAuth  = "a/"
+	prefixRoute = "r/"
 )
 
 // KV is one record of fleet sync's key space. Keys are given without the
@@ -42,6 +44,11 @@ func (s *Store) SyncKV() *SyncKV { return &SyncKV{s: s, prefix: prefixSync} }
 // small API under its own prefix, so neither shard writes nor fleet sync can
 // touch a credential.
 func (s *Store) AuthKV() *SyncKV { return &SyncKV{s: s, prefix: prefixAuth} }
+
+// RouteKV returns the key space of what the node learned about routing
+// (the recalibration of its confidence), kept apart so that neither shard
+// writes nor fleet sync can reset it.
+func (s *Store) RouteKV() *SyncKV { return &SyncKV{s: s, prefix: prefixRoute} }
 
 func (kv *SyncKV) key(k string) []byte { return append([]byte(kv.prefix), k...) }
 

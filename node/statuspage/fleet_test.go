@@ -57,3 +57,37 @@ func TestSyncSection(t *testing.T) {
 		t.Error("page says sync is off while it lists shards")
 	}
 }
+
+func TestRecalibrationLine(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		r    *api.Recalibration
+		want []string // in the page and the text
+		none bool
+	}{
+		{"node that does not learn", nil, nil, true},
+		{"nothing learned yet", &api.Recalibration{Scale: 1, Threshold: 0.5, Target: 0.5}, []string{"below confidence 0.50, as fitted"}, false},
+		{"learned", &api.Recalibration{Scale: 1.3, Offset: 1.1, Threshold: 0.214, Target: 0.5, Labels: 120, Window: 120, Agreed: 0.64},
+			[]string{"below model confidence 0.214", "escalate-below 0.50", "recalibrated from 120 of central", "64% of the last 120 agreed"}, false},
+	} {
+		st := api.Status{Node: "e1", Ready: true, StartedAt: now.Add(-time.Hour), Central: "closed", Recalibration: tc.r}
+		var page, text strings.Builder
+		if err := tmpl.Execute(&page, build(st, now)); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteText(&text, st, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, out := range []string{page.String(), text.String()} {
+			if tc.none && strings.Contains(out, "Escalates") || tc.none && strings.Contains(out, "escalates") {
+				t.Errorf("%s: shows an escalation line", tc.name)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: lacks %q:\n%s", tc.name, w, out)
+				}
+			}
+		}
+	}
+}

@@ -99,6 +99,7 @@ type view struct {
 	Answerer  string
 	Retrieval string
 	Central   centralView
+	Recal     string // what the edge learned from central's answers; "" when it does not learn
 	Memory    memoryView
 	Store     string
 	Storage   string // why writes are refused; "" when they are not
@@ -210,6 +211,7 @@ func build(st api.Status, now time.Time) view {
 		Answerer:  answerer(st.Answerer),
 		Retrieval: retrieval(st.Retrieval),
 		Central:   central(st.Central),
+		Recal:     recalibration(st.Recalibration),
 		Memory:    memory(st.Memory),
 		Store:     bytesText(st.StoreBytes),
 		Storage:   storage(st.Storage),
@@ -293,6 +295,19 @@ func build(st api.Status, now time.Time) view {
 		}
 	}
 	return v
+}
+
+// recalibration says in words where the edge now escalates and from how
+// many of central's answers it learned that.
+func recalibration(r *api.Recalibration) string {
+	switch {
+	case r == nil:
+		return ""
+	case r.Labels == 0:
+		return fmt.Sprintf("below confidence %.2f, as fitted (no answer from central learned from yet)", r.Target)
+	}
+	return fmt.Sprintf("below model confidence %.3f (escalate-below %.2f, recalibrated from %d of central's answers; %.0f%% of the last %d agreed)",
+		r.Threshold, r.Target, r.Labels, 100*r.Agreed, r.Window)
 }
 
 // central puts the link's state into the words an operator needs: whether

@@ -17,7 +17,8 @@ var textTmpl = template.Must(template.New("text").Funcs(template.FuncMap{"line":
 answerer	{{.Answerer}}
 retrieval	{{.Retrieval}}
 central	{{.Central.Words}}
-memory	{{.Memory.Heap}} heap / {{.Memory.Limit}} · {{.Memory.Sys}} held from the OS
+{{with .Recal}}escalates	{{.}}
+{{end}}memory	{{.Memory.Heap}} heap / {{.Memory.Limit}} · {{.Memory.Sys}} held from the OS
 store	{{.Store}} · {{.Documents}} documents · {{.Chunks}} chunks · {{.Terms}} terms
 
 SHARD	VERSION	DOCUMENTS	CHUNKS	UPDATED

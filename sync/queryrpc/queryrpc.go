@@ -93,6 +93,32 @@ func (r Central) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryR
 	return r.c.Ask(ctx, r.target, q)
 }
 
+// ProbeCentral implements node.CentralProber: a ping, which central
+// answers without searching anything.
+func (r Central) ProbeCentral(ctx context.Context) error {
+	if _, err := r.c.tc.Call(ctx, r.target.Addr, r.target.Name, wire.TypePing, nil); err != nil {
+		return fmt.Errorf("ping %s at %s: %w", r.target.Name, r.target.Addr, err)
+	}
+	return nil
+}
+
+// CentralHeard implements node.CentralLiveness: the packets received so
+// far on the connections to central, and whether one is open (0 and
+// false when the transport cannot tell).
+func (r Central) CentralHeard() (received uint64, open bool) {
+	switch h := r.c.tc.(type) {
+	case interface {
+		Heard(serverName string) (uint64, bool)
+	}:
+		return h.Heard(r.target.Name)
+	case interface {
+		Heard(addr, serverName string) (uint64, bool)
+	}:
+		return h.Heard(r.target.Addr, r.target.Name)
+	}
+	return 0, false
+}
+
 // Answerer answers a forwarded question locally, without forwarding it.
 type Answerer func(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error)
 

@@ -35,9 +35,13 @@ const (
 	EmbedModel = "edgerag-tiny-embed"
 )
 
-// OllamaVersion is the server version scripts/ollama-server.sh builds; it
-// names the cache directory the binary is found in.
+// OllamaVersion is the server version scripts/ollama-server.sh builds.
 const OllamaVersion = "v0.24.0"
+
+// cacheKey names the cache directory the binary is found in: the version and
+// the build's flavour (Ollama's own engine only, without llama.cpp), as in
+// scripts/ollama-server.sh.
+const cacheKey = OllamaVersion + "-engine"
 
 // Timeouts. The server is ready in about 0.2 s and a tiny model is created in
 // milliseconds; the margins are for a machine busy with other builds.
@@ -154,7 +158,7 @@ func Binary() (string, error) {
 		}
 		root = filepath.Join(home, ".cache", "edgerag")
 	}
-	bin := filepath.Join(root, "ollama", OllamaVersion, "bin", "ollama")
+	bin := filepath.Join(root, "ollama", cacheKey, "bin", "ollama")
 	if err := executable(bin); err != nil {
 		return "", fmt.Errorf("no server binary at %s", bin)
 	}

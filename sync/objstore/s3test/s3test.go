@@ -22,9 +22,13 @@ import (
 	"github.com/edgerag/edgerag/sync/objstore"
 )
 
-// Version is the versitygw release scripts/versitygw-server.sh builds; it
-// names the cache directory the binary is found in.
+// Version is the versitygw release scripts/versitygw-server.sh builds its
+// POSIX-only gateway (scripts/s3gateway) from.
 const Version = "v1.8.0"
+
+// cacheKey names the cache directory the binary is found in, as in
+// scripts/versitygw-server.sh.
+const cacheKey = Version + "-posix"
 
 // Credentials of the gateway's root account; the server is on loopback and
 // lives for one test.
@@ -56,7 +60,7 @@ func Binary() (string, error) {
 		}
 		root = filepath.Join(home, ".cache", "edgerag")
 	}
-	bin := filepath.Join(root, "versitygw", Version, "bin", "versitygw")
+	bin := filepath.Join(root, "versitygw", cacheKey, "bin", "versitygw")
 	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("no versitygw binary at %s", bin)
 	}
@@ -69,7 +73,7 @@ func Start(t testing.TB, buckets ...string) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		t.Skipf("s3test: no S3 server: %v; run 'make versitygw' (about 4 minutes, once) or set EDGERAG_VERSITYGW_BIN", err)
+		t.Skipf("s3test: no S3 server: %v; run 'make versitygw' (2-3 minutes, once) or set EDGERAG_VERSITYGW_BIN", err)
 	}
 	home := t.TempDir()
 	s := &Server{Dir: filepath.Join(home, "data"), logPath: filepath.Join(home, "versitygw.log")}

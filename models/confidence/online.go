@@ -1,0 +1,264 @@
+package confidence
+
+import (
+	"math"
+	"slices"
+)
+
+// Online recalibrates one node's confidence from outcomes labelled in the
+// field. Every question an edge escalates comes back with central's answer,
+// which says whether the edge's own answer would have done (Outcome.Agreed:
+// central ranked first a document the edge had cited). Those labels fit a
+// Platt-style map over the model's confidence,
+//
+//	recalibrated = σ(Scale·logit(raw) + Offset)
+//
+// so that on a collection the model was never fitted on, the confidence an
+// edge acts on becomes the probability, measured on its own traffic, that
+// central would have answered alike. The escalation threshold keeps its
+// meaning (escalate-below on the recalibrated scale) while the raw
+// confidence it corresponds to moves, within OnlineOptions' Floor and
+// Ceiling.
+//
+// Every part of the update is bounded: the labels are the last Window
+// outcomes, the fit is pulled toward the identity map by Prior pseudo-labels
+// (few labels move it little), and each label moves Scale and Offset by at
+// most Step towards the window's fit. A selection on the raw confidence (an
+// edge only hears back about the questions it escalated) does not bias a
+// fit of P(agreed | raw), it only leaves the fit to extrapolate above the
+// highest escalated confidence, which the bounds keep modest.
+//
+// The zero Online is not usable; start from NewOnline. Online is a value:
+// callers that share one guard it themselves.
+type Online struct {
+	Scale  float64 `json:"scale"`
+	Offset float64 `json:"offset"`
+	// Outcomes are the labelled outcomes in the window, oldest first.
+	Outcomes []Outcome `json:"outcomes"`
+	// Labels counts every outcome ever observed, including those that
+	// have left the window.
+	Labels int64 `json:"labels"`
+}
+
+// Outcome is one labelled question: the confidence the node had in its own
+// answer (before recalibration) and whether the better-informed answer
+// agreed with it.
+type Outcome struct {
+	Raw    float64 `json:"raw"`
+	Agreed bool    `json:"agreed"`
+}
+
+// OnlineOptions bound the recalibration. A zero field takes the default in
+// its comment; DefaultOnlineOptions returns them all. They were chosen on
+// cranfield and squad-v1.1-dev only (BENCHMARKS.md, "thresholds that adapt").
+type OnlineOptions struct {
+	// Window is how many of the latest outcomes the fit uses (256): enough
+	// that one odd hour does not swing it, few enough to follow a shift in
+	// what users ask.
+	Window int
+	// Step is the most Scale or Offset move per outcome (0.25).
+	Step float64
+	// Prior is the weight, in outcomes, of the pull toward the identity
+	// map (8): with fewer labels than that the fit stays close to the
+	// model as fitted.
+	Prior float64
+	// Floor and Ceiling bound the raw confidence the escalation threshold
+	// may correspond to (0.02 and 0.9): however the labels fall, an edge
+	// keeps escalating what retrieval found next to nothing for, and never
+	// escalates a near-certain answer.
+	Floor, Ceiling float64
+}
+
+// Bounds on the map itself: a scale outside [1/4, 4] would mean the
+// model's ordering of answers is all but ignored or turned into a step.
+const (
+	minScale = 0.25
+	maxScale = 4
+	// rawEps keeps logit finite: a raw confidence of 0 (nothing retrieved)
+	// counts as 0.001.
+	rawEps = 1e-3
+)
+
+// DefaultOnlineOptions returns the options a zero OnlineOptions stands for.
+func DefaultOnlineOptions() OnlineOptions {
+	return OnlineOptions{Window: 256, Step: 0.25, Prior: 8, Floor: 0.02, Ceiling: 0.9}
+}
+
+func (o OnlineOptions) withDefaults() OnlineOptions {
+	d := DefaultOnlineOptions()
+	if o.Window <= 0 {
+		o.Window = d.Window
+	}
+	if !(o.Step > 0) {
+		o.Step = d.Step
+	}
+	if !(o.Prior > 0) {
+		o.Prior = d.Prior
+	}
+	if !(o.Floor > 0 && o.Floor < 1) {
+		o.Floor = d.Floor
+	}
+	if !(o.Ceiling > o.Floor && o.Ceiling < 1) {
+		o.Ceiling = max(d.Ceiling, o.Floor)
+	}
+	return o
+}
+
+// NewOnline returns the identity recalibration: no labels yet.
+func NewOnline() Online { return Online{Scale: 1} }
+
+// Valid reports whether o is usable (as loaded from storage, say): finite
+// parameters inside their bounds. An invalid Online should be replaced by
+// NewOnline.
+func (o Online) Valid() bool {
+	return o.Scale >= minScale && o.Scale <= maxScale && !math.IsNaN(o.Offset) && !math.IsInf(o.Offset, 0)
+}
+
+// Apply returns the recalibrated confidence of raw.
+func (o Online) Apply(raw float64) float64 {
+	if !o.Valid() {
+		return clamp01(raw)
+	}
+	if o.Scale == 1 && o.Offset == 0 {
+		return clamp01(raw)
+	}
+	return sigmoid(o.Scale*logit(raw) + o.Offset)
+}
+
+// Threshold returns the raw confidence at which the recalibrated one
+// reaches target: an answer below it is escalated under escalate-below
+// target.
+func (o Online) Threshold(target float64) float64 {
+	if !o.Valid() || (o.Scale == 1 && o.Offset == 0) {
+		return clamp01(target)
+	}
+	return sigmoid((logit(target) - o.Offset) / o.Scale)
+}
+
+// AgreedShare is the share of the window's outcomes that agreed (0 with
+// none).
+func (o Online) AgreedShare() float64 {
+	if len(o.Outcomes) == 0 {
+		return 0
+	}
+	n := 0
+	for _, out := range o.Outcomes {
+		if out.Agreed {
+			n++
+		}
+	}
+	return float64(n) / float64(len(o.Outcomes))
+}
+
+// Observe adds one outcome and moves the map one bounded step towards the
+// fit of the window. target is the escalation threshold in force (on the
+// recalibrated scale); Offset is kept where that threshold corresponds to
+// a raw confidence within [Floor, Ceiling].
+func (o Online) Observe(out Outcome, target float64, opt OnlineOptions) Online {
+	opt = opt.withDefaults()
+	if !o.Valid() {
+		o = NewOnline()
+	}
+	if math.IsNaN(out.Raw) {
+		return o
+	}
+	out.Raw = clamp01(out.Raw)
+	// A fresh slice: the caller's copy of the window stays as it was.
+	keep := o.Outcomes[max(0, len(o.Outcomes)+1-opt.Window):]
+	o.Outcomes = append(append(make([]Outcome, 0, len(keep)+1), keep...), out)
+	o.Labels++
+
+	fs, fo := fitPlatt(o.Outcomes, opt.Prior)
+	o.Scale = clampTo(o.Scale+clampTo(fs-o.Scale, -opt.Step, opt.Step), minScale, maxScale)
+	o.Offset += clampTo(fo-o.Offset, -opt.Step, opt.Step)
+	t := logit(clampTo(target, rawEps, 1-rawEps))
+	o.Offset = clampTo(o.Offset, t-o.Scale*logit(opt.Ceiling), t-o.Scale*logit(opt.Floor))
+	return o
+}
+
+// fitPlatt fits σ(s·logit(raw)+b) to the outcomes by Newton's method, with
+// a Gaussian prior of weight prior (in outcomes) centred on the identity
+// map (s=1, b=0).
+func fitPlatt(outs []Outcome, prior float64) (s, b float64) {
+	s, b = 1, 0
+	for range 50 {
+		// Gradient and Hessian of the negative log-likelihood plus prior.
+		gs, gb := prior*(s-1), prior*b
+		hss, hsb, hbb := prior, 0.0, prior
+		for _, out := range outs {
+			x := logit(out.Raw)
+			p := sigmoid(s*x + b)
+			y := 0.0
+			if out.Agreed {
+				y = 1
+			}
+			w := max(p*(1-p), 1e-9)
+			gs += (p - y) * x
+			gb += p - y
+			hss += w * x * x
+			hsb += w * x
+			hbb += w
+		}
+		det := hss*hbb - hsb*hsb
+		if !(det > 0) {
+			break
+		}
+		// Damped: where the labels separate, the likelihood is flat and a
+		// full Newton step would overshoot the bounds at once.
+		ds := clampTo((hbb*gs-hsb*gb)/det, -1, 1)
+		db := clampTo((hss*gb-hsb*gs)/det, -2, 2)
+		if (s <= minScale && ds > 0) || (s >= maxScale && ds < 0) {
+			// The scale is at its bound: fit the offset alone.
+			ds, db = 0, clampTo(gb/hbb, -2, 2)
+		}
+		s, b = clampTo(s-ds, minScale, maxScale), clampTo(b-db, -20, 20)
+		if math.Abs(ds)+math.Abs(db) < 1e-9 {
+			break
+		}
+	}
+	return s, b
+}
+
+func logit(p float64) float64 {
+	p = clampTo(p, rawEps, 1-rawEps)
+	return math.Log(p / (1 - p))
+}
+
+func clampTo(v, lo, hi float64) float64 {
+	switch {
+	case math.IsNaN(v):
+		return lo
+	case v < lo:
+		return lo
+	case v > hi:
+		return hi
+	}
+	return v
+}
+
+// Agreed labels a local answer with a better-informed one (central's, from
+// the whole index): the local one would have done when it ranks the
+// document the better answer ranks first, or at least half of the better
+// answer's first agreeTop documents. The second test counts where
+// relevance is spread over many documents and the two first choices differ
+// while both rankings serve the reader alike; an edge asked about another
+// site's documents passes neither.
+func Agreed(local, better []string) bool {
+	better = better[:min(len(better), agreeTop)]
+	if len(better) == 0 {
+		return false
+	}
+	if slices.Contains(local, better[0]) {
+		return true
+	}
+	n := 0
+	for _, d := range better {
+		if slices.Contains(local, d) {
+			n++
+		}
+	}
+	return 2*n >= len(better)
+}
+
+// agreeTop is how many of the better answer's documents Agreed compares.
+const agreeTop = 5

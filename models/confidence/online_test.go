@@ -1,0 +1,176 @@
+package confidence_test
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/edgerag/edgerag/models/confidence"
+)
+
+// feed observes n outcomes at raw, agreed with probability share (every
+// k-th outcome, deterministically).
+func feed(o confidence.Online, n int, raw, share, target float64, opt confidence.OnlineOptions) confidence.Online {
+	agreedEvery := 0
+	if share > 0 {
+		agreedEvery = int(math.Round(1 / share))
+	}
+	for i := range n {
+		agreed := agreedEvery > 0 && i%agreedEvery == 0
+		o = o.Observe(confidence.Outcome{Raw: raw, Agreed: agreed}, target, opt)
+	}
+	return o
+}
+
+func TestOnlineMovesTheThresholdTowardWhatCentralSays(t *testing.T) {
+	opt := confidence.DefaultOnlineOptions()
+	const target = 0.4
+	for _, tc := range []struct {
+		name      string
+		n         int
+		raw       float64
+		agreed    float64
+		threshold func(float64) bool // of the raw threshold after
+		conf      func(float64) bool // recalibrated confidence of raw after
+	}{
+		{"no labels: the model as fitted", 0, 0.2, 0, func(th float64) bool { return math.Abs(th-target) < 1e-9 },
+			func(c float64) bool { return math.Abs(c-0.2) < 1e-9 }},
+		// A collection whose confidences run low while central agrees
+		// with the edge most of the time: the edge should stop escalating
+		// them.
+		{"low confidences central agrees with: threshold falls", 200, 0.1, 0.8,
+			func(th float64) bool { return th < 0.1 }, func(c float64) bool { return c > target }},
+		// Confident answers central keeps overruling: escalate more.
+		{"high confidences central overrules: threshold rises", 200, 0.5, 0.1,
+			func(th float64) bool { return th > 0.5 }, func(c float64) bool { return c < target }},
+		{"central always agrees: threshold falls, not below the floor", 500, 0.05, 1,
+			func(th float64) bool { return th < 0.05 && th >= opt.Floor-1e-9 }, func(c float64) bool { return c >= target }},
+		{"central never agrees: threshold stops at the ceiling", 500, 0.6, 0,
+			func(th float64) bool { return math.Abs(th-opt.Ceiling) < 1e-6 }, func(c float64) bool { return c < target }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := feed(confidence.NewOnline(), tc.n, tc.raw, tc.agreed, target, opt)
+			if th := o.Threshold(target); !tc.threshold(th) {
+				t.Errorf("after %d outcomes at raw %.2f (%.0f%% agreed): raw threshold %.4f", tc.n, tc.raw, 100*tc.agreed, th)
+			}
+			if c := o.Apply(tc.raw); !tc.conf(c) {
+				t.Errorf("recalibrated confidence of %.2f is %.4f", tc.raw, c)
+			}
+			// The decision and the confidence say the same thing.
+			th := o.Threshold(target)
+			if th > 0.011 && th < 0.989 {
+				if below, above := o.Apply(th*0.98), o.Apply(math.Min(th*1.02, 0.999)); !(below < target && above >= target-1e-9) {
+					t.Errorf("threshold %.4f: Apply just below %.4f, just above %.4f, target %.2f", th, below, above, target)
+				}
+			}
+		})
+	}
+}
+
+func TestOnlineThresholdStopsAtTheFloor(t *testing.T) {
+	// Central agrees even where retrieval found next to nothing: with a
+	// weak prior the fit would stop escalating anything, the floor keeps
+	// the edge escalating below it.
+	opt := confidence.OnlineOptions{Prior: 1e-6, Floor: 0.05}
+	o := feed(confidence.NewOnline(), 500, 0.001, 1, 0.4, opt)
+	if th := o.Threshold(0.4); math.Abs(th-0.05) > 1e-6 {
+		t.Errorf("raw threshold %.4f; the floor is 0.05", th)
+	}
+	if c := o.Apply(0.01); c >= 0.4 {
+		t.Errorf("confidence 0.01 recalibrated to %.3f, above the threshold the floor keeps", c)
+	}
+}
+
+func TestOnlineStepsAreBounded(t *testing.T) {
+	opt := confidence.OnlineOptions{Step: 0.1, Window: 16}
+	o := confidence.NewOnline()
+	for i := range 40 {
+		next := o.Observe(confidence.Outcome{Raw: 0.05, Agreed: true}, 0.4, opt)
+		if ds, db := math.Abs(next.Scale-o.Scale), math.Abs(next.Offset-o.Offset); ds > 0.1+1e-12 || db > 0.1+1e-12 {
+			t.Fatalf("outcome %d moved scale by %.4f and offset by %.4f; the step is 0.1", i, ds, db)
+		}
+		if len(next.Outcomes) > 16 {
+			t.Fatalf("window holds %d outcomes; it is 16", len(next.Outcomes))
+		}
+		if next.Labels != int64(i+1) {
+			t.Fatalf("labels = %d after %d outcomes", next.Labels, i+1)
+		}
+		o = next
+	}
+	// Few labels move the map little: Prior pseudo-labels pull it to the
+	// identity.
+	one := confidence.NewOnline().Observe(confidence.Outcome{Raw: 0.05, Agreed: true}, 0.4, confidence.OnlineOptions{Step: 10})
+	if c := one.Apply(0.05); c > 0.4 {
+		t.Errorf("one agreeing label lifted 0.05 to %.3f; one label should not decide the threshold", c)
+	}
+}
+
+func TestOnlineIgnoresBadInput(t *testing.T) {
+	o := confidence.NewOnline()
+	o = o.Observe(confidence.Outcome{Raw: math.NaN(), Agreed: true}, 0.4, confidence.OnlineOptions{})
+	if o.Labels != 0 || o.Scale != 1 || o.Offset != 0 {
+		t.Errorf("a NaN confidence was learned from: %+v", o)
+	}
+	for _, raw := range []float64{-3, 0, 1, 7, math.Inf(1)} {
+		o = o.Observe(confidence.Outcome{Raw: raw, Agreed: raw > 0.5}, 0.4, confidence.OnlineOptions{})
+	}
+	if !o.Valid() || math.IsNaN(o.Apply(0.3)) {
+		t.Errorf("out-of-range confidences broke the map: %+v", o)
+	}
+	// A damaged record is not valid; Apply then passes the model through.
+	for _, bad := range []confidence.Online{{}, {Scale: math.NaN()}, {Scale: 100}, {Scale: 1, Offset: math.Inf(1)}} {
+		if bad.Valid() {
+			t.Errorf("%+v reported valid", bad)
+		}
+		if c := bad.Apply(0.3); c != 0.3 {
+			t.Errorf("%+v: Apply(0.3) = %v; an invalid map passes the model through", bad, c)
+		}
+	}
+}
+
+func TestOnlineSurvivesJSON(t *testing.T) {
+	o := feed(confidence.NewOnline(), 50, 0.1, 0.7, 0.4, confidence.OnlineOptions{})
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back confidence.Online
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Apply(0.1) != o.Apply(0.1) || back.Labels != o.Labels || len(back.Outcomes) != len(o.Outcomes) {
+		t.Errorf("round trip changed the map: %+v → %+v", o, back)
+	}
+}
+
+func TestAgreed(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		local, better []string
+		want          bool
+	}{
+		{"central's first document is cited here", []string{"x", "a"}, []string{"a", "b", "c"}, true},
+		{"two of central's first five are here", []string{"b", "c"}, []string{"a", "b", "c", "d", "e"}, false},
+		{"three of central's first five are here", []string{"b", "c", "d"}, []string{"a", "b", "c", "d", "f", "e"}, true},
+		{"only beyond central's first five", []string{"f", "g", "h"}, []string{"a", "b", "c", "d", "e", "f", "g", "h"}, false},
+		{"two of four", []string{"c", "d"}, []string{"a", "b", "c", "d"}, true},
+		{"nothing in common", []string{"x", "y"}, []string{"a", "b"}, false},
+		{"central ranked nothing", []string{"x"}, nil, false},
+		{"nothing here", nil, []string{"a"}, false},
+	} {
+		if got := confidence.Agreed(tc.local, tc.better); got != tc.want {
+			t.Errorf("%s: Agreed(%v, %v) = %v, want %v", tc.name, tc.local, tc.better, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkOnlineObserve is one label on a full window: the refit an edge
+// does after each escalation central answered.
+func BenchmarkOnlineObserve(b *testing.B) {
+	o := feed(confidence.NewOnline(), 256, 0.2, 0.5, 0.5, confidence.OnlineOptions{})
+	i := 0
+	for b.Loop() {
+		i++
+		o = o.Observe(confidence.Outcome{Raw: float64(i%97) / 100, Agreed: i%3 == 0}, 0.5, confidence.OnlineOptions{})
+	}
+}
