@@ -59,9 +59,10 @@ LOAD_ARGS ?=
 bench-load: build ## surge benchmark: capacity, then 10x of it for 30 s (queries, queries+ingest); figures go in BENCHMARKS.md
 	$(GO) run -tags benchload ./bench/load -bin bin/edgerag $(LOAD_ARGS)
 
-FLEET_EDGES ?= 10,100,1000
+EDGERAG_FLEET_EDGES ?= 10,100,1000
+FLEET_EDGES ?= $(EDGERAG_FLEET_EDGES)
 bench-fleet: versitygw ## fleet scale: two central replicas on a versitygw bucket, up to 1,000 simulated edges, a 1% change of a 100k-chunk shard (minutes); figures go in BENCHMARKS.md
-	EDGERAG_BENCH_FLEET=1 EDGERAG_FLEET_EDGES='$(FLEET_EDGES)' $(GO) test -run '^$$' -bench FleetScale -benchtime 1x -timeout 60m -v .
+	GOMEMLIMIT=4GiB EDGERAG_BENCH_FLEET=1 EDGERAG_FLEET_EDGES='$(FLEET_EDGES)' $(GO) test -run '^$$' -bench FleetScale -benchtime 1x -timeout 60m -v .
 	EDGERAG_MILLION=1 $(GO) test -count=1 -run TestMillionChunkShardPublishesAndSyncs -timeout 30m -v ./sync/fleet/
 
 clean:

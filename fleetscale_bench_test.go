@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,11 @@ import (
 // EDGERAG_FLEET_EDGES sets the fleet sizes, run in turn (default
 // "10,100,1000"); EDGERAG_FLEET_POLL the edges' poll interval (default 2s);
 // EDGERAG_FLEET_DOCS the documents of the shard (default 25,000: 100k
-// chunks).
+// chunks); EDGERAG_FLEET_APPLYING how many simulated edges may apply a
+// version at once (default 32, see applySlots: a thousand edges applying
+// at once do not fit one machine's memory, so at 1,000 edges the time
+// until all applied includes the simulator's queueing, while central's
+// CPU per edge does not depend on it).
 // Run it with 'make bench-fleet' (which sets EDGERAG_BENCH_FLEET=1); it takes
 // a few minutes.
 func BenchmarkFleetScale(b *testing.B) {
@@ -73,8 +78,15 @@ func BenchmarkFleetScale(b *testing.B) {
 			b.Fatalf("EDGERAG_FLEET_DOCS=%q: want a number of documents (4 chunks each), at least 100", s)
 		}
 	}
+	applying := 32
+	if s := os.Getenv("EDGERAG_FLEET_APPLYING"); s != "" {
+		var err error
+		if applying, err = strconv.Atoi(s); err != nil || applying < 1 {
+			b.Fatalf("EDGERAG_FLEET_APPLYING=%q: want how many simulated edges may apply at once, at least 1", s)
+		}
+	}
 	for range b.N {
-		runFleetScale(b, sizes, poll, docs)
+		runFleetScale(b, sizes, poll, docs, make(applySlots, applying))
 	}
 }
 
@@ -87,10 +99,12 @@ type scaleFleet struct {
 	a, bb    *proc
 	seed     *simEdge
 	round    int
-	changedB int64 // bytes of the records the last change made
+	changedB int64      // bytes of the records the last change made
+	slots    applySlots // shared by every simulated edge but the seed
 }
 
 type simEdge struct {
+	failed atomic.Int64 // sync passes that ended in an error
 	name   string
 	target *memTarget
 	count  *byteCounter
@@ -98,14 +112,14 @@ type simEdge struct {
 	close  func()
 }
 
-func runFleetScale(b *testing.B, sizes []int, poll time.Duration, docs int) {
+func runFleetScale(b *testing.B, sizes []int, poll time.Duration, docs int, slots applySlots) {
 	ctx := context.Background()
 	s3 := s3test.Start(b, "fleet")
 	for _, kv := range s3.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		b.Setenv(k, v)
 	}
-	f := &scaleFleet{b: b, tls: b.TempDir(), ca: b.TempDir()}
+	f := &scaleFleet{b: b, tls: b.TempDir(), ca: b.TempDir(), slots: slots}
 	if err := pki.InitCA(f.ca, "scale", time.Now()); err != nil {
 		b.Fatal(err)
 	}
@@ -322,9 +336,18 @@ func (f *scaleFleet) roundOf(ctx context.Context, corpus evalset.Synthetic, n in
 	edges := make([]*simEdge, n)
 	for i := range edges {
 		edges[i] = f.newEdge(ctx, fmt.Sprintf("edge-%d-%d", f.round, i), base, poll)
+		edges[i].count.slots = f.slots
 		edges[i].target.ptrs["manuals"] = seedPtr
 		edges[i].target.applied.Store(seedPtr.Current)
 	}
+	// Central's CPU with no edge polling, over the window the idle polls
+	// are measured in: what the replicas spend anyway (the pointer
+	// listing of the bucket, Badger, the runtime).
+	cpuA0, cpuB0 := procCPU(b, f.a.cmd.Process.Pid), procCPU(b, f.bb.cmd.Process.Pid)
+	quietStart := time.Now()
+	time.Sleep(2 * poll)
+	quietCPU := procCPU(b, f.a.cmd.Process.Pid) + procCPU(b, f.bb.cmd.Process.Pid) - cpuA0 - cpuB0
+	quietFor := time.Since(quietStart)
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	// Edges start spread over one poll interval, as a fleet's polls are.
@@ -337,15 +360,17 @@ func (f *scaleFleet) roundOf(ctx context.Context, corpus evalset.Synthetic, n in
 			case <-runCtx.Done():
 				return
 			}
-			e.s.Run(runCtx)
+			runEdge(runCtx, e, poll)
 		}()
 	}
 	// Idle polls first: what a fleet that has nothing to fetch costs.
 	time.Sleep(poll + poll/2)
-	cpuA0, cpuB0 := procCPU(b, f.a.cmd.Process.Pid), procCPU(b, f.bb.cmd.Process.Pid)
+	cpuA0, cpuB0 = procCPU(b, f.a.cmd.Process.Pid), procCPU(b, f.bb.cmd.Process.Pid)
+	polls0 := pollsOf(edges)
 	idleStart := time.Now()
 	time.Sleep(2 * poll)
 	idleCPU := procCPU(b, f.a.cmd.Process.Pid) + procCPU(b, f.bb.cmd.Process.Pid) - cpuA0 - cpuB0
+	idlePolls := pollsOf(edges) - polls0
 	idleFor := time.Since(idleStart)
 
 	f.round++
@@ -355,8 +380,11 @@ func (f *scaleFleet) roundOf(ctx context.Context, corpus evalset.Synthetic, n in
 	for _, e := range edges {
 		e.count.sent.Store(0)
 		e.count.recv.Store(0)
+		e.count.fails.Store(0)
+		e.failed.Store(0)
 	}
 	cpuA0, cpuB0 = procCPU(b, f.a.cmd.Process.Pid), procCPU(b, f.bb.cmd.Process.Pid)
+	polls0 = pollsOf(edges)
 	load0 := loadAvg()
 	start := time.Now()
 	// The seed takes the version too, to learn what changed.
@@ -394,26 +422,54 @@ func (f *scaleFleet) roundOf(ctx context.Context, corpus evalset.Synthetic, n in
 		cpuA = procCPU(b, f.a.cmd.Process.Pid)
 	}
 	cpu := cpuA - cpuA0 + procCPU(b, f.bb.cmd.Process.Pid) - cpuB0
-	stop()
-	wg.Wait()
-	var sent, recv int64
-	pages := 0
+	// Counted before the edges stop: stopping cancels calls in flight.
+	polls := pollsOf(edges) - polls0
+	var sent, recv, fails, passes int64
+	pages, noticed, hit := 0, 0, 0
+	var worst int64
 	for _, e := range edges {
 		sent += e.count.sent.Load()
 		recv += e.count.recv.Load()
+		f := e.count.fails.Load()
+		fails += f
+		if f > 0 {
+			hit++
+		}
+		worst = max(worst, f)
+		if n := e.failed.Load(); n > 0 {
+			passes += n
+			noticed++
+		}
+	}
+	stop()
+	wg.Wait()
+	for _, e := range edges {
 		pages += e.status().PagesFetched
 		e.close()
 	}
+	idlePerPoll := (idleCPU.Seconds()/idleFor.Seconds() - quietCPU.Seconds()/quietFor.Seconds()) * poll.Seconds() * 1000 / float64(n)
+	// The sync's own cost: central's CPU in the window less the replicas'
+	// quiet work over the window and the cost of the polls made in it (at
+	// the idle phase's CPU per poll). With the simulator's queueing at
+	// 1,000 edges the window is longer than a real fleet's, and so is
+	// that part of it.
+	quietRate := quietCPU.Seconds() / quietFor.Seconds()
+	perPoll := 0.0
+	if idlePolls > 0 {
+		perPoll = (idleCPU.Seconds() - quietRate*idleFor.Seconds()) / float64(idlePolls)
+	}
+	syncCPU := cpu.Seconds() - quietRate*took.Seconds() - perPoll*float64(polls)
 	changed := seedSt.BytesTotal
 	label := fmt.Sprintf("%d edges", n)
 	if kill {
 		label += fmt.Sprintf(", A killed at %.1f s", killedAt.Seconds())
 	}
-	b.Logf("%s: version %d (%d records, %d bytes changed; %d of %d pages): all applied in %.2f s; central CPU %.3f s = %.2f ms per edge; "+
-		"per edge %d bytes in, %d out, in/changed %.3f, %.1f pages; idle polls %.2f ms CPU per edge per poll interval (%.0f s); load %s; heap of this process %d MiB",
-		label, want, seedSt.ChunksTotal, changed, seedSt.PagesFetched, seedSt.PagesTotal, took.Seconds(), cpu.Seconds(), cpu.Seconds()*1000/float64(n),
-		recv/int64(n), sent/int64(n), float64(recv)/float64(n)/float64(changed), float64(pages)/float64(n),
-		idleCPU.Seconds()*1000/float64(n)/(idleFor.Seconds()/poll.Seconds()), poll.Seconds(), load0, heapMiB())
+	b.Logf("%s: version %d (%d records, %d bytes changed; %d of %d pages): all applied in %.2f s; central CPU %.3f s = %.2f ms per edge, %.2f ms per edge net of polls (%d in the window) and quiet work; "+
+		"per edge %d bytes in, %d out, in/changed %.3f, %.1f pages; calls failed or abandoned (each retried or hedged on the other replica) %d, on %d edges, at most %d on one; sync passes failed %d, on %d edges; "+
+		"idle polls %.2f ms CPU per edge per poll interval (%.0f s), %.2f ms above central's CPU with no edge polling (%.0f ms/s); load %s; heap of this process %d MiB",
+		label, want, seedSt.ChunksTotal, changed, seedSt.PagesFetched, seedSt.PagesTotal, took.Seconds(), cpu.Seconds(), cpu.Seconds()*1000/float64(n), syncCPU*1000/float64(n), polls,
+		recv/int64(n), sent/int64(n), float64(recv)/float64(n)/float64(changed), float64(pages)/float64(n), fails, hit, worst, passes, noticed,
+		idleCPU.Seconds()*1000/float64(n)/(idleFor.Seconds()/poll.Seconds()), poll.Seconds(), idlePerPoll, quietCPU.Seconds()*1000/quietFor.Seconds(), load0, heapMiB())
 	suffix := strconv.Itoa(n)
 	if kill {
 		suffix += "_kill"
@@ -421,6 +477,38 @@ func (f *scaleFleet) roundOf(ctx context.Context, corpus evalset.Synthetic, n in
 	b.ReportMetric(took.Seconds(), "s_all_applied_"+suffix)
 	b.ReportMetric(cpu.Seconds()*1000/float64(n), "central_cpu_ms_per_edge_"+suffix)
 	b.ReportMetric(float64(recv)/float64(n)/float64(changed), "bytes_in_per_changed_"+suffix)
+	b.ReportMetric(syncCPU*1000/float64(n), "central_sync_cpu_ms_per_edge_"+suffix)
+	b.ReportMetric(idlePerPoll, "idle_poll_cpu_ms_above_quiet_"+suffix)
+	b.ReportMetric(float64(noticed), "edges_pass_failed_"+suffix)
+}
+
+// pollsOf counts the polls the edges made so far.
+func pollsOf(edges []*simEdge) int64 {
+	var n int64
+	for _, e := range edges {
+		n += e.count.polls.Load()
+	}
+	return n
+}
+
+// runEdge is Syncer.Run for a simulated edge, which follows no config or
+// models and gets no hints: a pass every poll interval; after each pass it
+// gives back the apply slot the pass took (byteCounter), and counts the
+// passes that failed, which are what an edge notices of a dead replica.
+func runEdge(ctx context.Context, e *simEdge, poll time.Duration) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if err := e.s.SyncOnce(ctx); err != nil && ctx.Err() == nil {
+			e.failed.Add(1)
+		}
+		e.count.release()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func loadAvg() string {

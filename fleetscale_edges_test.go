@@ -25,15 +25,34 @@ import (
 // baseKV is the store every simulated edge starts from, shared read-only:
 // the records, pages and manifest of the version they all hold, as one real
 // sync left them. Records are content-addressed, so sharing them changes
-// nothing but the memory a thousand copies would take.
+// nothing but the memory a thousand copies would take; for the same reason
+// the records and pages edges write later are kept once (shared), however
+// many edges write them.
 type baseKV struct {
 	vals map[string][]byte
 	keys []string // sorted
+
+	mu     sync.Mutex
+	shared map[string][]byte // r/ values written by edges since
 }
 
 func newBase(vals map[string][]byte) *baseKV {
 	keys := slices.Sorted(maps.Keys(vals))
-	return &baseKV{vals: vals, keys: keys}
+	return &baseKV{vals: vals, keys: keys, shared: map[string][]byte{}}
+}
+
+// intern returns the one copy of a content-addressed value.
+func (b *baseKV) intern(key string, v []byte) []byte {
+	if !strings.HasPrefix(key, "r/") {
+		return v
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if have, ok := b.shared[key]; ok {
+		return have
+	}
+	b.shared[key] = v
+	return v
 }
 
 // memKV is one edge's store: its base, what it wrote since, and what it
@@ -88,45 +107,60 @@ func (kv *memKV) Update(_ context.Context, sets []shard.KV, deletes []string) er
 		}
 	}
 	for _, s := range sets {
-		kv.own[s.Key] = s.Value
+		kv.own[s.Key] = kv.base.intern(s.Key, s.Value)
 		delete(kv.gone, s.Key)
 	}
 	return nil
 }
 
+// Scan walks the shared base's keys in place, merged with this edge's own
+// (a delta's worth, copied): a copy of the base's 100k keys per scan, times
+// a thousand edges, was most of the simulator's memory. Keys deleted while
+// the scan runs are skipped.
 func (kv *memKV) Scan(ctx context.Context, prefix string, keysOnly bool, fn func(key string, value []byte) error) error {
 	kv.mu.Lock()
-	var keys []string
-	i, _ := slices.BinarySearch(kv.base.keys, prefix)
-	for ; i < len(kv.base.keys) && strings.HasPrefix(kv.base.keys[i], prefix); i++ {
-		if k := kv.base.keys[i]; !kv.gone[k] {
-			if _, mine := kv.own[k]; !mine {
-				keys = append(keys, k)
-			}
-		}
-	}
+	var own []string
 	for k := range kv.own {
 		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	vals := make([][]byte, len(keys))
-	if !keysOnly {
-		for i, k := range keys {
-			vals[i] = kv.getLocked(k)
+			own = append(own, k)
 		}
 	}
 	kv.mu.Unlock()
-	for i, k := range keys {
-		if err := fn(k, vals[i]); err != nil {
+	slices.Sort(own)
+	base := kv.base.keys
+	i, _ := slices.BinarySearch(base, prefix)
+	for j := 0; ; {
+		inBase := i < len(base) && strings.HasPrefix(base[i], prefix)
+		var k string
+		switch {
+		case inBase && (j == len(own) || base[i] < own[j]):
+			k = base[i]
+			i++
+		case j < len(own):
+			k = own[j]
+			j++
+			if inBase && base[i] == k {
+				i++
+			}
+		default:
+			return nil
+		}
+		kv.mu.Lock()
+		v := kv.getLocked(k)
+		kv.mu.Unlock()
+		if v == nil {
+			continue
+		}
+		if keysOnly {
+			v = nil
+		}
+		if err := fn(k, v); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // snapshot returns everything the store holds, for the next base.
@@ -176,15 +210,62 @@ func (t *memTarget) Activate(ctx context.Context, name string, v uint64, sets []
 	return nil
 }
 
-// byteCounter counts the payload bytes an edge's calls send and receive.
+// byteCounter counts the payload bytes an edge's calls send and receive,
+// and the calls that failed (each one the edge's group then tried on the
+// other replica). It also holds the simulator's apply gate: see applySlots.
 type byteCounter struct {
 	fleet.Caller
 	sent, recv atomic.Int64
+	fails      atomic.Int64
+	polls      atomic.Int64
+	slots      applySlots // nil: no gate (the seed edge)
+	// gate guards holding; a hedged call asks both replicas at once, and
+	// the pair must take one slot, not two.
+	gate    sync.Mutex
+	holding bool
 }
 
 func (c *byteCounter) Call(ctx context.Context, addr, name string, typ wire.Type, payload []byte) ([]byte, error) {
+	if typ == wire.TypeManifest && c.slots != nil {
+		c.gate.Lock()
+		if !c.holding {
+			select {
+			case c.slots <- struct{}{}:
+				c.holding = true
+			case <-ctx.Done():
+				c.gate.Unlock()
+				return nil, ctx.Err()
+			}
+		}
+		c.gate.Unlock()
+	}
+	if typ == wire.TypeSyncVersions {
+		c.polls.Add(1)
+	}
 	b, err := c.Caller.Call(ctx, addr, name, typ, payload)
 	c.sent.Add(int64(len(payload)))
 	c.recv.Add(int64(len(b)))
+	if err != nil { // a hedge the other replica won included
+		c.fails.Add(1)
+	}
 	return b, err
 }
+
+// release gives back the apply slot the edge took in its pass, if any.
+func (c *byteCounter) release() {
+	c.gate.Lock()
+	defer c.gate.Unlock()
+	if c.holding {
+		c.holding = false
+		<-c.slots
+	}
+}
+
+// applySlots bounds how many simulated edges apply a version at once. A
+// real edge has its own machine for the maps an apply builds over the
+// shard; a thousand of them in one process had 21 GB at once. An edge
+// takes a slot when its pass asks for a manifest (a version to fetch), so
+// idle polls never wait, and gives it back when the pass ends. The time
+// until all applied then includes the simulator's queueing; central's CPU
+// per edge, which the benchmark is about, does not depend on it.
+type applySlots chan struct{}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
@@ -102,19 +103,21 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 			stage.close()
 		}
 	}()
-	// What the node already holds: records of the versions it keeps, and
-	// records staged by an earlier, interrupted transfer.
-	held := make(map[manifest.Hash]bool, len(m.Chunks))
+	// What the node lacks: records none of the versions it keeps has. Only
+	// those are listed (a delta is small; a set of every chunk held would
+	// cost a node a map over the whole shard per version).
+	var absent manifest.Shard
 	err = eachRecord(ctx, kv, m.Chunks, 4096, func(c manifest.ChunkRef, rec []byte) error {
-		if rec != nil {
-			held[c.Hash] = true
+		if rec == nil {
+			absent.Chunks = append(absent.Chunks, c)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	missing := manifest.Missing(m, func(h manifest.Hash) bool { return held[h] || stage.has(h) })
+	// Records staged by an earlier, interrupted transfer need no fetch.
+	missing := manifest.Missing(&absent, stage.has)
 	var total int64
 	for _, c := range missing {
 		total += int64(c.Size)
@@ -143,7 +146,7 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	// That includes records staged before an earlier run was killed.
 	var sets []shard.KV
 	size := 0
-	for _, c := range manifest.Missing(m, func(h manifest.Hash) bool { return held[h] }) {
+	for _, c := range manifest.Missing(&absent, func(manifest.Hash) bool { return false }) {
 		rec, err := stage.get(c.Hash)
 		if err != nil {
 			return err
@@ -323,28 +326,36 @@ func (s *Syncer) docs(ctx context.Context, m *manifest.Shard, yield func(Doc) er
 }
 
 // gc deletes stored records no kept version lists. Failure costs only disk.
+// What is kept is a set of hashes, not of keys: a key string per chunk of
+// every kept version is what made gc the biggest allocation of a sync.
 func (s *Syncer) gc(ctx context.Context, name string, m *manifest.Shard, previous uint64) {
 	kv := s.cfg.Target.KV()
-	keep := make(map[string]bool, len(m.Chunks))
+	keep := make(map[manifest.Hash]struct{}, len(m.Chunks))
 	add := func(ms *manifest.Shard) {
 		for _, c := range ms.Chunks {
-			keep[recordKey(c.Hash)] = true
+			keep[c.Hash] = struct{}{}
 		}
 	}
 	add(m)
 	// Other synced shards' kept versions share the record space, and
 	// every kept version keeps its manifest pages (this one's included).
 	err := kv.Scan(ctx, "m/", false, func(k string, v []byte) error {
+		if k == manifestKey(name, m.Version) {
+			// Its chunks are m's; only its pages are wanted.
+			r, err := manifest.ReadRoot(v)
+			for _, p := range r.Pages {
+				keep[p.Hash] = struct{}{}
+			}
+			return err
+		}
 		ms, r, err := loadShard(ctx, kv, v)
 		if err != nil {
 			return err
 		}
-		for _, pk := range pageKeys(&r) {
-			keep[pk] = true
+		for _, p := range r.Pages {
+			keep[p.Hash] = struct{}{}
 		}
-		if k != manifestKey(name, m.Version) {
-			add(&ms)
-		}
+		add(&ms)
 		return nil
 	})
 	if err != nil {
@@ -353,9 +364,13 @@ func (s *Syncer) gc(ctx context.Context, name string, m *manifest.Shard, previou
 	}
 	var drop []string
 	err = kv.Scan(ctx, "r/", true, func(k string, _ []byte) error {
-		if !keep[k] {
-			drop = append(drop, k)
+		// A key that names no hash is no kept version's either.
+		if h, err := manifest.ParseHash(strings.TrimPrefix(k, "r/")); err == nil {
+			if _, ok := keep[h]; ok {
+				return nil
+			}
 		}
+		drop = append(drop, k)
 		return nil
 	})
 	for err == nil && len(drop) > 0 {
