@@ -218,45 +218,8 @@ func reported(t *testing.T, url, node string, v uint64) bool {
 // canary's report to B promotes the rollout A started, because reports,
 // rollout stages and the edges seen live in etcd.
 func TestStagedRolloutAcrossReplicas(t *testing.T) {
-	s := s3test.Start(t, "fleet")
-	etcd := etcdtest.Start(t)
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	ctx := context.Background()
-	tls, keys := fleetDir(t, "central", "edge-1", "edge-2"), t.TempDir()
-	if out, err := exec.Command(binary, "sync", "keygen", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sync keygen: %v\n%s", err, out)
-	}
-	central := func() *proc {
-		return startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
-			"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--sync-canary", "0.5",
-			"--sync-store", "s3://fleet/prod", "--sync-lease", etcd.URL("prod"), "--sync-lease-ttl", "3s"})
-	}
-	ingest := func(p *proc, word string) {
-		t.Helper()
-		var docs []api.Document
-		for i := range 10 {
-			docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%03d", i), Shard: "manuals", Title: fmt.Sprintf("Machine %d", i),
-				Body: fmt.Sprintf("To reset unit%d press the %s button.", i, word)})
-		}
-		if _, err := testClient(p.url).Ingest(ctx, docs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publish := func(p *proc) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", p.url, "--token", tokenOf(p.url)).CombinedOutput()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("publish: %v\n%s", err, out)
-			}
-		}
-	}
+	f := startRolloutFleet(t, "3s")
+	tls, keys, central, ingest, publish := f.tls, f.keys, f.central, f.ingest, f.publish
 	a := central()
 	ingest(a, "blue")
 	publish(a)

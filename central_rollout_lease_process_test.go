@@ -45,45 +45,8 @@ func centralStatus(t *testing.T, url string) fleet.CentralStatus {
 // version. Once A runs again it promotes the rollout from the report B
 // stored, and the other edge takes the version.
 func TestRolloutAdvancesOnlyUnderLease(t *testing.T) {
-	s := s3test.Start(t, "fleet")
-	etcd := etcdtest.Start(t)
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	ctx := context.Background()
-	tls, keys := fleetDir(t, "central", "edge-1", "edge-2"), t.TempDir()
-	if out, err := exec.Command(binary, "sync", "keygen", "--out", keys).CombinedOutput(); err != nil {
-		t.Fatalf("sync keygen: %v\n%s", err, out)
-	}
-	central := func() *proc {
-		return startProc(t, []string{"central", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
-			"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync", "--sync-canary", "0.5",
-			"--sync-store", "s3://fleet/prod", "--sync-lease", etcd.URL("prod"), "--sync-lease-ttl", "60s"})
-	}
-	ingest := func(p *proc, word string) {
-		t.Helper()
-		var docs []api.Document
-		for i := range 10 {
-			docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%03d", i), Shard: "manuals", Title: fmt.Sprintf("Machine %d", i),
-				Body: fmt.Sprintf("To reset unit%d press the %s button.", i, word)})
-		}
-		if _, err := testClient(p.url).Ingest(ctx, docs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	publish := func(p *proc) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", p.url, "--token", tokenOf(p.url)).CombinedOutput()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("publish: %v\n%s", err, out)
-			}
-		}
-	}
+	f := startRolloutFleet(t, "60s")
+	tls, keys, central, ingest, publish := f.tls, f.keys, f.central, f.ingest, f.publish
 	a := central()
 	ingest(a, "blue")
 	publish(a)
@@ -306,6 +269,67 @@ func TestModelManifestSharedAcrossReplicas(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("B does not serve the model manifest A published next")
+		}
+	}
+}
+
+// rolloutFleet is what the staged-rollout process tests share: a real
+// bucket and etcd, a fleet directory with central and two edges' identities,
+// a sync key pair, and replicas started on them.
+type rolloutFleet struct {
+	t         *testing.T
+	tls, keys string
+	etcd      *etcdtest.Server
+	leaseTTL  string
+}
+
+func startRolloutFleet(t *testing.T, leaseTTL string) *rolloutFleet {
+	t.Helper()
+	s := s3test.Start(t, "fleet")
+	f := &rolloutFleet{t: t, etcd: etcdtest.Start(t), leaseTTL: leaseTTL}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	f.tls, f.keys = fleetDir(t, "central", "edge-1", "edge-2"), t.TempDir()
+	if out, err := exec.Command(binary, "sync", "keygen", "--out", f.keys).CombinedOutput(); err != nil {
+		t.Fatalf("sync keygen: %v\n%s", err, out)
+	}
+	return f
+}
+
+// central starts one more replica on the shared bucket and lease.
+func (f *rolloutFleet) central() *proc {
+	return startProc(f.t, []string{"central", "--data", f.t.TempDir(), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+		"--tls-dir", f.tls, "--name", "central", "--sync-key", filepath.Join(f.keys, "sync.key"), "--no-sync", "--sync-canary", "0.5",
+		"--sync-store", "s3://fleet/prod", "--sync-lease", f.etcd.URL("prod"), "--sync-lease-ttl", f.leaseTTL})
+}
+
+// ingest writes ten documents into the "manuals" shard on p, each naming
+// word, so a test can tell versions apart by searching for it.
+func (f *rolloutFleet) ingest(p *proc, word string) {
+	f.t.Helper()
+	var docs []api.Document
+	for i := range 10 {
+		docs = append(docs, api.Document{ID: fmt.Sprintf("doc-%03d", i), Shard: "manuals", Title: fmt.Sprintf("Machine %d", i),
+			Body: fmt.Sprintf("To reset unit%d press the %s button.", i, word)})
+	}
+	if _, err := testClient(p.url).Ingest(context.Background(), docs); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// publish publishes "manuals" on p, retrying while p is not yet the lease
+// holder (for up to 10 s).
+func (f *rolloutFleet) publish(p *proc) {
+	f.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command(binary, "publish", "--shard", "manuals", "--node", p.url, "--token", tokenOf(p.url)).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("publish: %v\n%s", err, out)
 		}
 	}
 }

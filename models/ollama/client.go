@@ -400,14 +400,14 @@ func (c *Client) fail(ctx, callCtx context.Context, op, model string, err error)
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
-	if errors.Is(callCtx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s: no answer from %s within %s (Config.Timeout); the server is busy or the model too slow for this device: %w",
-			models.ErrUnavailable, what, c.host, c.cfg.Timeout, err)
-	}
-
 	var status api.StatusError
 	var auth api.AuthorizationError
 	switch {
+	case !errors.As(err, &status) && errors.Is(callCtx.Err(), context.DeadlineExceeded):
+		// A status the server sent says more than the deadline that
+		// passed while it was read (a loaded machine can take that long).
+		return fmt.Errorf("%w: %s: no answer from %s within %s (Config.Timeout); the server is busy or the model too slow for this device: %w",
+			models.ErrUnavailable, what, c.host, c.cfg.Timeout, err)
 	case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: %s: model %q is not on the Ollama server at %s; run 'ollama pull %s' there, or set AllowPull and call Check: %w",
 			models.ErrUnavailable, what, model, c.host, model, err)
