@@ -196,16 +196,7 @@ func checkBucketWhole(t *testing.T, s *s3test.Server, url string, want uint64) i
 // reported tells whether central at url shows node's report of version v.
 func reported(t *testing.T, url, node string, v uint64) bool {
 	t.Helper()
-	resp, err := testGet(url + "/v1/sync")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st fleet.CentralStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range st.Edges {
+	for _, a := range centralStatus(t, url).Edges {
 		if a.Node == node && a.Version == v && a.Healthy {
 			return true
 		}
@@ -219,15 +210,14 @@ func reported(t *testing.T, url, node string, v uint64) bool {
 // rollout stages and the edges seen live in etcd.
 func TestStagedRolloutAcrossReplicas(t *testing.T) {
 	f := startRolloutFleet(t, "3s")
-	tls, keys, central, ingest, publish := f.tls, f.keys, f.central, f.ingest, f.publish
+	central, ingest, publish := f.central, f.ingest, f.publish
 	a := central()
 	ingest(a, "blue")
 	publish(a)
 	b := central()
 	var edges []*proc
 	for _, name := range []string{"edge-1", "edge-2"} {
-		edges = append(edges, startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", name,
-			"--central", b.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "200ms", "--escalate-below", "0"}))
+		edges = append(edges, f.edge(name, b))
 	}
 	var v1 uint64
 	for _, e := range edges {

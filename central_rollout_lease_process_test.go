@@ -46,15 +46,14 @@ func centralStatus(t *testing.T, url string) fleet.CentralStatus {
 // stored, and the other edge takes the version.
 func TestRolloutAdvancesOnlyUnderLease(t *testing.T) {
 	f := startRolloutFleet(t, "60s")
-	tls, keys, central, ingest, publish := f.tls, f.keys, f.central, f.ingest, f.publish
+	central, ingest, publish := f.central, f.ingest, f.publish
 	a := central()
 	ingest(a, "blue")
 	publish(a)
 	b := central()
 	edges := map[string]*proc{}
 	for _, name := range []string{"edge-1", "edge-2"} {
-		edges[name] = startProc(t, []string{"serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", tls, "--name", name,
-			"--central", b.quic, "--sync-pub", filepath.Join(keys, "sync.pub"), "--sync-poll", "200ms", "--escalate-below", "0"})
+		edges[name] = f.edge(name, b)
 	}
 	var v1 uint64
 	for _, e := range edges {
@@ -332,4 +331,11 @@ func (f *rolloutFleet) publish(p *proc) {
 			f.t.Fatalf("publish: %v\n%s", err, out)
 		}
 	}
+}
+
+// edge starts the named edge syncing from replica c every 200 ms; it never
+// escalates, so what it answers is what it applied.
+func (f *rolloutFleet) edge(name string, c *proc) *proc {
+	return startProc(f.t, []string{"serve", "--data", f.t.TempDir(), "--http", "127.0.0.1:0", "--tls-dir", f.tls, "--name", name,
+		"--central", c.quic, "--sync-pub", filepath.Join(f.keys, "sync.pub"), "--sync-poll", "200ms", "--escalate-below", "0"})
 }
