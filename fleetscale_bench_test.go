@@ -191,14 +191,7 @@ func (f *scaleFleet) central(keys string) *proc {
 		}
 	})
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		if s, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(s), "\n") {
-			for _, l := range strings.Fields(string(s)) {
-				if q, ok := strings.CutPrefix(l, "quic://"); ok {
-					p.quic = q
-				} else {
-					p.url = l
-				}
-			}
+		if readReady(ready, p) {
 			registerToken(b, p.url, []string{"--data", data}, nil)
 			return p
 		}

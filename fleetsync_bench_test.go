@@ -67,14 +67,7 @@ func BenchmarkTenEdgesSync(b *testing.B) {
 	}
 	b.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if s, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(s), "\n") {
-			for _, l := range strings.Fields(string(s)) {
-				if q, ok := strings.CutPrefix(l, "quic://"); ok {
-					p.quic = q
-				} else {
-					p.url = l
-				}
-			}
+		if readReady(ready, p) {
 			registerToken(b, p.url, []string{"--data", centralData}, nil)
 			break
 		}

@@ -73,6 +73,24 @@ func startNode(t *testing.T, data string, extra ...string) *proc {
 	return startProc(t, append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--name", "child"}, extra...))
 }
 
+// readReady fills p's addresses from a node's ready file (its HTTP URL and,
+// when it listens for QUIC, a quic:// line) once the node has written it
+// whole; false while it has not.
+func readReady(path string, p *proc) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasSuffix(string(b), "\n") {
+		return false
+	}
+	for _, line := range strings.Fields(string(b)) {
+		if q, ok := strings.CutPrefix(line, "quic://"); ok {
+			p.quic = q
+		} else {
+			p.url = line
+		}
+	}
+	return true
+}
+
 // startProc runs the binary with args plus a ready file and waits for it.
 func startProc(t *testing.T, args []string) *proc {
 	t.Helper()
@@ -94,14 +112,7 @@ func startProc(t *testing.T, args []string) *proc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(ready); err == nil && strings.HasSuffix(string(b), "\n") {
-			for _, line := range strings.Fields(string(b)) {
-				if q, ok := strings.CutPrefix(line, "quic://"); ok {
-					p.quic = q
-				} else {
-					p.url = line
-				}
-			}
+		if readReady(ready, p) {
 			registerToken(t, p.url, args, p.logs)
 			return p
 		}
