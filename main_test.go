@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
+	"github.com/edgerag/edgerag/node/nodetest/toolbuild"
 )
 
 // execCommand is exec.Command; a variable so benchmarks share the helper.
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "edgerag")
-	out, err := exec.Command("go", "build", "-tags", "edgerag_testhooks", "-o", binary, ".").CombinedOutput()
+	out, err := toolbuild.Edgerag(".", binary, "edgerag_testhooks").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build edgerag: %v\n%s", err, out)
 		os.Exit(1)

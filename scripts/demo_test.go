@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgerag/edgerag/node/nodetest/toolbuild"
 )
 
 // syncBuffer collects a child's output while the test reads it.
@@ -34,8 +36,7 @@ func (s *syncBuffer) String() string {
 func buildEdgerag(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edgerag")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = ".."
+	cmd := toolbuild.Edgerag("..", bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/edgerag/edgerag/models/ollama/tinymodel"
+	"github.com/edgerag/edgerag/node/nodetest/toolbuild"
 )
 
 // Names the tiny models are installed under.
@@ -105,6 +106,9 @@ func StartEmpty(t testing.TB) *Server {
 func startOwn(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
+	if errors.Is(err, toolbuild.ErrStillBuilding) {
+		t.Fatalf("ollamatest: %v", err)
+	}
 	if err != nil {
 		t.Skipf("ollamatest: no Ollama server: %v; run 'make ollama' to build one, or set OLLAMA_HOST to a running server", err)
 	}
@@ -142,7 +146,9 @@ func startOwn(t testing.TB) *Server {
 
 // Binary returns the path of the Ollama server binary that Start runs:
 // EDGERAG_OLLAMA_BIN, or else the one scripts/ollama-server.sh caches under
-// ${EDGERAG_CACHE:-$HOME/.cache/edgerag}. It fails when there is none.
+// ${EDGERAG_CACHE:-$HOME/.cache/edgerag}, waiting for that script's build
+// when `make test` is running it in the background (node/nodetest/toolbuild).
+// It fails when there is none.
 func Binary() (string, error) {
 	if bin := os.Getenv("EDGERAG_OLLAMA_BIN"); bin != "" {
 		if err := executable(bin); err != nil {
@@ -150,19 +156,7 @@ func Binary() (string, error) {
 		}
 		return bin, nil
 	}
-	root := os.Getenv("EDGERAG_CACHE")
-	if root == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("cannot locate the build cache (set EDGERAG_CACHE or HOME): %w", err)
-		}
-		root = filepath.Join(home, ".cache", "edgerag")
-	}
-	bin := filepath.Join(root, "ollama", cacheKey, "bin", "ollama")
-	if err := executable(bin); err != nil {
-		return "", fmt.Errorf("no server binary at %s", bin)
-	}
-	return bin, nil
+	return toolbuild.Binary("ollama", cacheKey, "ollama")
 }
 
 func executable(path string) error {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/models/ollama/ollamatest"
+	"github.com/edgerag/edgerag/node/nodetest/toolbuild"
 )
 
 const question = "How do I reset the pump after a fault?"
@@ -145,8 +146,7 @@ func buildEdgerag(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "edgerag")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = root
+	cmd := toolbuild.Edgerag(root, bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -10,7 +10,7 @@ package s3test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/node/nodetest/serverproc"
+	"github.com/edgerag/edgerag/node/nodetest/toolbuild"
 	"github.com/edgerag/edgerag/sync/objstore"
 )
 
@@ -47,24 +48,13 @@ type Server struct {
 
 // Binary returns the path of the versitygw binary: EDGERAG_VERSITYGW_BIN,
 // or else the one scripts/versitygw-server.sh caches under
-// ${EDGERAG_CACHE:-$HOME/.cache/edgerag}.
+// ${EDGERAG_CACHE:-$HOME/.cache/edgerag}, waiting for that script's build
+// when `make test` is running it in the background (node/nodetest/toolbuild).
 func Binary() (string, error) {
 	if bin := os.Getenv("EDGERAG_VERSITYGW_BIN"); bin != "" {
 		return bin, nil
 	}
-	root := os.Getenv("EDGERAG_CACHE")
-	if root == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("cannot locate the build cache (set EDGERAG_CACHE or HOME): %w", err)
-		}
-		root = filepath.Join(home, ".cache", "edgerag")
-	}
-	bin := filepath.Join(root, "versitygw", cacheKey, "bin", "versitygw")
-	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("no versitygw binary at %s", bin)
-	}
-	return bin, nil
+	return toolbuild.Binary("versitygw", cacheKey, "versitygw")
 }
 
 // Start runs a gateway for t with the given buckets created, and stops it
@@ -72,6 +62,9 @@ func Binary() (string, error) {
 func Start(t testing.TB, buckets ...string) *Server {
 	t.Helper()
 	bin, err := Binary()
+	if errors.Is(err, toolbuild.ErrStillBuilding) {
+		t.Fatalf("s3test: %v", err)
+	}
 	if err != nil {
 		t.Skipf("s3test: no S3 server: %v; run 'make versitygw' (2-3 minutes, once) or set EDGERAG_VERSITYGW_BIN", err)
 	}
