@@ -89,13 +89,14 @@ func TestQualityBar(t *testing.T) {
 // squad-v1.1-dev with four edges over real QUIC: end-to-end nDCG@10 at least
 // 98% of central alone while at least 80% of home questions stay local. The
 // race detector makes the full 10,570 questions slow, so the test takes the
-// first 2,500; BENCHMARKS.md has the full run.
+// first 1,000 (~200 of them asked away from home: the shares' margins over
+// the bars are several standard errors); BENCHMARKS.md has the full run.
 func TestFleetBar(t *testing.T) {
 	dir := filepath.Join(evalset.SharedDir(), "squad-v1.1-dev")
 	if _, err := os.Stat(filepath.Join(dir, "corpus.jsonl")); evalset.SharedDir() == "" || err != nil {
 		t.Skip("squad-v1.1-dev not found beside the repository (../shared/eval) nor in EDGERAG_EVAL_DIR")
 	}
-	rep, _, err := evalrun.Fleet(context.Background(), dir, evalrun.FleetOptions{Edges: 4, BM25: lexical.DefaultParams(), EscalateBelow: route.DefaultThresholds().MinConfidence, Limit: 2500, Seed: 1})
+	rep, _, err := evalrun.Fleet(context.Background(), dir, evalrun.FleetOptions{Edges: 4, BM25: lexical.DefaultParams(), EscalateBelow: route.DefaultThresholds().MinConfidence, Limit: 1000, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
