@@ -113,9 +113,9 @@ func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.
 		l.load.enter()
 		defer l.load.exit()
 		if rs := l.replicas.Load(); rs != nil {
-			return queryrpc.HandleScoped(ctx, peer, req, rs.answerer(n, peer), l.scope(ctx, l.cfg))
+			return queryrpc.HandleScoped(ctx, peer, req, l.learnProbes(peer, rs.answerer(n, peer)), l.scope(ctx, l.cfg))
 		}
-		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(ctx, l.cfg))
+		return queryrpc.HandleScoped(ctx, peer, req, l.learnProbes(peer, n.QueryLocal), l.scope(ctx, l.cfg))
 	case wire.TypeShardList:
 		if a := l.gossip.Load(); a != nil {
 			return a.LocalShardList()

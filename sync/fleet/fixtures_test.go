@@ -189,6 +189,9 @@ func (e *edge) newSyncer() {
 		Target: fleetnode.Target(e.n), StageDir: e.stageDir, BatchBytes: e.batch,
 		Hook:       func(p string) error { return e.callHook(p) },
 		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
+		AnswerProbe: func(ctx context.Context, shard, question string) ([]string, bool, error) {
+			return e.n.AnswerProbe(ctx, shard, question)
+		},
 	})
 	if err != nil {
 		e.t.Fatal(err)
