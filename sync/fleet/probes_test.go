@@ -162,3 +162,26 @@ func TestLearnProbe(t *testing.T) {
 		t.Fatalf("probe set after learning: %+v %v", set, err)
 	}
 }
+
+// TestEscalationBecomesAProbe: a question an edge escalates, which central
+// answers surely from a published shard, joins that shard's probe set
+// with central's documents as the trusted answer.
+func TestEscalationBecomesAProbe(t *testing.T) {
+	ctx := context.Background()
+	p := nodetest.StartFleet(t)
+	c := startCentral(t, p)
+	c.ingest(t, rangeInts(0, 10), "blue")
+	c.publish(t)
+	e := p.StartEdge(t, "edge-x", c.addr, nil) // holds nothing: it escalates
+	resp, err := e.Node().Query(ctx, api.QueryRequest{Question: "How do I reset unit3?"})
+	if err != nil || resp.Route != "central" || resp.Abstained {
+		t.Fatalf("escalation: %+v %v", resp, err)
+	}
+	set, err := c.pub.ProbeSet(shardName)
+	if err != nil || len(set.Probes) != 1 {
+		t.Fatalf("probe set after central answered at confidence %.2f: %+v %v", resp.Confidence, set, err)
+	}
+	if pr := set.Probes[0]; pr.Question != "How do I reset unit3?" || pr.Source != probes.FromEscalation || pr.Docs[0] != "doc-0003" {
+		t.Errorf("learnt probe %+v", pr)
+	}
+}
