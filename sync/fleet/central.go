@@ -595,6 +595,9 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 			p.progMu.Unlock()
 			return []byte("{}"), nil
 		}
+		if err := checkQuality(r.Quality, r.Version); err != nil {
+			return nil, badRequest("report: %v", err)
+		}
 		a := Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, Quality: r.Quality, At: p.cfg.Now().UTC()}
 		p.progMu.Lock()
 		delete(p.progress, peer.Name+"/"+r.Shard) // the transfer ended, one way or the other

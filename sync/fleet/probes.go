@@ -297,3 +297,21 @@ func (s *Syncer) probeAfter(ctx context.Context, name string, version uint64, ru
 	s.update(name, func(st *ShardStatus) { st.Probes = q })
 	return q
 }
+
+// checkQuality refuses probe figures no canary could have measured: counts
+// below zero or above the probes asked, or figures for another version
+// than the one reported.
+func checkQuality(q *rollout.CanaryQuality, version uint64) error {
+	if q == nil {
+		return nil
+	}
+	if q.Next.Version != version {
+		return fmt.Errorf("probe figures for version %d sent with a report of version %d", q.Next.Version, version)
+	}
+	for _, f := range []rollout.Quality{q.Previous, q.Next} {
+		if f.Probes < 0 || f.Agreed < 0 || f.Abstained < 0 || f.Agreed > f.Probes || f.Abstained > f.Probes {
+			return fmt.Errorf("probe figures %+v do not add up: agreed and abstained must be between 0 and the probes asked", f)
+		}
+	}
+	return nil
+}
