@@ -175,6 +175,11 @@ func (p *Publisher) serveProbes(name string) ([]byte, error) {
 // whose figures do not pass yet, while the shard has enough probes to
 // judge, so that Advance promotes only on health and quality together.
 // A shard with too few probes rolls out on health alone, as before.
+//
+// A canary that reported the new version healthy but without figures that
+// pass (it runs an older edgerag, held no previous version to measure, or
+// answered too few probes) holds the rollout in its canary stage, with the
+// reason saying so in 'sync status', until an operator promotes or halts it.
 func (p *Publisher) gate(st rollout.State, reports map[string]rollout.Report, quality map[string]rollout.CanaryQuality) (rollout.State, bool, error) {
 	m := p.cfg.ProbeMargins.WithDefaults()
 	if next, halted := st.GateCanaries(quality, m); halted {
@@ -184,18 +189,26 @@ func (p *Publisher) gate(st rollout.State, reports map[string]rollout.Report, qu
 	if err != nil || len(set.Probes) < m.MinProbes {
 		return st, false, err
 	}
+	var held []string
 	for _, c := range st.Canaries {
 		r, ok := reports[c]
-		if !ok || !r.Healthy {
-			continue // unhealthy halts it whatever the probes say
+		if !ok || !r.Healthy || r.Version < st.To {
+			continue // not there yet; or unhealthy, which halts it whatever the probes say
 		}
 		if q, ok := quality[c]; !ok || q.Next.Version != st.To {
+			held = append(held, c+" (no probe figures)")
 			delete(reports, c)
-		} else if v, _ := rollout.Gate(q, m); v != rollout.GatePass {
+		} else if v, why := rollout.Gate(q, m); v != rollout.GatePass {
+			held = append(held, c+" ("+why+")")
 			delete(reports, c)
 		}
 	}
-	return st, false, nil
+	if len(held) == 0 {
+		return st, false, nil
+	}
+	next := st
+	next.Reason = fmt.Sprintf("waiting for probe-set figures that pass from %s; promote or halt by hand if they cannot come", strings.Join(held, ", "))
+	return next, next.Reason != st.Reason, nil
 }
 
 // qualitySummary is the figures of the canaries that passed, for the

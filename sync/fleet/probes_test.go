@@ -185,3 +185,37 @@ func TestEscalationBecomesAProbe(t *testing.T) {
 		t.Errorf("learnt probe %+v", pr)
 	}
 }
+
+// TestRolloutWaitsForProbeFigures: while the shard has a probe set, a
+// canary that reports the new version healthy but sends no figures (an
+// older edge) does not promote the rollout; the reason says what it waits
+// for, and the operator may still promote by hand.
+func TestRolloutWaitsForProbeFigures(t *testing.T) {
+	ctx := context.Background()
+	p := nodetest.StartFleet(t)
+	c := startCentralWith(t, p, func(cfg *agent.Config) { cfg.Sync.Canary = 1 })
+	c.ingest(t, rangeInts(0, 10), "blue")
+	c.publish(t)
+	e := startEdge(t, p, c, "edge-old")
+	e.noProbes = true
+	e.newSyncer()
+	if err := e.s.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.addProbes(t, rangeInts(0, 6))
+	c.ingest(t, []int{1}, "orange")
+	v2 := c.publish(t)
+	if err := e.s.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := c.pubStatus(t)
+	if len(st.Rollouts) != 1 || st.Rollouts[0].Stage != "canary" || !strings.Contains(st.Rollouts[0].Reason, "edge-old (no probe figures)") {
+		t.Fatalf("a canary without figures: %+v; want the rollout waiting, saying why", st.Rollouts)
+	}
+	if a := ackOf(st, "edge-old"); a.Version != v2.Version || !a.Healthy {
+		t.Fatalf("the canary's report: %+v", a)
+	}
+	if next, err := c.pub.SetRollout(ctx, shardName, "promote", ""); err != nil || next.Stage != "promoted" {
+		t.Fatalf("promote by hand: %+v %v", next, err)
+	}
+}

@@ -93,10 +93,15 @@ func (p *Publisher) advance(shardName string, a *Ack) (shard.KV, bool, error) {
 	if err != nil {
 		return shard.KV{}, false, err
 	}
-	if !changed {
-		next, changed = st.Advance(reports)
-		if next.Stage == rollout.StagePromoted {
-			next.Reason += qualitySummary(st, quality, p.cfg.ProbeMargins.WithDefaults())
+	if next.Stage == rollout.StageCanary {
+		// Not halted by the probes (at most a new reason why it waits):
+		// health decides, on the reports the gate let through.
+		promoted, moved := next.Advance(reports)
+		if moved {
+			next, changed = promoted, true
+			if next.Stage == rollout.StagePromoted {
+				next.Reason += qualitySummary(st, quality, p.cfg.ProbeMargins.WithDefaults())
+			}
 		}
 	}
 	if !changed {
