@@ -255,21 +255,27 @@ const probeTimeout = 20 * time.Second
 func (s *Syncer) runProbes(ctx context.Context, name string, version uint64, set probes.Set) rollout.Quality {
 	start := time.Now()
 	var t probes.Tally
+	failed := 0
 	for _, pr := range set.Probes {
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		docs, abstained, err := s.cfg.AnswerProbe(pctx, name, pr.Question)
 		cancel()
 		if err != nil {
+			// Left out, not counted as an abstention: a node too busy for
+			// one probe says nothing about the version, and the shares
+			// stay comparable. A version that fails every probe leaves
+			// too few answered for the gate, which then holds the
+			// rollout rather than promote it.
+			failed++
 			if ctx.Err() != nil {
 				break
 			}
-			// Not answered is not agreed: it counts as an abstention.
-			docs, abstained = nil, true
+			continue
 		}
 		t.Add(pr, docs, abstained)
 	}
 	s.log.Info("fleet sync: probe set answered", "shard", name, "version", version, "probes", t.Probes,
-		"agreed", t.Agreed, "abstained", t.Abstained, "ms", time.Since(start).Milliseconds())
+		"agreed", t.Agreed, "abstained", t.Abstained, "failed", failed, "ms", time.Since(start).Milliseconds())
 	return rollout.Quality{Version: version, Probes: t.Probes, Agreed: t.Agreed, Abstained: t.Abstained}
 }
 
