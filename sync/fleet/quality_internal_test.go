@@ -1,8 +1,13 @@
 package fleet
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/edgerag/edgerag/sync/probes"
 	"github.com/edgerag/edgerag/sync/rollout"
 )
 
@@ -25,5 +30,39 @@ func TestCheckQuality(t *testing.T) {
 		if err := checkQuality(tc.q, 4); (err == nil) != tc.ok {
 			t.Errorf("%s: %v, want ok %v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+// TestRunProbesLeavesOutFailures: a probe the node fails to answer is not
+// counted; answered ones count as agreed or abstained by central's
+// documents.
+func TestRunProbesLeavesOutFailures(t *testing.T) {
+	answers := map[string]struct {
+		docs      []string
+		abstained bool
+		err       error
+	}{
+		"agrees":   {docs: []string{"d1"}},
+		"differs":  {docs: []string{"x"}},
+		"abstains": {abstained: true},
+		"busy":     {err: errors.New("overloaded")},
+	}
+	s := &Syncer{log: slog.New(slog.DiscardHandler), cfg: SyncerConfig{
+		AnswerProbe: func(_ context.Context, _, q string) ([]string, bool, error) {
+			a := answers[q]
+			return a.docs, a.abstained, a.err
+		}}}
+	var set probes.Set
+	for _, q := range []string{"agrees", "differs", "abstains", "busy"} {
+		p, err := probes.New(q, []string{"d1"}, probes.FromOperator, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Probes = append(set.Probes, p)
+	}
+	got := s.runProbes(context.Background(), "m", 7, set)
+	want := rollout.Quality{Version: 7, Probes: 3, Agreed: 1, Abstained: 1}
+	if got != want {
+		t.Errorf("figures %+v, want %+v", got, want)
 	}
 }
