@@ -27,11 +27,17 @@ import (
 // node's CPU goes to refusals, so a refusal must cost a small fraction of
 // an answer. The client is a raw keep-alive connection writing prebuilt
 // request bytes, so that cpu-ns/op is mostly the server's.
+//
+// The floor is the same client against the cheapest server there is: one
+// read and one write of a fixed 429 per request, no HTTP at all. What the
+// refusal costs above the floor is the node's own work; the floor itself
+// (system calls and goroutine wake-ups) is what any refusal of a request
+// sent on its own costs on this machine.
 func BenchmarkQueryVsRefusal(b *testing.B) {
 	a, token := startLoaded(b)
 	req := queryBytes(token)
-	run := func(b *testing.B, want int) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(a.URL(), "http://"))
+	run := func(b *testing.B, want int, addr string) {
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,11 +65,46 @@ func BenchmarkQueryVsRefusal(b *testing.B) {
 		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
-	b.Run("answered", func(b *testing.B) { run(b, 200) })
+	node := strings.TrimPrefix(a.URL(), "http://")
+	b.Run("answered", func(b *testing.B) { run(b, 200, node) })
 	b.Run("refused", func(b *testing.B) {
 		defer fillRetrieval(b, a)()
-		run(b, 429)
+		run(b, 429, node)
 	})
+	b.Run("floor", func(b *testing.B) { run(b, 429, floorServer(b)) })
+}
+
+// floorServer answers every read on a connection with a fixed 429 and
+// returns its address.
+func floorServer(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	const body = `{"error":{"code":"overloaded","message":"busy"}}`
+	resp := []byte("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write(resp); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // TestRefusalComesAfterAuth: with the retrieval gate full, a query without
