@@ -205,12 +205,15 @@ func fillRetrieval(tb testing.TB, a *agent.Agent) func() {
 	}
 	fill, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range st.Slots + st.Queue {
+	for i := range st.Slots + st.Queue + st.Reserve {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Each filler a client of its own, so that the reserve for
+			// clients holding no place is taken too.
+			ctx := admission.WithClient(fill, fmt.Sprint("filler-", i))
 			for fill.Err() == nil {
-				rel, err := a.Node().Admit(fill, admission.Retrieval)
+				rel, err := a.Node().Admit(ctx, admission.Retrieval)
 				if err == nil {
 					<-fill.Done()
 					rel()
@@ -279,7 +282,8 @@ func readResponse(b testing.TB, br *bufio.Reader) int {
 // keep-alive connections, far beyond what it answers, refuses the excess
 // with 429, Retry-After and the JSON error shape (most of it below
 // net/http), and a normal client asking now and then keeps getting answers
-// or, at worst, the same well-formed refusal — never a timeout.
+// (the admission gates keep a reserve for clients holding no place) or, at
+// worst, the same well-formed refusal — never a timeout.
 func TestFloodKeepsQueriesAnswered(t *testing.T) {
 	a, token := startLoaded(t)
 	addr := strings.TrimPrefix(a.URL(), "http://")
@@ -345,6 +349,7 @@ func TestFloodKeepsQueriesAnswered(t *testing.T) {
 		if problem != "" {
 			t.Fatalf("normal client: %s", problem)
 		}
+
 		normal[status]++
 	}
 	close(stop)
@@ -356,8 +361,11 @@ func TestFloodKeepsQueriesAnswered(t *testing.T) {
 	if flood[429] == 0 {
 		t.Fatal("the flood was never refused: it did not saturate the node")
 	}
-	if normal[200] == 0 {
-		t.Fatal("the normal client got no answer during the flood")
+	// The gate's reserve is for clients holding no place: the flood is
+	// refused at the bound, the normal client gets in (91-93 % answered on
+	// the shared 2-core VM; 15 % before the reserve).
+	if asked := normal[200] + normal[429]; normal[200]*2 < asked {
+		t.Fatalf("the normal client got %d answers of %d queries during the flood, want at least half", normal[200], asked)
 	}
 }
 

@@ -20,14 +20,14 @@ import (
 // request whose credential allows a query is refused here; one without
 // a credential, or with a bad one, goes through net/http to the guard,
 // which answers 401 or 403 and audits it, under overload too.
-func fastShed(g *auth.Guard, n *node.Node) func(method, target, authorization []byte) *api.Prebuilt {
+func fastShed(g *auth.Guard, n *node.Node) func(method, target, authorization []byte, client string) *api.Prebuilt {
 	need := auth.Required(http.MethodPost, "/v1/query")
 	var creds credCache
-	return func(method, target, authorization []byte) *api.Prebuilt {
+	return func(method, target, authorization []byte, client string) *api.Prebuilt {
 		if string(method) != http.MethodPost || string(target) != "/v1/query" || !creds.mayQuery(g, need, authorization) {
 			return nil
 		}
-		p, _ := n.ShedEarly(admission.Retrieval).(*api.Prebuilt)
+		p, _ := n.ShedEarly(admission.Retrieval, client).(*api.Prebuilt)
 		return p
 	}
 }

@@ -68,6 +68,7 @@ const refusalWriteTimeout = 10 * time.Second
 type fastConn struct {
 	net.Conn
 	srv     *Server
+	client  string
 	once    sync.Once
 	release func()
 
@@ -167,7 +168,7 @@ func (c *fastConn) next() (hold bool, err error) {
 	}
 	total := h.size + h.body
 	if h.fast && total <= len(c.buf) {
-		if p := c.srv.Shed(h.method, h.target, h.auth); p != nil {
+		if p := c.srv.Shed(h.method, h.target, h.auth, c.client); p != nil {
 			for c.w-c.r < total {
 				if err := c.fill(); err != nil {
 					return false, err

@@ -133,7 +133,7 @@ func shedServer(t *testing.T, l Limits, shedding *atomic.Bool, handled *atomic.I
 		}
 	})
 	srv := NewServer(h, l)
-	srv.Shed = func(method, target, auth []byte) *Prebuilt {
+	srv.Shed = func(method, target, auth []byte, _ string) *Prebuilt {
 		if shedding.Load() && string(auth) == "Bearer good" {
 			return refusal
 		}

@@ -89,12 +89,12 @@ type Server struct {
 	// Shed, when set (before Serve), is asked about each request the
 	// connection fast path can answer by itself: a plain keep-alive
 	// HTTP/1.1 request, read whole, on a connection with no other request
-	// in hand. It returns the refusal to send instead of serving the
-	// request, or nil to serve it as usual. It is called for many requests
+	// in hand; client is the connection's, as ClientOf names it. It
+	// returns the refusal to send instead of serving the request, or nil to serve it as usual. It is called for many requests
 	// and must cost little when it returns nil; it must keep every rule
 	// the handler applies before such a refusal (the credential first),
 	// and must not keep the slices, which point into a connection buffer.
-	Shed func(method, target, authorization []byte) *Prebuilt
+	Shed func(method, target, authorization []byte, client string) *Prebuilt
 
 	limits      Limits
 	refused     atomic.Int64
@@ -215,7 +215,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.open++
 			l.byClient[client]++
 			l.mu.Unlock()
-			fc := &fastConn{Conn: c, srv: l.srv, release: func() { l.release(client) }}
+			fc := &fastConn{Conn: c, srv: l.srv, client: client, release: func() { l.release(client) }}
 			fc.raw.Store(l.srv.Shed == nil)
 			return fc, nil
 		}
@@ -251,9 +251,15 @@ func clientKey(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
 	}
-	host, _, err := net.SplitHostPort(a.String())
+	return ClientOf(a.String())
+}
+
+// ClientOf names the client of a remote address ("host:port"): its host,
+// as the connection limits and the admission gates' fairness count it.
+func ClientOf(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		return a.String()
+		return remote
 	}
 	return host
 }
