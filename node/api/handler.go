@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgerag/edgerag/node/admission"
 )
 
 type ctxKey struct{}
@@ -97,7 +99,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
+	ctx := admission.WithClient(WithRequestID(r.Context(), id), ClientOf(r.RemoteAddr))
+	h.serveMux(rec, r.WithContext(ctx))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelWarn
@@ -236,7 +239,7 @@ func (h *Handler) shedEarly(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if err := es.ShedEarly("retrieval"); err != nil {
+	if err := es.ShedEarly("retrieval", ClientOf(r.RemoteAddr)); err != nil {
 		WriteError(w, err)
 		return true
 	}

@@ -202,7 +202,7 @@ type shedding struct {
 	err error
 }
 
-func (s shedding) ShedEarly(string) error { return s.err }
+func (s shedding) ShedEarly(string, string) error { return s.err }
 
 type unreadBody struct{ t *testing.T }
 
