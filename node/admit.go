@@ -20,7 +20,7 @@ func (n *Node) Admit(ctx context.Context, class string) (func(), error) {
 	if !n.Ready() {
 		return nil, &Error{kind: ErrNotReady.(kind), msg: "the node is still loading its index", retryAfter: time.Second}
 	}
-	release, err := n.adm.Acquire(ctx, class)
+	release, err := n.adm.Acquire(admission.WithClient(ctx, api.ClientFrom(ctx)), class)
 	if err != nil {
 		return nil, n.refusal(err)
 	}

@@ -17,11 +17,23 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/edgerag/edgerag/node/admission"
 )
 
 type ctxKey struct{}
+
+type clientCtxKey struct{}
+
+// WithClient returns ctx naming the client a request comes from (ClientOf
+// its remote address), so that the service can be fair between clients.
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientCtxKey{}, client)
+}
+
+// ClientFrom returns the client WithClient named in ctx, or "".
+func ClientFrom(ctx context.Context) string {
+	c, _ := ctx.Value(clientCtxKey{}).(string)
+	return c
+}
 
 // WithRequestID returns a context carrying the request id, which every hop
 // (edge, peer, central) logs so one query can be followed across nodes.
@@ -99,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	ctx := admission.WithClient(WithRequestID(r.Context(), id), ClientOf(r.RemoteAddr))
+	ctx := WithClient(WithRequestID(r.Context(), id), ClientOf(r.RemoteAddr))
 	h.serveMux(rec, r.WithContext(ctx))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
