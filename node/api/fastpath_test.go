@@ -3,7 +3,6 @@ package api
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -139,18 +138,7 @@ func shedServer(t *testing.T, l Limits, shedding *atomic.Bool, handled *atomic.I
 		}
 		return nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		_ = srv.Close()
-	})
-	return srv, ln.Addr().String()
+	return srv, serveLoopback(t, srv)
 }
 
 func rawQuery(auth string, extra string) string {
