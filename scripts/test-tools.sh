@@ -11,7 +11,10 @@
 #   scripts/test-tools.sh wait             # block until both are built (or say which failed)
 #
 # make test starts the S3 gateway's pure-Go build first, so that it uses the
-# CPU that apt-get leaves idle while it downloads and unpacks.
+# CPU that apt-get leaves idle while it downloads and unpacks, and starts the
+# Go tests without waiting for either build: a test that needs a server
+# waits for the build's lock (node/nodetest/toolbuild), and make test calls
+# `wait` after the tests only to say which build failed.
 #
 # Each build script holds a lock while it builds, so `wait` simply runs it
 # again: it blocks until the background build is done, then takes the
@@ -49,7 +52,7 @@ start)
 		# of BENCHMARKS.md, "make test on a fresh machine".
 		if kill -0 "$pid" 2>/dev/null && [[ -z $(find "$said" -mmin -60 2>/dev/null) ]]; then
 			: >"$said"
-			echo "make test: building Ollama and the S3 gateway for the integration tests in the background (progress in $cache_root/build-*.log); a first make test takes about 20 minutes on a 2-core machine (builds ~10, tests ~10), longer on a busy one; later runs 5-11"
+			echo "make test: building Ollama and the S3 gateway for the integration tests in the background, beside the tests (progress in $cache_root/build-*.log); a first make test takes about 15 minutes on a 2-core machine, longer on a busy one; later runs 5-11"
 		fi
 	done
 	;;
@@ -57,7 +60,7 @@ wait)
 	rm -f "$said"
 	for t in "${tools[@]}"; do
 		if ! scripts/"$t"-server.sh >/dev/null; then
-			echo "make test: $t could not be built (see above and $cache_root/build-$t.log); the tests that need it will skip"
+			echo "make test: $t could not be built (see above and $cache_root/build-$t.log); the tests that need it skipped"
 		fi
 	done
 	;;

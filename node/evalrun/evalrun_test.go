@@ -19,7 +19,13 @@ import (
 // Ollama server: eval waits for every chunk's vector and reports hybrid
 // retrieval and the model. (Random weights: the figures say nothing of
 // quality, only that the dense path took part.)
+//
+// It is the package's one parallel test so that it runs after the others:
+// on a fresh machine make test builds the Ollama server beside the tests,
+// and ollamatest.Start waits for that build — the quality bars need no
+// server and should not wait with it.
 func TestEvalHybrid(t *testing.T) {
+	t.Parallel()
 	srv := ollamatest.Start(t)
 	dir := t.TempDir()
 	files := map[string]string{
