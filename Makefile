@@ -42,14 +42,17 @@ test: ## every test, with the race detector (builds the Ollama server and the ve
 	@scripts/test-tools.sh start ollama
 	@$(MAKE) --no-print-directory -j2 vet build
 	@side=$$(mktemp); \
-	nice -n 19 $(MAKE) --no-print-directory test-side >"$$side" 2>&1 & pid=$$!; \
+	nice -n 19 $(TEST_SIDE) >"$$side" 2>&1 & pid=$$!; \
 	echo '$(GO) test -race -timeout 25m ./...'; \
 	$(GO) test -race -timeout 25m ./...; rc=$$?; \
 	scripts/test-tools.sh wait; \
 	wait $$pid; src=$$?; cat "$$side"; rm -f "$$side"; \
 	[ $$rc = 0 ] && [ $$src = 0 ]
 
-# test-side is the part of make test that runs beside go test.
+# test-side is the part of make test that runs beside go test. It is named
+# through a variable so that `make -n test` (which runs every recipe line
+# naming $$(MAKE) literally) prints the tests instead of running them.
+TEST_SIDE = $(MAKE) --no-print-directory test-side
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
 	@$(MAKE) --no-print-directory install-test
