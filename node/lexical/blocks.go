@@ -196,7 +196,7 @@ func (ix *Index) freeze() error {
 	// returns its memory once nothing can reach it.
 	runtime.AddCleanup(nf, func(m *mapping) { m.free() }, nf.mem)
 	ix.fz = nf
-	ix.frozenSlots = uint32(len(ix.slots))
+	ix.frozenSlots = uint32(ix.slotCount())
 	ix.tail, ix.tailMaxTF, ix.tailPostings = nil, nil, 0
 	ix.tailMinLen = math.MaxUint32
 	return nil

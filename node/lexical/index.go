@@ -55,10 +55,19 @@ func (p posting) tf() uint32   { return uint32(p) & 0xff }
 // lists on the heap for the slots added since. The tail is frozen into a
 // new set of blocks when it grows past a share of the frozen part, so the
 // heap holds a bounded slice of the postings however large the shard.
+//
+// The slot table is a set of parallel arrays rather than a slice of Slot:
+// at a million chunks a Slot with its own document-id string costs 48 bytes
+// a slot and a pointer the collector scans, these 28 and none. A document's
+// chunks take consecutive slots (Add appends them together), so a document
+// is a range, not a list.
 type Index struct {
-	slots    []Slot
-	lens     []uint32            // slot → length, apart from slots so the scoring loop stays in cache
-	docs     map[string][]uint32 // document id → its live slots
+	ids      []shard.ChunkID     // slot → chunk id
+	pos      []uint32            // slot → position in its document
+	lens     []uint32            // slot → length
+	owner    []uint32            // slot → its document's number + 1; 0 once removed
+	names    []string            // document number → id ("" once removed)
+	docs     map[string]docRange // document id → its live slots
 	df       []uint32            // term id → live chunks containing it
 	live     int                 // live slots
 	dead     int                 // slots removed but still in posting lists
@@ -73,6 +82,17 @@ type Index struct {
 	tailPostings int
 }
 
+// docRange is a document's slots, first to first+n-1, and its number.
+type docRange struct{ first, n, num uint32 }
+
+func (r docRange) slots() []uint32 {
+	out := make([]uint32, r.n)
+	for i := range out {
+		out[i] = r.first + uint32(i)
+	}
+	return out
+}
+
 // Tail sizes that trigger a freeze: at least minTail postings, so small
 // shards do not re-encode on every batch, at most maxTail (32 MB of heap),
 // and otherwise a quarter of the frozen postings, so re-encoding costs a
@@ -83,7 +103,7 @@ const (
 )
 
 // New returns an empty index.
-func New() *Index { return &Index{docs: make(map[string][]uint32), tailMinLen: math.MaxUint32} }
+func New() *Index { return &Index{docs: make(map[string]docRange), tailMinLen: math.MaxUint32} }
 
 // SetArena makes the index put its frozen postings in memory from a; call
 // it before adding chunks. Without it they go on the heap.
@@ -120,7 +140,19 @@ func (ix *Index) DF(term uint32) uint32 {
 }
 
 // Slot returns the description of slot i.
-func (ix *Index) Slot(i uint32) Slot { return ix.slots[i] }
+func (ix *Index) Slot(i uint32) Slot {
+	s := Slot{ID: ix.ids[i], Position: int(ix.pos[i]), Length: ix.lens[i], dead: ix.owner[i] == 0}
+	if !s.dead {
+		s.DocID = ix.names[ix.owner[i]-1]
+	}
+	return s
+}
+
+// slotCount is the number of slots, live or removed.
+func (ix *Index) slotCount() int { return len(ix.ids) }
+
+// removed reports whether slot i was removed.
+func (ix *Index) removed(i uint32) bool { return ix.owner[i] == 0 }
 
 // HasDoc reports whether the document has chunks in the index.
 func (ix *Index) HasDoc(docID string) bool { _, ok := ix.docs[docID]; return ok }
@@ -138,13 +170,19 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 	if _, ok := ix.docs[docID]; ok {
 		return fmt.Errorf("index add %q: document already indexed", docID)
 	}
-	if len(ix.slots)+len(chunks) > MaxSlots {
+	if ix.slotCount()+len(chunks) > MaxSlots {
 		return fmt.Errorf("index add %q: shard would exceed %d chunks; split it into more shards", docID, MaxSlots)
 	}
-	slots := make([]uint32, 0, len(chunks))
+	if len(ix.names) >= math.MaxUint32-1 {
+		return fmt.Errorf("index add %q: too many documents added since the last rebuild", docID)
+	}
+	r := docRange{first: uint32(ix.slotCount()), n: uint32(len(chunks)), num: uint32(len(ix.names))}
+	ix.names = append(ix.names, docID)
 	for _, c := range chunks {
-		s := uint32(len(ix.slots))
-		ix.slots = append(ix.slots, Slot{DocID: docID, ID: c.ID, Position: c.Position, Length: c.Length})
+		s := uint32(ix.slotCount())
+		ix.ids = append(ix.ids, c.ID)
+		ix.pos = append(ix.pos, uint32(c.Position))
+		ix.owner = append(ix.owner, r.num+1)
 		ix.lens = append(ix.lens, c.Length)
 		for _, tf := range c.Terms {
 			ix.grow(tf.Term)
@@ -163,9 +201,8 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 		ix.tailMinLen = min(ix.tailMinLen, c.Length)
 		ix.totalLen += uint64(c.Length)
 		ix.live++
-		slots = append(slots, s)
 	}
-	ix.docs[docID] = slots
+	ix.docs[docID] = r
 	frozen := 0
 	if ix.fz != nil {
 		frozen = ix.fz.postings
@@ -179,12 +216,18 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 }
 
 // DocSlots returns the slots of a document's chunks, in document order.
-func (ix *Index) DocSlots(docID string) []uint32 { return ix.docs[docID] }
+func (ix *Index) DocSlots(docID string) []uint32 {
+	r, ok := ix.docs[docID]
+	if !ok {
+		return nil
+	}
+	return r.slots()
+}
 
 // EachLive calls fn for every chunk that can be found, in slot order.
 func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
-	for i, s := range ix.slots {
-		if !s.dead && !fn(uint32(i), s) {
+	for i := range uint32(ix.slotCount()) {
+		if !ix.removed(i) && !fn(i, ix.Slot(i)) {
 			return
 		}
 	}
@@ -195,14 +238,16 @@ func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
 // them), so document frequencies stay exact. Its postings stay in place,
 // skipped at search time, until a rebuild.
 func (ix *Index) Remove(docID string, chunks []Chunk) []uint32 {
-	slots, ok := ix.docs[docID]
+	r, ok := ix.docs[docID]
 	if !ok {
 		return nil
 	}
 	delete(ix.docs, docID)
+	ix.names[r.num] = ""
+	slots := r.slots()
 	for _, s := range slots {
-		ix.slots[s].dead = true
-		ix.totalLen -= uint64(ix.slots[s].Length)
+		ix.owner[s] = 0
+		ix.totalLen -= uint64(ix.lens[s])
 		ix.live--
 		ix.dead++
 	}
@@ -275,8 +320,11 @@ func IDF(n, df uint64) float64 {
 // stay where they are; Freeze reports why.
 func (ix *Index) Compact() {
 	_ = ix.Freeze()
-	ix.slots = slices.Clip(ix.slots)
+	ix.ids = slices.Clip(ix.ids)
+	ix.pos = slices.Clip(ix.pos)
 	ix.lens = slices.Clip(ix.lens)
+	ix.owner = slices.Clip(ix.owner)
+	ix.names = slices.Clip(ix.names)
 }
 
 // Freeze encodes the heap tail, with the postings frozen before, into one

@@ -146,7 +146,7 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		if d == exhausted {
 			break
 		}
-		if ix.slots[d].dead || (allow != nil && !allow(d)) {
+		if ix.owner[d] == 0 || (allow != nil && !allow(d)) {
 			for _, c := range order[ess:] {
 				if c.doc == d {
 					c.next()

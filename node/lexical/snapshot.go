@@ -47,28 +47,29 @@ func (ix *Index) WriteSnapshot(w io.Writer, version, stamp uint64) error {
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var docs []byte
-	for id, slots := range ix.docs {
+	for id, r := range ix.docs {
 		docs = binary.AppendUvarint(docs, uint64(len(id)))
 		docs = append(docs, id...)
-		docs = binary.AppendUvarint(docs, uint64(len(slots)))
-		for _, s := range slots {
-			docs = binary.AppendUvarint(docs, uint64(s))
+		docs = binary.AppendUvarint(docs, uint64(r.n))
+		for i := range r.n {
+			docs = binary.AppendUvarint(docs, uint64(r.first+i))
 		}
 	}
-	off := uint64(snapHeaderSize + len(ix.slots)*snapSlotSize + len(docs) + 4*len(ix.df))
+	nSlots := ix.slotCount()
+	off := uint64(snapHeaderSize + nSlots*snapSlotSize + len(docs) + 4*len(ix.df))
 	pad := (8 - off%8) % 8
 	off += pad
 	h := make([]byte, snapHeaderSize)
 	copy(h, snapMagic)
-	for i, v := range []uint64{version, uint64(ix.live), ix.totalLen, uint64(len(ix.slots)), uint64(len(ix.docs)), uint64(len(ix.df)), off, stamp} {
+	for i, v := range []uint64{version, uint64(ix.live), ix.totalLen, uint64(nSlots), uint64(len(ix.docs)), uint64(len(ix.df)), off, stamp} {
 		binary.LittleEndian.PutUint64(h[8+8*i:], v)
 	}
 	bw.Write(h)
 	var rec [snapSlotSize]byte
-	for _, s := range ix.slots {
-		copy(rec[:], s.ID[:])
-		binary.LittleEndian.PutUint32(rec[16:], uint32(s.Position))
-		binary.LittleEndian.PutUint32(rec[20:], s.Length)
+	for i := range nSlots {
+		copy(rec[:], ix.ids[i][:])
+		binary.LittleEndian.PutUint32(rec[16:], ix.pos[i])
+		binary.LittleEndian.PutUint32(rec[20:], ix.lens[i])
 		bw.Write(rec[:])
 	}
 	var b4 [4]byte
@@ -118,19 +119,17 @@ func OpenSnapshot(b []byte, arena Arena, release func()) (*Index, error) {
 		return bad("sections overlap")
 	}
 	ix := &Index{
-		slots: make([]Slot, nSlots), lens: make([]uint32, nSlots),
-		docs: make(map[string][]uint32, nDocs), df: make([]uint32, nTerms),
+		ids: make([]shard.ChunkID, nSlots), pos: make([]uint32, nSlots), lens: make([]uint32, nSlots),
+		owner: make([]uint32, nSlots), names: make([]string, 0, nDocs),
+		docs: make(map[string]docRange, nDocs), df: make([]uint32, nTerms),
 		live: int(live), dead: int(nSlots - live), totalLen: totalLen,
 		arena: arena, tailMinLen: math.MaxUint32, frozenSlots: uint32(nSlots),
 	}
-	for i := range ix.slots {
+	for i := range ix.ids {
 		r := b[snapHeaderSize+i*snapSlotSize:]
-		s := &ix.slots[i]
-		copy(s.ID[:], r[:len(shard.ChunkID{})])
-		s.Position = int(binary.LittleEndian.Uint32(r[16:]))
-		s.Length = binary.LittleEndian.Uint32(r[20:])
-		s.dead = true
-		ix.lens[i] = s.Length
+		copy(ix.ids[i][:], r[:len(shard.ChunkID{})])
+		ix.pos[i] = binary.LittleEndian.Uint32(r[16:])
+		ix.lens[i] = binary.LittleEndian.Uint32(r[20:])
 	}
 	dfb := b[slotsEnd : slotsEnd+4*nTerms]
 	for i := range ix.df {
@@ -158,17 +157,24 @@ func OpenSnapshot(b []byte, arena Arena, release func()) (*Index, error) {
 		if n > nSlots {
 			return bad("document table")
 		}
-		slots := make([]uint32, n)
-		for j := range slots {
+		// A document's slots are consecutive (Add appends them together).
+		r := docRange{n: uint32(n), num: uint32(len(ix.names))}
+		for j := range n {
 			s := next()
-			if s >= nSlots || !ix.slots[s].dead {
+			if j == 0 {
+				r.first = uint32(s)
+			}
+			if s >= nSlots || s != uint64(r.first)+j || ix.owner[s] != 0 {
 				return bad("document table")
 			}
-			slots[j] = uint32(s)
-			ix.slots[s].DocID, ix.slots[s].dead = id, false
+			ix.owner[s] = r.num + 1
 		}
-		seen += len(slots)
-		ix.docs[id] = slots
+		if _, dup := ix.docs[id]; dup {
+			return bad("document table")
+		}
+		ix.names = append(ix.names, id)
+		seen += int(n)
+		ix.docs[id] = r
 	}
 	if uint64(seen) != live {
 		return bad("live count")

@@ -378,7 +378,7 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 		}
 		for i, c := range d.Vectors {
 			if s.refs[c.ID]+delta[c.ID] <= 0 {
-				if err := txn.Set(textKey(c.ID), []byte(d.Texts[i])); err != nil {
+				if err := txn.Set(textKey(c.ID), encodeText(d.Texts[i])); err != nil {
 					return Result{}, s.txnErr(err)
 				}
 			}
