@@ -92,6 +92,15 @@ func export(args []string) error {
 	}
 	defer cf.Close()
 	w := bufio.NewWriterSize(cf, 1<<20)
+	// The chunk texts too, one a line (newlines as spaces, same bytes), for
+	// a peer to store as document data: an engine that answers with
+	// passages keeps them, as edgerag does.
+	tf, err := os.Create(filepath.Join(*out, "texts.txt"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	tw := bufio.NewWriterSize(tf, 1<<20)
 	syn := corpus(*n)
 	rng := rand.New(rand.NewPCG(7, 7))
 	every := max(1, syn.Docs/nQuestions)
@@ -107,6 +116,7 @@ func export(args []string) error {
 			terms := append(slices.Clone(title), an.Terms(p.Heading)...)
 			terms = an.AppendTerms(terms, p.Text)
 			fmt.Fprintln(w, strings.Join(terms, " "))
+			fmt.Fprintln(tw, strings.ReplaceAll(p.Text, "\n", " "))
 			count++
 		}
 		if count/4%every == 0 && len(questions) < nQuestions {
@@ -118,6 +128,9 @@ func export(args []string) error {
 		return err
 	}
 	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
 	var qs, qt strings.Builder
@@ -158,6 +171,8 @@ func ingest(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
+	anon := watchAnon()
+	defer anon.stop()
 	nd, err := node.New(node.Config{DataDir: *data, DisableScreening: !*screen})
 	if err != nil {
 		return err
@@ -219,7 +234,7 @@ func ingest(args []string) error {
 		"step": "ingest", "engine": map[bool]string{false: "edgerag", true: "edgerag+screen"}[*screen], "chunks": chunks,
 		"wall_s": wall.Seconds(), "cpu_s": cpu.Seconds(),
 		"chunks_per_s": float64(chunks) / wall.Seconds(), "chunks_per_cpu_s": float64(chunks) / cpu.Seconds(),
-		"peak_rss_mb": peakRSS(), "disk_mb": diskMB(*data),
+		"peak_rss_mb": peakRSS(), "peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
 }
 
@@ -231,6 +246,7 @@ func query(args []string) error {
 	qfile := fl.String("questions", "", "questions, one a line")
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
 	prof := fl.String("open-cpuprofile", "", "write a CPU profile of opening the node here")
+	heap := fl.String("heapprofile", "", "write a heap profile here after the questions")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
@@ -250,6 +266,8 @@ func query(args []string) error {
 	}
 	questions := strings.Split(strings.TrimSpace(string(raw)), "\n")
 	ctx := context.Background()
+	anon := watchAnon()
+	defer anon.stop()
 	cpu0, t0 := cpuTime(), time.Now()
 	nd, err := node.New(node.Config{DataDir: *data})
 	if err != nil {
@@ -295,6 +313,16 @@ func query(args []string) error {
 		}
 	}
 	st := procStatus()
+	if *heap != "" {
+		f, err := os.Create(*heap)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+	}
 	return emit(map[string]any{
 		"step": "query", "engine": "edgerag", "questions": len(questions),
 		"open_wall_ms": ms(openWall), "open_cpu_ms": ms(openCPU),
@@ -302,7 +330,7 @@ func query(args []string) error {
 		"cpu_p50_ms": ms(pct(cpu, 50)), "cpu_p99_ms": ms(pct(cpu, 99)),
 		"http_p50_ms": ms(pct(hw, 50)), "http_p99_ms": ms(pct(hw, 99)),
 		"rss_mb": st["VmRSS"], "rss_anon_mb": st["RssAnon"], "rss_file_mb": st["RssFile"],
-		"disk_mb": diskMB(*data),
+		"peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
 }
 
@@ -342,6 +370,44 @@ func peakRSS() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Maxrss) / 1024
+}
+
+// anonWatch samples the process's anonymous resident memory: ru_maxrss
+// also counts the pages of memory-mapped files (Badger's tables, the
+// postings), which are page cache the kernel reclaims under pressure.
+type anonWatch struct {
+	done chan struct{}
+	peak chan float64
+}
+
+func watchAnon() *anonWatch {
+	w := &anonWatch{done: make(chan struct{}), peak: make(chan float64, 1)}
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		peak := 0.0
+		for {
+			peak = max(peak, procStatus()["RssAnon"])
+			select {
+			case <-w.done:
+				w.peak <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the sampling and returns the peak in MB; later calls return 0.
+func (w *anonWatch) stop() float64 {
+	select {
+	case <-w.done:
+		return 0
+	default:
+	}
+	close(w.done)
+	return <-w.peak
 }
 
 // procStatus returns /proc/self/status's memory lines in MB.
