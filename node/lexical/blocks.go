@@ -123,6 +123,7 @@ func (f *frozen) decodeBlock(b int, first uint32, slots *[blockSize]uint32, tfs 
 // allocation and drops the tail. Two passes: the first sizes the output so
 // the encoding never holds a second copy on the heap.
 func (ix *Index) freeze() error {
+	ix.own() // the old postings' memory may be the snapshot the slot columns are in
 	nTerms := max(len(ix.tail), 0)
 	if ix.fz != nil {
 		nTerms = max(nTerms, ix.fz.terms)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/edgerag/edgerag/node/shard"
 )
@@ -67,11 +68,17 @@ type Index struct {
 	lens     []uint32            // slot → length
 	owner    []uint32            // slot → its document's number + 1; 0 once removed
 	names    []string            // document number → id ("" once removed)
-	docs     map[string]docRange // document id → its live slots
-	df       []uint32            // term id → live chunks containing it
-	live     int                 // live slots
-	dead     int                 // slots removed but still in posting lists
-	totalLen uint64              // sum of live slot lengths
+	docs     map[string]docRange // document id → its live slots; see docMap
+	docCount int                 // live documents
+	// snap, while set, is the document table of the snapshot the index was
+	// opened from, and ids, pos, lens and owner are that snapshot's memory
+	// (read-only): see own. docs is built from it on first use.
+	snap     *snapDocs
+	docsOnce sync.Once
+	df       []uint32 // term id → live chunks containing it
+	live     int      // live slots
+	dead     int      // slots removed but still in posting lists
+	totalLen uint64   // sum of live slot lengths
 
 	arena        Arena
 	fz           *frozen
@@ -122,7 +129,7 @@ func (ix *Index) Postings() (frozen, tail int) {
 func (ix *Index) Live() int { return ix.live }
 
 // Docs returns the number of documents that have chunks in the index.
-func (ix *Index) Docs() int { return len(ix.docs) }
+func (ix *Index) Docs() int { return ix.docCount }
 
 // Dead returns the number of removed chunks still taking space; the node
 // rebuilds the index when they pile up.
@@ -143,9 +150,58 @@ func (ix *Index) DF(term uint32) uint32 {
 func (ix *Index) Slot(i uint32) Slot {
 	s := Slot{ID: ix.ids[i], Position: int(ix.pos[i]), Length: ix.lens[i], dead: ix.owner[i] == 0}
 	if !s.dead {
-		s.DocID = ix.names[ix.owner[i]-1]
+		s.DocID = ix.name(ix.owner[i] - 1)
 	}
 	return s
+}
+
+// name returns the id of document number num ("" for none).
+func (ix *Index) name(num uint32) string {
+	if ix.snap != nil {
+		if num >= ix.snap.len() {
+			return ""
+		}
+		_, id := ix.snap.get(num)
+		return id
+	}
+	if int(num) >= len(ix.names) {
+		return ""
+	}
+	return ix.names[num]
+}
+
+// docMap returns the document map, building it from the snapshot's table
+// the first time. Searches, which hold only the node's read lock, may get
+// here together; the Once makes that safe.
+func (ix *Index) docMap() map[string]docRange {
+	ix.docsOnce.Do(func() {
+		if ix.snap == nil {
+			return
+		}
+		ix.docs = make(map[string]docRange, ix.snap.len())
+		for k := range ix.snap.len() {
+			r, id := ix.snap.get(k)
+			ix.docs[id] = r
+		}
+	})
+	return ix.docs
+}
+
+// own moves what the index uses of its snapshot's memory onto the heap,
+// before the index first changes: the snapshot is mapped read-only, and is
+// unmapped when a freeze replaces its postings.
+func (ix *Index) own() {
+	if ix.snap == nil {
+		return
+	}
+	ix.docMap()
+	ix.names = make([]string, ix.snap.len())
+	for k := range ix.names {
+		_, ix.names[k] = ix.snap.get(uint32(k))
+	}
+	ix.ids, ix.pos = slices.Clone(ix.ids), slices.Clone(ix.pos)
+	ix.lens, ix.owner = slices.Clone(ix.lens), slices.Clone(ix.owner)
+	ix.snap = nil
 }
 
 // slotCount is the number of slots, live or removed.
@@ -155,11 +211,11 @@ func (ix *Index) slotCount() int { return len(ix.ids) }
 func (ix *Index) removed(i uint32) bool { return ix.owner[i] == 0 }
 
 // HasDoc reports whether the document has chunks in the index.
-func (ix *Index) HasDoc(docID string) bool { _, ok := ix.docs[docID]; return ok }
+func (ix *Index) HasDoc(docID string) bool { _, ok := ix.docMap()[docID]; return ok }
 
 // DocIDs calls fn for every document id, in no particular order.
 func (ix *Index) DocIDs(fn func(string)) {
-	for id := range ix.docs {
+	for id := range ix.docMap() {
 		fn(id)
 	}
 }
@@ -167,6 +223,7 @@ func (ix *Index) DocIDs(fn func(string)) {
 // Add indexes the chunks of a document. The document must not be in the index
 // already: replace it with Remove first.
 func (ix *Index) Add(docID string, chunks []Chunk) error {
+	ix.own()
 	if _, ok := ix.docs[docID]; ok {
 		return fmt.Errorf("index add %q: document already indexed", docID)
 	}
@@ -203,6 +260,7 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 		ix.live++
 	}
 	ix.docs[docID] = r
+	ix.docCount++
 	frozen := 0
 	if ix.fz != nil {
 		frozen = ix.fz.postings
@@ -217,7 +275,7 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 
 // DocSlots returns the slots of a document's chunks, in document order.
 func (ix *Index) DocSlots(docID string) []uint32 {
-	r, ok := ix.docs[docID]
+	r, ok := ix.docMap()[docID]
 	if !ok {
 		return nil
 	}
@@ -238,11 +296,13 @@ func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
 // them), so document frequencies stay exact. Its postings stay in place,
 // skipped at search time, until a rebuild.
 func (ix *Index) Remove(docID string, chunks []Chunk) []uint32 {
+	ix.own()
 	r, ok := ix.docs[docID]
 	if !ok {
 		return nil
 	}
 	delete(ix.docs, docID)
+	ix.docCount--
 	ix.names[r.num] = ""
 	slots := r.slots()
 	for _, s := range slots {
