@@ -247,6 +247,7 @@ func query(args []string) error {
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
 	prof := fl.String("open-cpuprofile", "", "write a CPU profile of opening the node here")
 	heap := fl.String("heapprofile", "", "write a heap profile here after the questions")
+	qprof := fl.String("cpuprofile", "", "write a CPU profile of the in-process questions here")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
@@ -289,6 +290,15 @@ func query(args []string) error {
 			return err
 		}
 	}
+	if *qprof != "" {
+		f, err := os.Create(*qprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	var wall, cpu []time.Duration
 	for _, q := range questions {
 		c0, w0 := threadCPU(), time.Now()
@@ -298,6 +308,9 @@ func query(args []string) error {
 		wall, cpu = append(wall, time.Since(w0)), append(cpu, threadCPU()-c0)
 	}
 	runtime.UnlockOSThread()
+	if *qprof != "" {
+		pprof.StopCPUProfile()
+	}
 
 	srv := httptest.NewServer(api.NewHandler(nd, nil))
 	defer srv.Close()
