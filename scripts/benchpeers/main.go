@@ -281,14 +281,9 @@ func query(args []string) error {
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
 	}
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopOpen, err := cpuProfile(*prof)
+	if err != nil {
+		return err
 	}
 	raw, err := os.ReadFile(*qfile)
 	if err != nil {
@@ -307,9 +302,7 @@ func query(args []string) error {
 		return err
 	}
 	openWall, openCPU := time.Since(t0), cpuTime()-cpu0
-	if *prof != "" {
-		pprof.StopCPUProfile()
-	}
+	stopOpen()
 	defer nd.Close()
 
 	// In process, on one locked thread so its CPU clock is the query's.
@@ -319,14 +312,9 @@ func query(args []string) error {
 			return err
 		}
 	}
-	if *qprof != "" {
-		f, err := os.Create(*qprof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopQuestions, err := cpuProfile(*qprof)
+	if err != nil {
+		return err
 	}
 	var wall, cpu []time.Duration
 	for _, q := range questions {
@@ -337,9 +325,7 @@ func query(args []string) error {
 		wall, cpu = append(wall, time.Since(w0)), append(cpu, threadCPU()-c0)
 	}
 	runtime.UnlockOSThread()
-	if *qprof != "" {
-		pprof.StopCPUProfile()
-	}
+	stopQuestions()
 
 	srv := httptest.NewServer(api.NewHandler(nd, nil))
 	defer srv.Close()
@@ -355,15 +341,8 @@ func query(args []string) error {
 		}
 	}
 	st := procStatus()
-	if *heap != "" {
-		f, err := os.Create(*heap)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			return err
-		}
+	if err := heapProfile(*heap); err != nil {
+		return err
 	}
 	return emit(map[string]any{
 		"step": "query", "engine": "edgerag", "questions": len(questions),
@@ -374,6 +353,36 @@ func query(args []string) error {
 		"rss_mb": st["VmRSS"], "rss_anon_mb": st["RssAnon"], "rss_file_mb": st["RssFile"],
 		"peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
+}
+
+// cpuProfile starts a CPU profile written to path (none when path is
+// empty) and returns what stops it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// heapProfile writes a heap profile to path, if one is given.
+func heapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
