@@ -160,6 +160,7 @@ func ingest(args []string) error {
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
 	prof := fl.String("cpuprofile", "", "write a CPU profile of the ingest here")
 	screen := fl.Bool("screen", false, "run the trust screen at ingest (the peers have none)")
+	heap := fl.String("heapprofile", "", "write a heap profile here when the last batch is in, before closing")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
@@ -230,6 +231,9 @@ func ingest(args []string) error {
 	case err := <-errc:
 		return err
 	default:
+	}
+	if err := heapProfile(*heap); err != nil {
+		return err
 	}
 	if err := nd.Close(); err != nil {
 		return err
