@@ -260,7 +260,7 @@ func iterateKeys(ctx context.Context, txn *badger.Txn, prefix string, fn func(k 
 func eachItem(ctx context.Context, txn *badger.Txn, prefix string, fn func(*badger.Item) error) error {
 	o := badger.DefaultIteratorOptions
 	o.Prefix = []byte(prefix)
-	o.PrefetchValues = false // values are inline; prefetching only copies them
+	o.PrefetchValues = false // a value is read in the callback that wants it; keys-only scans want none
 	it := txn.NewIterator(o)
 	defer it.Close()
 	n := 0
