@@ -32,6 +32,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"docs", "get"}, "ID"}, {[]string{"docs", "delete"}, "ID"},
 		{[]string{"backup"}, "FILE"}, {[]string{"restore"}, "--data DIR FILE"},
 		{[]string{"flagged"}, "release SHARD DOC"},
+		{[]string{"probes"}, "probes <command>"}, {[]string{"probes", "add"}, "--shard NAME"},
 	} {
 		for _, h := range []string{"--help", "-h"} {
 			var out, errb bytes.Buffer

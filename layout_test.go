@@ -60,7 +60,7 @@ func listPackages(t *testing.T) map[string]listedPackage {
 // the module it depends on may import these.
 var (
 	pureCore = []string{"node/route", "models/confidence", "node/fusion", "sync/manifest", "sync/rollout",
-		"sync/wire", "sync/assign", "node/shard", "node/analysis", "node/chunk", "node/vector", "node/trust"}
+		"sync/wire", "sync/assign", "sync/probes", "node/shard", "node/analysis", "node/chunk", "node/vector", "node/trust"}
 	ioImports = []string{"os", "os/exec", "syscall", "net", "net/http", "github.com/dgraph-io/badger",
 		"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "github.com/quic-go/quic-go"}
 )

@@ -54,6 +54,7 @@ func commands() []struct {
 		{"restore", "restore --data DIR FILE: a backup into a new data directory", runRestore},
 		{"shard", "shard rollback: return a synced shard to its previous version", runShard},
 		{"models", "models rollback: an edge's models back to the previous manifest; models history: central's model manifests", runModels},
+		{"probes", "probes add|list|remove: central's probe sets, which gate staged rollouts on answer quality (admin)", runProbes},
 		{"sync", "sync keygen: central's signing key; sync now: sync at once; sync status: progress per shard; sync promote|halt: a staged rollout", runSync},
 		{"fleet", "list the members of a node's gossip pool", runFleet},
 		{"keys", "keys generate|list|rotate: the gossip keyring", runKeys},
@@ -176,6 +177,13 @@ Commands:
   now [--node URL]                                  an edge asks central for new versions at once
   status [--node URL] [--json]                      an edge's progress per shard, or central's view of the fleet
   promote|halt --shard NAME|--models [--node URL] [--reason TEXT]   a staged rollout (of a shard or the model manifest), by hand
+`,
+	"probes": `Usage: edgerag probes <command>
+
+Commands:
+  add --shard NAME [--node URL] QUESTION        central answers QUESTION from the shard; its answer becomes a trusted probe
+  list [--shard NAME] [--node URL] [--json]     the probe sets canaries answer before a staged rollout goes on
+  remove --shard NAME [--node URL] ID|QUESTION  drop a probe
 `,
 	"keys": `Usage: edgerag keys <command>
 

@@ -20,7 +20,7 @@ func (n *Node) Admit(ctx context.Context, class string) (func(), error) {
 	if !n.Ready() {
 		return nil, &Error{kind: ErrNotReady.(kind), msg: "the node is still loading its index", retryAfter: time.Second}
 	}
-	release, err := n.adm.Acquire(ctx, class)
+	release, err := n.adm.Acquire(admission.WithClient(ctx, api.ClientFrom(ctx)), class)
 	if err != nil {
 		return nil, n.refusal(err)
 	}
@@ -28,10 +28,11 @@ func (n *Node) Admit(ctx context.Context, class string) (func(), error) {
 }
 
 // ShedEarly implements api.EarlyShedder: with every retrieval slot and
-// queue place taken, and nowhere else to send a query, it is refused before
-// its body is read. At 10× load most of the CPU a refusal costs is the
-// request's parsing; this skips what can be skipped.
-func (n *Node) ShedEarly(class string) error {
+// queue place taken (for client: see admission.WithClient), and nowhere
+// else to send a query, it is refused before its body is read. At 10× load
+// most of the CPU a refusal costs is the request's parsing; this skips
+// what can be skipped.
+func (n *Node) ShedEarly(class, client string) error {
 	if class != admission.Retrieval || n.cfg.Remote != nil || n.cfg.Peers != nil {
 		return nil
 	}
@@ -39,7 +40,7 @@ func (n *Node) ShedEarly(class string) error {
 	if g == nil {
 		return nil
 	}
-	full, wait := g.FullFor()
+	full, wait := g.FullFor(client)
 	if !full {
 		return nil
 	}

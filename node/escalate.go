@@ -46,10 +46,14 @@ const (
 // runCentralProbe finds out when central is back, so that no user query is
 // the one that waits on a dead central to learn it: queries go to central
 // only while its circuit is closed, and once a cooldown has passed after a
-// failure this loop sends the one probe the breaker admits.
+// failure this loop sends the one probe the breaker admits. While the
+// circuit is closed it also watches the connection (watchCentral), so that
+// a central that dies while no query is in flight opens the circuit
+// before the next query, not by costing it its timeout.
 func (n *Node) runCentralProbe(ctx context.Context) {
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
+	var w centralWatch
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,18 +61,15 @@ func (n *Node) runCentralProbe(ctx context.Context) {
 		case <-t.C:
 		}
 		now := n.cfg.Now()
+		if n.breaker.State(now) == route.StateClosed {
+			n.watchCentral(ctx, &w, now)
+			continue
+		}
+		w = centralWatch{}
 		if n.breaker.State(now) != route.StateHalfOpen || !n.breaker.Allow(now) {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		var err error
-		if p, ok := n.cfg.Remote.(CentralProber); ok {
-			err = p.ProbeCentral(pctx)
-		} else {
-			_, err = n.cfg.Remote.AskCentral(pctx, api.QueryRequest{Question: "edgerag central probe", K: 1})
-		}
-		cancel()
-		switch {
+		switch err := n.probeCentral(ctx); {
 		case err == nil:
 			n.breaker.Success(n.cfg.Now())
 			n.log.InfoContext(ctx, "central is answering again")
@@ -76,6 +77,65 @@ func (n *Node) runCentralProbe(ctx context.Context) {
 			n.breaker.Failure(n.cfg.Now())
 		}
 	}
+}
+
+// probeCentral pings central (or asks a one-passage question when the
+// Remote cannot ping), within probeTimeout.
+func (n *Node) probeCentral(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if p, ok := n.cfg.Remote.(CentralProber); ok {
+		return p.ProbeCentral(pctx)
+	}
+	_, err := n.cfg.Remote.AskCentral(pctx, api.QueryRequest{Question: "edgerag central probe", K: 1})
+	return err
+}
+
+// centralWatch is what watchCentral last saw of the connection to central.
+type centralWatch struct {
+	open    bool      // a connection was open
+	heard   uint64    // packets received on it
+	heardAt time.Time // when that count last grew
+}
+
+// watchCentral reads the QUIC connection's own signals while the circuit
+// is closed: a connection that closed (central shut down, or its idle
+// timeout ran out), or one still open that has heard nothing for
+// CentralQuiet although keep-alives go out every second (central killed:
+// a live peer's QUIC stack acknowledges them however busy it is), makes
+// central suspect. A suspect central gets one ping at once (through every
+// replica the Remote knows); if that fails too, the circuit opens as after
+// a failed escalation, so the next query answers locally at once, labelled
+// degraded, instead of waiting for a dead central.
+func (n *Node) watchCentral(ctx context.Context, w *centralWatch, now time.Time) {
+	live, ok := n.cfg.Remote.(CentralLiveness)
+	if !ok {
+		return
+	}
+	heard, open := live.CentralHeard()
+	suspect := ""
+	switch {
+	case open && (!w.open || heard != w.heard):
+		w.heard, w.heardAt = heard, now
+	case open && now.Sub(w.heardAt) >= n.cfg.CentralQuiet:
+		suspect = "the connection to central heard nothing for " + now.Sub(w.heardAt).Round(time.Millisecond).String()
+		w.heardAt = now // one ping per quiet period
+	case !open && w.open:
+		suspect = "the connection to central closed"
+	}
+	w.open = open
+	if suspect == "" {
+		return
+	}
+	err := n.probeCentral(ctx)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if h, open := live.CentralHeard(); open && h > heard {
+		return // it heard something meanwhile: slow, not gone
+	}
+	n.breaker.Failure(n.cfg.Now())
+	n.log.WarnContext(ctx, "central is not answering: escalations stop until a probe gets through", "why", suspect, "err", err)
 }
 
 // Reasons the node adds to route's when an escalation does not work out.

@@ -94,6 +94,11 @@ type Config struct {
 	// defaults 1 and 30 s.
 	CentralFailures int
 	CentralCooldown time.Duration
+	// CentralQuiet is how long an open connection to central may hear
+	// nothing before central is pinged, and the circuit opened if that
+	// fails too (watchCentral); default 3 s, three of the keep-alives an
+	// edge's client sends (node/agent).
+	CentralQuiet time.Duration
 	// Recalibration bounds how an edge recalibrates its confidence from
 	// central's answers to its escalations (confidence.Online); zero:
 	// confidence.DefaultOnlineOptions(). NoRecalibration keeps the model's
@@ -180,6 +185,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CentralCooldown == 0 {
 		c.CentralCooldown = 30 * time.Second
+	}
+	if c.CentralQuiet <= 0 {
+		c.CentralQuiet = 3 * time.Second
 	}
 	if c.GCInterval == 0 {
 		c.GCInterval = 10 * time.Minute

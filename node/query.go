@@ -680,7 +680,7 @@ func (n *Node) generate(ctx context.Context, gm models.Generator, question strin
 		return models.Answer{}, confidence.Generation{}, first, fmt.Errorf("%w: generation model is down; retrying after the cooldown", models.ErrUnavailable)
 	}
 	releaseRetrieval()
-	release, err := n.adm.Acquire(ctx, admission.Generation)
+	release, err := n.adm.Acquire(admission.WithClient(ctx, api.ClientFrom(ctx)), admission.Generation)
 	if err != nil {
 		if r, ok := admission.IsRefusal(err); ok {
 			n.metrics.Shed.WithLabelValues(r.Class, r.Reason).Inc()

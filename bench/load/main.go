@@ -15,6 +15,11 @@
 // overload are measured in the same placement and the generator's CPU,
 // which it reports, does not come out of the node's.
 //
+// With -perf DIR (and an unstripped -bin, perf on the machine) it records a
+// perf profile of the node per run: the split of the node's CPU between
+// answers, refusals and the runtime, which unlike goodput as a share of
+// capacity does not move with the CPU share a busy machine leaves the node.
+//
 // It lives behind a build tag so that 'go test ./...' and 'go vet ./...'
 // never build it by accident; run it with make bench-load.
 package main
@@ -52,6 +57,7 @@ func main() {
 	timeout := flag.Duration("client-timeout", 5*time.Second, "a client gives up after this long")
 	nodeCPUs := flag.String("node-cpus", "", "CPUs the node runs on (taskset list); default: the second half of the CPUs when there are 2 or more, \"-\": not pinned")
 	genCPUs := flag.String("gen-cpus", "", "CPUs the generator runs on; default: the first half")
+	perfDir := flag.String("perf", "", "directory for a perf profile of the node per run (run1: normal, run2: queries, run3: mixed); needs perf and an unstripped -bin")
 	flag.Parse()
 	if *nodeCPUs == "" && *genCPUs == "" && runtime.NumCPU() >= 2 {
 		half := runtime.NumCPU() / 2
@@ -72,7 +78,7 @@ func main() {
 		// The runtime sized itself for every CPU; one P per CPU left.
 		runtime.GOMAXPROCS(countCPUs(*genCPUs))
 	}
-	if err := run(*bin, *dataset, *dur, *factor, *memLimit, *timeout, *nodeCPUs, *genCPUs); err != nil {
+	if err := run(*bin, *dataset, *dur, *factor, *memLimit, *timeout, *nodeCPUs, *genCPUs, *perfDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-load:", err)
 		os.Exit(1)
 	}
@@ -166,6 +172,11 @@ type loader struct {
 	addr    string
 	src     *source
 	timeout time.Duration
+	// perfDir, when set, receives a perf profile of the node per run
+	// (perf record -g): where the node's CPU went, which unlike goodput
+	// does not depend on the share of the CPU the machine leaves it.
+	perfDir string
+	runs    int
 }
 
 func (l *loader) do(c *conn, kind string) result {
@@ -291,6 +302,8 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 			}
 		}
 	}()
+	l.runs++
+	stopPerf := l.perf(c.cmd.Process.Pid, fmt.Sprintf("run%d", l.runs))
 	gen0, node0, t0 := cpuOf(0), cpuOf(c.cmd.Process.Pid), time.Now()
 	for kind, rate := range rates {
 		wg.Add(1)
@@ -307,6 +320,7 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 	wall := time.Since(t0).Seconds()
 	p.genCores = (cpuOf(0) - gen0).Seconds() / wall
 	p.nodeCores = (cpuOf(c.cmd.Process.Pid) - node0).Seconds() / wall
+	stopPerf()
 	close(out)
 	<-done
 	close(stop)
@@ -314,6 +328,26 @@ func (l *loader) overload(c *child, name string, rates map[string]float64, d tim
 	time.Sleep(5 * time.Second)
 	p.goroutines5 = c.goroutines()
 	return p
+}
+
+// perf starts perf record on the node, if asked for, and returns what
+// stops it.
+func (l *loader) perf(pid int, name string) func() {
+	if l.perfDir == "" {
+		return func() {}
+	}
+	out := filepath.Join(l.perfDir, name+".data")
+	cmd := exec.Command("perf", "record", "-q", "-F", "997", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-load: perf:", err)
+		return func() {}
+	}
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		fmt.Fprintf(os.Stderr, "bench-load: perf profile of the node: %s\n", out)
+	}
 }
 
 // workersFor is the client's connections per kind: together below the
@@ -354,7 +388,7 @@ func countCPUs(list string) int {
 	return max(n, 1)
 }
 
-func run(bin, dataset string, dur time.Duration, factor float64, memLimit string, timeout time.Duration, nodeCPUs, genCPUs string) error {
+func run(bin, dataset string, dur time.Duration, factor float64, memLimit string, timeout time.Duration, nodeCPUs, genCPUs, perfDir string) error {
 	ds, err := evalset.Open(dataset)
 	if err != nil {
 		return err
@@ -398,7 +432,7 @@ func run(bin, dataset string, dur time.Duration, factor float64, memLimit string
 		b, _ := json.Marshal(api.QueryRequest{Question: q.Text, K: 5})
 		src.queries = append(src.queries, request("/v1/query", c.token, string(b)))
 	}
-	l := &loader{addr: strings.TrimPrefix(c.url, "http://"), src: src, timeout: timeout}
+	l := &loader{addr: strings.TrimPrefix(c.url, "http://"), src: src, timeout: timeout, perfDir: perfDir}
 	placement := "not pinned: node and generator share every CPU"
 	if nodeCPUs != "" || genCPUs != "" {
 		placement = fmt.Sprintf("node pinned to CPU %s, generator to CPU %s", nodeCPUs, genCPUs)

@@ -11,6 +11,14 @@
 // wait at the service time measured so far, so it shrinks when work becomes
 // slow and grows when it is fast. A request whose deadline falls before its
 // estimated start is refused at once instead of waiting into a timeout.
+//
+// Fairness between clients: a flood from one client fills the queue as
+// fast as places free up, and a client asking now and then would find it
+// full nearly every time. So the queue keeps a reserve (Config.Reserve)
+// that only a client holding no place in the gate may take: the flood is
+// refused at the ordinary bound, the occasional client still gets in. A
+// request's client is what WithClient put in its context (the API server
+// uses the client's address, as for its connection limits).
 package admission
 
 import (
@@ -36,6 +44,23 @@ type Config struct {
 	MinQueue, MaxQueue int
 	// InitialService is the service time assumed before any is measured.
 	InitialService time.Duration
+	// Reserve is how many queue places beyond the bound only a client
+	// holding no place may take; 0 means Slots, at least 2.
+	Reserve int
+}
+
+type clientKey struct{}
+
+// WithClient returns ctx naming the client a request comes from, for the
+// gates' fairness; "" (the default) is no client in particular.
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+// ClientFrom returns the client WithClient named, or "".
+func ClientFrom(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
 }
 
 // Refusal is returned when a request may not start. It says how long the
@@ -68,6 +93,7 @@ type Gate struct {
 	service  float64 // EWMA of service time, seconds
 	admitted uint64
 	refused  map[string]uint64
+	holding  map[string]int // places (running or waiting) per named client
 }
 
 // New returns a gate. Slots below 1 are raised to 1.
@@ -80,8 +106,11 @@ func New(cfg Config) *Gate {
 	if cfg.InitialService <= 0 {
 		cfg.InitialService = time.Millisecond
 	}
+	if cfg.Reserve <= 0 {
+		cfg.Reserve = max(cfg.Slots, 2)
+	}
 	return &Gate{cfg: cfg, slots: make(chan struct{}, cfg.Slots), now: time.Now,
-		service: cfg.InitialService.Seconds(), refused: make(map[string]uint64)}
+		service: cfg.InitialService.Seconds(), refused: make(map[string]uint64), holding: make(map[string]int)}
 }
 
 // Stats is a gate's state, for metrics and the status page.
@@ -91,6 +120,7 @@ type Stats struct {
 	Running  int     `json:"running"`
 	Waiting  int     `json:"waiting"`
 	Queue    int     `json:"queue"`      // current queue bound
+	Reserve  int     `json:"reserve"`    // places beyond it for clients holding none
 	Service  float64 `json:"service_ms"` // measured service time
 	Admitted uint64  `json:"admitted"`
 	Refused  uint64  `json:"refused"`
@@ -105,7 +135,7 @@ func (g *Gate) Stats() Stats {
 		refused += n
 	}
 	return Stats{Class: g.cfg.Name, Slots: g.cfg.Slots, Running: len(g.slots), Waiting: g.waiting,
-		Queue: g.queueLocked(), Service: g.service * 1000, Admitted: g.admitted, Refused: refused}
+		Queue: g.queueLocked(), Reserve: g.cfg.Reserve, Service: g.service * 1000, Admitted: g.admitted, Refused: refused}
 }
 
 // Load is the share of the gate's capacity in use, slots and queue
@@ -113,7 +143,7 @@ func (g *Gate) Stats() Stats {
 func (g *Gate) Load() float64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return float64(len(g.slots)+g.waiting) / float64(g.cfg.Slots+g.queueLocked())
+	return min(1, float64(len(g.slots)+g.waiting)/float64(g.cfg.Slots+g.queueLocked()))
 }
 
 // Full reports whether a request arriving now would be refused for a full
@@ -125,15 +155,35 @@ func (g *Gate) Full() bool {
 	return len(g.slots) == g.cfg.Slots && g.waiting >= g.queueLocked()
 }
 
-// FullFor is Full, and when full how long a newcomer would wait behind
-// the queue, in one look at the gate: the early refusal's Retry-After.
-func (g *Gate) FullFor() (bool, time.Duration) {
+// FullFor is Full for a request of client (see WithClient; "" for none),
+// and when full how long a newcomer would wait behind the queue, in one
+// look at the gate: the early refusal's Retry-After.
+func (g *Gate) FullFor(client string) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.slots) < g.cfg.Slots || g.waiting < g.queueLocked() {
+	if len(g.slots) < g.cfg.Slots || g.waiting < g.boundLocked(client) {
 		return false, 0
 	}
 	return true, g.estimateLocked()
+}
+
+// boundLocked is the queue bound for a request of client: the reserve is
+// open to a named client that holds no place yet.
+func (g *Gate) boundLocked(client string) int {
+	q := g.queueLocked()
+	if client != "" && g.holding[client] == 0 {
+		q += g.cfg.Reserve
+	}
+	return q
+}
+
+func (g *Gate) holdLocked(client string, n int) {
+	if client == "" {
+		return
+	}
+	if g.holding[client] += n; g.holding[client] <= 0 {
+		delete(g.holding, client)
+	}
 }
 
 // queueLocked is how many requests may wait: as many as the slots finish
@@ -169,17 +219,19 @@ func (g *Gate) refuse(reason string, wait time.Duration) *Refusal {
 // must be called when the work is done; it records the service time.
 // When ctx ends while waiting, Acquire returns ctx's error.
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
+	client := ClientFrom(ctx)
 	select {
 	case g.slots <- struct{}{}:
 		g.mu.Lock()
 		g.admitted++
+		g.holdLocked(client, 1)
 		g.mu.Unlock()
-		return g.releaser(), nil
+		return g.releaser(client), nil
 	default:
 	}
 	g.mu.Lock()
 	est := g.estimateLocked()
-	if g.waiting >= g.queueLocked() {
+	if g.waiting >= g.boundLocked(client) {
 		r := g.refuse("queue_full", est)
 		g.mu.Unlock()
 		return nil, r
@@ -190,6 +242,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		return nil, r
 	}
 	g.waiting++
+	g.holdLocked(client, 1)
 	g.mu.Unlock()
 	// A queued request is served: refusing it late would waste the wait
 	// it has already had. Only a wait far beyond the estimate (the work
@@ -202,16 +255,18 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		g.waiting--
 		g.admitted++
 		g.mu.Unlock()
-		return g.releaser(), nil
+		return g.releaser(client), nil
 	case <-timer.C:
 		g.mu.Lock()
 		g.waiting--
+		g.holdLocked(client, -1)
 		r := g.refuse("deadline", g.estimateLocked())
 		g.mu.Unlock()
 		return nil, r
 	case <-ctx.Done():
 		g.mu.Lock()
 		g.waiting--
+		g.holdLocked(client, -1)
 		g.mu.Unlock()
 		return nil, ctx.Err()
 	}
@@ -221,7 +276,7 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 // enough to follow a change of load within a few dozen requests.
 const serviceWeight = 0.05
 
-func (g *Gate) releaser() func() {
+func (g *Gate) releaser(client string) func() {
 	start := g.now()
 	var once sync.Once
 	return func() {
@@ -229,6 +284,7 @@ func (g *Gate) releaser() func() {
 			d := g.now().Sub(start).Seconds()
 			g.mu.Lock()
 			g.service += serviceWeight * (d - g.service)
+			g.holdLocked(client, -1)
 			g.mu.Unlock()
 			<-g.slots
 		})

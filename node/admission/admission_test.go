@@ -189,3 +189,57 @@ func TestFullOnlyWhenSlotsAndQueueAreTaken(t *testing.T) {
 		t.Fatal("not full with the slot and the queue taken")
 	}
 }
+
+// TestReserveForQuietClients: a client that floods the gate is refused at
+// the queue's bound; another client holding no place still gets in (the
+// reserve), once, and the reserve is not the flood's to take.
+func TestReserveForQuietClients(t *testing.T) {
+	g := New(Config{Name: "retrieval", Slots: 1, TargetWait: time.Second, MinQueue: 2, MaxQueue: 2, InitialService: 100 * time.Millisecond, Reserve: 1})
+	flood := WithClient(context.Background(), "10.0.0.1")
+	quiet := WithClient(context.Background(), "10.0.0.2")
+	stop, cancel := context.WithCancel(flood)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 { // one running, two queued: the bound
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rel, err := g.Acquire(stop); err == nil {
+				<-stop.Done()
+				rel()
+			}
+		}()
+	}
+	waitfor.Until(t, 5*time.Second, "the flood queued", func() bool { return g.Stats().Waiting == 2 })
+	if full, _ := g.FullFor("10.0.0.1"); !full {
+		t.Fatal("the flood's client is not refused at the bound")
+	}
+	if _, err := g.Acquire(flood); err == nil {
+		t.Fatal("the flood took the reserve")
+	}
+	if full, _ := g.FullFor("10.0.0.2"); full {
+		t.Fatal("a quiet client finds the gate full")
+	}
+	qctx, qcancel := context.WithCancel(quiet)
+	got := make(chan error, 1)
+	go func() {
+		rel, err := g.Acquire(qctx)
+		if err == nil {
+			rel()
+		}
+		got <- err
+	}()
+	waitfor.Until(t, 5*time.Second, "the quiet client queued", func() bool { return g.Stats().Waiting == 3 })
+	if full, _ := g.FullFor("10.0.0.3"); !full {
+		t.Fatal("the reserve, taken, is still open")
+	}
+	qcancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("quiet client: %v", err)
+	}
+	cancel()
+	wg.Wait()
+	if s := g.Stats(); s.Running != 0 || s.Waiting != 0 || len(g.holding) != 0 {
+		t.Fatalf("after the flood: %+v, holding %v", s, g.holding)
+	}
+}

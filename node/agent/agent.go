@@ -168,6 +168,10 @@ func (a *Agent) serveHTTP(ctx context.Context) error {
 	// clients cannot use up the file limit. The guard comes first: a
 	// request without the credential is refused before its body is read.
 	a.srv = api.NewServer(a.link.load.count(guardHandler(guard, handler)), api.Limits{})
+	// Excess queries are refused below net/http, after the same credential
+	// check (fastShed): a refusal through net/http costs too much of the
+	// CPU the answers need at 10× load.
+	a.srv.Shed = fastShed(guard, n)
 	a.url = url
 	go func() { a.errc <- a.srv.Serve(ln) }()
 	a.log.Info("serving", "url", a.url, "data", a.cfg.DataDir)

@@ -102,9 +102,12 @@ type SyncConfig struct {
 	Lease    string
 	LeaseTTL time.Duration // zero: lease.DefaultTTL
 	Canary   float64       // central: canary share of staged rollouts
-	Pub      string        // edge: central's public key file; "": no sync
-	Poll     time.Duration // edge: poll interval; zero: one minute
-	Batch    int64         // edge: bytes of records per request; zero: 1 MiB
+	// ProbeMargin is central's margin of the probe gate of staged
+	// rollouts (rollout.Margins; 0: its default).
+	ProbeMargin float64
+	Pub         string        // edge: central's public key file; "": no sync
+	Poll        time.Duration // edge: poll interval; zero: one minute
+	Batch       int64         // edge: bytes of records per request; zero: 1 MiB
 	// ShardReplicas, above 0 with Lease, makes each central replica hold
 	// and answer only the shards assigned to it (sync/assign), each shard
 	// on this many replicas; 0: every replica serves every shard.

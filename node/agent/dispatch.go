@@ -81,7 +81,12 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 	l.id = id
 	cfg := transport.Config{Identity: id, Logger: log}
 	if o.Central != "" {
-		l.client = transport.NewClient(cfg)
+		// Keep-alives every second let the node tell a dead central from
+		// an idle link within seconds (node.Config.CentralQuiet): a live
+		// central's QUIC stack acknowledges each.
+		ccfg := cfg
+		ccfg.KeepAlivePeriod = centralKeepAlive
+		l.client = transport.NewClient(ccfg)
 		l.central, err = transport.NewGroup(l.client, o.Central, transport.GroupConfig{Cooldown: c.CentralCooldown, Now: c.Now, Logger: log})
 		if err != nil {
 			l.Close()
@@ -100,6 +105,10 @@ func openFleet(ctx context.Context, c Config, log *slog.Logger) (*fleetLink, err
 	return l, nil
 }
 
+// centralKeepAlive is how often an idle connection to central sends a
+// keep-alive: a packet and its acknowledgement a second per edge.
+const centralKeepAlive = time.Second
+
 // dispatch answers one request from another node: questions from the
 // node's own shards, shard lists from membership, sync and model requests
 // from central's publisher.
@@ -113,9 +122,9 @@ func (l *fleetLink) dispatch(ctx context.Context, peer transport.Peer, req wire.
 		l.load.enter()
 		defer l.load.exit()
 		if rs := l.replicas.Load(); rs != nil {
-			return queryrpc.HandleScoped(ctx, peer, req, rs.answerer(n, peer), l.scope(ctx, l.cfg))
+			return queryrpc.HandleScoped(ctx, peer, req, l.learnProbes(peer, rs.answerer(n, peer)), l.scope(ctx, l.cfg))
 		}
-		return queryrpc.HandleScoped(ctx, peer, req, n.QueryLocal, l.scope(ctx, l.cfg))
+		return queryrpc.HandleScoped(ctx, peer, req, l.learnProbes(peer, n.QueryLocal), l.scope(ctx, l.cfg))
 	case wire.TypeShardList:
 		if a := l.gossip.Load(); a != nil {
 			return a.LocalShardList()

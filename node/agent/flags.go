@@ -136,6 +136,7 @@ func (c *Config) addSyncFlags(fs *flag.FlagSet, l *flagLists) {
 		fs.IntVar(&s.ShardReplicas, "shard-replicas", 0, "with --sync-lease: each replica holds only the shards assigned to it, each shard on this many replicas, filled from --sync-store and rebalanced as replicas join and leave; an escalated question goes to the replicas holding its shard (0: every replica serves every shard)")
 		fs.StringVar(&s.ReplicaAddr, "replica-addr", "", "host:port the other central replicas and the lease name this one by, when --quic listens on 0.0.0.0 (e.g. $(POD_IP):7443; empty: the address --quic bound)")
 		fs.Float64Var(&s.Canary, "sync-canary", 0, "roll each new shard version out to this share of the edges first (0..1; 0: to all at once); promoted when they report it healthy, halted when one fails")
+		fs.Float64Var(&s.ProbeMargin, "sync-probe-margin", 0, "with --sync-canary: halt a rollout when a canary answers its shard's probe set with agreement down, or abstention up, by more than this share against the previous version (0: 0.05)")
 		fs.StringVar(&l.publishModels, "publish-models", "", "comma-separated Ollama models to ship to edges over QUIC, e.g. all-minilm,qwen2.5:0.5b (needs --sync-key)")
 		fs.StringVar(&m.OllamaDir, "ollama-models", "", "central's Ollama models directory to read them from (default: $OLLAMA_MODELS, else ~/.ollama/models)")
 		return

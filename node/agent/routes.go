@@ -23,6 +23,7 @@ func (sl *syncLink) routes(h *api.Handler, n *node.Node) {
 	h.Handle("POST /v1/sync", http.HandlerFunc(sl.serveNudge))
 	h.Handle("GET /v1/models/history", http.HandlerFunc(sl.serveModelsHistory))
 	h.Handle("POST /v1/models/rollback", http.HandlerFunc(sl.serveModelsRollback))
+	sl.probeRoutes(h, n)
 }
 
 func (sl *syncLink) serveStatus(w http.ResponseWriter, r *http.Request) {

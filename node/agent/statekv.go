@@ -13,9 +13,10 @@ import (
 // see alike: edge reports ("a/"), rollout stages ("o/"), the edges seen
 // polling ("k/NODE", from which canaries are chosen) and the model manifest
 // published last with its version ("k/latest", "k/version"), so every
-// replica serves the same models. With a publisher lease they live in etcd
-// beside it.
-var sharedStatePrefixes = []string{"a/", "o/", "k/"}
+// replica serves the same models, and each shard's probe set ("q/"), so
+// every replica gates rollouts on the same questions. With a publisher
+// lease they live in etcd beside it.
+var sharedStatePrefixes = []string{"a/", "o/", "k/", "q/"}
 
 // localModelKeys share "k/" with the edges seen but are a node's own: the
 // model manifest an edge applied.

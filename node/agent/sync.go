@@ -18,6 +18,7 @@ import (
 	"github.com/edgerag/edgerag/sync/lease"
 	"github.com/edgerag/edgerag/sync/manifest"
 	"github.com/edgerag/edgerag/sync/objstore"
+	"github.com/edgerag/edgerag/sync/rollout"
 	"github.com/edgerag/edgerag/sync/transport"
 )
 
@@ -81,6 +82,8 @@ func startSync(ctx context.Context, c Config, ship *modelShip, applyModels func(
 		Revocations:      func() uint64 { return link.id.Revocations().Number },
 		ApplyRevocations: revocationApplier(c.Fleet.TLSDir, link.id, log),
 		OnVerified:       c.Sync.OnVerified,
+		// As a canary, the edge answers its shards' probe sets itself.
+		AnswerProbe: n.AnswerProbe,
 	}
 	s, err := fleet.NewSyncer(cfg)
 	if err != nil {
@@ -231,6 +234,7 @@ func newPublisher(ctx context.Context, c Config, n *node.Node, l *lease.Lease, r
 			ChunkTokens: c.Chunking.MaxTokens, ChunkOverlap: c.Chunking.OverlapTokens},
 		EmbedModel: c.Model.EmbedModel, CanaryShare: c.Sync.Canary,
 		CheckConfig: CheckFleetConfig, MayPublish: mayPublish(l), Revocations: revocations,
+		ProbeMargins: rollout.Margins{Agreement: c.Sync.ProbeMargin, Abstention: c.Sync.ProbeMargin},
 	})
 }
 

@@ -21,6 +21,20 @@ import (
 
 type ctxKey struct{}
 
+type clientCtxKey struct{}
+
+// WithClient returns ctx naming the client a request comes from (ClientOf
+// its remote address), so that the service can be fair between clients.
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientCtxKey{}, client)
+}
+
+// ClientFrom returns the client WithClient named in ctx, or "".
+func ClientFrom(ctx context.Context) string {
+	c, _ := ctx.Value(clientCtxKey{}).(string)
+	return c
+}
+
 // WithRequestID returns a context carrying the request id, which every hop
 // (edge, peer, central) logs so one query can be followed across nodes.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -97,7 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	h.serveMux(rec, r.WithContext(WithRequestID(r.Context(), id)))
+	ctx := WithClient(WithRequestID(r.Context(), id), ClientOf(r.RemoteAddr))
+	h.serveMux(rec, r.WithContext(ctx))
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelWarn
@@ -236,7 +251,7 @@ func (h *Handler) shedEarly(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if err := es.ShedEarly("retrieval"); err != nil {
+	if err := es.ShedEarly("retrieval", ClientOf(r.RemoteAddr)); err != nil {
 		WriteError(w, err)
 		return true
 	}

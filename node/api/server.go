@@ -82,11 +82,23 @@ func defaultMaxConns() int {
 	return int(min(max(rl.Cur*3/4, 64), 2048))
 }
 
-// Server is an http.Server whose Serve bounds connections by Limits.
+// Server is an http.Server whose Serve bounds connections by Limits and,
+// with Shed set, refuses excess requests below net/http (fastpath.go).
 type Server struct {
 	*http.Server
-	limits  Limits
-	refused atomic.Int64
+	// Shed, when set (before Serve), is asked about each request the
+	// connection fast path can answer by itself: a plain keep-alive
+	// HTTP/1.1 request, read whole, on a connection with no other request
+	// in hand; client is the connection's, as ClientOf names it. It
+	// returns the refusal to send instead of serving the request, or nil to serve it as usual. It is called for many requests
+	// and must cost little when it returns nil; it must keep every rule
+	// the handler applies before such a refusal (the credential first),
+	// and must not keep the slices, which point into a connection buffer.
+	Shed func(method, target, authorization []byte, client string) *Prebuilt
+
+	limits      Limits
+	refused     atomic.Int64
+	fastRefused atomic.Int64
 }
 
 // NewServer returns a server for h with the limits applied; Serve(ln)
@@ -100,6 +112,7 @@ func NewServer(h http.Handler, l Limits) *Server {
 		WriteTimeout:      l.WriteTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ConnState:         connState,
 	}
 	return s
 }
@@ -110,6 +123,9 @@ func (s *Server) Limits() Limits { return s.limits }
 // Refused counts connections refused because of MaxConns or
 // MaxConnsPerClient.
 func (s *Server) Refused() int64 { return s.refused.Load() }
+
+// FastRefused counts requests refused by the connection fast path.
+func (s *Server) FastRefused() int64 { return s.fastRefused.Load() }
 
 // Serve accepts connections on ln, at most the limits' worth at once.
 func (s *Server) Serve(ln net.Listener) error {
@@ -199,7 +215,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.open++
 			l.byClient[client]++
 			l.mu.Unlock()
-			return &limitConn{Conn: c, release: func() { l.release(client) }}, nil
+			fc := &fastConn{Conn: c, srv: l.srv, client: client, release: func() { l.release(client) }}
+			fc.raw.Store(l.srv.Shed == nil)
+			return fc, nil
 		}
 		l.mu.Unlock()
 		l.srv.refused.Add(1)
@@ -233,23 +251,17 @@ func clientKey(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
 	}
-	host, _, err := net.SplitHostPort(a.String())
+	return ClientOf(a.String())
+}
+
+// ClientOf names the client of a remote address ("host:port"): its host,
+// as the connection limits and the admission gates' fairness count it.
+func ClientOf(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
-		return a.String()
+		return remote
 	}
 	return host
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
 
 // Prebuilt is an error answer encoded once and written many times: under a
@@ -259,6 +271,7 @@ func (c *limitConn) Close() error {
 // *Error and to the service's own error, so AsError, errors.Is and
 // errors.As see what they would without it.
 type Prebuilt struct {
+	wireAt        atomic.Pointer[wireAnswer]
 	e             *Error
 	cause         error
 	contentType   []string
@@ -302,4 +315,29 @@ func (p *Prebuilt) Write(w http.ResponseWriter) {
 	}
 	w.WriteHeader(p.e.Status)
 	_, _ = w.Write(p.body)
+}
+
+// wireAnswer is a Prebuilt as a whole HTTP/1.1 response, for one second
+// of the Date header.
+type wireAnswer struct {
+	unix int64
+	b    []byte
+}
+
+// wire returns the answer as the bytes of a keep-alive HTTP/1.1 response,
+// the headers net/http would send included, for the connection fast path;
+// rebuilt once a second for the Date header.
+func (p *Prebuilt) wire(now time.Time) []byte {
+	unix := now.Unix()
+	if w := p.wireAt.Load(); w != nil && w.unix == unix {
+		return w.b
+	}
+	b := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n", p.e.Status, http.StatusText(p.e.Status))
+	if p.retryAfter != nil {
+		b = fmt.Appendf(b, "Retry-After: %s\r\n", p.retryAfter[0])
+	}
+	b = fmt.Appendf(b, "Date: %s\r\nContent-Length: %d\r\n\r\n", now.UTC().Format(http.TimeFormat), len(p.body))
+	b = append(b, p.body...)
+	p.wireAt.Store(&wireAnswer{unix: unix, b: b})
+	return b
 }

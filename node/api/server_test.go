@@ -28,6 +28,13 @@ func startLimited(t *testing.T, l Limits) (*Server, string) {
 		WriteJSON(w, http.StatusOK, map[string]string{"answer": "ok"})
 	})
 	srv := NewServer(h, l)
+	return srv, serveLoopback(t, srv)
+}
+
+// serveLoopback serves srv on a loopback port until the test ends and
+// returns its address.
+func serveLoopback(t *testing.T, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +46,7 @@ func startLimited(t *testing.T, l Limits) (*Server, string) {
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close()
 	})
-	return srv, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // dialFrom opens a connection from another loopback address, as a second
@@ -202,7 +209,7 @@ type shedding struct {
 	err error
 }
 
-func (s shedding) ShedEarly(string) error { return s.err }
+func (s shedding) ShedEarly(string, string) error { return s.err }
 
 type unreadBody struct{ t *testing.T }
 

@@ -347,9 +347,10 @@ const (
 )
 
 // EarlyShedder is implemented by services that can tell, before a
-// request's body is read, that it would be refused (429) anyway.
+// request's body is read, that it would be refused (429) anyway; client
+// names where the request comes from (ClientOf), for fairness.
 type EarlyShedder interface {
-	ShedEarly(class string) error
+	ShedEarly(class, client string) error
 }
 
 // Admitter is implemented by services that bound how much work of each

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgerag/edgerag/sync/fleet"
+	"github.com/edgerag/edgerag/sync/rollout"
 )
 
 // SyncStatus prints the fleet sync status raw as GET /v1/sync sent it:
@@ -74,6 +75,9 @@ func printCentralSync(w io.Writer, raw []byte) error {
 			behind = fmt.Sprintf(" (latest %d)", latest[a.Shard])
 		}
 		fmt.Fprintf(w, "  %-16s %-24s version %-6d %s%s  %s\n", a.Node, a.Shard, a.Version, health, behind, a.At.Format(time.RFC3339))
+		if q := a.Quality; q != nil {
+			fmt.Fprintf(w, "  %-16s probe set: %s\n", "", probeFigures(*q))
+		}
 	}
 	return nil
 }
@@ -192,4 +196,11 @@ func ModelsHistory(w io.Writer, raw []byte) error {
 		fmt.Fprintf(w, "  %-16s version %-6d %s  %s\n", a.Node, a.Version, health, a.At.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// probeFigures is a canary's probe-set figures on the previous version and
+// the new one.
+func probeFigures(q rollout.CanaryQuality) string {
+	return fmt.Sprintf("agreement %.2f → %.2f, abstention %.2f → %.2f on %d probes (versions %d → %d)",
+		q.Previous.Agreement(), q.Next.Agreement(), q.Previous.Abstention(), q.Next.Abstention(), q.Next.Probes, q.Previous.Version, q.Next.Version)
 }

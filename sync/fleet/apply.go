@@ -91,6 +91,9 @@ func (s *Syncer) SyncShard(ctx context.Context, name string, want uint64) error 
 // it was.
 func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifest.Shard, env []byte) error {
 	kv := s.cfg.Target.KV()
+	// A canary measures the version queries see now, before the new one
+	// replaces it (probes.go).
+	probed := s.probeBefore(ctx, name, ptr.Current)
 	if err := kv.Update(ctx, []shard.KV{{Key: stagedKey(name), Value: env}}, nil); err != nil {
 		return err
 	}
@@ -201,7 +204,7 @@ func (s *Syncer) apply(ctx context.Context, name string, ptr Pointer, m *manifes
 	})
 	s.log.Info("fleet sync: version applied", "shard", name, "version", m.Version, "previous", ptr.Current, "fetched_chunks", len(missing), "fetched_bytes", total)
 	s.gc(ctx, name, m, ptr.Current)
-	s.report(ctx, name, m.Version, nil)
+	s.reportQuality(ctx, name, m.Version, nil, s.probeAfter(ctx, name, m.Version, probed))
 	return nil
 }
 

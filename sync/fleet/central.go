@@ -95,8 +95,19 @@ type PublisherConfig struct {
 	// rollout change: central replicas sharing their published versions
 	// let only the holder of the publisher lease write them.
 	MayPublish func() error
-	Now        func() time.Time // nil: time.Now
-	Logger     *slog.Logger     // nil: discard
+	// ProbeMargins bound how much worse a canary may answer its shard's
+	// probe set on a new version than on the previous one before the
+	// rollout halts (zero fields: rollout.Margins' defaults).
+	ProbeMargins rollout.Margins
+	// LearnProbesAbove is the least confidence of an answer central gave
+	// an edge for its question to become a probe (0: 0.5); LearnProbeEvery
+	// the least time between two probes learnt for a shard (0: 10 s);
+	// MaxProbes bounds a shard's set (0: probes.MaxPerShard).
+	LearnProbesAbove float64
+	LearnProbeEvery  time.Duration
+	MaxProbes        int
+	Now              func() time.Time // nil: time.Now
+	Logger           *slog.Logger     // nil: discard
 }
 
 // Publisher is central's side of fleet sync.
@@ -116,6 +127,10 @@ type Publisher struct {
 
 	progMu   sync.Mutex
 	progress map[string]Transfer // node/shard → transfer in progress; memory only
+
+	probeMu sync.Mutex // one read-change-write of a probe set at a time
+	learnMu sync.Mutex
+	learnt  map[string]time.Time // shard → when a probe was last learnt
 }
 
 // Progress is how far an edge's transfer of a shard version got.
@@ -139,12 +154,15 @@ type Transfer struct {
 
 // Ack is what an edge last reported for a shard.
 type Ack struct {
-	Node    string    `json:"node"`
-	Shard   string    `json:"shard"`
-	Version uint64    `json:"version"`
-	Healthy bool      `json:"healthy"`
-	Error   string    `json:"error,omitempty"`
-	At      time.Time `json:"at"`
+	Node    string `json:"node"`
+	Shard   string `json:"shard"`
+	Version uint64 `json:"version"`
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+	// Quality is a canary's probe-set figures on the previous version and
+	// on this one, when it ran them.
+	Quality *rollout.CanaryQuality `json:"quality,omitempty"`
+	At      time.Time              `json:"at"`
 }
 
 // NewPublisher returns central's side of fleet sync.
@@ -161,7 +179,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, log: cfg.Logger, progress: make(map[string]Transfer)}, nil
+	if cfg.LearnProbesAbove <= 0 {
+		cfg.LearnProbesAbove = defaultLearnAbove
+	}
+	if cfg.LearnProbeEvery <= 0 {
+		cfg.LearnProbeEvery = defaultLearnEvery
+	}
+	return &Publisher{cfg: cfg, log: cfg.Logger, progress: make(map[string]Transfer), learnt: make(map[string]time.Time)}, nil
 }
 
 // Published describes one published version.
@@ -388,6 +412,9 @@ type Version struct {
 	Shard      string `json:"shard"`
 	Version    uint64 `json:"version"`
 	MinVersion uint64 `json:"min_version,omitempty"`
+	// Canary tells the polling edge it is a canary of the shard's staged
+	// rollout: it answers the probe set before and after applying.
+	Canary bool `json:"canary,omitempty"`
 }
 
 // Versions lists the latest published version of every shard.
@@ -417,6 +444,9 @@ type reportRequest struct {
 	Version uint64 `json:"version"`
 	Healthy bool   `json:"healthy"`
 	Error   string `json:"error,omitempty"`
+	// Quality is a canary's probe-set figures, sent with its report of
+	// the version applied.
+	Quality *rollout.CanaryQuality `json:"quality,omitempty"`
 	// Progress, when set, makes this a report of a transfer under way,
 	// not of a version applied.
 	Progress *Progress `json:"progress,omitempty"`
@@ -466,6 +496,7 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 			}
 			if ok {
 				vs[i].Version = st.Allowed(peer.Name)
+				vs[i].Canary = st.IsCanary(peer.Name)
 			}
 		}
 		cv, err := p.latestConfig()
@@ -497,8 +528,11 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 		if r.Kind == "revocations" {
 			return p.revocations()
 		}
+		if r.Kind == "probes" {
+			return p.serveProbes(r.Name)
+		}
 		if r.Kind != "shard" {
-			return nil, badRequest("manifest request: kind %q: this node serves shard and config manifests", r.Kind)
+			return nil, badRequest("manifest request: kind %q: this node serves shard, config, revocations and probes", r.Kind)
 		}
 		v := r.Version
 		if v == 0 {
@@ -561,7 +595,10 @@ func (p *Publisher) Handle(ctx context.Context, peer transport.Peer, req wire.Fr
 			p.progMu.Unlock()
 			return []byte("{}"), nil
 		}
-		a := Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, At: p.cfg.Now().UTC()}
+		if err := checkQuality(r.Quality, r.Version); err != nil {
+			return nil, badRequest("report: %v", err)
+		}
+		a := Ack{Node: peer.Name, Shard: r.Shard, Version: r.Version, Healthy: r.Healthy, Error: r.Error, Quality: r.Quality, At: p.cfg.Now().UTC()}
 		p.progMu.Lock()
 		delete(p.progress, peer.Name+"/"+r.Shard) // the transfer ended, one way or the other
 		p.progMu.Unlock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/sync/manifest"
+	"github.com/edgerag/edgerag/sync/rollout"
 	"github.com/edgerag/edgerag/sync/transport"
 	"github.com/edgerag/edgerag/sync/wire"
 )
@@ -115,6 +116,12 @@ type SyncerConfig struct {
 	// applies a newer signed list.
 	Revocations      func() uint64
 	ApplyRevocations func(ctx context.Context, signed []byte) error
+	// AnswerProbe, when set, makes the edge answer a shard's probe set
+	// when it is a canary of that shard's rollout (probes.go): it answers
+	// one question from the shard's applied version only, with the node's
+	// own answerer and no escalation, returning the documents cited (best
+	// first) and whether it abstained.
+	AnswerProbe func(ctx context.Context, shard, question string) (docs []string, abstained bool, err error)
 }
 
 // ShardStatus is an edge's sync state of one shard, for GET /v1/sync and
@@ -139,6 +146,9 @@ type ShardStatus struct {
 	LastError    string    `json:"last_error,omitempty"`
 	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
 	AppliedAt    time.Time `json:"applied_at,omitzero"`
+	// Probes are the figures this edge, as a canary, last measured on the
+	// shard's probe set before and after applying a version.
+	Probes *rollout.CanaryQuality `json:"probes,omitempty"`
 }
 
 // EdgeStatus is an edge's view of fleet sync.
@@ -175,7 +185,8 @@ type Syncer struct {
 	// modelsRetry: the applied model manifest did not apply at start;
 	// polls try again.
 	modelsRetry bool
-	lastRep     time.Time // last progress report to central
+	lastRep     time.Time       // last progress report to central
+	canary      map[string]bool // shards whose rollout has this edge as a canary, as of the last poll
 }
 
 // NewSyncer validates cfg. It starts nothing; Run does.
@@ -307,6 +318,15 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poll central: %w", err)
 	}
+	canary := make(map[string]bool)
+	for _, v := range resp.Shards {
+		if v.Canary {
+			canary[v.Shard] = true
+		}
+	}
+	s.mu.Lock()
+	s.canary = canary
+	s.mu.Unlock()
 	var errs []error
 	// Revocations first: a long transfer must not keep a revoked node in.
 	if err := s.syncRevocations(ctx, resp.Revocations); err != nil {
@@ -418,7 +438,12 @@ func (s *Syncer) hook(point string) error {
 // report tells central which version the node applied, or that applying
 // it failed (failed != nil); best effort.
 func (s *Syncer) report(ctx context.Context, name string, v uint64, failed error) {
-	r := reportRequest{Shard: name, Version: v, Healthy: failed == nil}
+	s.reportQuality(ctx, name, v, failed, nil)
+}
+
+// reportQuality is report with a canary's probe-set figures.
+func (s *Syncer) reportQuality(ctx context.Context, name string, v uint64, failed error, q *rollout.CanaryQuality) {
+	r := reportRequest{Shard: name, Version: v, Healthy: failed == nil, Quality: q}
 	if failed != nil {
 		r.Error = failed.Error()
 	}

@@ -170,6 +170,7 @@ type edge struct {
 	batch    int64 // bytes of records a request asks for
 	verified map[manifest.Hash]int
 	s        *fleet.Syncer
+	noProbes bool // answers no probe set, as an edge before the probe gate
 }
 
 func startEdge(t testing.TB, p *nodetest.Fleet, c *central, name string) *edge {
@@ -184,11 +185,18 @@ func startEdge(t testing.TB, p *nodetest.Fleet, c *central, name string) *edge {
 
 func (e *edge) newSyncer() {
 	var err error
+	answer := func(ctx context.Context, shard, question string) ([]string, bool, error) {
+		return e.n.AnswerProbe(ctx, shard, question)
+	}
+	if e.noProbes {
+		answer = nil
+	}
 	e.s, err = fleet.NewSyncer(fleet.SyncerConfig{
 		Client: e.client, Central: e.c.addr, CentralName: "central", Trusted: []ed25519.PublicKey{e.trusted},
 		Target: fleetnode.Target(e.n), StageDir: e.stageDir, BatchBytes: e.batch,
-		Hook:       func(p string) error { return e.callHook(p) },
-		OnVerified: func(h manifest.Hash) { e.verified[h]++ },
+		Hook:        func(p string) error { return e.callHook(p) },
+		OnVerified:  func(h manifest.Hash) { e.verified[h]++ },
+		AnswerProbe: answer,
 	})
 	if err != nil {
 		e.t.Fatal(err)

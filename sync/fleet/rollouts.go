@@ -63,8 +63,12 @@ func (p *Publisher) advance(shardName string, a *Ack) (shard.KV, bool, error) {
 		return shard.KV{}, false, err
 	}
 	reports := map[string]rollout.Report{}
+	quality := map[string]rollout.CanaryQuality{}
 	if a != nil {
 		reports[a.Node] = rollout.Report{Version: a.Version, Healthy: a.Healthy, Error: a.Error}
+		if a.Quality != nil {
+			quality[a.Node] = *a.Quality
+		}
 	}
 	for _, c := range st.Canaries {
 		if _, have := reports[c]; have {
@@ -80,9 +84,26 @@ func (p *Publisher) advance(shardName string, a *Ack) (shard.KV, bool, error) {
 		var ca Ack
 		if json.Unmarshal(v, &ca) == nil {
 			reports[c] = rollout.Report{Version: ca.Version, Healthy: ca.Healthy, Error: ca.Error}
+			if ca.Quality != nil {
+				quality[c] = *ca.Quality
+			}
 		}
 	}
-	next, changed := st.Advance(reports)
+	next, changed, err := p.gate(st, reports, quality)
+	if err != nil {
+		return shard.KV{}, false, err
+	}
+	if next.Stage == rollout.StageCanary {
+		// Not halted by the probes (at most a new reason why it waits):
+		// health decides, on the reports the gate let through.
+		promoted, moved := next.Advance(reports)
+		if moved {
+			next, changed = promoted, true
+			if next.Stage == rollout.StagePromoted {
+				next.Reason += qualitySummary(st, quality, p.cfg.ProbeMargins.WithDefaults())
+			}
+		}
+	}
 	if !changed {
 		return shard.KV{}, false, nil
 	}

@@ -1,6 +1,9 @@
 package rollout
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Quality is what a canary measured when it answered a shard's probe set
 // locally with one version of the shard: the probe questions are ones
@@ -127,4 +130,18 @@ func (s State) Passed(quality map[string]CanaryQuality, m Margins) bool {
 		}
 	}
 	return true
+}
+
+// WithDefaults returns the margins with every zero field at its default,
+// as Gate applies them.
+func (m Margins) WithDefaults() Margins { return m.withDefaults() }
+
+// IsCanary reports whether edge is one of the canaries taking the new
+// version now: the edges that answer the probe set for the gate.
+func (s State) IsCanary(edge string) bool {
+	if s.Stage != StageCanary {
+		return false
+	}
+	_, ok := slices.BinarySearch(s.Canaries, edge)
+	return ok
 }
