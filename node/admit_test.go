@@ -138,13 +138,16 @@ func TestFullNodeRefusesWith429(t *testing.T) {
 		{admission.Ingest, "/v1/documents", `{"id":"x","body":"some text"}`},
 	} {
 		t.Run(tc.class, func(t *testing.T) {
-			// Take the slot and the queue place.
-			rel, err := n.Admit(context.Background(), tc.class)
+			// Take the slot and the queue place as the client the HTTP
+			// request comes from: a client that already holds places gets
+			// no share of the reserve kept for quiet clients.
+			cctx := api.WithClient(context.Background(), "127.0.0.1")
+			rel, err := n.Admit(cctx, tc.class)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer rel()
-			qctx, qcancel := context.WithCancel(context.Background())
+			qctx, qcancel := context.WithCancel(cctx)
 			defer qcancel()
 			queued := make(chan struct{})
 			go func() {

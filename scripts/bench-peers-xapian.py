@@ -5,7 +5,11 @@ Indexes the analysed corpus `benchpeers export` wrote (one chunk a line,
 terms split by spaces) and times the same questions with BM25Weight at
 edgerag's k1 0.9 and b 0.4, printing one JSON object a step:
 
-    bench-peers-xapian.py ingest CHUNKS.txt DBDIR
+    bench-peers-xapian.py ingest CHUNKS.txt DBDIR [TEXTS.txt]
+
+With TEXTS (one chunk text a line, as `benchpeers export` writes them) each
+chunk's text is stored as its document data, as an engine that answers with
+passages must keep it (edgerag does); Xapian compresses it with zlib.
     bench-peers-xapian.py query DBDIR QUERIES.txt
 """
 import json
@@ -40,13 +44,16 @@ def pct(xs, p):
     return s[min(len(s) - 1, len(s) * p // 100)]
 
 
-def ingest(chunks, path):
+def ingest(chunks, path, texts=None):
     t0, c0 = time.perf_counter(), time.process_time()
     db = xapian.WritableDatabase(path, xapian.DB_CREATE_OR_OVERWRITE)
     n = 0
+    tf = open(texts) if texts else None
     with open(chunks) as f:
         for line in f:
             doc = xapian.Document()
+            if tf:
+                doc.set_data(tf.readline().rstrip("\n"))
             counts = {}
             for t in line.split():
                 counts[t] = counts.get(t, 0) + 1
@@ -58,6 +65,8 @@ def ingest(chunks, path):
                 db.commit()
     db.commit()
     db.close()
+    if tf:
+        tf.close()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"step": "ingest", "engine": "xapian", "chunks": n, "wall_s": wall, "cpu_s": cpu,
@@ -98,9 +107,9 @@ def query(path, queries):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "ingest":
-        ingest(sys.argv[2], sys.argv[3])
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "ingest":
+        ingest(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "query":
         query(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: bench-peers-xapian.py ingest CHUNKS DBDIR | query DBDIR QUERIES")
+        sys.exit("usage: bench-peers-xapian.py ingest CHUNKS DBDIR [TEXTS] | query DBDIR QUERIES")

@@ -123,6 +123,7 @@ func (f *frozen) decodeBlock(b int, first uint32, slots *[blockSize]uint32, tfs 
 // allocation and drops the tail. Two passes: the first sizes the output so
 // the encoding never holds a second copy on the heap.
 func (ix *Index) freeze() error {
+	ix.own() // the old postings' memory may be the snapshot the slot columns are in
 	nTerms := max(len(ix.tail), 0)
 	if ix.fz != nil {
 		nTerms = max(nTerms, ix.fz.terms)
@@ -196,7 +197,7 @@ func (ix *Index) freeze() error {
 	// returns its memory once nothing can reach it.
 	runtime.AddCleanup(nf, func(m *mapping) { m.free() }, nf.mem)
 	ix.fz = nf
-	ix.frozenSlots = uint32(len(ix.slots))
+	ix.frozenSlots = uint32(ix.slotCount())
 	ix.tail, ix.tailMaxTF, ix.tailPostings = nil, nil, 0
 	ix.tailMinLen = math.MaxUint32
 	return nil

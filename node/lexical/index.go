@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/edgerag/edgerag/node/shard"
 )
@@ -55,14 +56,29 @@ func (p posting) tf() uint32   { return uint32(p) & 0xff }
 // lists on the heap for the slots added since. The tail is frozen into a
 // new set of blocks when it grows past a share of the frozen part, so the
 // heap holds a bounded slice of the postings however large the shard.
+//
+// The slot table is a set of parallel arrays rather than a slice of Slot:
+// at a million chunks a Slot with its own document-id string costs 48 bytes
+// a slot and a pointer the collector scans, these 28 and none. A document's
+// chunks take consecutive slots (Add appends them together), so a document
+// is a range, not a list.
 type Index struct {
-	slots    []Slot
-	lens     []uint32            // slot → length, apart from slots so the scoring loop stays in cache
-	docs     map[string][]uint32 // document id → its live slots
-	df       []uint32            // term id → live chunks containing it
-	live     int                 // live slots
-	dead     int                 // slots removed but still in posting lists
-	totalLen uint64              // sum of live slot lengths
+	ids      []shard.ChunkID     // slot → chunk id
+	pos      []uint32            // slot → position in its document
+	lens     []uint32            // slot → length
+	owner    []uint32            // slot → its document's number + 1; 0 once removed
+	names    []string            // document number → id ("" once removed)
+	docs     map[string]docRange // document id → its live slots; see docMap
+	docCount int                 // live documents
+	// snap, while set, is the document table of the snapshot the index was
+	// opened from, and ids, pos, lens and owner are that snapshot's memory
+	// (read-only): see own. docs is built from it on first use.
+	snap     *snapDocs
+	docsOnce sync.Once
+	df       []uint32 // term id → live chunks containing it
+	live     int      // live slots
+	dead     int      // slots removed but still in posting lists
+	totalLen uint64   // sum of live slot lengths
 
 	arena        Arena
 	fz           *frozen
@@ -71,6 +87,17 @@ type Index struct {
 	tailMaxTF    []uint8     // term id → highest tf in its tail
 	tailMinLen   uint32      // shortest chunk in the tail
 	tailPostings int
+}
+
+// docRange is a document's slots, first to first+n-1, and its number.
+type docRange struct{ first, n, num uint32 }
+
+func (r docRange) slots() []uint32 {
+	out := make([]uint32, r.n)
+	for i := range out {
+		out[i] = r.first + uint32(i)
+	}
+	return out
 }
 
 // Tail sizes that trigger a freeze: at least minTail postings, so small
@@ -83,7 +110,7 @@ const (
 )
 
 // New returns an empty index.
-func New() *Index { return &Index{docs: make(map[string][]uint32), tailMinLen: math.MaxUint32} }
+func New() *Index { return &Index{docs: make(map[string]docRange), tailMinLen: math.MaxUint32} }
 
 // SetArena makes the index put its frozen postings in memory from a; call
 // it before adding chunks. Without it they go on the heap.
@@ -102,7 +129,7 @@ func (ix *Index) Postings() (frozen, tail int) {
 func (ix *Index) Live() int { return ix.live }
 
 // Docs returns the number of documents that have chunks in the index.
-func (ix *Index) Docs() int { return len(ix.docs) }
+func (ix *Index) Docs() int { return ix.docCount }
 
 // Dead returns the number of removed chunks still taking space; the node
 // rebuilds the index when they pile up.
@@ -120,14 +147,75 @@ func (ix *Index) DF(term uint32) uint32 {
 }
 
 // Slot returns the description of slot i.
-func (ix *Index) Slot(i uint32) Slot { return ix.slots[i] }
+func (ix *Index) Slot(i uint32) Slot {
+	s := Slot{ID: ix.ids[i], Position: int(ix.pos[i]), Length: ix.lens[i], dead: ix.owner[i] == 0}
+	if !s.dead {
+		s.DocID = ix.name(ix.owner[i] - 1)
+	}
+	return s
+}
+
+// name returns the id of document number num ("" for none).
+func (ix *Index) name(num uint32) string {
+	if ix.snap != nil {
+		if num >= ix.snap.len() {
+			return ""
+		}
+		_, id := ix.snap.get(num)
+		return id
+	}
+	if int(num) >= len(ix.names) {
+		return ""
+	}
+	return ix.names[num]
+}
+
+// docMap returns the document map, building it from the snapshot's table
+// the first time. Searches, which hold only the node's read lock, may get
+// here together; the Once makes that safe.
+func (ix *Index) docMap() map[string]docRange {
+	ix.docsOnce.Do(func() {
+		if ix.snap == nil {
+			return
+		}
+		ix.docs = make(map[string]docRange, ix.snap.len())
+		for k := range ix.snap.len() {
+			r, id := ix.snap.get(k)
+			ix.docs[id] = r
+		}
+	})
+	return ix.docs
+}
+
+// own moves what the index uses of its snapshot's memory onto the heap,
+// before the index first changes: the snapshot is mapped read-only, and is
+// unmapped when a freeze replaces its postings.
+func (ix *Index) own() {
+	if ix.snap == nil {
+		return
+	}
+	ix.docMap()
+	ix.names = make([]string, ix.snap.len())
+	for k := range ix.names {
+		_, ix.names[k] = ix.snap.get(uint32(k))
+	}
+	ix.ids, ix.pos = slices.Clone(ix.ids), slices.Clone(ix.pos)
+	ix.lens, ix.owner = slices.Clone(ix.lens), slices.Clone(ix.owner)
+	ix.snap = nil
+}
+
+// slotCount is the number of slots, live or removed.
+func (ix *Index) slotCount() int { return len(ix.ids) }
+
+// removed reports whether slot i was removed.
+func (ix *Index) removed(i uint32) bool { return ix.owner[i] == 0 }
 
 // HasDoc reports whether the document has chunks in the index.
-func (ix *Index) HasDoc(docID string) bool { _, ok := ix.docs[docID]; return ok }
+func (ix *Index) HasDoc(docID string) bool { _, ok := ix.docMap()[docID]; return ok }
 
 // DocIDs calls fn for every document id, in no particular order.
 func (ix *Index) DocIDs(fn func(string)) {
-	for id := range ix.docs {
+	for id := range ix.docMap() {
 		fn(id)
 	}
 }
@@ -135,16 +223,23 @@ func (ix *Index) DocIDs(fn func(string)) {
 // Add indexes the chunks of a document. The document must not be in the index
 // already: replace it with Remove first.
 func (ix *Index) Add(docID string, chunks []Chunk) error {
+	ix.own()
 	if _, ok := ix.docs[docID]; ok {
 		return fmt.Errorf("index add %q: document already indexed", docID)
 	}
-	if len(ix.slots)+len(chunks) > MaxSlots {
+	if ix.slotCount()+len(chunks) > MaxSlots {
 		return fmt.Errorf("index add %q: shard would exceed %d chunks; split it into more shards", docID, MaxSlots)
 	}
-	slots := make([]uint32, 0, len(chunks))
+	if len(ix.names) >= math.MaxUint32-1 {
+		return fmt.Errorf("index add %q: too many documents added since the last rebuild", docID)
+	}
+	r := docRange{first: uint32(ix.slotCount()), n: uint32(len(chunks)), num: uint32(len(ix.names))}
+	ix.names = append(ix.names, docID)
 	for _, c := range chunks {
-		s := uint32(len(ix.slots))
-		ix.slots = append(ix.slots, Slot{DocID: docID, ID: c.ID, Position: c.Position, Length: c.Length})
+		s := uint32(ix.slotCount())
+		ix.ids = append(ix.ids, c.ID)
+		ix.pos = append(ix.pos, uint32(c.Position))
+		ix.owner = append(ix.owner, r.num+1)
 		ix.lens = append(ix.lens, c.Length)
 		for _, tf := range c.Terms {
 			ix.grow(tf.Term)
@@ -163,9 +258,9 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 		ix.tailMinLen = min(ix.tailMinLen, c.Length)
 		ix.totalLen += uint64(c.Length)
 		ix.live++
-		slots = append(slots, s)
 	}
-	ix.docs[docID] = slots
+	ix.docs[docID] = r
+	ix.docCount++
 	frozen := 0
 	if ix.fz != nil {
 		frozen = ix.fz.postings
@@ -179,12 +274,18 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 }
 
 // DocSlots returns the slots of a document's chunks, in document order.
-func (ix *Index) DocSlots(docID string) []uint32 { return ix.docs[docID] }
+func (ix *Index) DocSlots(docID string) []uint32 {
+	r, ok := ix.docMap()[docID]
+	if !ok {
+		return nil
+	}
+	return r.slots()
+}
 
 // EachLive calls fn for every chunk that can be found, in slot order.
 func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
-	for i, s := range ix.slots {
-		if !s.dead && !fn(uint32(i), s) {
+	for i := range uint32(ix.slotCount()) {
+		if !ix.removed(i) && !fn(i, ix.Slot(i)) {
 			return
 		}
 	}
@@ -195,14 +296,18 @@ func (ix *Index) EachLive(fn func(slot uint32, s Slot) bool) {
 // them), so document frequencies stay exact. Its postings stay in place,
 // skipped at search time, until a rebuild.
 func (ix *Index) Remove(docID string, chunks []Chunk) []uint32 {
-	slots, ok := ix.docs[docID]
+	ix.own()
+	r, ok := ix.docs[docID]
 	if !ok {
 		return nil
 	}
 	delete(ix.docs, docID)
+	ix.docCount--
+	ix.names[r.num] = ""
+	slots := r.slots()
 	for _, s := range slots {
-		ix.slots[s].dead = true
-		ix.totalLen -= uint64(ix.slots[s].Length)
+		ix.owner[s] = 0
+		ix.totalLen -= uint64(ix.lens[s])
 		ix.live--
 		ix.dead++
 	}
@@ -275,8 +380,11 @@ func IDF(n, df uint64) float64 {
 // stay where they are; Freeze reports why.
 func (ix *Index) Compact() {
 	_ = ix.Freeze()
-	ix.slots = slices.Clip(ix.slots)
+	ix.ids = slices.Clip(ix.ids)
+	ix.pos = slices.Clip(ix.pos)
 	ix.lens = slices.Clip(ix.lens)
+	ix.owner = slices.Clip(ix.owner)
+	ix.names = slices.Clip(ix.names)
 }
 
 // Freeze encodes the heap tail, with the postings frozen before, into one

@@ -132,6 +132,7 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 	clear(contrib)
 	h := sc.heap[:0]
 	lens := ix.lens
+	removed := ix.dead > 0
 	// A chunk whose bound is at most the k-th score cannot enter: a tie
 	// loses to the kept hit's lower slot. The margin covers float32
 	// rounding between bounds summed in one order and scores in another.
@@ -146,7 +147,9 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		if d == exhausted {
 			break
 		}
-		if ix.slots[d].dead || (allow != nil && !allow(d)) {
+		// owner is read only when some slot was removed: it is a random
+		// access into 4 MB at a million chunks, a fifth of the query's CPU.
+		if (removed && ix.owner[d] == 0) || (allow != nil && !allow(d)) {
 			for _, c := range order[ess:] {
 				if c.doc == d {
 					c.next()

@@ -32,7 +32,7 @@ func exhaustive(ix *Index, raw []Chunk, terms []QueryTerm, k int, p Params, allo
 	}
 	var hits []Hit
 	for s, v := range acc {
-		if ix.slots[s].dead || (allow != nil && !allow(s)) {
+		if ix.removed(s) || (allow != nil && !allow(s)) {
 			continue
 		}
 		hits = append(hits, Hit{Slot: s, Score: v, Matched: mask[s]})

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
+	"unsafe"
 )
 
 func TestSnapshotReopensTheSameIndex(t *testing.T) {
@@ -111,4 +113,43 @@ func FuzzOpenSnapshot(f *testing.F) {
 		}
 		_ = re.Live()
 	})
+}
+
+// TestSnapshotUsedInPlace: opening reads the slot columns and documents in
+// place, so a restart costs neither their decoding nor their heap; the
+// first change moves them onto the heap, and lookups by document id from
+// concurrent searches build the document map once.
+func TestSnapshotUsedInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ix, _ := zipfCorpus(t, rng, 200, 100, 0)
+	var buf bytes.Buffer
+	must(t, ix.WriteSnapshot(&buf, 1, 1))
+	b := buf.Bytes()
+	re, err := OpenSnapshot(b, nil, nil)
+	must(t, err)
+	inB := func(p unsafe.Pointer) bool {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		return uintptr(p) >= lo && uintptr(p) < lo+uintptr(len(b))
+	}
+	if littleEndian && (!inB(unsafe.Pointer(&re.ids[0])) || !inB(unsafe.Pointer(&re.owner[0])) || re.docs != nil) {
+		t.Fatal("the opened index copied its slot columns or documents")
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			ix.DocIDs(func(id string) {
+				if !re.HasDoc(id) {
+					t.Errorf("document %s lost", id)
+				}
+			})
+		})
+	}
+	wg.Wait()
+	must(t, re.Add("late", []Chunk{chunkOf("late", map[uint32]uint32{1: 1})}))
+	if inB(unsafe.Pointer(&re.owner[0])) || re.snap != nil {
+		t.Fatal("a changed index still uses the snapshot's memory")
+	}
+	if re.Docs() != ix.Docs()+1 || re.Slot(0) != ix.Slot(0) {
+		t.Fatalf("after the change: %d documents, slot 0 %+v; want %d, %+v", re.Docs(), re.Slot(0), ix.Docs()+1, ix.Slot(0))
+	}
 }

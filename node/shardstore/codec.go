@@ -17,6 +17,7 @@ import (
 //	d/<shard> 0x00 <doc id> → document record (JSON): provenance and chunk list
 //	v/<shard> 0x00 <doc id> → term vectors of the document's chunks (binary)
 //	o/<chunk id>            → chunk text, content-addressed and shared
+//	                          (deflated when that is shorter: textcodec.go)
 //
 // Term vectors live apart from document records because start-up reads all
 // of them and nothing else, and queries read document records and never

@@ -45,7 +45,7 @@ func (s *Store) Texts(ids []shard.ChunkID) ([]string, error) {
 			if err != nil {
 				return fmt.Errorf("chunk %s: %w", id, err)
 			}
-			if err := item.Value(func(v []byte) error { out[i] = string(v); return nil }); err != nil {
+			if err := item.Value(func(v []byte) (err error) { out[i], err = decodeText(v); return err }); err != nil {
 				return fmt.Errorf("chunk %s: %w", id, err)
 			}
 		}

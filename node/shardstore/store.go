@@ -260,7 +260,7 @@ func iterateKeys(ctx context.Context, txn *badger.Txn, prefix string, fn func(k 
 func eachItem(ctx context.Context, txn *badger.Txn, prefix string, fn func(*badger.Item) error) error {
 	o := badger.DefaultIteratorOptions
 	o.Prefix = []byte(prefix)
-	o.PrefetchValues = false // values are inline; prefetching only copies them
+	o.PrefetchValues = false // a value is read in the callback that wants it; keys-only scans want none
 	it := txn.NewIterator(o)
 	defer it.Close()
 	n := 0
@@ -378,7 +378,7 @@ func (s *Store) Apply(ctx context.Context, w Write) (Result, error) {
 		}
 		for i, c := range d.Vectors {
 			if s.refs[c.ID]+delta[c.ID] <= 0 {
-				if err := txn.Set(textKey(c.ID), []byte(d.Texts[i])); err != nil {
+				if err := txn.Set(textKey(c.ID), encodeText(d.Texts[i])); err != nil {
 					return Result{}, s.txnErr(err)
 				}
 			}

@@ -180,7 +180,7 @@ func (s *Store) Snapshot(ctx context.Context, shardName string, fn func(DocSnaps
 				if err != nil {
 					return fmt.Errorf("document %q: chunk %s: %w", d.Meta.ID, c.ID, err)
 				}
-				if err := item.Value(func(v []byte) error { d.Texts[i] = string(v); return nil }); err != nil {
+				if err := item.Value(func(v []byte) (err error) { d.Texts[i], err = decodeText(v); return err }); err != nil {
 					return err
 				}
 			}

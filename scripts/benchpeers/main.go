@@ -6,6 +6,8 @@
 //	benchpeers export -chunks N -out DIR   corpus and questions for the peers
 //	benchpeers ingest -chunks N -data DIR  build an edgerag node, fsync on
 //	benchpeers query -data DIR -questions DIR/questions.txt [-memory-limit BYTES]
+//	benchpeers generate -chunks N          the generator's own CPU, which
+//	                                       ingest's figures include
 //
 // Every step prints one JSON object of figures. Peers are given edgerag's
 // analysed terms (stopwords dropped, Porter-stemmed) so that all engines
@@ -54,6 +56,8 @@ func main() {
 		err = ingest(os.Args[2:])
 	case "query":
 		err = query(os.Args[2:])
+	case "generate":
+		err = generate(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown step %q: want export, ingest or query", os.Args[1])
 	}
@@ -92,6 +96,15 @@ func export(args []string) error {
 	}
 	defer cf.Close()
 	w := bufio.NewWriterSize(cf, 1<<20)
+	// The chunk texts too, one a line (newlines as spaces, same bytes), for
+	// a peer to store as document data: an engine that answers with
+	// passages keeps them, as edgerag does.
+	tf, err := os.Create(filepath.Join(*out, "texts.txt"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	tw := bufio.NewWriterSize(tf, 1<<20)
 	syn := corpus(*n)
 	rng := rand.New(rand.NewPCG(7, 7))
 	every := max(1, syn.Docs/nQuestions)
@@ -107,6 +120,7 @@ func export(args []string) error {
 			terms := append(slices.Clone(title), an.Terms(p.Heading)...)
 			terms = an.AppendTerms(terms, p.Text)
 			fmt.Fprintln(w, strings.Join(terms, " "))
+			fmt.Fprintln(tw, strings.ReplaceAll(p.Text, "\n", " "))
 			count++
 		}
 		if count/4%every == 0 && len(questions) < nQuestions {
@@ -118,6 +132,9 @@ func export(args []string) error {
 		return err
 	}
 	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
 	var qs, qt strings.Builder
@@ -143,6 +160,7 @@ func ingest(args []string) error {
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
 	prof := fl.String("cpuprofile", "", "write a CPU profile of the ingest here")
 	screen := fl.Bool("screen", false, "run the trust screen at ingest (the peers have none)")
+	heap := fl.String("heapprofile", "", "write a heap profile here when the last batch is in, before closing")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
@@ -158,6 +176,8 @@ func ingest(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
+	anon := watchAnon()
+	defer anon.stop()
 	nd, err := node.New(node.Config{DataDir: *data, DisableScreening: !*screen})
 	if err != nil {
 		return err
@@ -212,6 +232,9 @@ func ingest(args []string) error {
 		return err
 	default:
 	}
+	if err := heapProfile(*heap); err != nil {
+		return err
+	}
 	if err := nd.Close(); err != nil {
 		return err
 	}
@@ -219,8 +242,33 @@ func ingest(args []string) error {
 		"step": "ingest", "engine": map[bool]string{false: "edgerag", true: "edgerag+screen"}[*screen], "chunks": chunks,
 		"wall_s": wall.Seconds(), "cpu_s": cpu.Seconds(),
 		"chunks_per_s": float64(chunks) / wall.Seconds(), "chunks_per_cpu_s": float64(chunks) / cpu.Seconds(),
-		"peak_rss_mb": peakRSS(), "disk_mb": diskMB(*data),
+		"peak_rss_mb": peakRSS(), "peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
+}
+
+// generate runs the corpus generator alone, as ingest runs it, and reports
+// its CPU time: ingest generates the documents in the process it measures,
+// while the peers read a file, so this part of edgerag's ingest CPU is the
+// benchmark's, not the engine's.
+func generate(args []string) error {
+	fl := flag.NewFlagSet("generate", flag.ExitOnError)
+	n := fl.Int("chunks", 100000, "corpus size in chunks")
+	_ = fl.Parse(args)
+	cpu0, t0 := cpuTime(), time.Now()
+	docs := 0
+	var batch []api.Document
+	err := corpus(*n).Generate(func(d evalset.Doc) error {
+		batch = append(batch, api.Document{ID: d.ID, Title: d.Title, Format: "markdown", Body: d.Text})
+		if docs++; len(batch) == 1000 {
+			batch = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return emit(map[string]any{"step": "generate", "chunks": *n, "documents": docs,
+		"wall_s": time.Since(t0).Seconds(), "cpu_s": (cpuTime() - cpu0).Seconds()})
 }
 
 // query opens the node, times it to ready, then asks every question in
@@ -231,18 +279,15 @@ func query(args []string) error {
 	qfile := fl.String("questions", "", "questions, one a line")
 	limit := fl.Int64("memory-limit", 0, "Go soft memory limit in bytes, as serve --memory-limit")
 	prof := fl.String("open-cpuprofile", "", "write a CPU profile of opening the node here")
+	heap := fl.String("heapprofile", "", "write a heap profile here after the questions")
+	qprof := fl.String("cpuprofile", "", "write a CPU profile of the in-process questions here")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
 	}
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopOpen, err := cpuProfile(*prof)
+	if err != nil {
+		return err
 	}
 	raw, err := os.ReadFile(*qfile)
 	if err != nil {
@@ -250,6 +295,8 @@ func query(args []string) error {
 	}
 	questions := strings.Split(strings.TrimSpace(string(raw)), "\n")
 	ctx := context.Background()
+	anon := watchAnon()
+	defer anon.stop()
 	cpu0, t0 := cpuTime(), time.Now()
 	nd, err := node.New(node.Config{DataDir: *data})
 	if err != nil {
@@ -259,9 +306,7 @@ func query(args []string) error {
 		return err
 	}
 	openWall, openCPU := time.Since(t0), cpuTime()-cpu0
-	if *prof != "" {
-		pprof.StopCPUProfile()
-	}
+	stopOpen()
 	defer nd.Close()
 
 	// In process, on one locked thread so its CPU clock is the query's.
@@ -270,6 +315,10 @@ func query(args []string) error {
 		if _, err := nd.Search(ctx, q, "", 10); err != nil {
 			return err
 		}
+	}
+	stopQuestions, err := cpuProfile(*qprof)
+	if err != nil {
+		return err
 	}
 	var wall, cpu []time.Duration
 	for _, q := range questions {
@@ -280,6 +329,7 @@ func query(args []string) error {
 		wall, cpu = append(wall, time.Since(w0)), append(cpu, threadCPU()-c0)
 	}
 	runtime.UnlockOSThread()
+	stopQuestions()
 
 	srv := httptest.NewServer(api.NewHandler(nd, nil))
 	defer srv.Close()
@@ -295,6 +345,9 @@ func query(args []string) error {
 		}
 	}
 	st := procStatus()
+	if err := heapProfile(*heap); err != nil {
+		return err
+	}
 	return emit(map[string]any{
 		"step": "query", "engine": "edgerag", "questions": len(questions),
 		"open_wall_ms": ms(openWall), "open_cpu_ms": ms(openCPU),
@@ -302,8 +355,38 @@ func query(args []string) error {
 		"cpu_p50_ms": ms(pct(cpu, 50)), "cpu_p99_ms": ms(pct(cpu, 99)),
 		"http_p50_ms": ms(pct(hw, 50)), "http_p99_ms": ms(pct(hw, 99)),
 		"rss_mb": st["VmRSS"], "rss_anon_mb": st["RssAnon"], "rss_file_mb": st["RssFile"],
-		"disk_mb": diskMB(*data),
+		"peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
+}
+
+// cpuProfile starts a CPU profile written to path (none when path is
+// empty) and returns what stops it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// heapProfile writes a heap profile to path, if one is given.
+func heapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -342,6 +425,44 @@ func peakRSS() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Maxrss) / 1024
+}
+
+// anonWatch samples the process's anonymous resident memory: ru_maxrss
+// also counts the pages of memory-mapped files (Badger's tables, the
+// postings), which are page cache the kernel reclaims under pressure.
+type anonWatch struct {
+	done chan struct{}
+	peak chan float64
+}
+
+func watchAnon() *anonWatch {
+	w := &anonWatch{done: make(chan struct{}), peak: make(chan float64, 1)}
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		peak := 0.0
+		for {
+			peak = max(peak, procStatus()["RssAnon"])
+			select {
+			case <-w.done:
+				w.peak <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the sampling and returns the peak in MB; later calls return 0.
+func (w *anonWatch) stop() float64 {
+	select {
+	case <-w.done:
+		return 0
+	default:
+	}
+	close(w.done)
+	return <-w.peak
 }
 
 // procStatus returns /proc/self/status's memory lines in MB.

@@ -35,11 +35,13 @@ func main() {
 	var err error
 	switch {
 	case len(os.Args) == 4 && os.Args[1] == "ingest":
-		err = ingest(os.Args[2], os.Args[3])
+		err = ingest(os.Args[2], os.Args[3], "")
+	case len(os.Args) == 5 && os.Args[1] == "ingest":
+		err = ingest(os.Args[2], os.Args[3], os.Args[4])
 	case len(os.Args) == 4 && os.Args[1] == "query":
 		err = queries(os.Args[2], os.Args[3])
 	default:
-		err = fmt.Errorf("usage: bleve ingest CHUNKS INDEXDIR | bleve query INDEXDIR QUERIES")
+		err = fmt.Errorf("usage: bleve ingest CHUNKS INDEXDIR [TEXTS] | bleve query INDEXDIR QUERIES")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bleve:", err)
@@ -47,7 +49,10 @@ func main() {
 	}
 }
 
-func ingest(chunks, dir string) error {
+// ingest indexes the analysed chunks; with texts (one a line, as
+// benchpeers export writes them) it also stores each chunk's text,
+// unindexed, as an engine that answers with passages must.
+func ingest(chunks, dir, texts string) error {
 	im := bleve.NewIndexMapping()
 	im.ScoringModel = "bm25"
 	if err := im.AddCustomAnalyzer("ws", map[string]any{"type": custom.Name, "tokenizer": whitespace.Name}); err != nil {
@@ -58,6 +63,9 @@ func ingest(chunks, dir string) error {
 	f := bleve.NewTextFieldMapping()
 	f.Analyzer, f.Store, f.IncludeTermVectors, f.IncludeInAll = "ws", false, false, false
 	dm.AddFieldMappingsAt("t", f)
+	x := bleve.NewTextFieldMapping()
+	x.Index, x.Store, x.IncludeTermVectors, x.IncludeInAll, x.DocValues = false, true, false, false, false
+	dm.AddFieldMappingsAt("x", x)
 	im.DefaultMapping = dm
 	cpu0, t0 := cpuTime(), time.Now()
 	ix, err := bleve.New(dir, im)
@@ -71,10 +79,24 @@ func ingest(chunks, dir string) error {
 	defer in.Close()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	var ts *bufio.Scanner
+	if texts != "" {
+		tf, err := os.Open(texts)
+		if err != nil {
+			return err
+		}
+		defer tf.Close()
+		ts = bufio.NewScanner(tf)
+		ts.Buffer(make([]byte, 1<<20), 1<<24)
+	}
 	b := ix.NewBatch()
 	n := 0
 	for sc.Scan() {
-		if err := b.Index(strconv.Itoa(n), map[string]string{"t": sc.Text()}); err != nil {
+		doc := map[string]string{"t": sc.Text()}
+		if ts != nil && ts.Scan() {
+			doc["x"] = ts.Text()
+		}
+		if err := b.Index(strconv.Itoa(n), doc); err != nil {
 			return err
 		}
 		n++
