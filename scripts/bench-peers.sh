@@ -53,8 +53,8 @@ for n in $SIZES; do
 			rm -rf "${d:?}/${e:?}"
 			case $e in
 			edgerag) run "$BENCH_DIR/bin/benchpeers" ingest -chunks "$n" -data "$d/$e" -memory-limit "$INGEST_MEMORY_LIMIT" -screen="${SCREEN:-false}" ;;
-			xapian) run $PY scripts/bench-peers-xapian.py ingest "$d/chunks.txt" "$d/$e" $texts ;;
-			bleve) run "$BENCH_DIR/bin/bleve" ingest "$d/chunks.txt" "$d/$e" $texts ;;
+			xapian) run $PY scripts/bench-peers-xapian.py ingest "$d/chunks.txt" "$d/$e" ${texts:+"$texts"} ;;
+			bleve) run "$BENCH_DIR/bin/bleve" ingest "$d/chunks.txt" "$d/$e" ${texts:+"$texts"} ;;
 			esac | sed "s/^{/{\"size\":$n,\"load\":\"$(cut -d' ' -f1 /proc/loadavg)\",/" >>"$out"
 		fi
 	done
