@@ -33,35 +33,26 @@ vet: ## gofmt and go vet
 # vet and the tests run: a test that needs one waits for its build
 # (node/nodetest/toolbuild). vet (-race) and build compile the tree in the
 # two configurations every later step reuses: the race-enabled test binaries,
-# and the tests' own builds of edgerag with make build's flags. build needs
-# nothing apt installs (no cgo), so it runs while apt-get downloads and
-# unpacks. go test runs four packages at once (-p 4, not the two cores'
-# default): most process tests sleep on child processes and timers, and four
-# took 343 s against 411 s for two on a warm cache. The manifest module and
-# the install tests run niced beside `go test`; their output follows the tests'.
+# and the tests' own builds of edgerag with make build's flags. The manifest
+# module and the install tests run niced beside `go test`, on the CPU its
+# sleeping process tests leave idle; their output follows the tests'.
 test: ## every test, with the race detector (builds the Ollama server and the versitygw S3 gateway for the integration tests once, in the background)
 	@scripts/test-tools.sh start versitygw
-	@early=$$(mktemp); \
-	$(BUILD_EARLY) >"$$early" 2>&1 & pid=$$!; \
-	scripts/test-deps.sh; rc=$$?; \
-	wait $$pid; brc=$$?; cat "$$early"; rm -f "$$early"; \
-	[ $$rc = 0 ] && [ $$brc = 0 ]
+	@scripts/test-deps.sh
 	@scripts/test-tools.sh start ollama
-	@$(MAKE) --no-print-directory vet
+	@$(MAKE) --no-print-directory -j2 vet build
 	@side=$$(mktemp); \
 	nice -n 19 $(TEST_SIDE) >"$$side" 2>&1 & pid=$$!; \
-	echo '$(GO) test -p 4 -race -timeout 25m ./...'; \
-	$(GO) test -p 4 -race -timeout 25m ./...; rc=$$?; \
+	echo '$(GO) test -race -timeout 25m ./...'; \
+	$(GO) test -race -timeout 25m ./...; rc=$$?; \
 	scripts/test-tools.sh wait; \
 	wait $$pid; src=$$?; cat "$$side"; rm -f "$$side"; \
 	[ $$rc = 0 ] && [ $$src = 0 ]
 
-# test-side is the part of make test that runs beside go test; BUILD_EARLY
-# the build beside apt-get. They are named through variables so that
-# `make -n test` (which runs every recipe line naming $$(MAKE) literally)
-# prints the tests instead of running them.
+# test-side is the part of make test that runs beside go test. It is named
+# through a variable so that `make -n test` (which runs every recipe line
+# naming $$(MAKE) literally) prints the tests instead of running them.
 TEST_SIDE = $(MAKE) --no-print-directory test-side
-BUILD_EARLY = $(MAKE) --no-print-directory build
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
 	@$(MAKE) --no-print-directory install-test
