@@ -93,7 +93,9 @@ func (x *Int8) Search(q []float32, k int, dst []Hit) ([]Hit, error) {
 		s.words, s.even, s.odd = make([]uint64, w), make([]uint64, w), make([]uint64, w)
 	}
 	_, sumQ := quantize(s.words, q)
-	spreadQuery(s.even, s.odd, s.words)
+	if !hasSIMD {
+		spreadQuery(s.even, s.odd, s.words)
+	}
 
 	// The query's scale is the same for every row, so ranking by the row's
 	// scale times the integer dot product ranks by the approximate score.
@@ -104,7 +106,7 @@ func (x *Int8) Search(q []float32, k int, dst []Hit) ([]Hit, error) {
 		m := len(b) / w
 		scales, sums := x.scales[row:row+m], x.sums[row:row+m]
 		for i := range scales {
-			raw := dot7(s.even, s.odd, b[i*w:(i+1)*w])
+			raw := dotCodes(s.words, s.even, s.odd, b[i*w:(i+1)*w])
 			c := Hit{ID: uint32(row + i), Score: float32(unbias(raw, sums[i], sumQ, w)) * scales[i]}
 			// Most rows lose to the shortlist's worst; test that before
 			// calling into the heap.

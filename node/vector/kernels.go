@@ -2,12 +2,33 @@ package vector
 
 import "math"
 
-// dot returns the dot product of a and b, which have equal length. Four
-// accumulators let four multiply-adds be in flight at once instead of each
+// dot returns the dot product of a and b, which have equal length, with
+// the CPU's vector unit when it has one (see kernels_amd64.go and
+// kernels_arm64.go) and dotGo otherwise.
+func dot(a, b []float32) float32 {
+	if hasSIMD {
+		return dotAsm(a, b[:len(a)])
+	}
+	return dotGo(a, b)
+}
+
+// dotCodes returns dot7's sum for a query whose packed codes are q (and, for
+// the portable kernel, spread into even and odd by spreadQuery). The vector
+// kernels multiply the biased bytes directly: they are all in 0..127, so a
+// signed-by-unsigned byte multiply-add (VPMADDUBSW, SDOT's signed bytes)
+// neither overflows nor saturates.
+func dotCodes(q, even, odd, x []uint64) uint64 {
+	if hasSIMD {
+		return dotCodesAsm(q, x[:len(q)])
+	}
+	return dot7(even, odd, x)
+}
+
+// dotGo is the portable float kernel. Four accumulators let four multiply-adds be in flight at once instead of each
 // waiting for the previous add; that alone is 2.4× faster than a plain loop
 // (eight were slower on amd64). The reslicing lets the compiler drop bounds
 // checks.
-func dot(a, b []float32) float32 {
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -114,4 +135,19 @@ func dot7(even, odd, x []uint64) uint64 {
 func unbias(raw uint64, sumX, sumQ int32, words int) int64 {
 	n := int64(words) * 8
 	return int64(raw) - codeBias*(int64(sumX)+int64(sumQ)) - codeBias*codeBias*n
+}
+
+// dotBytesGo is Σ q[i]·x[i] over the bytes of q and x, one byte at a time:
+// the reference the vector kernels are tested against, and the kernel for
+// two stored code rows, which have no spread form.
+func dotBytesGo(q, x []uint64) uint64 {
+	x = x[:len(q)]
+	var s uint64
+	for i, a := range q {
+		b := x[i]
+		for j := 0; j < 64; j += 8 {
+			s += (a >> j & 0xFF) * (b >> j & 0xFF)
+		}
+	}
+	return s
 }
