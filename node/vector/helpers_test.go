@@ -1,8 +1,12 @@
 package vector
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 )
@@ -127,6 +131,9 @@ func meanRecall(tb testing.TB, x Index, vs [][]float32, ids []uint32, qs [][]flo
 
 func newKind(tb testing.TB, kind string, dim int) Index {
 	tb.Helper()
+	if kind == KindHNSWInt8 {
+		return NewCompactHNSW(Config{Dim: dim, Seed: 7}, tempStore(tb))
+	}
 	x, err := New(kind, Config{Dim: dim, Seed: 7})
 	if err != nil {
 		tb.Fatal(err)
@@ -134,4 +141,56 @@ func newKind(tb testing.TB, kind string, dim int) Index {
 	return x
 }
 
+// allKinds are the kinds New makes; searchKinds adds the compact graph,
+// which needs a vector file.
 func allKinds() []string { return []string{KindExact, KindInt8, KindHNSW} }
+
+func searchKinds() []string { return append(allKinds(), KindHNSWInt8) }
+
+// tempStore is a vector file in the test's temporary directory, as the
+// node would keep one beside its shard.
+func tempStore(tb testing.TB) *os.File {
+	tb.Helper()
+	f, err := os.CreateTemp(tb.TempDir(), "vectors")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
+
+// memStore is a VectorStore in memory; fail makes every call fail, as a
+// full disk would.
+type memStore struct {
+	b    []byte
+	fail bool
+}
+
+func (m *memStore) WriteAt(p []byte, off int64) (int, error) {
+	if m.fail {
+		return 0, errors.New("no space left on device")
+	}
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+func (m *memStore) ReadAt(p []byte, off int64) (int, error) {
+	if m.fail {
+		return 0, errors.New("input/output error")
+	}
+	if int(off)+len(p) > len(m.b) {
+		return 0, io.EOF
+	}
+	return copy(p, m.b[off:]), nil
+}
+
+// loadLike loads data as an index of x's kind, giving a compact graph x's
+// vector file.
+func loadLike(x Index, data []byte) (Index, error) {
+	if h, ok := x.(*HNSW); ok && h.store != nil {
+		return LoadCompact(bytes.NewReader(data), h.store, Config{})
+	}
+	return Load(bytes.NewReader(data))
+}

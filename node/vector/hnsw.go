@@ -22,7 +22,15 @@ import (
 type HNSW struct {
 	cfg Config
 
-	vecs   rows[float32]
+	vecs rows[float32] // empty in a compact graph (see hnsw_compact.go)
+	// A compact graph holds 7-bit codes of the vectors instead and keeps
+	// the float32 vectors in store, read only to rerank.
+	codes  rows[uint64]
+	scales []float32
+	sums   []int32
+	store  VectorStore
+	vbuf   []float32    // Add's normalised vector, compact only
+	wbuf   []byte       // and its stored bytes
 	links0 rows[uint32] // per node: a count, then up to 2M layer-0 neighbours
 	// Upper layers are rare (1 node in M reaches layer 1), so their lists
 	// share one slice: a node of level L > 0 owns L lists of a count and M
@@ -88,8 +96,13 @@ func (h *HNSW) Dead() int { return h.nDead }
 // Dim returns the dimension of the vectors.
 func (h *HNSW) Dim() int { return h.cfg.Dim }
 
-// Kind returns KindHNSW.
-func (h *HNSW) Kind() string { return KindHNSW }
+// Kind returns KindHNSW, or KindHNSWInt8 for a compact graph.
+func (h *HNSW) Kind() string {
+	if h.store != nil {
+		return KindHNSWInt8
+	}
+	return KindHNSW
+}
 
 func (h *HNSW) isDead(node uint32) bool { return h.dead[node>>6]&(1<<(node&63)) != 0 }
 
@@ -146,11 +159,18 @@ func (h *HNSW) Add(id uint32, v []float32) error {
 	if len(h.ids) >= MaxLen {
 		return fmt.Errorf("vector: index is full at %d nodes: rebuild it without dead nodes or split the shard", MaxLen)
 	}
+	node := uint32(len(h.ids))
+	if h.store != nil {
+		// Store first: a failed write must leave the index as it was.
+		if err := h.addCompact(node, v, norm); err != nil {
+			return err
+		}
+	} else {
+		scaleInto(h.vecs.grow(), v, norm)
+	}
 	if old, ok := h.pos[id]; ok {
 		h.kill(old)
 	}
-	node := uint32(len(h.ids))
-	scaleInto(h.vecs.grow(), v, norm)
 	h.links0.grow()
 	h.ids = append(h.ids, id)
 	if int(node>>6) >= len(h.dead) {
@@ -172,18 +192,18 @@ func (h *HNSW) insert(node uint32, level int) {
 		h.entry, h.top = node, level
 		return
 	}
-	q := h.vecs.at(int(node))
 	s := &h.build
+	h.nodeQuery(s, node)
 	ep := h.entry
-	eps := dot(q, h.vecs.at(int(ep)))
+	eps := h.sim(s, ep)
 	for l := h.top; l > level; l-- {
-		ep, eps = h.greedy(s, q, ep, eps, l)
+		ep, eps = h.greedy(s, ep, eps, l)
 	}
 	for l := min(level, h.top); l >= 0; l-- {
 		s.reset(len(h.ids))
 		// Dead nodes are walked through but not linked to: links to them
 		// would waste slots on nodes no search returns.
-		h.searchLayer(s, q, ep, eps, h.cfg.EfConstruction, l, true)
+		h.searchLayer(s, ep, eps, h.cfg.EfConstruction, l, true)
 		if len(s.res) == 0 {
 			continue // everything reachable is dead; keep descending from ep
 		}
@@ -213,10 +233,9 @@ func (h *HNSW) heuristic(cands []Hit, m int, out []Hit) []Hit {
 		if len(out) >= m {
 			break
 		}
-		vc := h.vecs.at(int(c.ID))
 		keep := true
 		for _, o := range out {
-			if dot(vc, h.vecs.at(int(o.ID))) > c.Score {
+			if h.pair(c.ID, o.ID) > c.Score {
 				keep = false
 				break
 			}
@@ -238,13 +257,12 @@ func (h *HNSW) link(e, node uint32, layer int, sim float32) {
 		row[0]++
 		return
 	}
-	ve := h.vecs.at(int(e))
 	for _, nb := range row[1 : 1+n] {
-		h.build.sink ^= touch(h.vecs.at(int(nb)))
+		h.build.sink ^= h.touch(nb)
 	}
 	c := h.cands[:0]
 	for _, nb := range row[1 : 1+n] {
-		c = append(c, Hit{ID: nb, Score: dot(ve, h.vecs.at(int(nb)))})
+		c = append(c, Hit{ID: nb, Score: h.pair(e, nb)})
 	}
 	c = append(c, Hit{ID: node, Score: sim})
 	slices.SortFunc(c, func(a, b Hit) int {

@@ -13,6 +13,16 @@ type hnswScratch struct {
 	res   []Hit    // the best ef nodes found, worst on top
 	fresh []uint32 // unvisited neighbours of the node being expanded
 	sink  uint32   // keeps touch's loads from being optimised away
+
+	// The query: q for a float graph; for a compact one its codes (spread
+	// into even and odd for the portable kernel), their sum and scale.
+	q             []float32
+	qw, even, odd []uint64
+	qsum          int32
+	qscale        float32
+	raw           []byte    // a stored vector's bytes, while reranking
+	vec           []float32 // and its value
+	top           []Hit     // the reranked best
 }
 
 // lineFloats is the float32s in a 64-byte cache line, the line size of the
@@ -49,15 +59,15 @@ func (s *hnswScratch) reset(n int) {
 
 // greedy walks one upper layer from ep to a node no neighbour of which is
 // more similar to q (the paper's search with ef = 1, without bookkeeping).
-func (h *HNSW) greedy(s *hnswScratch, q []float32, ep uint32, eps float32, layer int) (uint32, float32) {
+func (h *HNSW) greedy(s *hnswScratch, ep uint32, eps float32, layer int) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
 		row := h.list(ep, layer)
 		for _, nb := range row[1 : 1+row[0]] {
-			s.sink ^= touch(h.vecs.at(int(nb)))
+			s.sink ^= h.touch(nb)
 		}
 		for _, nb := range row[1 : 1+row[0]] {
-			if sc := dot(q, h.vecs.at(int(nb))); sc > eps {
+			if sc := h.sim(s, nb); sc > eps {
 				ep, eps, changed = nb, sc, true
 			}
 		}
@@ -69,7 +79,7 @@ func (h *HNSW) greedy(s *hnswScratch, q []float32, ep uint32, eps float32, layer
 // layer from ep (with similarity eps to q), leaving in s.res a heap of the
 // ef most similar nodes found. With skipDead, dead nodes are expanded, so
 // the walk can pass through them, but never enter s.res.
-func (h *HNSW) searchLayer(s *hnswScratch, q []float32, ep uint32, eps float32, ef, layer int, skipDead bool) {
+func (h *HNSW) searchLayer(s *hnswScratch, ep uint32, eps float32, ef, layer int, skipDead bool) {
 	s.seen[ep] = s.epoch
 	cand := push(s.cand, Hit{ID: ep, Score: -eps})
 	res := s.res
@@ -92,11 +102,11 @@ func (h *HNSW) searchLayer(s *hnswScratch, q []float32, ep uint32, eps float32, 
 			}
 			s.seen[nb] = s.epoch
 			fresh = append(fresh, nb)
-			s.sink ^= touch(h.vecs.at(int(nb)))
+			s.sink ^= h.touch(nb)
 		}
 		s.fresh = fresh
 		for _, nb := range fresh {
-			sc := dot(q, h.vecs.at(int(nb)))
+			sc := h.sim(s, nb)
 			if len(res) < ef || sc > res[0].Score {
 				cand = push(cand, Hit{ID: nb, Score: -sc})
 				if !skipDead || !h.isDead(nb) {
@@ -121,12 +131,16 @@ func (h *HNSW) Search(q []float32, k int, dst []Hit) ([]Hit, error) {
 	s := h.pool.get()
 	defer h.pool.put(s)
 	s.reset(len(h.ids))
+	h.setQuery(s, q)
 	ep := h.entry
-	eps := dot(q, h.vecs.at(int(ep)))
+	eps := h.sim(s, ep)
 	for l := h.top; l > 0; l-- {
-		ep, eps = h.greedy(s, q, ep, eps, l)
+		ep, eps = h.greedy(s, ep, eps, l)
 	}
-	h.searchLayer(s, q, ep, eps, max(h.cfg.EfSearch, k), 0, true)
+	h.searchLayer(s, ep, eps, max(h.cfg.EfSearch, k), 0, true)
+	if h.store != nil {
+		return h.rerank(s, q, k, dst)
+	}
 	// Select under the ids the caller knows, so ties break by id as the
 	// other kinds do.
 	dst, out := topIn(dst, k)

@@ -17,6 +17,8 @@ import (
 //	ids:          nodes × u32
 //	HNSW only:    levels nodes × u8, dead bits ⌈nodes/64⌉ × u64
 //	vectors:      nodes × dim × f32, normalised
+//	              (hnsw-int8: codes nodes × ⌈dim/8⌉ × u64, scales nodes × f32;
+//	              its vectors are in the VectorStore, not here)
 //	HNSW only:    layer-0 lists nodes × (2M+1) × u32, upper lists × u32
 //	CRC-32C of everything before it, u32
 //
@@ -28,7 +30,7 @@ const (
 )
 
 // kinds lists the kinds by their code in the stored form, less one.
-func kinds() [3]string { return [3]string{KindExact, KindInt8, KindHNSW} }
+func kinds() [4]string { return [4]string{KindExact, KindInt8, KindHNSW, KindHNSWInt8} }
 
 func kindCode(kind string) byte {
 	for i, k := range kinds() {
@@ -220,7 +222,7 @@ func (d *decoder) growU64s(n int) []uint64 {
 }
 
 // growRows reads n rows into r, a block at a time as they arrive.
-func growRows[T float32 | uint32](d *decoder, r *rows[T], n int) {
+func growRows[T float32 | uint32 | uint64](d *decoder, r *rows[T], n int) {
 	for r.len() < n && d.err == nil {
 		row := r.grow()
 		switch row := any(row).(type) {
@@ -228,6 +230,8 @@ func growRows[T float32 | uint32](d *decoder, r *rows[T], n int) {
 			d.f32s(row)
 		case []uint32:
 			d.u32s(row)
+		case []uint64:
+			d.u64s(row)
 		}
 	}
 }
@@ -303,6 +307,8 @@ func Load(r io.Reader) (Index, error) {
 		x = NewExact(h.dim)
 	case KindInt8:
 		x = NewInt8(h.dim)
+	case KindHNSWInt8:
+		return nil, fmt.Errorf("vector: the stored index is a compact graph whose vectors are in a separate file: load it with LoadCompact")
 	default:
 		x = NewHNSW(Config{Dim: h.dim})
 	}
@@ -417,7 +423,7 @@ func checkRows(r *rows[float32]) error {
 func (h *HNSW) WriteTo(w io.Writer) (int64, error) {
 	e := newEncoder(w)
 	n := len(h.ids)
-	e.header(KindHNSW, h.cfg.Dim, n)
+	e.header(h.Kind(), h.cfg.Dim, n)
 	e.u32(uint32(h.cfg.M))
 	e.u32(uint32(h.cfg.EfConstruction))
 	e.u32(uint32(h.cfg.EfSearch))
@@ -432,7 +438,14 @@ func (h *HNSW) WriteTo(w io.Writer) (int64, error) {
 	for _, w := range h.dead[:(n+63)/64] {
 		e.u64(w)
 	}
-	e.rows(&h.vecs)
+	if h.store != nil {
+		for _, b := range h.codes.blocks {
+			e.u64s(b)
+		}
+		e.f32s(h.scales)
+	} else {
+		e.rows(&h.vecs)
+	}
 	for _, b := range h.links0.blocks {
 		e.u32s(b)
 	}
@@ -444,9 +457,12 @@ func (h *HNSW) WriteTo(w io.Writer) (int64, error) {
 // included. On error the index is unchanged.
 func (h *HNSW) ReadFrom(r io.Reader) (int64, error) {
 	d := newDecoder(r)
-	hd, err := readAs(d, KindHNSW, h.cfg.Dim)
+	hd, err := readAs(d, h.Kind(), h.cfg.Dim)
 	if err == nil {
 		y := NewHNSW(Config{Dim: hd.dim})
+		if h.store != nil {
+			y = NewCompactHNSW(y.cfg, h.store)
+		}
 		if err = y.readBody(d, hd); err == nil {
 			*h = *y
 		}
@@ -475,13 +491,18 @@ func (h *HNSW) readBody(d *decoder, hd header) error {
 		return fmt.Errorf("vector: stored upper lists of %d words for %d nodes: %s", upperLen, n, corrupt)
 	}
 	// h is fresh (see Load and ReadFrom) but for the configuration.
+	cfg.Rerank = h.cfg.Rerank
 	h.cfg = cfg
 	h.links0 = newRows[uint32](2*cfg.M + 1)
 	h.entry, h.top = entry, top
 	h.ids = d.growU32s(n)
 	h.levels = d.growBytes(n)
 	h.dead = d.growU64s((n + 63) / 64)
-	growRows(d, &h.vecs, n)
+	if h.store != nil {
+		h.readCodes(d, n)
+	} else {
+		growRows(d, &h.vecs, n)
+	}
 	growRows(d, &h.links0, n)
 	h.upper = d.growU32s(upperLen)
 	if err := d.checksum(); err != nil {
@@ -536,6 +557,9 @@ func (h *HNSW) validate(upperLen int) error {
 				}
 			}
 		}
+	}
+	if h.store != nil {
+		return h.checkCodes()
 	}
 	return checkRows(&h.vecs)
 }

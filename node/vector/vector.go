@@ -81,6 +81,10 @@ type Config struct {
 	EfSearch int
 	// Seed makes level assignment, and so the whole graph, reproducible.
 	Seed uint64
+	// Rerank is how many of its best candidates a compact graph (see
+	// NewCompactHNSW) rescores with the float32 vectors; at least k is
+	// used. Default max(4k, 40). Not stored with the graph.
+	Rerank int
 }
 
 // Defaults for HNSW, chosen from bench_test.go. On 100k clustered vectors

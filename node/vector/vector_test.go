@@ -99,7 +99,7 @@ func TestAddRejects(t *testing.T) {
 		{"Inf", []float32{inf, 0, 0}, "component 0 is +Inf"},
 		{"zero", []float32{0, 0, 0}, "zero vector"},
 	}
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		for _, tt := range tests {
 			t.Run(kind+"/"+tt.name, func(t *testing.T) {
 				x := newKind(t, kind, 3)
@@ -132,7 +132,7 @@ func TestSearch(t *testing.T) {
 		name string
 		k    int
 	}{{"k=0", 0}, {"k=1", 1}, {"k=10", 10}, {"k=n", n}, {"k>n", n + 5}}
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		x := newKind(t, kind, dim)
 		fill(t, x, ids, vs)
 		if x.Len() != n {
@@ -171,7 +171,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestSearchTiesByID(t *testing.T) {
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		x := newKind(t, kind, 2)
 		for _, id := range []uint32{9, 3, 7, 5} {
 			if err := x.Add(id, []float32{1, 1}); err != nil {
@@ -188,7 +188,7 @@ func TestSearchTiesByID(t *testing.T) {
 func TestDeleteAndReplace(t *testing.T) {
 	const n, dim = 200, 8
 	vs := uniform(n, dim, 3)
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		t.Run(kind, func(t *testing.T) {
 			x := newKind(t, kind, dim)
 			fill(t, x, seqIDs(n), vs)
@@ -275,7 +275,7 @@ func TestSearchDoesNotAllocate(t *testing.T) {
 	const n, dim = 1000, 32
 	vs := uniform(n, dim, 4)
 	q := uniform(1, dim, 5)[0]
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		x := newKind(t, kind, dim)
 		fill(t, x, seqIDs(n), vs)
 		x.Delete(3)
@@ -298,7 +298,7 @@ func TestConcurrentSearch(t *testing.T) {
 	const n, dim = 500, 16
 	vs := uniform(n, dim, 6)
 	qs := uniform(8, dim, 7)
-	for _, kind := range allKinds() {
+	for _, kind := range searchKinds() {
 		x := newKind(t, kind, dim)
 		fill(t, x, seqIDs(n), vs)
 		want := make([][]Hit, len(qs))
