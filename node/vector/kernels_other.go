@@ -1,8 +1,8 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package vector
 
-// hasSIMD is false where no vector kernel is written (arm64, armv7, 386, ...): the
+// hasSIMD is false where no vector kernel is written (armv7, 386, ...): the
 // portable kernels of kernels.go serve.
 const hasSIMD = false
 
