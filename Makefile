@@ -59,8 +59,9 @@ test-deps:
 # test-side is the part of make test that runs beside go test, the quality
 # bars among it: they are left out of race builds
 # (node/evalrun/qualitybar_test.go) and reuse make build's compiled packages
-# (same CGO_ENABLED and -trimpath). It is named through a variable so that `make -n test` (which runs every recipe line
-# naming $$(MAKE) literally) prints the tests instead of running them.
+# (same CGO_ENABLED and -trimpath). It is named through a variable so that
+# `make -n test` (which runs every recipe line naming $$(MAKE) literally)
+# prints the tests instead of running them.
 TEST_SIDE = $(MAKE) --no-print-directory test-side
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
