@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unsafe"
 )
 
 // KindHNSWInt8 is the compact graph: HNSW over 7-bit codes of the vectors
@@ -124,10 +125,19 @@ func (h *HNSW) pair(a, b uint32) float32 {
 // the function touch.
 func (h *HNSW) touch(node uint32) uint32 {
 	if h.store == nil {
-		return touch(h.vecs.at(int(node)))
+		v := h.vecs.at(int(node))
+		if prefetchOK {
+			prefetch(unsafe.Pointer(&v[0]), 4*len(v))
+			return 0
+		}
+		return touch(v)
+	}
+	c := h.codes.at(int(node))
+	if prefetchOK {
+		prefetch(unsafe.Pointer(&c[0]), 8*len(c))
+		return 0
 	}
 	var x uint64
-	c := h.codes.at(int(node))
 	for j := 0; j < len(c); j += 8 { // 8 words to a 64-byte line
 		x ^= c[j]
 	}

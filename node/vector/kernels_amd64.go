@@ -1,6 +1,10 @@
 package vector
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // hasSIMD selects the AVX2 kernels of kernels_amd64.s. Every amd64 server
 // and laptop CPU since 2013–2015 has AVX2 and FMA; the check keeps the
@@ -26,3 +30,14 @@ func dotCodesAsm(q, x []uint64) uint64
 //
 //go:noescape
 func sumWordsAsm(x []uint64) uint64
+
+// prefetchAsm asks the CPU to fetch the n bytes at p (n > 0) into its
+// caches without waiting for them; see HNSW.touch.
+//
+//go:noescape
+func prefetchAsm(p *byte, n int)
+
+// prefetchOK: every amd64 CPU has PREFETCHT0 (SSE).
+var prefetchOK = true
+
+func prefetch(p unsafe.Pointer, n int) { prefetchAsm((*byte)(p), n) }

@@ -170,3 +170,15 @@ sdone:
 	VZEROUPPER
 	MOVQ         AX, ret+24(FP)
 	RET
+
+// func prefetchAsm(p *byte, n int)
+TEXT ·prefetchAsm(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+
+ploop:
+	PREFETCHT0 (SI)
+	ADDQ       $64, SI
+	SUBQ       $64, CX
+	JG         ploop
+	RET

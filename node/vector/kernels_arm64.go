@@ -1,5 +1,7 @@
 package vector
 
+import "unsafe"
+
 // hasSIMD is always true on arm64: Advanced SIMD (NEON) is part of every
 // ARMv8-A core Go supports, so kernels_arm64.s needs no feature check.
 const hasSIMD = true
@@ -21,3 +23,9 @@ func dotCodesAsm(q, x []uint64) uint64
 //
 //go:noescape
 func sumWordsAsm(x []uint64) uint64
+
+// prefetchOK is false on arm64 until a PRFM kernel is measured there;
+// HNSW.touch loads the lines instead.
+const prefetchOK = false
+
+func prefetch(unsafe.Pointer, int) {}

@@ -2,6 +2,8 @@
 
 package vector
 
+import "unsafe"
+
 // hasSIMD is false where no vector kernel is written (armv7, 386, ...): the
 // portable kernels of kernels.go serve.
 const hasSIMD = false
@@ -17,3 +19,8 @@ func sumWordsAsm(x []uint64) uint64 {
 	}
 	return s
 }
+
+// prefetchOK is false: HNSW.touch loads the lines instead.
+const prefetchOK = false
+
+func prefetch(unsafe.Pointer, int) {}

@@ -2,9 +2,14 @@
 // vectors of chunks it finds the chunks most similar to a query embedding.
 // Three kinds trade build cost and memory for query time as a shard grows
 // (see Choose): an exact scan, a scan over 7-bit codes with a float rerank,
-// and an HNSW graph. The package does no I/O of its own; every index writes
-// and reads a compact checksummed form through io.Writer and io.Reader so the
-// node can keep it in Badger and load it at start instead of rebuilding.
+// and an HNSW graph. A fourth, the compact graph (NewCompactHNSW), walks
+// HNSW over the 7-bit codes and keeps the float vectors in a file read only
+// to rerank, for shards whose vectors do not fit in a device's memory. The
+// package does no I/O of its own but through the compact graph's
+// VectorStore; every index writes and reads a compact checksummed form
+// through io.Writer and io.Reader so the node can keep it in Badger and load
+// it at start instead of rebuilding. The dot products run in assembly on
+// amd64 (AVX2, FMA) and arm64 (NEON) and in portable Go elsewhere.
 // Only the node and its tests import it.
 //
 // Concurrency: Search may run concurrently with other Searches on the same
