@@ -24,7 +24,8 @@ import (
 // streamed so the process never holds the float vectors. Building 1M on
 // one core takes tens of minutes, so the graph, its vector file and the
 // exact answers are kept in ~/.cache/edgerag/dense-bench/n=N and reused;
-// REUSE=0 rebuilds them.
+// REUSE=0 rebuilds them; EDGERAG_DENSE_EF picks the search widths and
+// rerank counts (see compactSweep).
 //
 //	EDGERAG_DENSE_N=1000000 go test -run XXX -bench CompactHNSW -cpu 1 -benchtime 2000x -timeout 3h ./node/vector/
 //
@@ -41,7 +42,7 @@ func BenchmarkCompactHNSW(b *testing.B) {
 		}
 	}
 	c := compactCache(b, n)
-	for _, p := range []struct{ ef, rerank int }{{40, 10}, {40, 20}, {40, 40}, {64, 20}, {64, 40}, {100, 40}, {160, 40}} {
+	for _, p := range compactSweep(b) {
 		b.Run(fmt.Sprintf("n=%d/ef=%d/rerank=%d", n, p.ef, p.rerank), func(b *testing.B) {
 			if err := c.x.SetEfSearch(p.ef); err != nil {
 				b.Fatal(err)
@@ -56,6 +57,26 @@ func BenchmarkCompactHNSW(b *testing.B) {
 			b.ReportMetric(c.build.Seconds(), "build-s")
 		})
 	}
+}
+
+// compactSweep returns the (EfSearch, Rerank) pairs to measure, from
+// EDGERAG_DENSE_EF ("40:10,64:40,...") or a default sweep.
+func compactSweep(b *testing.B) []struct{ ef, rerank int } {
+	spec := os.Getenv("EDGERAG_DENSE_EF")
+	if spec == "" {
+		spec = "40:10,40:20,40:40,64:20,64:40,100:40,160:40"
+	}
+	var out []struct{ ef, rerank int }
+	for _, pair := range strings.Split(spec, ",") {
+		e, r, ok := strings.Cut(pair, ":")
+		ef, err1 := strconv.Atoi(e)
+		rr, err2 := strconv.Atoi(r)
+		if !ok || err1 != nil || err2 != nil {
+			b.Fatalf("EDGERAG_DENSE_EF=%q: give ef:rerank pairs such as 64:40,100:40", spec)
+		}
+		out = append(out, struct{ ef, rerank int }{ef, rr})
+	}
+	return out
 }
 
 // compactBench is the loaded graph and its queries.

@@ -88,7 +88,7 @@ type Config struct {
 	Seed uint64
 	// Rerank is how many of its best candidates a compact graph (see
 	// NewCompactHNSW) rescores with the float32 vectors; at least k is
-	// used. Default max(4k, 40). Not stored with the graph.
+	// used. Default max(2k, 20). Not stored with the graph.
 	Rerank int
 }
 
