@@ -34,6 +34,8 @@ const lineFloats = 16
 // somewhere in a 150 MB table. Touching all fresh neighbours first lets the
 // CPU fetch their lines in parallel instead of one vector at a time while
 // computing dot products; it halved search time (310 → 165 µs at 100k).
+// On amd64 HNSW.touch issues PREFETCHT0 instead, which does not hold up
+// the core while the lines arrive.
 func touch(v []float32) uint32 {
 	var x uint32
 	for j := 0; j < len(v); j += lineFloats {

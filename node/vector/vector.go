@@ -59,7 +59,8 @@ type Index interface {
 	// Search appends to dst the k stored vectors most similar to q, best
 	// first, ties broken by lower id. It does not allocate when dst has
 	// room for k more hits and the index has served a query since it last
-	// grew. It fails only when q has the wrong dimension.
+	// grew. It fails when q has the wrong dimension, and a compact graph
+	// also when its vector file cannot be read.
 	Search(q []float32, k int, dst []Hit) ([]Hit, error)
 	// Len returns the number of live vectors.
 	Len() int
