@@ -31,8 +31,8 @@ import (
 //
 // It reports, besides the latency and recall of runQueries, the Go heap the
 // loaded graph holds after serving queries (codes, links, ids, map and
-// search scratch) per vector, the process's anonymous RSS, and the build's
-// seconds.
+// search scratch) per vector, the process's anonymous RSS, the build's
+// seconds and the seconds LoadCompact took to read the cached graph.
 func BenchmarkCompactHNSW(b *testing.B) {
 	n := benchN
 	if s := os.Getenv("EDGERAG_DENSE_N"); s != "" {
@@ -55,6 +55,7 @@ func BenchmarkCompactHNSW(b *testing.B) {
 			b.ReportMetric(float64(ms.HeapAlloc-c.heapBefore)/float64(n), "heap-B/vec")
 			b.ReportMetric(float64(rssAnon(b))/(1<<20), "rss-anon-MiB")
 			b.ReportMetric(c.build.Seconds(), "build-s")
+			b.ReportMetric(c.load.Seconds(), "load-s")
 		})
 	}
 }
@@ -86,6 +87,7 @@ type compactBench struct {
 	truth      [][]Hit
 	heapBefore uint64
 	build      time.Duration
+	load       time.Duration // LoadCompact from the cached file
 }
 
 var compactBenches = map[int]*compactBench{}
@@ -136,9 +138,11 @@ func compactCache(b *testing.B, n int) *compactBench {
 		b.Fatal(err)
 	}
 	defer g.Close()
+	t0 := time.Now()
 	if c.x, err = LoadCompact(bufio.NewReaderSize(g, 1<<20), f, Config{}); err != nil {
 		b.Fatal(err)
 	}
+	c.load = time.Since(t0)
 	debug.FreeOSMemory()
 	compactBenches[n] = c
 	return c
