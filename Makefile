@@ -65,7 +65,7 @@ test-deps:
 TEST_SIDE = $(MAKE) --no-print-directory test-side
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
-	CGO_ENABLED=0 $(GO) test -trimpath -run '^TestQualityBar$$' ./node/evalrun
+	CGO_ENABLED=0 $(GO) test -trimpath -run '^(TestQualityBar|TestFleetBarOneTopic)$$' ./node/evalrun
 	@$(MAKE) --no-print-directory install-test
 
 install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root
