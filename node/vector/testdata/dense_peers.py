@@ -19,6 +19,8 @@ import time
 import numpy as np
 
 DIM, K, REPS = 384, 10, 10
+# Search widths to measure; DENSE_EFS="200,250" overrides.
+EFS = tuple(int(e) for e in os.environ.get("DENSE_EFS", "40,64,100,160").split(","))
 
 
 def load(d):
@@ -61,7 +63,7 @@ def hnswlib_peer(d, x, q, truth):
         print(f"hnswlib build {time.process_time() - t0:.1f} s CPU", flush=True)
         p.save_index(path)
     p.set_num_threads(1)
-    for ef in (40, 64, 100, 160):
+    for ef in EFS:
         p.set_ef(ef)
         measure(f"hnswlib ef={ef}", lambda v: p.knn_query(v, k=K, num_threads=1)[0][0], q, truth)
 
@@ -79,7 +81,7 @@ def faiss_peer(d, x, q, truth):
         idx.add(x)
         print(f"faiss build {time.process_time() - t0:.1f} s CPU", flush=True)
         faiss.write_index(idx, path)
-    for ef in (40, 64, 100, 160):
+    for ef in EFS:
         idx.hnsw.efSearch = ef
         measure(f"faiss-HNSWFlat ef={ef}", lambda v: idx.search(v[None, :], K)[1][0], q, truth)
 
