@@ -40,10 +40,6 @@ type cursor struct {
 	ub       float32 // bound on what this term adds to any chunk's score
 	tailUB   float32 // ... any chunk in the tail
 	bub      float32 // ... any chunk in block bubBlock
-	bubLen   uint32  // the shortest chunk in block bubBlock
-	pub      float32 // postingUB's last bound, for tf pubTF and length pubLen
-	pubTF    uint32
-	pubLen   uint32
 	bubBlock int
 	orig     int // position among the query's terms, for summing in query order
 	bit      uint64
@@ -64,7 +60,7 @@ func (c *cursor) reset(ix *Index, t uint32, lazy bool) {
 		c.tailBound.add(ix.tailMaxTF[t], ix.tailMinLen)
 		c.termBound.merge(c.tailBound)
 	}
-	c.bubBlock, c.pubTF = -1, 0
+	c.bubBlock = -1
 	if nb > 0 {
 		c.enter(first, 0)
 		return
@@ -158,7 +154,16 @@ func (c *cursor) skip(target uint32) {
 	}
 	if !c.inTail {
 		if c.fz.blockLast(c.b) < target {
-			lo, hi := c.b+1, c.end // first block whose last slot reaches target
+			// The first block whose last slot reaches target, galloping
+			// from the current one: targets are mostly a few blocks ahead,
+			// and a binary search over all of a common term's blocks read
+			// a dozen far-apart directory entries each time.
+			lo, hi := c.b+1, c.b+1
+			for step := 1; hi < c.end && c.fz.blockLast(hi) < target; step *= 2 {
+				lo = hi + 1
+				hi += step
+			}
+			hi = min(hi, c.end)
 			for lo < hi {
 				m := int(uint(lo+hi) >> 1)
 				if c.fz.blockLast(m) < target {
@@ -222,25 +227,46 @@ func (c *cursor) blockUB(base, slope float32) float32 {
 	case c.inTail:
 		return c.tailUB
 	case c.bubBlock != c.b:
-		b := c.fz.blockBound(c.b)
-		c.bub, c.bubLen, c.bubBlock = b.score(c.w, base, slope), min(b.len1, b.len2), c.b
+		c.bub, c.bubBlock = c.fz.blockBound(c.b).score(c.w, base, slope), c.b
 	}
 	return c.bub
 }
 
-// postingUB bounds the score of the decoded current posting without its
-// chunk's length, which is a random read: the tf is known, the length is
-// at least the block's shortest. Most tfs in a block are equal, so the
-// last bound is kept.
-func (c *cursor) postingUB(base, slope float32) float32 {
-	ln := c.tailBound.len1
-	if !c.inTail {
-		c.blockUB(base, slope)
-		ln = c.bubLen
+// tfFloor returns the least tf with which a posting in the current block
+// can give a chunk a score above theta when the other lists add at most
+// rest, or 0 when that is every tf the block has.
+func (c *cursor) tfFloor(rest, theta, base, slope float32) uint32 {
+	b := c.fz.blockBound(c.b)
+	ln := slope * float32(min(b.len1, b.len2))
+	for t := uint32(1); t <= uint32(b.tf1); t++ {
+		tf := float32(t)
+		if c.w*tf/(tf+base+ln)+rest > theta {
+			if t == 1 {
+				return 0
+			}
+			return t
+		}
 	}
-	if c.pubTF != c.tf || c.pubLen != ln {
-		tf := float32(c.tf)
-		c.pub, c.pubTF, c.pubLen = c.w*tf/(tf+base+slope*float32(ln)), c.tf, ln
+	return 0
+}
+
+// skipBelow moves a decoded cursor to its next posting with a tf of at
+// least floor or a slot past limit (the end of the range floor holds for),
+// or onto the next block, undecoded, when the rest of this one has neither.
+func (c *cursor) skipBelow(floor, limit uint32) {
+	for {
+		c.i++
+		if c.i == c.n {
+			if c.b+1 < c.end {
+				c.enter(c.b+1, c.nextSlot)
+			} else {
+				c.toTail(0)
+			}
+			return
+		}
+		c.step()
+		if c.tf >= floor || c.doc > limit {
+			return
+		}
 	}
-	return c.pub
 }
