@@ -137,9 +137,7 @@ func TestRevocationSharedAcrossReplicas(t *testing.T) {
 			"--tls-dir", tls, "--name", "central", "--sync-key", filepath.Join(keys, "sync.key"), "--no-sync",
 			"--sync-store", "s3://fleet/prod", "--sync-lease", etcd.URL("prod"), "--sync-lease-ttl", "3s"}, extra...))
 	}
-	// Enrollment on its own ephemeral TCP port: by default it takes the
-	// QUIC port's number, which another test's process may hold on TCP.
-	a := central("--ca", ca, "--enroll", "127.0.0.1:0")
+	a := central("--ca", ca)
 	b := central()
 	id1 := enrolledIdentity(t, tls, "edge-1")
 	if err := ping(id1, b.quic, "central"); err != nil {

@@ -13,12 +13,12 @@ import (
 
 // runAudit prints the node's audit log (admin).
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("audit", "[flags]", stderr)
+	fs := cmdline.NewFlags("audit", "[flags]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	limit := fs.Int("n", 100, "how many of the newest events to print")
 	after := fs.Uint64("after", 0, "print events after this seq number instead")
 	asJSON := fs.Bool("json", false, "print JSON, one event a line")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	c := nf.Client()

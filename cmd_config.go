@@ -35,13 +35,13 @@ Commands:
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, configUsage)
-		return usageError{"config needs a command: check, default or doc"}
+		return usageError("config needs a command: check, default or doc")
 	}
 	sub := args[0]
 	synopsis := map[string]string{"check": "[--central] FILE", "default": "[--central]"}[sub]
-	fs := newFlags("config "+sub, synopsis, stderr)
+	fs := cmdline.NewFlags("config "+sub, synopsis, stderr)
 	central := fs.Bool("central", false, "use the flags and defaults of 'edgerag central'")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := cmdline.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	role := "edge"
@@ -56,7 +56,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch sub {
 	case "check":
 		if fs.NArg() != 1 {
-			return usageError{"usage: edgerag config check [--central] FILE"}
+			return usageError("usage: edgerag config check [--central] FILE")
 		}
 		n, err := cmdline.CheckConfig(fs.Arg(0), nfs, agent.ConfigTables())
 		if ce := (cmdline.ConfigError{}); errors.As(err, &ce) {
@@ -75,5 +75,5 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprint(stderr, configUsage)
-	return usageError{fmt.Sprintf("unknown config command %q", sub)}
+	return usageError(fmt.Sprintf("unknown config command %q", sub))
 }

@@ -97,7 +97,7 @@ query-timeout = "9s"
 			if tc.env["EDGERAG_CONFIG"] == "" {
 				args = append(args, "--config", "node.toml")
 			}
-			if err := parseFlags(fs, args); err != nil {
+			if err := cmdline.Parse(fs, args); err != nil {
 				t.Fatal(err)
 			}
 			env := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }

@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/sync/enroll"
 )
 
 // runEnroll handles 'edgerag enroll': a new device joins the fleet.
 func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("enroll", "--central HOST:PORT --token TOKEN --ca-fingerprint FP [--data DIR] [--name NAME]", stderr)
+	fs := cmdline.NewFlags("enroll", "--central HOST:PORT --token TOKEN --ca-fingerprint FP [--data DIR] [--name NAME]", stderr)
 	var o enroll.Options
 	fs.StringVar(&o.Central, "central", "", "central's enrollment address (by default its --quic host:port)")
 	fs.StringVar(&o.Token, "token", "", "one-time enrollment token ('edgerag cert enroll-token NAME' on central)")
@@ -21,7 +22,7 @@ func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.Name, "name", "", "node name the token was made for (checked when given)")
 	data := fs.String("data", "", "the node's data directory: the key and certificates go to DATA/tls")
 	tlsDir := fs.String("tls-dir", "", "where the key and certificates go (default DATA/tls); give it to serve as --tls-dir")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	o.Dir = *tlsDir
@@ -29,7 +30,7 @@ func runEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		o.Dir = filepath.Join(*data, "tls")
 	}
 	if o.Central == "" || o.Token == "" || o.Dir == "" {
-		return usageError{"enroll needs --central, --token and --data (or --tls-dir)"}
+		return usageError("enroll needs --central, --token and --data (or --tls-dir)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

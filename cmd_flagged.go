@@ -15,10 +15,10 @@ const flaggedSynopsis = "[list | release SHARD DOC | delete SHARD DOC] [--node U
 // runFlagged lists the chunks a node's injection and poisoning screen
 // flagged, and releases or deletes their documents (admin).
 func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("flagged", flaggedSynopsis, stderr)
+	fs := cmdline.NewFlags("flagged", flaggedSynopsis, stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	sub := "list"
@@ -34,13 +34,13 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch sub {
 	case "list":
 		if fs.NArg() > 1 {
-			return usageError{"flagged list takes no arguments"}
+			return usageError("flagged list takes no arguments")
 		}
 		l, err := c.Flagged(ctx)
 		return cmdline.Print(stdout, *asJSON, l, err, func() error { return cliprint.Flagged(stdout, l) })
 	case "release", "delete":
 		if fs.NArg() != 3 {
-			return usageError{fmt.Sprintf("flagged %s needs SHARD and DOC, e.g. edgerag flagged %s default forum-post-17", sub, sub)}
+			return usageError(fmt.Sprintf("flagged %s needs SHARD and DOC, e.g. edgerag flagged %s default forum-post-17", sub, sub))
 		}
 		if sub == "release" {
 			r, err := c.Release(ctx, fs.Arg(1), fs.Arg(2))
@@ -53,6 +53,6 @@ func runFlagged(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Sprintf("deleted %s from shard %s (shard version %d)", r.ID, r.Shard, r.ShardVersion)
 		})
 	default:
-		return usageError{fmt.Sprintf("flagged %q: use list, release or delete", sub)}
+		return usageError(fmt.Sprintf("flagged %q: use list, release or delete", sub))
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -13,15 +12,12 @@ import (
 
 // runFleet lists the members of the gossip pool as one node sees them.
 func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("fleet", "[--node URL] [--json]", stderr)
+	fs := cmdline.NewFlags("fleet", "[--node URL] [--json]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print the members as JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.ParseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("fleet takes no arguments, got %q", fs.Args())}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

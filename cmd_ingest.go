@@ -11,18 +11,18 @@ import (
 )
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("ingest", "[flags] PATH...", stderr)
+	fs := cmdline.NewFlags("ingest", "[flags] PATH...", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	var o ingestfiles.Options
 	o.AddFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if o.Format != "" && !slices.Contains(ingestfiles.Formats, o.Format) {
-		return usageError{fmt.Sprintf("--format %q: use text, markdown, html or jsonl", o.Format)}
+		return usageError(fmt.Sprintf("--format %q: use text, markdown, html or jsonl", o.Format))
 	}
 	if fs.NArg() == 0 {
-		return usageError{"ingest needs at least one file or directory (.txt, .md, .html, or .jsonl with {\"id\",\"title\",\"text\"} lines)"}
+		return usageError("ingest needs at least one file or directory (.txt, .md, .html, or .jsonl with {\"id\",\"title\",\"text\"} lines)")
 	}
 	client := nf.Client()
 	res, err := ingestfiles.Send(ctx, client, fs.Args(), o, stderr)

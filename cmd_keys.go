@@ -17,7 +17,7 @@ import (
 // list the keys in use across the pool, or rotate to a new key.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"keys needs a subcommand: generate, list or rotate"}
+		return usageError("keys needs a subcommand: generate, list or rotate")
 	}
 	switch args[0] {
 	case "generate":
@@ -27,17 +27,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "rotate":
 		return runKeysRotate(ctx, args[1:], stdout, stderr)
 	}
-	return usageError{fmt.Sprintf("keys %q: use generate, list or rotate", args[0])}
+	return usageError(fmt.Sprintf("keys %q: use generate, list or rotate", args[0]))
 }
 
 func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys generate", "[--out FILE]", stderr)
+	fs := cmdline.NewFlags("keys generate", "[--out FILE]", stderr)
 	out := fs.String("out", "", "write a new keyring file (mode 0600) holding the key; empty: print the key")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.ParseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("keys generate takes no arguments, got %q", fs.Args())}
 	}
 	key, err := membership.GenerateKey()
 	if err != nil {
@@ -55,41 +52,29 @@ func runKeysGenerate(args []string, stdout, stderr io.Writer) error {
 }
 
 func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys list", "[--node URL]", stderr)
+	fs := cmdline.NewFlags("keys list", "[--node URL]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "a member")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
-	res, err := keyops.Call(ctx, nf.Client(), "list", "")
-	if err != nil {
-		return err
-	}
-	for k, n := range res.Keys {
-		primary := ""
-		if p := res.Primary[k]; p > 0 {
-			primary = fmt.Sprintf(", primary on %d", p)
-		}
-		// Only a prefix: the list is for telling keys apart, not copying.
-		fmt.Fprintf(stdout, "%s…  on %d of %d members%s\n", k[:8], n, res.Nodes, primary)
-	}
-	return nil
+	return keyops.List(ctx, nf.Client(), stdout)
 }
 
 // runKeysRotate moves the pool to a new key (keyops.Rotate).
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys rotate", "[--node URL] [--overlap DURATION] [--key KEY]", stderr)
+	fs := cmdline.NewFlags("keys rotate", "[--node URL] [--overlap DURATION] [--key KEY]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "a member")
 	overlap := fs.Duration("overlap", time.Minute, "how long the old key keeps working after the new one is in use")
 	key := fs.String("key", "", "the new key (base64); empty: generate one")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if *overlap < 0 {
-		return usageError{"--overlap must not be negative"}
+		return usageError("--overlap must not be negative")
 	}
 	err := keyops.Rotate(ctx, nf.Client(), *key, *overlap, stdout)
 	if errors.Is(err, keyops.ErrBadKey) {
-		return usageError{strings.TrimPrefix(err.Error(), keyops.ErrBadKey.Error()+": ")}
+		return usageError(strings.TrimPrefix(err.Error(), keyops.ErrBadKey.Error()+": "))
 	}
 	return err
 }

@@ -15,17 +15,14 @@ import (
 func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "usage: edgerag models rollback [--node URL] | edgerag models history [--node URL] [--json]"
 	if len(args) == 0 {
-		return usageError{usage}
+		return usageError(usage)
 	}
 	switch args[0] {
 	case "rollback":
-		fs := newFlags("models rollback", "[--node URL]", stderr)
+		fs := cmdline.NewFlags("models rollback", "[--node URL]", stderr)
 		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.ParseNoArgs(fs, args[1:]); err != nil {
 			return err
-		}
-		if fs.NArg() != 0 {
-			return usageError{fmt.Sprintf("models rollback takes no arguments, got %q", fs.Args())}
 		}
 		res, err := nf.Client().RollbackModels(ctx)
 		if err != nil {
@@ -34,10 +31,10 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "models rolled back from manifest version %d to %d\n", res.From, res.To)
 		return nil
 	case "history":
-		fs := newFlags("models history", "[--node URL] [--json]", stderr)
+		fs := cmdline.NewFlags("models history", "[--node URL] [--json]", stderr)
 		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:9090", "central")
 		asJSON := fs.Bool("json", false, "print the history as JSON")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		raw, err := nf.Client().ModelsHistory(ctx)
@@ -50,5 +47,5 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return cliprint.ModelsHistory(stdout, raw)
 	}
-	return usageError{usage}
+	return usageError(usage)
 }

@@ -6,19 +6,20 @@ import (
 	"io"
 	"os"
 
+	"github.com/edgerag/edgerag/node/cmdline"
 	"github.com/edgerag/edgerag/node/shardstore"
 )
 
 // runRestore handles 'edgerag restore --data DIR FILE': a backup loaded into
 // a new data directory, which a node is then started on.
 func runRestore(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("restore", "--data DIR FILE", stderr)
+	fs := cmdline.NewFlags("restore", "--data DIR FILE", stderr)
 	dir := fs.String("data", "", "new data directory to create (must not exist or be empty)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *dir == "" {
-		return usageError{"restore needs --data DIR and one backup FILE"}
+		return usageError("restore needs --data DIR and one backup FILE")
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {

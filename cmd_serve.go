@@ -35,7 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // to the options it fills. 'edgerag config' reads the keys from it.
 func nodeFlagSet(role string, stderr io.Writer) (*flag.FlagSet, *nodeOptions) {
 	o := &nodeOptions{cfg: agent.Config{Role: role, Version: version}}
-	fs := newFlags(cmdName(role), "--data DIR [--http ADDR]", stderr)
+	fs := cmdline.NewFlags(cmdName(role), "--data DIR [--http ADDR]", stderr)
 	o.parsed = o.cfg.AddFlags(fs)
 	cmdline.CheckedStringVar(fs, &o.logLevel, "log-level", "info", cmdline.CheckLogLevel, "log level: debug, info, warn or error")
 	cmdline.CheckedStringVar(fs, &o.logFormat, "log-format", "text", cmdline.CheckLogFormat, "log format: text or json")
@@ -61,7 +61,7 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+		return nil, usageError(fmt.Sprintf("%s takes no arguments, got %q", fs.Name(), fs.Args()))
 	}
 	o.parsed(given)
 	c := &o.cfg
@@ -72,7 +72,7 @@ func nodeConfig(role string, args []string, stderr io.Writer) (*nodeOptions, err
 	}
 	c.Sync.Hook, c.Sync.OnVerified = testhooks.Sync()
 	if c.Logger, err = cmdline.NewLogger(stderr, o.logLevel, o.logFormat); err != nil {
-		return nil, usageError{err.Error()}
+		return nil, usageError(err.Error())
 	}
 	return o, nil
 }
@@ -85,7 +85,7 @@ func runNode(ctx context.Context, role string, args []string, stdout, stderr io.
 		return err
 	}
 	if err := cmdline.SetMemoryLimit(o.memoryLimit); err != nil {
-		return usageError{err.Error()}
+		return usageError(err.Error())
 	}
 	a, err := agent.New(o.cfg)
 	if err != nil {

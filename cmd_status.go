@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -13,14 +12,11 @@ import (
 
 // runStatus handles 'edgerag status': the status page, in a terminal.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", "[--node URL] [--json]", stderr)
+	fs := cmdline.NewFlags("status", "[--node URL] [--json]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	asJSON := fs.Bool("json", false, "print /v1/status as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.ParseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return usageError{fmt.Sprintf("status takes no arguments, got %q", fs.Args())}
 	}
 	st, err := nf.Client().Status(ctx)
 	if err != nil {

@@ -16,17 +16,17 @@ import (
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "usage: edgerag sync keygen --out DIR | edgerag sync now [--node URL] | edgerag sync status [--node URL] [--json] | edgerag sync promote|halt --shard NAME|--models [--node URL]"
 	if len(args) == 0 {
-		return usageError{usage}
+		return usageError(usage)
 	}
 	switch args[0] {
 	case "keygen":
-		fs := newFlags("sync keygen", "--out DIR", stderr)
+		fs := cmdline.NewFlags("sync keygen", "--out DIR", stderr)
 		out := fs.String("out", "", "directory for sync.key (central only, keep it secret) and sync.pub (every edge)")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *out == "" {
-			return usageError{"sync keygen needs --out DIR"}
+			return usageError("sync keygen needs --out DIR")
 		}
 		id, err := synckey.Generate(*out, rand.Reader)
 		if err != nil {
@@ -35,16 +35,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "sync key %s written to %s: sync.key for central (--sync-key), sync.pub for every edge (--sync-pub)\n", id, *out)
 		return nil
 	case "promote", "halt":
-		fs := newFlags("sync "+args[0], "--shard NAME|--models [--node URL] [--reason TEXT]", stderr)
+		fs := cmdline.NewFlags("sync "+args[0], "--shard NAME|--models [--node URL] [--reason TEXT]", stderr)
 		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:9090", "central")
 		shardName := fs.String("shard", "", "shard whose rollout to "+args[0])
 		models := fs.Bool("models", false, "the model manifest's rollout, not a shard's")
 		reason := fs.String("reason", "", "why (kept in the rollout's status)")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *models == (*shardName != "") {
-			return usageError{"sync " + args[0] + " needs --shard NAME or --models"}
+			return usageError("sync " + args[0] + " needs --shard NAME or --models")
 		}
 		if *models {
 			*shardName = fleet.ModelsRollout
@@ -56,13 +56,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "rollout of %s version %d: %s (%s)\n", *shardName, st.To, st.Stage, st.Reason)
 		return nil
 	case "now":
-		fs := newFlags("sync now", "[--node URL]", stderr)
+		fs := cmdline.NewFlags("sync now", "[--node URL]", stderr)
 		nfe := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the edge")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.ParseNoArgs(fs, args[1:]); err != nil {
 			return err
-		}
-		if fs.NArg() != 0 {
-			return usageError{fmt.Sprintf("sync now takes no arguments, got %q", fs.Args())}
 		}
 		if err := nfe.Client().SyncNow(ctx); err != nil {
 			return err
@@ -70,10 +67,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "sync requested: the edge asks central now ('edgerag sync status' shows the progress)")
 		return nil
 	case "status":
-		fs := newFlags("sync status", "[--node URL] [--json]", stderr)
+		fs := cmdline.NewFlags("sync status", "[--node URL] [--json]", stderr)
 		nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node (an edge, or central)")
 		asJSON := fs.Bool("json", false, "print the status as JSON")
-		if err := parseFlags(fs, args[1:]); err != nil {
+		if err := cmdline.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		raw, err := nf.Client().SyncStatus(ctx)
@@ -86,5 +83,5 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return cliprint.SyncStatus(stdout, raw)
 	}
-	return usageError{usage}
+	return usageError(usage)
 }

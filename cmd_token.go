@@ -24,18 +24,18 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, tokenUsage)
 		if len(args) == 0 {
-			return usageError{"token needs a subcommand: create, list or revoke"}
+			return usageError("token needs a subcommand: create, list or revoke")
 		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags("token "+sub, "[flags]", stderr)
+	fs := cmdline.NewFlags("token "+sub, "[flags]", stderr)
 	nf := cmdline.AddAPIFlags(fs, "http://127.0.0.1:8080", "the node")
 	name := fs.String("name", "", "create: the token's name (who holds it), e.g. panel-hall-3")
 	role := fs.String("role", "query", "create: query, ingest or admin")
 	groups := fs.String("groups", "", "create: comma-separated groups the token may see restricted documents of")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
 	c := nf.Client()
@@ -44,14 +44,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch sub {
 	case "create":
 		if *name == "" {
-			return usageError{"token create needs --name: who or what will hold the token"}
+			return usageError("token create needs --name: who or what will hold the token")
 		}
 		if _, err := auth.ParseRole(*role); err != nil {
-			return usageError{err.Error()}
+			return usageError(err.Error())
 		}
 		g, err := auth.ParseGroupList(*groups)
 		if err != nil {
-			return usageError{"--groups: " + err.Error()}
+			return usageError("--groups: " + err.Error())
 		}
 		var resp auth.CreateResponse
 		err = c.CreateToken(ctx, auth.CreateRequest{Name: *name, Role: *role, Groups: g}, &resp)
@@ -68,7 +68,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdline.Print(stdout, *asJSON, resp, err, func() error { return cliprint.Tokens(stdout, resp.Tokens) })
 	case "revoke":
 		if fs.NArg() != 1 {
-			return usageError{"token revoke needs the token's name: edgerag token revoke NAME"}
+			return usageError("token revoke needs the token's name: edgerag token revoke NAME")
 		}
 		if err := c.RevokeToken(ctx, fs.Arg(0)); err != nil {
 			return err
@@ -77,5 +77,5 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	fmt.Fprint(stderr, tokenUsage)
-	return usageError{fmt.Sprintf("unknown token subcommand %q", sub)}
+	return usageError(fmt.Sprintf("unknown token subcommand %q", sub))
 }

@@ -92,7 +92,7 @@ func TestEnrollRenewRevokeProcesses(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	enroll := func(tok, fingerprint, data string) (string, error) {
-		return runCLI("enroll", "--central", central.quic, "--token", tok, "--ca-fingerprint", fingerprint, "--data", data)
+		return runCLI("enroll", "--central", central.enroll, "--token", tok, "--ca-fingerprint", fingerprint, "--data", data)
 	}
 
 	e1, e2 := filepath.Join(dir, "e1"), filepath.Join(dir, "e2")

@@ -82,11 +82,9 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	return nil
 }
 
-// usageError is an error in how the command was called; main prints the
-// command's usage after it.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
+// usageError is an error in how the command was called: main prints the
+// command's usage after it and exits with status 2.
+func usageError(msg string) error { return cmdline.UsageError{Msg: msg} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,7 +94,7 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "edgerag:", err)
 		}
-		var ue usageError
+		var ue cmdline.UsageError
 		var ce agent.ConfigError
 		var fe cmdline.ConfigError
 		if errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || errors.Is(err, flag.ErrHelp) {
@@ -109,7 +107,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
-		return usageError{"no command given"}
+		return usageError("no command given")
 	}
 	cmd, rest := args[0], args[1:]
 	// Help that was asked for is the answer, not an error: it goes to
@@ -143,7 +141,7 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		}
 	}
 	fmt.Fprint(stderr, usage())
-	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	return usageError(fmt.Sprintf("unknown command %q", cmd))
 }
 
 // groupUsage is what 'edgerag CMD --help' prints for the commands made of
@@ -201,13 +199,3 @@ Commands:
   delete [--node URL] [--shard NAME] ID                   remove a document and its chunks
 `,
 }
-
-// newFlags returns a flag set that reports errors instead of exiting, with a
-// usage line naming the command.
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	return cmdline.NewFlags(name, synopsis, stderr)
-}
-
-// parseFlags parses args allowing flags after positional arguments
-// ("edgerag eval DIR --json"); a lone "--" still ends the flags.
-func parseFlags(fs *flag.FlagSet, args []string) error { return cmdline.Parse(fs, args) }

@@ -43,10 +43,11 @@ func TestMain(m *testing.M) {
 
 // proc is a node running as a child process.
 type proc struct {
-	cmd  *exec.Cmd
-	url  string // HTTP API
-	quic string // QUIC endpoint, when it has one
-	logs *syncBuffer
+	cmd    *exec.Cmd
+	url    string // HTTP API
+	quic   string // QUIC endpoint, when it has one
+	enroll string // central's enrollment address, when it enrolls devices
+	logs   *syncBuffer
 }
 
 // syncBuffer collects a child's output; the test reads it while exec's copier writes.
@@ -75,7 +76,8 @@ func startNode(t *testing.T, data string, extra ...string) *proc {
 }
 
 // readReady fills p's addresses from a node's ready file (its HTTP URL and,
-// when it listens for QUIC, a quic:// line) once the node has written it
+// when it listens for QUIC or enrolls devices, quic:// and enroll://
+// lines) once the node has written it
 // whole; false while it has not.
 func readReady(path string, p *proc) bool {
 	b, err := os.ReadFile(path)
@@ -85,6 +87,8 @@ func readReady(path string, p *proc) bool {
 	for _, line := range strings.Fields(string(b)) {
 		if q, ok := strings.CutPrefix(line, "quic://"); ok {
 			p.quic = q
+		} else if e, ok := strings.CutPrefix(line, "enroll://"); ok {
+			p.enroll = e
 		} else {
 			p.url = line
 		}

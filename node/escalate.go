@@ -236,15 +236,20 @@ func (n *Node) route(ctx context.Context, req api.QueryRequest, onToken func(str
 	if !remote {
 		return local, nil
 	}
+	// Where to answer is decided on the route confidence: on an edge that
+	// learns from central, the probability that asking would not change
+	// the answer, so a local abstention central would not improve on
+	// stays here; elsewhere the answer's confidence.
+	rc := routeConfidence(local)
 	var peers []route.PeerInfo
 	if n.cfg.Peers != nil {
 		peers = n.cfg.Peers.Peers()
-		if req.Shard == "" && err == nil && local.Confidence < tun.EscalateBelow {
-			n.scorePeers(terms, local.Confidence, peers)
+		if req.Shard == "" && err == nil && rc < tun.EscalateBelow {
+			n.scorePeers(terms, rc, peers)
 		}
 	}
 	d := route.Decide(route.Input{
-		Confidence:       local.Confidence,
+		Confidence:       rc,
 		HasLocalAnswer:   err == nil,
 		NeedShard:        req.Shard,
 		HeldShards:       n.shardNames(),

@@ -615,15 +615,18 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 		rs.AnswerCoverage, rs.HasAnswerCoverage = n.answerCoverage(r, ans.Text)
 	}
 	conf := confidence.Score(rs, ans.Signals, gen, confidence.DefaultModel())
-	// The recalibration learns from central's answers whether central
-	// would have answered alike: it moves the escalation decision. Whether
-	// the passages support an answer at all stays the model's estimate, so
-	// it can make the node abstain more, never less — on a one-topic
-	// collection central's agreement lifted confidences the passages could
-	// not back, and an edge stopped abstaining on what it did not hold.
+	// Where to answer and whether to answer are two figures. The route
+	// confidence, learned from central's answers, says whether asking
+	// central would change the answer; the routing decision uses it
+	// alone. Whether the passages support an answer is the model's
+	// estimate, which the route confidence may lower (an edge that has
+	// learned central usually answers better is less sure of its own),
+	// never raise: on one-topic collections central settles on nearly
+	// every escalation, and a raised support made edges answer what their
+	// shards could not.
 	raw := conf.Confidence
-	conf.Confidence = n.recalibrate(raw, conf.Signals)
-	support := min(raw, conf.Confidence)
+	conf.Confidence = min(raw, n.recalibrate(raw, conf.Signals))
+	support := conf.Confidence
 	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
 	switch {
 	case !ans.Abstained && support < minConf && streamed:

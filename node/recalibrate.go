@@ -21,6 +21,14 @@ const recalKey = "recalibration"
 // reports the model's own confidence, before the edge's recalibration.
 const SignalModelConfidence = "model_confidence"
 
+// SignalRouteConfidence is the signal under which an edge that learns from
+// central reports its route confidence: the probability, learned from
+// central's answers to its escalations, that asking central would not
+// change the answer (confidence.Online, confidence.Settled). The routing
+// decision compares it with escalate-below; the answer's confidence stays
+// a support estimate.
+const SignalRouteConfidence = "route_confidence"
+
 // recalibration is an edge's online recalibration of its confidence
 // (confidence.Online), learned from central's answers to its escalations
 // and kept in the store across restarts.
@@ -68,22 +76,36 @@ func (n *Node) Recalibration() confidence.Online {
 	return n.recal.on
 }
 
-// recalibrate turns the model's confidence into the one this node acts
-// on, and records the model's own under SignalModelConfidence when they
-// differ. Nothing retrieved stays at 0.
+// recalibrate returns the route confidence of an answer the model rated
+// raw, and records both figures in sig (SignalModelConfidence,
+// SignalRouteConfidence) on a node that learns. A node that does not learn
+// routes on the model's confidence; nothing retrieved stays at 0.
 func (n *Node) recalibrate(raw float64, sig map[string]float64) float64 {
 	if !n.recalibrates() || raw <= 0 {
 		return raw
 	}
+	rc := n.Recalibration().Apply(raw)
 	if sig != nil {
 		sig[SignalModelConfidence] = raw
+		sig[SignalRouteConfidence] = rc
 	}
-	return n.Recalibration().Apply(raw)
+	return rc
+}
+
+// routeConfidence is the figure the routing decision compares with
+// escalate-below for a local answer: its route confidence where the node
+// learns (an abstention included: an edge that has learned central would
+// not answer better keeps it), else its confidence.
+func routeConfidence(local api.QueryResponse) float64 {
+	if v, ok := local.Signals[SignalRouteConfidence]; ok {
+		return v
+	}
+	return local.Confidence
 }
 
 // learnFromCentral labels the local answer with central's
-// (confidence.Agreed over the documents each cited). The
-// update is bounded (confidence.Online) and written to the store before
+// (confidence.Settled: would central's answer have changed the one served).
+// The update is bounded (confidence.Online) and written to the store before
 // the next label is.
 func (n *Node) learnFromCentral(ctx context.Context, local, central api.QueryResponse, target float64) {
 	if !n.recalibrates() || len(central.Citations) == 0 || len(local.Citations) == 0 {
@@ -93,7 +115,11 @@ func (n *Node) learnFromCentral(ctx context.Context, local, central api.QueryRes
 	if v, ok := local.Signals[SignalModelConfidence]; ok {
 		raw = v
 	}
-	agreed := confidence.Agreed(docIDs(local.Citations), docIDs(central.Citations))
+	// Central does not recalibrate: its confidence is the model's, the
+	// scale raw is on.
+	agreed := confidence.Settled(
+		confidence.Compared{Docs: docIDs(local.Citations), Support: raw, Abstained: local.Abstained},
+		confidence.Compared{Docs: docIDs(central.Citations), Support: central.Confidence, Abstained: central.Abstained})
 	n.recal.persist.Lock()
 	defer n.recal.persist.Unlock()
 	// persist serialises learners, so the refit (a fraction of a

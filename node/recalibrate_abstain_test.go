@@ -72,3 +72,79 @@ func TestRecalibrationNeverLoosensAbstention(t *testing.T) {
 		t.Errorf("an abstention rated %.2f, at or above min-confidence %.2f", after.Confidence, node.DefaultMinConfidence)
 	}
 }
+
+// countingCentral answers every escalation as fakeCentral does and counts
+// them.
+type countingCentral struct{ asked *int }
+
+func (c countingCentral) AskCentral(ctx context.Context, q api.QueryRequest) (api.QueryResponse, error) {
+	*c.asked++
+	return fakeCentral{}.AskCentral(ctx, q)
+}
+
+// TestRouteConfidenceDecidesWhereNotWhether: where to answer is the route
+// confidence, whether to answer the model's support. An edge that has
+// learned central would not answer better keeps a question it abstains on
+// (no escalation, an honest abstention, not labelled degraded); the same
+// edge before it learned anything escalates it. Neither turns the
+// abstention into an answer.
+func TestRouteConfidenceDecidesWhereNotWhether(t *testing.T) {
+	ctx := context.Background()
+	question := api.QueryRequest{Question: "What is the torque spec for the conveyor motor bolts?"}
+	for _, tc := range []struct {
+		name         string
+		learned      *confidence.Online
+		wantEscalate bool
+	}{
+		{"as fitted: a weak answer escalates", nil, true},
+		{"learned central would not do better: kept here", &confidence.Online{Scale: 1, Offset: 6, Labels: 256}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.learned != nil {
+				st, err := shardstore.Open(shardstore.Options{Dir: dir, NoSync: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec, _ := json.Marshal(*tc.learned)
+				if err := st.RouteKV().Update(ctx, []shard.KV{{Key: "recalibration", Value: rec}}, nil); err != nil {
+					t.Fatal(err)
+				}
+				st.Close()
+			}
+			asked := 0
+			n, err := node.New(node.Config{Name: "edge", DataDir: dir, NoSync: true, Remote: countingCentral{&asked}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if _, err := n.Ingest(ctx, manuals); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := n.Query(ctx, question)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if escalated := asked > 0; escalated != tc.wantEscalate {
+				t.Fatalf("central asked %d times (route %s, reasons %v, route confidence %.2f); want escalated=%v",
+					asked, resp.Route, resp.Reasons, resp.Signals[node.SignalRouteConfidence], tc.wantEscalate)
+			}
+			if tc.wantEscalate {
+				return
+			}
+			if resp.Route != "local" || !resp.Abstained || resp.Degraded {
+				t.Fatalf("kept here, the question must be an honest local abstention: route %s abstained %v degraded %v %q",
+					resp.Route, resp.Abstained, resp.Degraded, resp.Answer)
+			}
+			if resp.Confidence >= node.DefaultMinConfidence {
+				t.Errorf("an abstention rated %.2f, at or above min-confidence %.2f", resp.Confidence, node.DefaultMinConfidence)
+			}
+			if rc := resp.Signals[node.SignalRouteConfidence]; !(rc >= 0.5) {
+				t.Errorf("route confidence %.2f; the learned map should put it above escalate-below", rc)
+			}
+		})
+	}
+}

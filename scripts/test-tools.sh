@@ -6,8 +6,8 @@
 # fresh machine each build takes minutes; afterwards both are cached by
 # version and this is instant.
 #
-#   scripts/test-tools.sh start versitygw  # needs no Debian package: before apt
-#   scripts/test-tools.sh start ollama     # after scripts/test-deps.sh installed g++
+#   scripts/test-tools.sh start versitygw ollama  # versitygw needs no Debian package;
+#                                                 # ollama installs its two first
 #   scripts/test-tools.sh wait             # block until both are built (or say which failed)
 #
 # make test starts the S3 gateway's pure-Go build first, so that it uses the

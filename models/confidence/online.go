@@ -5,27 +5,29 @@ import (
 	"slices"
 )
 
-// Online recalibrates one node's confidence from outcomes labelled in the
-// field. Every question an edge escalates comes back with central's answer,
-// which says whether the edge's own answer would have done (Outcome.Agreed:
-// central ranked first a document the edge had cited). Those labels fit a
-// Platt-style map over the model's confidence,
+// Online learns, on one edge, where to answer: the probability that asking
+// central would not change the answer it serves. Every question an edge
+// escalates comes back with central's answer, and that answer labels the
+// edge's own (Settled: central ranked alike, abstained, or was no better
+// supported). Those labels fit a Platt-style map over the model's
+// confidence,
 //
-//	recalibrated = σ(Scale·logit(raw) + Offset)
+//	route confidence = σ(Scale·logit(model confidence) + Offset)
 //
-// so that on a collection the model was never fitted on, the confidence an
-// edge acts on becomes the probability, measured on its own traffic, that
-// central would have answered alike. The escalation threshold keeps its
-// meaning (escalate-below on the recalibrated scale) while the raw
-// confidence it corresponds to moves, within OnlineOptions' Floor and
-// Ceiling.
+// so that on a collection the model was never fitted on, the figure an edge
+// routes on becomes, measured on its own traffic, the probability that an
+// escalation would be wasted. The escalation threshold keeps its meaning
+// (escalate-below on that scale) while the model confidence it corresponds
+// to moves, within OnlineOptions' Floor and Ceiling. Whether the passages
+// support an answer at all stays the model's estimate (the node may lower
+// it with the route confidence, never raise it).
 //
 // Every part of the update is bounded: the labels are the last Window
 // outcomes, the fit is pulled toward the identity map by Prior pseudo-labels
 // (few labels move it little), and each label moves Scale and Offset by at
 // most Step towards the window's fit. A selection on the raw confidence (an
 // edge only hears back about the questions it escalated) does not bias a
-// fit of P(agreed | raw), it only leaves the fit to extrapolate above the
+// fit of P(settled | raw), it only leaves the fit to extrapolate above the
 // highest escalated confidence, which the bounds keep modest.
 //
 // The zero Online is not usable; start from NewOnline. Online is a value:
@@ -40,9 +42,10 @@ type Online struct {
 	Labels int64 `json:"labels"`
 }
 
-// Outcome is one labelled question: the confidence the node had in its own
-// answer (before recalibration) and whether the better-informed answer
-// agreed with it.
+// Outcome is one labelled question: the confidence the model had in the
+// node's own answer (before recalibration) and whether the better-informed
+// answer settled on it (Settled). The field keeps its stored name "agreed"
+// so that recalibrations persisted before the label widened still load.
 type Outcome struct {
 	Raw    float64 `json:"raw"`
 	Agreed bool    `json:"agreed"`
@@ -135,8 +138,8 @@ func (o Online) Threshold(target float64) float64 {
 	return sigmoid((logit(target) - o.Offset) / o.Scale)
 }
 
-// AgreedShare is the share of the window's outcomes that agreed (0 with
-// none).
+// AgreedShare is the share of the window's outcomes that were settled
+// (central's answer would not have changed the node's; 0 with none).
 func (o Online) AgreedShare() float64 {
 	if len(o.Outcomes) == 0 {
 		return 0
@@ -262,3 +265,35 @@ func Agreed(local, better []string) bool {
 
 // agreeTop is how many of the better answer's documents Agreed compares.
 const agreeTop = 5
+
+// Compared is what Settled looks at of one answer: the documents it cites,
+// best first, the model's support estimate (Score, before any
+// recalibration) and whether it abstained.
+type Compared struct {
+	Docs      []string
+	Support   float64
+	Abstained bool
+}
+
+// Settled labels an escalation: true when the better-informed answer
+// (central's, from the whole index) would not have changed what the node
+// serves, so that asking was wasted. That is so when it ranks alike
+// (Agreed), when it abstained (no source holds a better answer), or when
+// the local answer was given and the better one is not better supported —
+// the rule the node itself applies when it keeps its own answer over
+// central's. Supports compare on the model's scale, which every node
+// computes alike.
+//
+// Agreed alone asks too much on collections whose documents share one
+// topic: there central often ranks first a document of another site that
+// is no better than the edge's, and an edge that hears "disagreed" for
+// those escalates home questions it answers as well as central does.
+func Settled(local, better Compared) bool {
+	switch {
+	case len(better.Docs) > 0 && Agreed(local.Docs, better.Docs):
+		return true
+	case better.Abstained:
+		return true
+	}
+	return !local.Abstained && better.Support < local.Support
+}

@@ -164,6 +164,39 @@ func TestAgreed(t *testing.T) {
 	}
 }
 
+func TestSettled(t *testing.T) {
+	ans := func(support float64, docs ...string) confidence.Compared {
+		return confidence.Compared{Docs: docs, Support: support}
+	}
+	abst := func(support float64, docs ...string) confidence.Compared {
+		return confidence.Compared{Docs: docs, Support: support, Abstained: true}
+	}
+	for _, tc := range []struct {
+		name          string
+		local, better confidence.Compared
+		want          bool
+	}{
+		{"central ranked alike, however sure", ans(0.3, "a", "b"), ans(0.9, "a", "c"), true},
+		{"central ranked alike, the edge abstained", abst(0.1, "a"), ans(0.9, "a"), true},
+		// One-topic collections: another site's document first, no better
+		// supported than the edge's own answer. Asking changed nothing.
+		{"another document, less supported", ans(0.45, "a"), ans(0.40, "x"), true},
+		{"another document, better supported", ans(0.45, "a"), ans(0.60, "x"), false},
+		{"equally supported: central's answer is served", ans(0.5, "a"), ans(0.5, "x"), false},
+		{"central abstained too: no source holds it", abst(0.1, "a"), abst(0.2, "x"), true},
+		{"central abstained where the edge answered", ans(0.4, "a"), abst(0.1, "x"), true},
+		// The question is about another site's documents: central answers
+		// it, the edge could not.
+		{"the edge abstained, central answered elsewhere", abst(0.1, "a"), ans(0.7, "x"), false},
+		{"the edge abstained, central answered less surely", abst(0.25, "a"), ans(0.2, "x"), false},
+		{"central ranked nothing and answered", ans(0.5, "a"), ans(0.6), false},
+	} {
+		if got := confidence.Settled(tc.local, tc.better); got != tc.want {
+			t.Errorf("%s: Settled(%+v, %+v) = %v, want %v", tc.name, tc.local, tc.better, got, tc.want)
+		}
+	}
+}
+
 // BenchmarkOnlineObserve is one label on a full window: the refit an edge
 // does after each escalation central answered.
 func BenchmarkOnlineObserve(b *testing.B) {

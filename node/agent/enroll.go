@@ -22,7 +22,8 @@ type EnrollConfig struct {
 	// no enrollment, no revocation.
 	CADir string
 	// Addr is the HTTPS address devices enroll and renew on; "": TCP on
-	// the QUIC address's host and port, so one address serves both.
+	// the QUIC address's host and port, so one address serves both (an
+	// ephemeral port when QUIC's is).
 	Addr    string
 	CertTTL time.Duration // life of the certificates issued; zero: 72 h
 }
@@ -63,6 +64,18 @@ func revocationApplier(dir string, id *pki.Identity, log *slog.Logger) func(cont
 	}
 }
 
+// enrollDefaultAddr is where enrollment listens when --enroll is not
+// given: TCP on the QUIC endpoint's host and port, so one address serves
+// both, unless QUIC was asked for an ephemeral port (":0"): the number the
+// kernel gave the UDP socket may be another process's on TCP, so
+// enrollment takes its own ephemeral port then.
+func enrollDefaultAddr(quicFlag, quicBound string) string {
+	if host, port, err := net.SplitHostPort(quicFlag); err == nil && port == "0" {
+		return net.JoinHostPort(host, "0")
+	}
+	return quicBound
+}
+
 // startEnroll starts central's enrollment when the config asks for it.
 func (a *Agent) startEnroll() error {
 	c := a.cfg.Enroll
@@ -100,7 +113,7 @@ func (a *Agent) startEnroll() error {
 	}
 	addr := c.Addr
 	if addr == "" {
-		addr = a.link.server.Addr().String()
+		addr = enrollDefaultAddr(a.cfg.Fleet.QUICAddr, a.link.server.Addr().String())
 	}
 	if err := srv.Listen(addr); err != nil {
 		return err

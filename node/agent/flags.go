@@ -179,7 +179,7 @@ func (c *Config) addGossipFlags(fs *flag.FlagSet, l *flagLists) {
 func (c *Config) addEnrollFlags(fs *flag.FlagSet) {
 	e := &c.Enroll
 	fs.StringVar(&e.CADir, "ca", "", "directory of the fleet CA with its key, on this machine: enables 'edgerag enroll' of devices and 'cert revoke'")
-	fs.StringVar(&e.Addr, "enroll", "", "HTTPS address devices enroll and renew on (default: TCP on the --quic host:port)")
+	fs.StringVar(&e.Addr, "enroll", "", "HTTPS address devices enroll and renew on (default: TCP on the --quic host:port; an ephemeral port when --quic's is 0)")
 	fs.DurationVar(&e.CertTTL, "cert-valid", enroll.DefaultCertTTL, "life of the certificates issued to enrolled devices; they renew at about two thirds of it")
 }
 

@@ -165,3 +165,25 @@ func (c *Client) Audit(ctx context.Context, limit int, after uint64, out any) er
 	}
 	return c.Call(ctx, http.MethodGet, p, nil, out)
 }
+
+// AddProbe asks central to answer a question (agent.AddProbeRequest) and
+// keep it in the shard's probe set; out receives the probe (agent.AddedProbe).
+func (c *Client) AddProbe(ctx context.Context, req, out any) error {
+	return c.Call(ctx, http.MethodPost, "/v1/probes", req, out)
+}
+
+// Probes decodes central's probe sets, of one shard when shardName is not
+// empty, into out (agent.ProbeSets).
+func (c *Client) Probes(ctx context.Context, shardName string, out any) error {
+	p := "/v1/probes"
+	if shardName != "" {
+		p += "?shard=" + url.QueryEscape(shardName)
+	}
+	return c.Call(ctx, http.MethodGet, p, nil, out)
+}
+
+// RemoveProbe drops a probe, named by its id or its question, from a
+// shard's probe set; out receives how many are left ({"probes": n}).
+func (c *Client) RemoveProbe(ctx context.Context, shardName, probe string, out any) error {
+	return c.Call(ctx, http.MethodDelete, "/v1/probes/"+url.PathEscape(shardName)+"/"+url.PathEscape(probe), nil, out)
+}

@@ -40,6 +40,24 @@ func NewFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// UsageError is an error in how a command was called: the command prints
+// its usage after it and exits with status 2.
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg }
+
+// ParseNoArgs parses args as Parse does, for a command that takes flags
+// only: a positional argument is a UsageError naming the command.
+func ParseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return UsageError{fmt.Sprintf("%s takes no arguments, got %q", fs.Name(), fs.Args())}
+	}
+	return nil
+}
+
 // Parse parses args allowing flags after positional arguments
 // ("edgerag eval DIR --json"), which the flag package alone stops at. A
 // lone "--" still ends the flags.

@@ -15,6 +15,7 @@ import (
 type Daemon interface {
 	URL() string
 	QUICAddr() string
+	EnrollAddr() string
 	Err() <-chan error
 	Shutdown(ctx context.Context) error
 	Close() error
@@ -22,13 +23,17 @@ type Daemon interface {
 
 // Serve runs a started daemon until ctx ends (a signal), then shuts it
 // down gracefully; a second signal cuts the shutdown short. With
-// readyFile, the API's URL (and the QUIC address) are written there first,
+// readyFile, the API's URL (and the QUIC and enrollment addresses) are
+// written there first,
 // for scripts and tests that wait for the node.
 func Serve(ctx context.Context, d Daemon, readyFile string, log *slog.Logger) error {
 	if readyFile != "" {
 		ready := d.URL() + "\n"
 		if q := d.QUICAddr(); q != "" {
 			ready += "quic://" + q + "\n"
+		}
+		if e := d.EnrollAddr(); e != "" {
+			ready += "enroll://" + e + "\n"
 		}
 		if err := os.WriteFile(readyFile, []byte(ready), 0o644); err != nil {
 			d.Close()

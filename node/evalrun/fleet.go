@@ -45,6 +45,10 @@ type FleetReport struct {
 	// online; Edge has what each learned by the end.
 	Recalibrated bool          `json:"recalibrated"`
 	Edge         []EdgeLearned `json:"edge_recalibration,omitempty"`
+	// HomeLocalAbstained is the share of home questions the home edge
+	// kept and abstained on, its route confidence saying central would
+	// not answer better (counted in HomeLocalShare too).
+	HomeLocalAbstained float64 `json:"home_local_abstained_share"`
 }
 
 // EdgeLearned is one edge's recalibration at the end of a fleet run.
@@ -60,7 +64,7 @@ type EdgeLearned struct {
 func (r FleetReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "dataset                  %s, %d edges + central, %d queries\n", r.Dataset, r.Edges, r.Queries)
 	fmt.Fprintf(w, "nDCG@10 end to end       %.4f (central alone %.4f, ratio %.3f)\n", r.NDCG10, r.CentralNDCG10, r.Ratio)
-	fmt.Fprintf(w, "home queries local       %.3f\nforeign queries escalated %.3f\nlocal share              %.3f\n", r.HomeLocalShare, r.ForeignEscalatedShare, r.LocalShare)
+	fmt.Fprintf(w, "home queries local       %.3f (abstained %.3f)\nforeign queries escalated %.3f\nlocal share              %.3f\n", r.HomeLocalShare, r.HomeLocalAbstained, r.ForeignEscalatedShare, r.LocalShare)
 	fmt.Fprintf(w, "escalations              %d (needless %d)\nlatency                  p50 %.3f ms, p99 %.3f ms\n", r.Escalations, r.NeedlessEscalations, r.P50MS, r.P99MS)
 	if r.Warmup > 0 {
 		fmt.Fprintf(w, "warm-up                  %d questions before the measured ones\n", r.Warmup)
@@ -89,8 +93,8 @@ type FleetOptions struct {
 
 // fleetTally counts where the fleet answered.
 type fleetTally struct {
-	home, homeLocal, foreign, foreignEsc, local int
-	lat                                         []time.Duration
+	home, homeLocal, homeAbstained, foreign, foreignEsc, local int
+	lat                                                        []time.Duration
 }
 
 // Fleet models knowledge that is local to sites: central holds the whole
@@ -147,11 +151,11 @@ func Fleet(ctx context.Context, dir string, o FleetOptions) (FleetReport, Run, e
 		if rng.Float64() >= 0.8 && o.Edges > 1 {
 			target = (homeEdge + 1 + rng.IntN(o.Edges-1)) % o.Edges
 		}
-		local, lat, err := askFleet(ctx, central, edges[target], target, q, qrels[q.ID], &run, &centralRun, &rep)
+		local, abstained, lat, err := askFleet(ctx, central, edges[target], target, q, qrels[q.ID], &run, &centralRun, &rep)
 		if err != nil {
 			return rep, Run{}, err
 		}
-		t.add(target == homeEdge, local, lat)
+		t.add(target == homeEdge, local, abstained, lat)
 	}
 	m, cm := evalset.Score(run.Rankings, qrels), evalset.Score(centralRun.Rankings, qrels)
 	rep.Queries = m.Queries
@@ -160,6 +164,7 @@ func Fleet(ctx context.Context, dir string, o FleetOptions) (FleetReport, Run, e
 		rep.Ratio = m.NDCG10 / cm.NDCG10
 	}
 	rep.HomeLocalShare = share(t.homeLocal, t.home)
+	rep.HomeLocalAbstained = share(t.homeAbstained, t.home)
 	rep.ForeignEscalatedShare = share(t.foreignEsc, t.foreign)
 	rep.LocalShare = share(t.local, t.home+t.foreign)
 	slices.Sort(t.lat)
@@ -215,7 +220,7 @@ func warmUp(ctx context.Context, edges []*node.Node, q evalset.Query, qrels eval
 	return nil
 }
 
-func (t *fleetTally) add(home, local bool, lat time.Duration) {
+func (t *fleetTally) add(home, local, abstained bool, lat time.Duration) {
 	t.lat = append(t.lat, lat)
 	if local {
 		t.local++
@@ -224,6 +229,9 @@ func (t *fleetTally) add(home, local bool, lat time.Duration) {
 		t.home++
 		if local {
 			t.homeLocal++
+			if abstained {
+				t.homeAbstained++
+			}
 		}
 	} else {
 		t.foreign++
@@ -235,30 +243,31 @@ func (t *fleetTally) add(home, local bool, lat time.Duration) {
 
 // askFleet asks the edge q, and central alone for comparison, and adds
 // both rankings. An escalation is needless when the edge's own answer
-// already ranked as well as central's.
-func askFleet(ctx context.Context, central, edge *node.Node, target int, q evalset.Query, rel map[string]int, run, centralRun *Run, rep *FleetReport) (local bool, lat time.Duration, err error) {
+// already ranked as well as central's. local says the edge served its own
+// answer, abstained whether that was an abstention.
+func askFleet(ctx context.Context, central, edge *node.Node, target int, q evalset.Query, rel map[string]int, run, centralRun *Run, rep *FleetReport) (local, abstained bool, lat time.Duration, err error) {
 	req := api.QueryRequest{Question: answereval.Clip(q.Text, api.MaxQuestion), K: 10}
 	t0 := time.Now()
 	resp, err := edge.Query(ctx, req)
 	lat = time.Since(t0)
 	if err != nil {
-		return false, lat, fmt.Errorf("query %s on edge %d: %w", q.ID, target, err)
+		return false, false, lat, fmt.Errorf("query %s on edge %d: %w", q.ID, target, err)
 	}
 	cresp, err := central.QueryLocal(ctx, req)
 	if err != nil {
-		return false, lat, fmt.Errorf("query %s on central: %w", q.ID, err)
+		return false, false, lat, fmt.Errorf("query %s on central: %w", q.ID, err)
 	}
 	run.add(q.ID, ranking(resp))
 	centralRun.add(q.ID, ranking(cresp))
 	if resp.Route == "local" {
-		return true, lat, nil
+		return true, resp.Abstained, lat, nil
 	}
 	rep.Escalations++
 	lresp, err := edge.QueryLocal(ctx, req)
 	if err == nil && evalset.NDCG(ranking(lresp), rel, 10) >= evalset.NDCG(centralRun.Rankings[q.ID], rel, 10) {
 		rep.NeedlessEscalations++
 	}
-	return false, lat, nil
+	return false, false, lat, nil
 }
 
 // startFleet starts central holding every document and edges holding

@@ -222,7 +222,7 @@ var (
 	descRecalOffset  = prometheus.NewDesc("edgerag_recalibration_offset", "Offset, in log-odds, of the edge's online recalibration of its confidence (0: as fitted).", nil, nil)
 	descRecalThresh  = prometheus.NewDesc("edgerag_escalation_threshold_raw", "Model confidence below which the edge now escalates (escalate-below, through the recalibration).", nil, nil)
 	descRecalLabels  = prometheus.NewDesc("edgerag_recalibration_labels", "Escalations whose answer from central the edge has learned from.", nil, nil)
-	descRecalAgreed  = prometheus.NewDesc("edgerag_recalibration_agreed_ratio", "Share of the learning window where central ranked first a document the edge had cited.", nil, nil)
+	descRecalAgreed  = prometheus.NewDesc("edgerag_recalibration_agreed_ratio", "Share of the learning window where central's answer would not have changed the edge's (ranked alike, abstained, or no better supported: confidence.Settled).", nil, nil)
 )
 
 type snapshotCollector struct{ snap func() Snapshot }

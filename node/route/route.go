@@ -66,7 +66,11 @@ type PeerInfo struct {
 
 // Input is everything Decide looks at for one query.
 type Input struct {
-	Confidence     float64 // of the local answer; ignored unless HasLocalAnswer
+	// Confidence is the local answer's route confidence, ignored unless
+	// HasLocalAnswer: on an edge that learns from central, the
+	// probability that asking would not change the answer (an abstention
+	// included); elsewhere the answer's support estimate.
+	Confidence     float64
 	HasLocalAnswer bool
 	NeedShard      string   // the shard the query asked for; "" = any
 	HeldShards     []string // shards this node holds
@@ -107,13 +111,14 @@ type Thresholds struct {
 // peer hop costs tens of milliseconds and central a few hundred.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
-		// Confidence is the estimated probability that the answer is
-		// supported (models/confidence), which an edge recalibrates from
-		// central's answers to its escalations (confidence.Online). Tuned
-		// with 'edgerag eval --fleet 4' on cranfield and squad-v1.1-dev
-		// with that recalibration (BENCHMARKS.md, "thresholds that
-		// adapt"): 0.5 keeps 97% (squad) and 87% (cranfield) of home
-		// questions local at 98.9% and 112% of central's nDCG@10.
+		// Compared with the route confidence: the model's support
+		// estimate until an edge has heard back from central, then the
+		// learned probability that asking central would not change the
+		// answer (confidence.Online, confidence.Settled). Tuned with
+		// 'edgerag eval --fleet 4' on cranfield and squad-v1.1-dev
+		// (BENCHMARKS.md, "where to answer, apart from whether"): 0.5
+		// keeps 93% (squad) and 84% (cranfield) of home questions local
+		// at 98.5% and 110% of central's nDCG@10.
 		MinConfidence:     0.5,
 		MinRemaining:      300 * time.Millisecond,
 		PeerPreferredOver: 0.1,

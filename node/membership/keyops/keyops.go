@@ -9,11 +9,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/membership"
 )
+
+// List writes the keys in use across the pool, one line each with how many
+// members hold it and on how many it is the primary. Only a prefix of each
+// key is shown: the list is for telling keys apart, not for copying them.
+func List(ctx context.Context, c *api.Client, w io.Writer) error {
+	res, err := Call(ctx, c, "list", "")
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(res.Keys)) {
+		primary := ""
+		if p := res.Primary[k]; p > 0 {
+			primary = fmt.Sprintf(", primary on %d", p)
+		}
+		fmt.Fprintf(w, "%s…  on %d of %d members%s\n", k[:min(8, len(k))], res.Keys[k], res.Nodes, primary)
+	}
+	return nil
+}
 
 // Call runs a keyring operation (list, install, use, remove) and insists
 // that every member answered: a key installed on only some members would
