@@ -68,7 +68,11 @@ func TestEnrollRenewRevokeProcesses(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	mustCLI(t, "sync", "keygen", "--out", keys)
-	const life, poll = 6 * time.Second, 500 * time.Millisecond
+	// The certificates' life must cover the setup below (two enrollments,
+	// two edge processes, a sync) before edge-1 first renews at about two
+	// thirds of it: at 6 s a loaded machine let the first certificate
+	// expire before its edge had started.
+	const life, poll = 10 * time.Second, 500 * time.Millisecond
 	// The press manual stays unpublished but is shared with edges'
 	// questions (--share), so only escalation can answer it.
 	central := startProc(t, []string{"central", "--data", filepath.Join(dir, "c"), "--http", "127.0.0.1:0", "--quic", "127.0.0.1:0",

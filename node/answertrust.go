@@ -265,7 +265,6 @@ func (n *Node) finishTrusted(resp *api.QueryResponse, conflicts []api.Conflict, 
 		}
 		resp.Answer = b.String()
 		resp.Conflicts = conflicts
-		resp.Confidence *= conflictPenalty
 		resp.Reasons = append(resp.Reasons, reasonConflict)
 		n.metrics.Conflicts.Inc()
 	}

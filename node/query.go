@@ -627,7 +627,13 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	raw := conf.Confidence
 	conf.Confidence = min(raw, n.recalibrate(raw, conf.Signals))
 	support := conf.Confidence
-	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, conf.Confidence, conf.Signals, ans.Abstained
+	if len(conflicts) > 0 && !ans.Abstained {
+		// Passages that disagree make the answer less likely to be
+		// supported; lowered before the decision, so that every answer
+		// given stays at or above minConf.
+		support *= conflictPenalty
+	}
+	resp.Answer, resp.Confidence, resp.Signals, resp.Abstained = ans.Text, support, conf.Signals, ans.Abstained
 	switch {
 	case !ans.Abstained && support < minConf && streamed:
 		// The reader has the text already; taking it back would show

@@ -116,7 +116,8 @@ func TestPoisonedRestatementIsFlaggedAndConflictShown(t *testing.T) {
 	// An untrusted note stored before the manual contradicted nothing when
 	// it came, so it is not flagged; the disagreement is shown at query
 	// time, the trusted manual first.
-	c = serve(t, newAnsweringNode(t))
+	n := newAnsweringNode(t)
+	c = serve(t, n)
 	other := api.Document{ID: "note", Title: "Workshop note", Trust: "untrusted",
 		Body: "The hydraulic return filter on the E-20 is replaced after 250 operating hours."}
 	for _, d := range []api.Document{other, trustedFilter} {
@@ -133,6 +134,25 @@ func TestPoisonedRestatementIsFlaggedAndConflictShown(t *testing.T) {
 	}
 	if !slices.Contains(q.Reasons, "conflicting_sources") {
 		t.Errorf("reasons %v lack conflicting_sources", q.Reasons)
+	}
+	// The disagreement lowers the confidence before the node decides to
+	// answer, so an answer given is never rated below an abstention.
+	if minConf := n.Tunables().MinConfidence; q.Confidence < minConf {
+		t.Errorf("answer with conflicting sources given at confidence %.3f, below min-confidence %.2f", q.Confidence, minConf)
+	}
+	// With min-confidence between the lowered and the unlowered figure,
+	// the node abstains rather than answer below its own bar.
+	tu := n.Tunables()
+	tu.MinConfidence = q.Confidence + 0.01
+	if err := n.SetTunables(tu, "test"); err != nil {
+		t.Fatal(err)
+	}
+	q, err = c.Query(ctx, api.QueryRequest{Question: "After how many operating hours is the E-20 hydraulic return filter replaced?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.Abstained && q.Confidence < tu.MinConfidence {
+		t.Errorf("answer given at confidence %.3f, below min-confidence %.3f", q.Confidence, tu.MinConfidence)
 	}
 }
 

@@ -28,7 +28,10 @@ func newClient(t *testing.T, s *ollamatest.Server, mod func(*ollama.Config)) *ol
 		GenModel:   s.GenModel,
 		NumThread:  1, // 2 threads on a 2-core machine is ten times slower
 		NumPredict: 64,
-		Timeout:    30 * time.Second,
+		// A full batch of 64 embeddings took over 30 s on the one thread
+		// a loaded 2-core machine gave it; the tests that are about the
+		// limit set their own.
+		Timeout: 90 * time.Second,
 	}
 	if mod != nil {
 		mod(&cfg)

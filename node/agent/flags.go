@@ -86,7 +86,7 @@ func (c *Config) addNodeFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BM25.K1, "bm25-k1", lexical.DefaultParams().K1, "BM25 k1 (term-frequency saturation)")
 	fs.Float64Var(&c.BM25.B, "bm25-b", lexical.DefaultParams().B, "BM25 b (length normalisation)")
 	cmdline.UnitFloatVar(fs, &c.MinConfidence, "min-confidence", node.DefaultMinConfidence, "abstain below this confidence (0..1)")
-	cmdline.UnitFloatVar(fs, &c.Routing.MinConfidence, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the local confidence is below this (0..1)")
+	cmdline.UnitFloatVar(fs, &c.Routing.MinConfidence, "escalate-below", route.DefaultThresholds().MinConfidence, "ask central when the route confidence, the learned chance that central would not change the answer, is below this (0..1)")
 	fs.Var((*negated)(&c.NoRecalibration), "recalibrate", "recalibrate the confidence from central's answers to this edge's escalations (on by default; kept in the store; see /metrics edgerag_recalibration_*)")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 5*time.Second, "longest a query may take, escalation included; after it the local answer is returned")
 	fs.DurationVar(&c.CentralCooldown, "central-cooldown", 30*time.Second, "after an escalation to central fails, answer locally (labelled degraded) for this long, then probe central in the background and escalate again once it answers")

@@ -69,7 +69,7 @@ func TestRecalibrationLine(t *testing.T) {
 		{"node that does not learn", nil, nil, true},
 		{"nothing learned yet", &api.Recalibration{Scale: 1, Threshold: 0.5, Target: 0.5}, []string{"below confidence 0.50, as fitted"}, false},
 		{"learned", &api.Recalibration{Scale: 1.3, Offset: 1.1, Threshold: 0.214, Target: 0.5, Labels: 120, Window: 120, Agreed: 0.64},
-			[]string{"below model confidence 0.214", "escalate-below 0.50", "recalibrated from 120 of central", "64% of the last 120 agreed"}, false},
+			[]string{"below model confidence 0.214", "escalate-below 0.50", "recalibrated from 120 of central", "64% of the last 120 settled"}, false},
 	} {
 		st := api.Status{Node: "e1", Ready: true, StartedAt: now.Add(-time.Hour), Central: "closed", Recalibration: tc.r}
 		var page, text strings.Builder

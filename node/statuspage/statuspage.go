@@ -306,7 +306,7 @@ func recalibration(r *api.Recalibration) string {
 	case r.Labels == 0:
 		return fmt.Sprintf("below confidence %.2f, as fitted (no answer from central learned from yet)", r.Target)
 	}
-	return fmt.Sprintf("below model confidence %.3f (escalate-below %.2f, recalibrated from %d of central's answers; %.0f%% of the last %d agreed)",
+	return fmt.Sprintf("below model confidence %.3f (escalate-below %.2f, recalibrated from %d of central's answers; %.0f%% of the last %d settled: central would not have changed the answer)",
 		r.Threshold, r.Target, r.Labels, 100*r.Agreed, r.Window)
 }
 
