@@ -66,6 +66,7 @@ type Index struct {
 	ids      []shard.ChunkID     // slot → chunk id
 	pos      []uint32            // slot → position in its document
 	lens     []uint32            // slot → length
+	qlens    []uint8             // slot → length quantised (see quantLen), on the heap
 	owner    []uint32            // slot → its document's number + 1; 0 once removed
 	names    []string            // document number → id ("" once removed)
 	docs     map[string]docRange // document id → its live slots; see docMap
@@ -241,6 +242,7 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 		ix.pos = append(ix.pos, uint32(c.Position))
 		ix.owner = append(ix.owner, r.num+1)
 		ix.lens = append(ix.lens, c.Length)
+		ix.qlens = append(ix.qlens, quantLen(c.Length))
 		for _, tf := range c.Terms {
 			ix.grow(tf.Term)
 			f := tf.TF
@@ -383,6 +385,7 @@ func (ix *Index) Compact() {
 	ix.ids = slices.Clip(ix.ids)
 	ix.pos = slices.Clip(ix.pos)
 	ix.lens = slices.Clip(ix.lens)
+	ix.qlens = slices.Clip(ix.qlens)
 	ix.owner = slices.Clip(ix.owner)
 	ix.names = slices.Clip(ix.names)
 }

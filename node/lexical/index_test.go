@@ -126,9 +126,29 @@ func TestParamsValidate(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestQuantisedLengthIsATightLowerBound(t *testing.T) {
+	prev := uint8(0)
+	for n := uint32(0); n < 1<<20; n++ {
+		q := quantLen(n)
+		if q < prev {
+			t.Fatalf("quantLen(%d) = %d falls below quantLen(%d) = %d", n, q, n-1, prev)
+		}
+		prev = q
+		lo := unquantLen(q)
+		if lo > n || (n < 4096 && float64(n-lo) > float64(n)/32) {
+			t.Fatalf("length %d quantised to %d reads back as %d", n, q, lo)
+		}
+	}
+	for _, n := range []uint32{1 << 24, 1<<32 - 1} {
+		if lo := unquantLen(quantLen(n)); lo > n {
+			t.Fatalf("length %d reads back as %d", n, lo)
+		}
 	}
 }

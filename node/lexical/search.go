@@ -28,7 +28,8 @@ type Scratch struct {
 	curs    []cursor
 	order   []*cursor
 	prefix  []float32
-	contrib []float32
+	bprefix []float32
+	tfs     []uint32
 	heap    []Hit
 }
 
@@ -72,11 +73,16 @@ func (ix *Index) Search(terms []QueryTerm, k int, p Params, sc *Scratch, out []H
 
 // SearchFiltered is Search over the chunks allow accepts (all when nil).
 //
-// It scores document at a time with MaxScore: query terms are ordered by the
-// most they can add to a score, and the terms whose bounds together cannot
-// lift a chunk into the current top k only confirm chunks the other terms
-// found, by skipping to them block by block. Every chunk that enters the top
-// k is scored exactly as exhaustive scoring would, summing the terms in query
+// It scores document at a time with MaxScore over block bounds: query terms
+// are ordered by the most they can add to a score, and the terms whose
+// bounds together cannot lift a chunk into the current top k only confirm
+// chunks the other terms found, by skipping to them. Once the top k is
+// full, each step first bounds the range of slots over which every list's
+// current block stays the same by the sum of those blocks' bounds; when
+// that cannot beat the k-th score, every list moves past the range without
+// decoding a block, and a chunk that survives is bounded again from its
+// terms' tfs before its length is read. Every chunk that enters the top k
+// is scored exactly as exhaustive scoring would, summing the terms in query
 // order, so pruning changes the work and never the result.
 //
 // It is long because it is the inner loop of every query: the cursors, the
@@ -97,7 +103,8 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 	slope := float32(p.K1 * p.B / avg)
 	if cap(sc.curs) < len(terms) {
 		sc.curs = make([]cursor, len(terms))
-		sc.contrib = make([]float32, len(terms))
+		sc.tfs = make([]uint32, len(terms))
+		sc.bprefix = make([]float32, len(terms)+1)
 	}
 	curs, order := sc.curs[:0], sc.order[:0]
 	for _, qt := range terms {
@@ -106,7 +113,7 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		}
 		curs = curs[:len(curs)+1]
 		c := &curs[len(curs)-1]
-		c.reset(ix, qt.ID)
+		c.reset(ix, qt.ID, true)
 		if c.doc == exhausted {
 			curs = curs[:len(curs)-1]
 			continue
@@ -114,8 +121,8 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		c.w = qt.Weight * (k1 + 1)
 		c.orig = len(curs) - 1
 		c.bit = uint64(1) << min(qt.Bit, 63)
-		tf := float32(c.maxTF)
-		c.ub = c.w * tf / (tf + base + slope*float32(c.minLn))
+		c.ub = c.termBound.score(c.w, base, slope)
+		c.tailUB = c.tailBound.score(c.w, base, slope)
 	}
 	if len(curs) == 0 {
 		return out
@@ -128,10 +135,14 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 	for _, c := range order {
 		prefix = append(prefix, prefix[len(prefix)-1]+c.ub)
 	}
-	contrib := sc.contrib[:len(curs)]
-	clear(contrib)
+	// bprefix[i] bounds what order[:i] add within the current range, from
+	// their blocks' bounds; it is filled once the top k is full.
+	bprefix := sc.bprefix[:len(order)+1]
+	copy(bprefix, prefix)
+	tfs := sc.tfs[:len(curs)] // the chunk's tf of each query term, 0 when absent
+	clear(tfs)
 	h := sc.heap[:0]
-	lens := ix.lens
+	lens, qlens := ix.lens, ix.qlens
 	removed := ix.dead > 0
 	// A chunk whose bound is at most the k-th score cannot enter: a tie
 	// loses to the kept hit's lower slot. The margin covers float32
@@ -139,6 +150,15 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 	const margin = 1 + 1e-4
 	theta := float32(-1)
 	ess := 0 // order[:ess] are the non-essential terms
+	// Once the top k is full, [d, rangeEnd] is a range of slots in which no
+	// list leaves its current block, and bprefix bounds what the
+	// non-essential lists add within it. It is recomputed past its end and
+	// whenever theta rises.
+	inRange, rangeEnd := false, uint32(0)
+	// tfMin, when not 0, is the least tf a posting of the one essential
+	// list must have in its current block to lift a chunk into the top k:
+	// the postings below it are stepped over without becoming candidates.
+	tfMin := uint32(0)
 	for {
 		d := uint32(exhausted)
 		for _, c := range order[ess:] {
@@ -147,9 +167,67 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		if d == exhausted {
 			break
 		}
+		full := len(h) == k
+		if full && (!inRange || d > rangeEnd) {
+			e := uint32(exhausted)
+			for _, c := range order {
+				if c.doc < d {
+					c.skip(d) // a non-essential list, behind
+				}
+				e = min(e, c.blockEnd())
+			}
+			var ub float32
+			for i, c := range order {
+				if i <= ess {
+					bprefix[i] = ub
+				}
+				if c.doc <= e {
+					ub += c.blockUB(base, slope)
+				}
+			}
+			if ub*margin <= theta {
+				if e == exhausted {
+					break
+				}
+				for _, c := range order[ess:] {
+					c.skip(e + 1)
+				}
+				inRange = false
+				continue
+			}
+			inRange, rangeEnd = true, e
+			tfMin = 0
+			if x := order[ess]; ess == len(order)-1 && !x.inTail {
+				tfMin = x.tfFloor(bprefix[ess], theta/margin, base, slope)
+			}
+		}
+		moved := false
+		for _, c := range order[ess:] {
+			if c.doc == d && !c.decoded {
+				c.decode()
+				moved = moved || c.doc != d
+			}
+		}
+		if moved {
+			continue
+		}
+		if x := order[ess]; tfMin > 0 && x.doc == d && x.tf < tfMin {
+			x.skipBelow(tfMin, rangeEnd)
+			continue
+		}
+		// A bound from the quantised length first: the exact length is
+		// read only for a chunk that can still enter.
+		q := slope * float32(unquantLen(qlens[d]))
+		var sum float32
+		for _, c := range order[ess:] {
+			if c.doc == d {
+				tf := float32(c.tf)
+				sum += c.w * tf / (tf + base + q)
+			}
+		}
 		// owner is read only when some slot was removed: it is a random
 		// access into 4 MB at a million chunks, a fifth of the query's CPU.
-		if (removed && ix.owner[d] == 0) || (allow != nil && !allow(d)) {
+		if (full && (sum+bprefix[ess])*margin <= theta) || (removed && ix.owner[d] == 0) || (allow != nil && !allow(d)) {
 			for _, c := range order[ess:] {
 				if c.doc == d {
 					c.next()
@@ -158,21 +236,16 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 			continue
 		}
 		var mask uint64
-		var sum float32
-		ln := slope * float32(lens[d])
 		for _, c := range order[ess:] {
 			if c.doc == d {
-				tf := float32(c.tf)
-				x := c.w * tf / (tf + base + ln)
-				contrib[c.orig] = x
-				sum += x
+				tfs[c.orig] = c.tf
 				mask |= c.bit
 				c.next()
 			}
 		}
 		pruned := false
 		for i := ess - 1; i >= 0; i-- {
-			if len(h) == k && (sum+prefix[i+1])*margin <= theta {
+			if full && (sum+bprefix[i+1])*margin <= theta {
 				pruned = true
 				break
 			}
@@ -180,20 +253,25 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 			c.seek(d)
 			if c.doc == d {
 				tf := float32(c.tf)
-				x := c.w * tf / (tf + base + ln)
-				contrib[c.orig] = x
-				sum += x
+				sum += c.w * tf / (tf + base + q)
+				tfs[c.orig] = c.tf
 				mask |= c.bit
 			}
 		}
-		if pruned {
-			clear(contrib)
+		if pruned || (full && sum*margin <= theta) {
+			clear(tfs)
 			continue
 		}
+		// Summed in query order, as exhaustive scoring sums, so that the
+		// score is the same float.
+		ln := slope * float32(lens[d])
 		var score float32
-		for i, x := range contrib {
-			score += x
-			contrib[i] = 0
+		for i, tf := range tfs {
+			if tf > 0 {
+				x := float32(tf)
+				score += curs[i].w * x / (x + base + ln)
+				tfs[i] = 0
+			}
 		}
 		hit := Hit{Slot: d, Score: score, Matched: mask}
 		switch {
@@ -206,6 +284,7 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		default:
 			continue
 		}
+		inRange = false
 		if len(h) == k {
 			theta = h[0].Score
 			for ess < len(order) && prefix[ess+1]*margin <= theta {
