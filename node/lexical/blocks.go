@@ -197,7 +197,7 @@ func (ix *Index) freeze() error {
 			dataLen += size
 		}
 	}
-	if dataLen > math.MaxUint32 {
+	if uint64(dataLen) > math.MaxUint32 {
 		return fmt.Errorf("postings of %d bytes exceed the 4 GiB a shard's index addresses; split the shard", dataLen)
 	}
 	size := headerSize + nTerms*termDirSize + blocks*blockDirSz + dataLen

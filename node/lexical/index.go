@@ -231,7 +231,7 @@ func (ix *Index) Add(docID string, chunks []Chunk) error {
 	if ix.slotCount()+len(chunks) > MaxSlots {
 		return fmt.Errorf("index add %q: shard would exceed %d chunks; split it into more shards", docID, MaxSlots)
 	}
-	if len(ix.names) >= math.MaxUint32-1 {
+	if uint64(len(ix.names)) >= math.MaxUint32-1 {
 		return fmt.Errorf("index add %q: too many documents added since the last rebuild", docID)
 	}
 	r := docRange{first: uint32(ix.slotCount()), n: uint32(len(chunks)), num: uint32(len(ix.names))}
