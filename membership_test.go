@@ -394,8 +394,11 @@ func TestMembership(t *testing.T) {
 			if n == len(edges)*len(edges) {
 				break
 			}
-			if time.Since(began) > 10*time.Second {
-				t.Fatal("pool not converged before the rotation")
+			// A restarted member is seen alive again once its rejoin has
+			// refuted the others' suspicion, seconds on an idle machine;
+			// under a fresh make test's load it took over 10 s.
+			if time.Since(began) > 30*time.Second {
+				t.Fatalf("pool not converged before the rotation: %d of %d member views alive after %v", n, len(edges)*len(edges), time.Since(began))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
