@@ -38,11 +38,7 @@ start)
 			# foreground, not beside another apt-get.
 			scripts/ollama-server.sh --deps-only >/dev/null
 		fi
-		# Niced: on a fresh machine everything is CPU-bound, and the
-		# compile that go vet and the tests wait for comes first; the
-		# builds take the CPU the process tests leave idle while they
-		# sleep (a fresh make test measured ~50 % idle once tests ran).
-		nohup nice -n 10 scripts/"$t"-server.sh >/dev/null 2>"$cache_root/build-$t.log" </dev/null &
+		nohup scripts/"$t"-server.sh >/dev/null 2>"$cache_root/build-$t.log" </dev/null &
 		pid=$!
 		# A cached build exits at once; one still running after a second
 		# is building.
