@@ -177,7 +177,7 @@ func (c *fastConn) next() (hold bool, err error) {
 			c.r += total
 			c.owning = true
 			c.srv.fastRefused.Add(1)
-			c.out = append(c.out, p.wire(time.Now())...)
+			c.out = p.appendWire(c.out, time.Now(), h.requestID)
 			if c.r == c.w {
 				// Nothing more is buffered: answer now, before waiting
 				// for the client's next request.

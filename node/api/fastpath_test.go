@@ -221,6 +221,27 @@ func TestFastPathRefusesBelowNetHTTP(t *testing.T) {
 	if handled.Load() != before {
 		t.Fatal("a refusable request reached the handler")
 	}
+	// A refusal carries the client's X-Request-Id, or a fresh one, as
+	// the handler tags its answers: a client can match a 429 in the logs.
+	for _, tc := range []struct{ header, want string }{
+		{"X-Request-Id: trace-42\r\n", "trace-42"},
+		{"X-Request-Id: has space\r\n", ""},
+		{"", ""},
+	} {
+		if _, err := io.WriteString(c, rawQuery("Bearer good", tc.header)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-Id")
+		if resp.StatusCode != http.StatusTooManyRequests || (tc.want != "" && id != tc.want) || (tc.want == "" && (len(id) != 16 || !ValidRequestID(id))) {
+			t.Errorf("sent %q: status %d, X-Request-Id %q; want 429 with %q (or a fresh id)", tc.header, resp.StatusCode, id, tc.want)
+		}
+	}
 	// A chunked body is not framed here: the connection is net/http's from
 	// now on, and still refuses (the slow way).
 	step("chunked", "POST /v1/query HTTP/1.1\r\nHost: n\r\nAuthorization: Bearer good\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"+good, 429, 429)

@@ -8,6 +8,8 @@ import "bytes"
 // into the connection's buffer and live until the request is consumed.
 type rawHead struct {
 	method, target, auth []byte
+	// requestID is the client's X-Request-Id (the first one), nil if none.
+	requestID []byte
 	// size is the head's length, request line to the blank line included;
 	// body is the Content-Length (0 without one).
 	size, body int
@@ -110,6 +112,10 @@ func parseHead(b []byte) (rawHead, headStatus) {
 		case equalFold(name, "authorization"):
 			auths++
 			h.auth = value
+		case equalFold(name, "x-request-id"):
+			if h.requestID == nil {
+				h.requestID = value
+			}
 		case equalFold(name, "connection"):
 			// Only a connection that stays open may be answered without
 			// net/http; a close or anything else goes to net/http.

@@ -318,26 +318,40 @@ func (p *Prebuilt) Write(w http.ResponseWriter) {
 }
 
 // wireAnswer is a Prebuilt as a whole HTTP/1.1 response, for one second
-// of the Date header.
+// of the Date header; the request's X-Request-Id goes in at split, the end
+// of the shared headers.
 type wireAnswer struct {
-	unix int64
-	b    []byte
+	unix  int64
+	b     []byte
+	split int
 }
 
-// wire returns the answer as the bytes of a keep-alive HTTP/1.1 response,
-// the headers net/http would send included, for the connection fast path;
-// rebuilt once a second for the Date header.
-func (p *Prebuilt) wire(now time.Time) []byte {
+// appendWire appends the answer to out as the bytes of a keep-alive
+// HTTP/1.1 response, the headers net/http would send included, for the
+// connection fast path: the shared part is rebuilt once a second for the
+// Date header, and the X-Request-Id is the client's when it is valid
+// (ValidRequestID), else a fresh one, as the handler tags every answer.
+func (p *Prebuilt) appendWire(out []byte, now time.Time, requestID []byte) []byte {
 	unix := now.Unix()
-	if w := p.wireAt.Load(); w != nil && w.unix == unix {
-		return w.b
+	w := p.wireAt.Load()
+	if w == nil || w.unix != unix {
+		b := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n", p.e.Status, http.StatusText(p.e.Status))
+		if p.retryAfter != nil {
+			b = fmt.Appendf(b, "Retry-After: %s\r\n", p.retryAfter[0])
+		}
+		b = fmt.Appendf(b, "Date: %s\r\nContent-Length: %d\r\n", now.UTC().Format(http.TimeFormat), len(p.body))
+		split := len(b)
+		b = append(append(b, "\r\n"...), p.body...)
+		w = &wireAnswer{unix: unix, b: b, split: split}
+		p.wireAt.Store(w)
 	}
-	b := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n", p.e.Status, http.StatusText(p.e.Status))
-	if p.retryAfter != nil {
-		b = fmt.Appendf(b, "Retry-After: %s\r\n", p.retryAfter[0])
+	out = append(out, w.b[:w.split]...)
+	out = append(out, "X-Request-Id: "...)
+	if ValidRequestID(string(requestID)) {
+		out = append(out, requestID...)
+	} else {
+		out = append(out, NewRequestID()...)
 	}
-	b = fmt.Appendf(b, "Date: %s\r\nContent-Length: %d\r\n\r\n", now.UTC().Format(http.TimeFormat), len(p.body))
-	b = append(b, p.body...)
-	p.wireAt.Store(&wireAnswer{unix: unix, b: b})
-	return b
+	out = append(out, "\r\n"...)
+	return append(out, w.b[w.split:]...)
 }
