@@ -10,15 +10,7 @@ import (
 // the vector file, and must find as much as the float graph does.
 func TestCompactHNSWRecall(t *testing.T) {
 	const n, dim, k = 5000, 48, 10
-	cv, centres := clustered(n, dim, 50, 32)
-	tests := []struct {
-		name   string
-		vs, qs [][]float32
-	}{
-		{"uniform", uniform(n, dim, 30), uniform(50, dim, 31)},
-		{"clustered", cv, centres},
-	}
-	for _, tt := range tests {
+	for _, tt := range recallSets(n, dim, 30) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Config{Dim: dim, EfConstruction: 40, Seed: 1}
 			x := NewCompactHNSW(cfg, &memStore{})

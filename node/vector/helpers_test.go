@@ -11,6 +11,24 @@ import (
 	"testing"
 )
 
+// recallSet is one case of the recall tests: vectors and the queries
+// asked of them.
+type recallSet struct {
+	name   string
+	vs, qs [][]float32
+}
+
+// recallSets returns the recall tests' two cases from seeds seed..seed+2:
+// n uniform vectors with 50 uniform queries (the hard case), and n vectors
+// in 50 clusters queried at the clusters' centres.
+func recallSets(n, dim int, seed uint64) []recallSet {
+	cv, centres := clustered(n, dim, 50, seed+2)
+	return []recallSet{
+		{"uniform", uniform(n, dim, seed), uniform(50, dim, seed+1)},
+		{"clustered", cv, centres},
+	}
+}
+
 // uniform returns n random unit vectors: the hard case for approximate
 // search, as no direction is denser than another.
 func uniform(n, dim int, seed uint64) [][]float32 {

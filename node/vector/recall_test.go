@@ -10,15 +10,7 @@ import (
 
 func TestInt8Recall(t *testing.T) {
 	const n, dim, k = 5000, 64, 10
-	cv, centres := clustered(n, dim, 50, 22)
-	tests := []struct {
-		name   string
-		vs, qs [][]float32
-	}{
-		{"uniform", uniform(n, dim, 20), uniform(50, dim, 21)},
-		{"clustered", cv, centres},
-	}
-	for _, tt := range tests {
+	for _, tt := range recallSets(n, dim, 20) {
 		t.Run(tt.name, func(t *testing.T) {
 			x := NewInt8(dim)
 			ids := seqIDs(n)
@@ -34,15 +26,7 @@ func TestInt8Recall(t *testing.T) {
 
 func TestHNSWRecall(t *testing.T) {
 	const n, dim, k = 5000, 24, 10
-	cv, centres := clustered(n, dim, 50, 32)
-	tests := []struct {
-		name   string
-		vs, qs [][]float32
-	}{
-		{"uniform", uniform(n, dim, 30), uniform(50, dim, 31)},
-		{"clustered", cv, centres},
-	}
-	for _, tt := range tests {
+	for _, tt := range recallSets(n, dim, 30) {
 		t.Run(tt.name, func(t *testing.T) {
 			x := NewHNSW(Config{Dim: dim, EfConstruction: 40, Seed: 1})
 			ids := seqIDs(n)
