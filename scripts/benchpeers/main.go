@@ -281,6 +281,7 @@ func query(args []string) error {
 	prof := fl.String("open-cpuprofile", "", "write a CPU profile of opening the node here")
 	heap := fl.String("heapprofile", "", "write a heap profile here after the questions")
 	qprof := fl.String("cpuprofile", "", "write a CPU profile of the in-process questions here")
+	hprof := fl.String("http-cpuprofile", "", "write a CPU profile of the questions over HTTP here")
 	_ = fl.Parse(args)
 	if *limit > 0 {
 		debug.SetMemoryLimit(*limit)
@@ -321,6 +322,8 @@ func query(args []string) error {
 		return err
 	}
 	var wall, cpu []time.Duration
+	var is phaseStats
+	is.start()
 	for _, q := range questions {
 		c0, w0 := threadCPU(), time.Now()
 		if _, err := nd.Search(ctx, q, "", 10); err != nil {
@@ -328,6 +331,7 @@ func query(args []string) error {
 		}
 		wall, cpu = append(wall, time.Since(w0)), append(cpu, threadCPU()-c0)
 	}
+	is.stop(len(questions))
 	runtime.UnlockOSThread()
 	stopQuestions()
 
@@ -335,7 +339,16 @@ func query(args []string) error {
 	defer srv.Close()
 	c := api.NewClient(srv.URL, srv.Client())
 	var hw []time.Duration
+	var hs phaseStats
 	for i, q := range append(questions[:min(200, len(questions)):min(200, len(questions))], questions...) {
+		if i == min(200, len(questions)) {
+			stopHTTP, err := cpuProfile(*hprof)
+			if err != nil {
+				return err
+			}
+			defer stopHTTP()
+			hs.start()
+		}
 		w0 := time.Now()
 		if _, err := c.Query(ctx, api.QueryRequest{Question: q}); err != nil {
 			return err
@@ -344,6 +357,7 @@ func query(args []string) error {
 			hw = append(hw, time.Since(w0))
 		}
 	}
+	hs.stop(len(hw))
 	st := procStatus()
 	if err := heapProfile(*heap); err != nil {
 		return err
@@ -354,6 +368,9 @@ func query(args []string) error {
 		"p50_ms": ms(pct(wall, 50)), "p99_ms": ms(pct(wall, 99)),
 		"cpu_p50_ms": ms(pct(cpu, 50)), "cpu_p99_ms": ms(pct(cpu, 99)),
 		"http_p50_ms": ms(pct(hw, 50)), "http_p99_ms": ms(pct(hw, 99)),
+		"proc_cpu_ms_per_q": is.cpuPerQ, "gc_cycles": is.gcs, "minflt": is.minflt, "majflt": is.majflt,
+		"http_cpu_ms_per_q": hs.cpuPerQ, "http_gc_cycles": hs.gcs, "http_gc_pause_ms": hs.pauseMS,
+		"http_minflt": hs.minflt, "http_majflt": hs.majflt,
 		"rss_mb": st["VmRSS"], "rss_anon_mb": st["RssAnon"], "rss_file_mb": st["RssFile"],
 		"peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
@@ -419,6 +436,37 @@ func threadCPU() time.Duration {
 	const clockThreadCPUTime = 3
 	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
 	return time.Duration(ts.Nano())
+}
+
+// phaseStats is what a phase of questions cost the whole process (client,
+// server and answer path together): CPU per question, collections and
+// their pauses, and page faults (major ones are reads of the mapped
+// snapshot or tables from disk).
+type phaseStats struct {
+	cpu0           time.Duration
+	gc0, pause0    uint64
+	min0, maj0     int64
+	cpuPerQ        float64
+	gcs            uint64
+	pauseMS        float64
+	minflt, majflt int64
+}
+
+func (p *phaseStats) read() (cpu time.Duration, gcs, pause uint64, minflt, majflt int64) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), uint64(ms.NumGC), ms.PauseTotalNs, ru.Minflt, ru.Majflt
+}
+
+func (p *phaseStats) start() { p.cpu0, p.gc0, p.pause0, p.min0, p.maj0 = p.read() }
+
+func (p *phaseStats) stop(questions int) {
+	cpu, gcs, pause, minflt, majflt := p.read()
+	p.cpuPerQ = ms(cpu-p.cpu0) / float64(max(questions, 1))
+	p.gcs, p.pauseMS = gcs-p.gc0, float64(pause-p.pause0)/1e6
+	p.minflt, p.majflt = minflt-p.min0, majflt-p.maj0
 }
 
 func peakRSS() float64 {
