@@ -223,3 +223,67 @@ func TestPruningMatchesExhaustiveOnCommonTerms(t *testing.T) {
 		}
 	}
 }
+
+// TestTermPartsSplitByTF: a term's tf-1 postings go to part 0 and the rest
+// to part 1, from frozen blocks, from the heap tail, and after a freeze
+// that merges both; each part's bound covers exactly its postings.
+func TestTermPartsSplitByTF(t *testing.T) {
+	ix := New()
+	// Slot i has term 5 with tf tfs[i] (none when 0) and length 10+i.
+	tfs := []uint32{1, 2, 0, 1, 7, 1, 0, 3, 1, 1}
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			c := chunkOf(itoa(i), map[uint32]uint32{3: 1})
+			if tfs[i] > 0 {
+				c.Terms = append(c.Terms, TermFreq{Term: 5, TF: tfs[i]})
+			}
+			c.Length = uint32(10 + i)
+			must(t, ix.Add("d"+itoa(i), []Chunk{c}))
+		}
+	}
+	walk := func(part int) (got []uint32, b bound) {
+		var c cursor
+		c.reset(ix, 5, part, false)
+		for ; c.doc != exhausted; c.next() {
+			got = append(got, c.doc<<8|c.tf)
+		}
+		return got, c.termBound
+	}
+	want := func(upTo int, part int) (w []uint32, b bound) {
+		b = emptyBound()
+		for i, tf := range tfs[:upTo] {
+			if tf > 0 && (tf == 1) == (part == 0) {
+				w = append(w, uint32(i)<<8|tf)
+				b.add(uint8(tf), uint32(10+i))
+			}
+		}
+		return w, b
+	}
+	for _, stage := range []struct {
+		name  string
+		upTo  int
+		apply func()
+	}{
+		{"tail only", 6, func() { add(0, 6) }},
+		{"frozen", 6, func() { must(t, ix.Freeze()) }},
+		{"frozen and tail", 10, func() { add(6, 10) }},
+		{"frozen again", 10, func() { must(t, ix.Freeze()) }},
+	} {
+		stage.apply()
+		for part := range parts {
+			got, gb := walk(part)
+			w, wb := want(stage.upTo, part)
+			if !slices.Equal(got, w) {
+				t.Errorf("%s, part %d: postings (slot<<8|tf) %v, want %v", stage.name, part, got, w)
+			}
+			// The tail's bound is coarser (its highest tf and shortest
+			// chunk); frozen, it is exact.
+			if _, tail := ix.Postings(); tail == 0 && gb != wb {
+				t.Errorf("%s, part %d: bound %+v, want %+v", stage.name, part, gb, wb)
+			}
+			if gb.score(1, 0.5, 0.01) < wb.score(1, 0.5, 0.01) {
+				t.Errorf("%s, part %d: bound %+v does not cover %+v", stage.name, part, gb, wb)
+			}
+		}
+	}
+}
