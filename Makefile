@@ -77,7 +77,7 @@ release: ## static binaries for amd64, arm64 and armv7 with SHA256SUMS, in dist/
 ollama: ## build the real Ollama server v0.24.0, its own engine only, once (about 5 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/ollama-server.sh
 
-versitygw: ## build the versitygw v1.8.0 POSIX S3 gateway (scripts/s3gateway) once (about 2-3 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+versitygw: ## build the versitygw v1.8.0 POSIX S3 gateway (scripts/s3gateway) once (about 1-2 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/versitygw-server.sh
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md
