@@ -13,20 +13,11 @@ import (
 // provides — a memory-mapped file on a node — so that they cost page cache,
 // which the kernel can drop and read back, instead of Go heap:
 //
-//	header    16 bytes: "edgelex3", terms (u32), blocks (u32)
-//	term dir  2 × 20 bytes a term id, one a part: first block (u32), blocks (u32), bound (10 bytes), 2 pad
+//	header    16 bytes: "edgelex2", terms (u32), blocks (u32)
+//	term dir  20 bytes a term id: first block (u32), blocks (u32), bound (10 bytes), 2 pad
 //	block dir 20 bytes a block:   last slot (u32), data offset (u32), bound (10 bytes), postings (u8), pad
 //	bound     length of point 1 (u32), length of point 2 (u32), tf of point 1 (u8), tf of point 2 (u8)
 //	data      per block: slot gaps as uvarints, then one tf byte a posting
-//
-// Each term's postings are split in two lists by term frequency: part 0
-// holds the postings with tf 1, part 1 those with tf 2 or more. Most
-// postings of a common term have tf 1, yet nearly every block of 64 of its
-// postings holds one with tf 2, so a single list's block bounds were the
-// tf-2 score almost everywhere. Split, the tf-1 list's bound is the score
-// at tf 1, low enough that search often treats it as non-essential and
-// only probes it for chunks the other lists found, while the short tf-2
-// list is scanned. A chunk is in at most one part of a term.
 //
 // A block holds blockSize postings (the last of a list fewer). Its last slot
 // lets a cursor skip the block without decoding it, and its bound (see
@@ -41,8 +32,7 @@ const (
 	termDirSize = 20
 	blockDirSz  = 20
 	boundSize   = 10
-	frozenMagic = "edgelex3"
-	parts       = 2 // lists a term has: tf 1, tf 2 and more
+	frozenMagic = "edgelex2"
 )
 
 // bound is two (tf, length) points such that every posting it covers has
@@ -151,12 +141,11 @@ func (m *mapping) free() {
 	})
 }
 
-// term returns where part of term t's postings lie and their bound.
-func (f *frozen) term(t uint32, part int) (firstBlock, nBlocks int, b bound) {
+func (f *frozen) term(t uint32) (firstBlock, nBlocks int, b bound) {
 	if f == nil || int(t) >= f.terms {
 		return 0, 0, emptyBound()
 	}
-	e := f.termDir[(int(t)*parts+part)*termDirSize:]
+	e := f.termDir[int(t)*termDirSize:]
 	return int(binary.LittleEndian.Uint32(e)), int(binary.LittleEndian.Uint32(e[4:])), getBound(e[8:])
 }
 
@@ -197,8 +186,8 @@ func (ix *Index) freeze() error {
 	var c cursor
 	blocks, dataLen := 0, 0
 	var buf []byte
-	for l := range nTerms * parts {
-		c.reset(ix, uint32(l/parts), l%parts, false)
+	for t := range nTerms {
+		c.reset(ix, uint32(t), false)
 		for {
 			n, size := c.encodeNext(nil, ix.lens, &buf)
 			if n == 0 {
@@ -211,8 +200,7 @@ func (ix *Index) freeze() error {
 	if uint64(dataLen) > math.MaxUint32 {
 		return fmt.Errorf("postings of %d bytes exceed the 4 GiB a shard's index addresses; split the shard", dataLen)
 	}
-	dirLen := nTerms * parts * termDirSize
-	size := headerSize + dirLen + blocks*blockDirSz + dataLen
+	size := headerSize + nTerms*termDirSize + blocks*blockDirSz + dataLen
 	arena := ix.arena
 	if arena == nil {
 		arena = heapArena{}
@@ -226,14 +214,14 @@ func (ix *Index) freeze() error {
 	binary.LittleEndian.PutUint32(mem[12:], uint32(blocks))
 	nf := &frozen{
 		terms: nTerms, blocks: blocks,
-		termDir:  mem[headerSize : headerSize+dirLen],
-		blockDir: mem[headerSize+dirLen : headerSize+dirLen+blocks*blockDirSz],
-		data:     mem[headerSize+dirLen+blocks*blockDirSz:],
+		termDir:  mem[headerSize : headerSize+nTerms*termDirSize],
+		blockDir: mem[headerSize+nTerms*termDirSize : headerSize+nTerms*termDirSize+blocks*blockDirSz],
+		data:     mem[headerSize+nTerms*termDirSize+blocks*blockDirSz:],
 		mem:      &mapping{arena: arena, b: mem},
 	}
 	b, off := 0, 0
-	for l := range nTerms * parts {
-		c.reset(ix, uint32(l/parts), l%parts, false)
+	for t := range nTerms {
+		c.reset(ix, uint32(t), false)
 		first := b
 		tb := emptyBound()
 		for {
@@ -249,7 +237,7 @@ func (ix *Index) freeze() error {
 			tb.merge(getBound(e[8:]))
 			b++
 		}
-		te := nf.termDir[l*termDirSize:]
+		te := nf.termDir[t*termDirSize:]
 		binary.LittleEndian.PutUint32(te, uint32(first))
 		binary.LittleEndian.PutUint32(te[4:], uint32(b-first))
 		tb.put(te[8:])

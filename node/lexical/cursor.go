@@ -10,9 +10,8 @@ import (
 // reaches it because MaxSlots is far below.
 const exhausted = math.MaxUint32
 
-// cursor walks one part of a term's postings (see parts) in slot order: the
-// frozen blocks first, then the postings of the tail appended since the
-// last freeze that belong to the part, whose slots are all higher.
+// cursor walks one term's postings in slot order: the frozen blocks first,
+// then the tail appended since the last freeze, whose slots are all higher.
 //
 // A cursor Search uses is lazy: moving onto a new block does not decode it.
 // Until decode is called, doc is only a lower bound on the next posting's
@@ -29,8 +28,7 @@ type cursor struct {
 	tfb        []byte // its tfs, one byte a posting
 	nextSlot   uint32 // the smallest slot the next posting in the block can have
 	inTail     bool
-	tail       []posting // the term's whole tail; toTail keeps to the part's postings
-	part       int
+	tail       []posting
 	ti         int
 	doc, tf    uint32
 	encNext    uint32 // freeze: the smallest slot the next encoded posting may have
@@ -47,27 +45,19 @@ type cursor struct {
 	bit      uint64
 }
 
-// reset positions c on the first posting of part of term t; a lazy cursor
-// stays before it, on the part's first block undecoded.
-func (c *cursor) reset(ix *Index, t uint32, part int, lazy bool) {
-	c.fz, c.encNext, c.inTail, c.lazy, c.part = ix.fz, 0, false, lazy, part
+// reset positions c on the first posting of term t; a lazy cursor stays
+// before it, on the term's first block undecoded.
+func (c *cursor) reset(ix *Index, t uint32, lazy bool) {
+	c.fz, c.encNext, c.inTail, c.lazy = ix.fz, 0, false, lazy
 	c.tail = nil
 	if int(t) < len(ix.tail) {
 		c.tail = ix.tail[t]
 	}
-	first, nb, tb := ix.fz.term(t, part)
+	first, nb, tb := ix.fz.term(t)
 	c.firstBlock, c.end, c.termBound = first, first+nb, tb
 	c.tailBound = emptyBound()
 	if len(c.tail) > 0 {
-		// The tail keeps one highest tf a term, not one a part: tf 1
-		// bounds part 0 whatever it is, and part 1 has postings only if
-		// it is 2 or more.
-		switch mt := ix.tailMaxTF[t]; {
-		case part == 0:
-			c.tailBound.add(1, ix.tailMinLen)
-		case mt >= 2:
-			c.tailBound.add(mt, ix.tailMinLen)
-		}
+		c.tailBound.add(ix.tailMaxTF[t], ix.tailMinLen)
 		c.termBound.merge(c.tailBound)
 	}
 	c.bubBlock = -1
@@ -128,12 +118,7 @@ func (c *cursor) step() {
 	c.tf = uint32(c.tfb[c.i])
 }
 
-// toTail moves to the first posting of the part in the tail at or after
-// index from.
 func (c *cursor) toTail(from int) {
-	for from < len(c.tail) && (c.tail[from].tf() == 1) != (c.part == 0) {
-		from++
-	}
 	c.inTail, c.decoded, c.n, c.ti = true, true, 0, from
 	if from < len(c.tail) {
 		c.doc, c.tf = c.tail[from].slot(), c.tail[from].tf()

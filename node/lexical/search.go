@@ -30,8 +30,6 @@ type Scratch struct {
 	prefix  []float32
 	bprefix []float32
 	tfs     []uint32
-	ws      []float32
-	tmax    []float32
 	heap    []Hit
 }
 
@@ -103,41 +101,28 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 	// scoring a posting is one multiply-add and a division.
 	base := float32(p.K1 * (1 - p.B))
 	slope := float32(p.K1 * p.B / avg)
-	if cap(sc.curs) < parts*len(terms) {
-		sc.curs = make([]cursor, parts*len(terms))
+	if cap(sc.curs) < len(terms) {
+		sc.curs = make([]cursor, len(terms))
 		sc.tfs = make([]uint32, len(terms))
-		sc.ws = make([]float32, len(terms))
-		sc.tmax = make([]float32, len(terms))
-		sc.bprefix = make([]float32, parts*len(terms)+1)
+		sc.bprefix = make([]float32, len(terms)+1)
 	}
-	// A term has a cursor for each part of its postings that has any; the
-	// parts share the term's position (orig), weight and bit, and a chunk
-	// is found in one of them at most.
 	curs, order := sc.curs[:0], sc.order[:0]
-	ws, nt := sc.ws[:len(terms)], 0
 	for _, qt := range terms {
 		if !(qt.Weight > 0) || int(qt.ID) >= len(ix.df) {
 			continue
 		}
-		w := qt.Weight * (k1 + 1)
-		kept := false
-		for part := range parts {
-			curs = curs[:len(curs)+1]
-			c := &curs[len(curs)-1]
-			c.reset(ix, qt.ID, part, true)
-			if c.doc == exhausted {
-				curs = curs[:len(curs)-1]
-				continue
-			}
-			c.w, c.orig, kept = w, nt, true
-			c.bit = uint64(1) << min(qt.Bit, 63)
-			c.ub = c.termBound.score(c.w, base, slope)
-			c.tailUB = c.tailBound.score(c.w, base, slope)
+		curs = curs[:len(curs)+1]
+		c := &curs[len(curs)-1]
+		c.reset(ix, qt.ID, true)
+		if c.doc == exhausted {
+			curs = curs[:len(curs)-1]
+			continue
 		}
-		if kept {
-			ws[nt] = w
-			nt++
-		}
+		c.w = qt.Weight * (k1 + 1)
+		c.orig = len(curs) - 1
+		c.bit = uint64(1) << min(qt.Bit, 63)
+		c.ub = c.termBound.score(c.w, base, slope)
+		c.tailUB = c.tailBound.score(c.w, base, slope)
 	}
 	if len(curs) == 0 {
 		return out
@@ -146,23 +131,15 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		order = append(order, &curs[i])
 	}
 	slices.SortFunc(order, func(a, b *cursor) int { return cmpFloat(a.ub, b.ub) })
-	// prefix[i] bounds what the lists order[:i] add to a chunk's score. The
-	// parts of a term exclude each other, so a term adds the larger of its
-	// parts' bounds, not their sum: were they summed, splitting a term
-	// would make it look more important, and less often non-essential,
-	// than the single list it replaced.
-	tmax := sc.tmax[:nt]
-	clear(tmax)
 	prefix := append(sc.prefix[:0], 0)
 	for _, c := range order {
-		prefix = append(prefix, prefix[len(prefix)-1]+raise(tmax, c.orig, c.ub))
+		prefix = append(prefix, prefix[len(prefix)-1]+c.ub)
 	}
 	// bprefix[i] bounds what order[:i] add within the current range, from
-	// their blocks' bounds, a term's parts counted as above; it is filled
-	// once the top k is full.
+	// their blocks' bounds; it is filled once the top k is full.
 	bprefix := sc.bprefix[:len(order)+1]
 	copy(bprefix, prefix)
-	tfs := sc.tfs[:nt] // the chunk's tf of each query term, 0 when absent
+	tfs := sc.tfs[:len(curs)] // the chunk's tf of each query term, 0 when absent
 	clear(tfs)
 	h := sc.heap[:0]
 	lens, qlens := ix.lens, ix.qlens
@@ -200,13 +177,12 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 				e = min(e, c.blockEnd())
 			}
 			var ub float32
-			clear(tmax)
 			for i, c := range order {
 				if i <= ess {
 					bprefix[i] = ub
 				}
 				if c.doc <= e {
-					ub += raise(tmax, c.orig, c.blockUB(base, slope))
+					ub += c.blockUB(base, slope)
 				}
 			}
 			if ub*margin <= theta {
@@ -274,9 +250,6 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 				break
 			}
 			c := order[i]
-			if tfs[c.orig] > 0 {
-				continue // found in the term's other part, so not in this one
-			}
 			c.seek(d)
 			if c.doc == d {
 				tf := float32(c.tf)
@@ -296,7 +269,7 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		for i, tf := range tfs {
 			if tf > 0 {
 				x := float32(tf)
-				score += ws[i] * x / (x + base + ln)
+				score += curs[i].w * x / (x + base + ln)
 				tfs[i] = 0
 			}
 		}
@@ -340,17 +313,6 @@ func (ix *Index) SearchFiltered(terms []QueryTerm, k int, p Params, allow Filter
 		return 0
 	})
 	return out
-}
-
-// raise records bound b for query term t and returns what it adds to the
-// sum of the terms' largest bounds so far.
-func raise(tmax []float32, t int, b float32) float32 {
-	if b <= tmax[t] {
-		return 0
-	}
-	add := b - tmax[t]
-	tmax[t] = b
-	return add
 }
 
 func cmpFloat(a, b float32) int {

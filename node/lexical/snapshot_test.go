@@ -82,26 +82,14 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"empty":       nil,
 		"wrong magic": append([]byte("edgesnp0"), good[8:]...),
-		// Older layouts are refused, so the node rebuilds from its store.
-		"edgesnp2 (one-point block bounds)": append([]byte("edgesnp2"), good[8:]...),
-		"edgesnp3 (one list a term)":        append([]byte("edgesnp3"), good[8:]...),
-		"edgelex2 postings in an edgesnp4":  withPostingsMagic(good, len(ix.fz.mem.b), "edgelex2"),
-		"truncated":                         good[:len(good)/2],
-		"header only":                       good[:snapHeaderSize],
-		"no postings":                       good[:len(good)-len(ix.fz.mem.b)+10],
+		"truncated":   good[:len(good)/2],
+		"header only": good[:snapHeaderSize],
+		"no postings": good[:len(good)-len(ix.fz.mem.b)+10],
 	} {
 		if _, err := OpenSnapshot(b, nil, nil); !errors.Is(err, ErrSnapshot) {
 			t.Errorf("%s: err %v, want ErrSnapshot", name, err)
 		}
 	}
-}
-
-// withPostingsMagic returns a copy of snapshot b whose postings section
-// (its last n bytes) starts with magic instead.
-func withPostingsMagic(b []byte, n int, magic string) []byte {
-	out := bytes.Clone(b)
-	copy(out[len(out)-n:], magic)
-	return out
 }
 
 // OpenSnapshot reads a file from disk: whatever the bytes, it refuses them
