@@ -117,9 +117,14 @@ func (n *Node) learnFromCentral(ctx context.Context, local, central api.QueryRes
 	}
 	// Central does not recalibrate: its confidence is the model's, the
 	// scale raw is on.
-	agreed := confidence.Settled(
-		confidence.Compared{Docs: docIDs(local.Citations), Support: raw, Abstained: local.Abstained},
-		confidence.Compared{Docs: docIDs(central.Citations), Support: central.Confidence, Abstained: central.Abstained})
+	lc := confidence.Compared{Docs: docIDs(local.Citations), Support: raw, Abstained: local.Abstained}
+	cc := confidence.Compared{Docs: docIDs(central.Citations), Support: central.Confidence, Abstained: central.Abstained}
+	if local.Retrieval == central.Retrieval && local.Retrieval == "bm25" {
+		// Both from BM25 over the fleet's term statistics: the scores of
+		// their first passages are on one scale.
+		lc.TopScore, cc.TopScore = local.Citations[0].Score, central.Citations[0].Score
+	}
+	agreed := confidence.Settled(lc, cc)
 	n.recal.persist.Lock()
 	defer n.recal.persist.Unlock()
 	// persist serialises learners, so the refit (a fraction of a

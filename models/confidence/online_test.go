@@ -171,6 +171,7 @@ func TestSettled(t *testing.T) {
 	abst := func(support float64, docs ...string) confidence.Compared {
 		return confidence.Compared{Docs: docs, Support: support, Abstained: true}
 	}
+	scored := func(c confidence.Compared, top float64) confidence.Compared { c.TopScore = top; return c }
 	for _, tc := range []struct {
 		name          string
 		local, better confidence.Compared
@@ -190,6 +191,16 @@ func TestSettled(t *testing.T) {
 		{"the edge abstained, central answered elsewhere", abst(0.1, "a"), ans(0.7, "x"), false},
 		{"the edge abstained, central answered less surely", abst(0.25, "a"), ans(0.2, "x"), false},
 		{"central ranked nothing and answered", ans(0.5, "a"), ans(0.6), false},
+		// Central's first passage matches clearly better than anything the
+		// edge found: a passage the edge lacks, whatever central's support.
+		{"central abstained on a clearly better passage", scored(abst(0.1, "a"), 10), scored(abst(0.2, "x"), 13), false},
+		{"central abstained on a clearly better passage, the edge answered", scored(ans(0.4, "a"), 10), scored(abst(0.1, "x"), 13), false},
+		{"less supported but a clearly better passage", scored(ans(0.45, "a"), 10), scored(ans(0.40, "x"), 20), false},
+		{"central abstained on a passage no better matched", scored(abst(0.1, "a"), 10), scored(abst(0.2, "x"), 12.5), true},
+		{"less supported, passages alike", scored(ans(0.45, "a"), 10), scored(ans(0.40, "x"), 11), true},
+		{"ranked alike: the scores do not matter", scored(ans(0.3, "a"), 10), scored(ans(0.9, "a"), 30), true},
+		// Scores on different scales (one side unknown): the support rule.
+		{"scores not comparable", scored(ans(0.4, "a"), 0), scored(abst(0.1, "x"), 13), true},
 	} {
 		if got := confidence.Settled(tc.local, tc.better); got != tc.want {
 			t.Errorf("%s: Settled(%+v, %+v) = %v, want %v", tc.name, tc.local, tc.better, got, tc.want)
