@@ -46,7 +46,7 @@ func (n *Node) recalibrates() bool { return n.cfg.Remote != nil && !n.cfg.NoReca
 // cannot be read or is out of bounds is logged and replaced by the
 // identity: the node answers as fitted rather than not at all.
 func (n *Node) loadRecalibration(st *shardstore.Store) {
-	on := confidence.NewOnline()
+	on := n.cfg.Recalibration.Initial()
 	b, err := st.RouteKV().Get(recalKey)
 	switch {
 	case errors.Is(err, shardstore.ErrNotFound):
@@ -71,7 +71,7 @@ func (n *Node) Recalibration() confidence.Online {
 	n.recal.mu.Lock()
 	defer n.recal.mu.Unlock()
 	if n.recal.on.Scale == 0 {
-		return confidence.NewOnline()
+		return n.cfg.Recalibration.Initial()
 	}
 	return n.recal.on
 }
