@@ -22,3 +22,14 @@ func BenchmarkDetectMarkup(b *testing.B) {
 		DetectMarkup(page)
 	}
 }
+
+// plainChunk is prose that holds none of the rules' keys (the bench-peers
+// corpus is all such text): what the screen costs on nearly every chunk.
+var plainChunk = strings.Repeat("Check the pressure gauge on the return line while the pump runs at idle speed. ", 7)
+
+func BenchmarkDetectPlain(b *testing.B) {
+	b.SetBytes(int64(len(plainChunk)))
+	for b.Loop() {
+		Detect(plainChunk)
+	}
+}

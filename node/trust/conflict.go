@@ -340,6 +340,9 @@ func Claims(text string, max int) string {
 // gives its passages, so between two equally trusted passages that
 // disagree, the one that asks is believed less.
 func AsksQuestion(text string) bool {
+	if strings.IndexByte(text, '?') < 0 {
+		return false // no sentence can end with one
+	}
 	for _, sp := range chunk.Sentences(text) {
 		if strings.HasSuffix(text[sp.Start:sp.End], "?") {
 			return true

@@ -112,8 +112,13 @@ func Detect(text string) []Finding {
 	folded, offsets, hidden := fold(text)
 	out = append(out, hidden...)
 	lower := asciiLower(folded)
-	for _, r := range rules {
-		for _, w := range windows(lower, r.keys) {
+	at := func(i int) int { return i }
+	if offsets != nil {
+		at = func(i int) int { return offsets[i] }
+	}
+	for ri, ws := range ruleWindows(lower) {
+		r := &rules[ri]
+		for _, w := range ws {
 			for _, m := range r.re.FindAllStringSubmatchIndex(folded[w[0]:w[1]], -1) {
 				for i := range m {
 					if m[i] >= 0 {
@@ -126,7 +131,7 @@ func Detect(text string) []Finding {
 				if r.check != nil && !r.check(folded, m) {
 					continue
 				}
-				f := Finding{Flag: r.flag, Rule: r.name, Start: offsets[m[0]], End: offsets[m[1]]}
+				f := Finding{Flag: r.flag, Rule: r.name, Start: at(m[0]), End: at(m[1])}
 				if !slices.Contains(out, f) {
 					out = append(out, f)
 				}
@@ -150,9 +155,78 @@ const (
 	windowAfter  = 400
 )
 
+// ruleKey is a rule's key, indexed by its first byte.
+type ruleKey struct {
+	rule int
+	key  string
+}
+
+// wordKeys lists, per lower-case letter, the keys that start with it;
+// otherKeys are the keys that start with anything else. Built once from
+// rules, which never change.
+var wordKeys, otherKeys = indexKeys()
+
+func indexKeys() (words [26][]ruleKey, others []ruleKey) {
+	for ri, r := range rules {
+		for _, k := range r.keys {
+			if k != strings.ToLower(k) {
+				panic("trust: rule " + r.name + " has a key that is not lower case: " + k)
+			}
+			if c := k[0]; 'a' <= c && c <= 'z' {
+				words[c-'a'] = append(words[c-'a'], ruleKey{ri, k})
+			} else {
+				others = append(others, ruleKey{ri, k})
+			}
+		}
+	}
+	return words, others
+}
+
+// ruleWindows returns, per rule, the merged windows of lower around its
+// keys' occurrences (see windows). Keys that start with a letter only
+// count where a word starts, so rather than searching lower once per key,
+// one pass visits the word starts and tries there the few keys that begin
+// with that letter: the screen runs on every chunk ingested and, for
+// stores written without it, on every passage a question retrieves.
+func ruleWindows(lower string) [][][2]int {
+	var out [][][2]int
+	add := func(ri, pos, n int) {
+		if out == nil {
+			out = make([][][2]int, len(rules))
+		}
+		out[ri] = append(out[ri], window(lower, pos, pos+n))
+	}
+	for pos := 0; pos < len(lower); pos++ {
+		c := lower[pos]
+		if c < 'a' || c > 'z' || pos > 0 && isLetter(lower[pos-1]) {
+			continue
+		}
+		for _, rk := range wordKeys[c-'a'] {
+			if strings.HasPrefix(lower[pos:], rk.key) {
+				add(rk.rule, pos, len(rk.key))
+			}
+		}
+	}
+	for _, rk := range otherKeys {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], rk.key)
+			if i < 0 {
+				break
+			}
+			add(rk.rule, from+i, len(rk.key))
+			from += i + len(rk.key)
+		}
+	}
+	for ri := range out {
+		out[ri] = mergeWindows(out[ri])
+	}
+	return out
+}
+
 // windows returns the merged byte ranges of text around every occurrence
 // of a key, each starting after white space (so \b holds at its start) and
-// ending before it.
+// ending before it. ruleWindows finds the same ranges faster; this is the
+// definition it is tested against.
 func windows(lower string, keys []string) [][2]int {
 	var out [][2]int
 	for _, k := range keys {
@@ -168,16 +242,26 @@ func windows(lower string, keys []string) [][2]int {
 			if isLetter(k[0]) && pos > 0 && isLetter(lower[pos-1]) {
 				continue
 			}
-			s, e := max(0, pos-windowBefore), min(len(lower), from+windowAfter)
-			for s > 0 && lower[s-1] != ' ' && lower[s-1] != '\n' && s > pos-windowBefore-64 {
-				s--
-			}
-			for e < len(lower) && lower[e] != ' ' && lower[e] != '\n' && e < from+windowAfter+64 {
-				e++
-			}
-			out = append(out, [2]int{s, e})
+			out = append(out, window(lower, pos, from))
 		}
 	}
+	return mergeWindows(out)
+}
+
+// window is the range around a key found at lower[pos:end].
+func window(lower string, pos, end int) [2]int {
+	s, e := max(0, pos-windowBefore), min(len(lower), end+windowAfter)
+	for s > 0 && lower[s-1] != ' ' && lower[s-1] != '\n' && s > pos-windowBefore-64 {
+		s--
+	}
+	for e < len(lower) && lower[e] != ' ' && lower[e] != '\n' && e < end+windowAfter+64 {
+		e++
+	}
+	return [2]int{s, e}
+}
+
+// mergeWindows sorts ranges and merges those that overlap or touch.
+func mergeWindows(out [][2]int) [][2]int {
 	if len(out) == 0 {
 		return nil
 	}
@@ -219,7 +303,8 @@ func invisible(r rune) bool {
 }
 
 // fold removes invisible characters, returning the folded text, the
-// original offset of every folded byte (plus one past the end) and a
+// original offset of every folded byte (plus one past the end; nil when
+// the text folds to itself) and a
 // FlagHidden finding per suspicious run of invisible characters. Zero-width
 // spaces, joiners and soft hyphens occur in ordinary text (Wikipedia has
 // pairs of them), so only runs of four or more are reported, which is what
@@ -227,6 +312,14 @@ func invisible(r rune) bool {
 // ASCII invisibly, are reported even alone. Either way they are removed, so
 // the other rules see through "ig\u200bnore".
 func fold(text string) (string, []int, []Finding) {
+	if !mayHoldInvisible(text) {
+		return text, nil, nil // nil offsets: every byte is where it was
+	}
+	return foldSlow(text)
+}
+
+// foldSlow is fold for text that may hold invisible characters.
+func foldSlow(text string) (string, []int, []Finding) {
 	var b strings.Builder
 	offsets := make([]int, 0, len(text)+1)
 	var hidden []Finding
@@ -257,6 +350,20 @@ func fold(text string) (string, []int, []Finding) {
 	}
 	offsets = append(offsets, len(text))
 	return b.String(), offsets, hidden
+}
+
+// mayHoldInvisible reports whether text holds a byte that starts the UTF-8
+// encoding of an invisible character (U+00AD: C2; U+180E: E1; U+200B to
+// U+2069: E2; U+FEFF: EF; tags U+E0000 on: F3). Text without one folds to
+// itself, which spares ordinary text the copy and the offset table.
+func mayHoldInvisible(text string) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case 0xC2, 0xE1, 0xE2, 0xEF, 0xF3:
+			return true
+		}
+	}
+	return false
 }
 
 // Names returns the distinct flags of findings, sorted; nil when none.
