@@ -10,6 +10,7 @@ import (
 	"github.com/edgerag/edgerag/models"
 	"github.com/edgerag/edgerag/node/api"
 	"github.com/edgerag/edgerag/node/shard"
+	"github.com/edgerag/edgerag/node/shardstore"
 	"github.com/edgerag/edgerag/node/trust"
 )
 
@@ -53,26 +54,98 @@ type candidate struct {
 	loser    bool    // disagrees with a preferred passage
 }
 
-// loadCandidates reads the texts and provenance of hits. A chunk whose
-// record was screened uses the stored findings; one stored before the
-// screen existed is screened now, so nothing escapes it.
-func (n *Node) loadCandidates(hits []Hit) ([]candidate, error) {
-	ids := make([]shard.ChunkID, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ChunkID
-	}
-	texts, err := n.store.Texts(ids)
-	if err != nil {
-		return nil, err
-	}
+// loadCandidates reads the provenance of hits, and the texts of those that
+// can still be among the k passages an answer keeps. A chunk whose record
+// was screened uses the stored findings; one stored before the screen
+// existed is screened now, so nothing escapes it.
+//
+// The k best unflagged candidates by trust-weighted score are the answer's
+// passages whenever there are k of them (rankByTrust puts flagged ones
+// last), and an unflagged candidate's weighted score is known from its
+// document record alone. So the texts of those k are read and screened
+// first, and the rest only when one of them turns out flagged: most
+// questions read and screen k texts, not k + trustDepth. What is returned
+// is in the order of hits, as rankByTrust expects.
+func (n *Node) loadCandidates(hits []Hit, k int) ([]candidate, error) {
 	out := make([]candidate, len(hits))
+	docs := make([]shardstore.DocMeta, len(hits))
 	for i, h := range hits {
-		c := candidate{hit: h, text: texts[i]}
 		d, err := n.store.Doc(h.storeName(), h.DocID)
 		if err != nil {
 			return nil, fmt.Errorf("load citation: %w", err)
 		}
-		c.title, c.source, c.level, c.ingested = d.Title, d.Source, trust.StoredLevel(d.Trust), d.IngestedAt
+		docs[i] = d
+		out[i] = candidate{hit: h, title: d.Title, source: d.Source, level: trust.StoredLevel(d.Trust), ingested: d.IngestedAt}
+		out[i].adjusted = h.Score * trust.Weight(out[i].level, false)
+	}
+	order := make([]int, len(hits))
+	for i := range order {
+		order[i] = i
+	}
+	// The order rankByTrust gives unflagged candidates: weighted score,
+	// ties kept in retrieval order.
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(out[b].adjusted, out[a].adjusted) })
+	first := make([]int, 0, k)
+	for _, i := range order {
+		if len(first) == k {
+			break
+		}
+		if !storedFlagged(docs[i], hits[i]) {
+			first = append(first, i)
+		}
+	}
+	if err := n.screenCandidates(out, docs, first); err != nil {
+		return nil, err
+	}
+	if len(first) == k && !slices.ContainsFunc(first, func(i int) bool { return out[i].flagged }) {
+		slices.Sort(first)
+		kept := make([]candidate, len(first))
+		for j, i := range first {
+			kept[j] = out[i]
+		}
+		return kept, nil
+	}
+	var rest []int
+	for i := range hits {
+		if !slices.Contains(first, i) {
+			rest = append(rest, i)
+		}
+	}
+	if err := n.screenCandidates(out, docs, rest); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// storedFlagged says whether a hit's record alone marks it withheld: a
+// flag on its document, or findings stored for its chunk.
+func storedFlagged(d shardstore.DocMeta, h Hit) bool {
+	if d.Released {
+		return false
+	}
+	if len(d.Flags) > 0 {
+		return true
+	}
+	return d.Screened && h.Position < len(d.Chunks) && d.Chunks[h.Position].ID == h.ChunkID.String() && len(d.Chunks[h.Position].Spans) > 0
+}
+
+// screenCandidates reads the texts of the candidates at idx (in one
+// transaction) and sets what trust knows of each.
+func (n *Node) screenCandidates(out []candidate, docs []shardstore.DocMeta, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	ids := make([]shard.ChunkID, len(idx))
+	for j, i := range idx {
+		ids[j] = out[i].hit.ChunkID
+	}
+	texts, err := n.store.Texts(ids)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		c, d, h := &out[i], docs[i], out[i].hit
+		c.text = texts[j]
 		var findings []trust.Finding
 		switch {
 		case d.Screened && h.Position < len(d.Chunks) && d.Chunks[h.Position].ID == h.ChunkID.String():
@@ -101,13 +174,11 @@ func (n *Node) loadCandidates(hits []Hit) ([]candidate, error) {
 		c.findings, c.clean = findings, c.text
 		if c.flagged {
 			c.clean = ""
-			n.metrics.Withheld.Inc()
 		}
 		c.adjusted = h.Score * trust.Weight(c.level, c.flagged)
 		c.asks = trust.AsksQuestion(c.text)
-		out[i] = c
 	}
-	return out, nil
+	return nil
 }
 
 // rankByTrust orders candidates by their trust-weighted scores, flagged

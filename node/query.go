@@ -558,12 +558,18 @@ func (n *Node) answerLocal(ctx context.Context, req api.QueryRequest, onToken fu
 	if err := ctx.Err(); err != nil {
 		return api.QueryResponse{}, false, nil, err
 	}
-	cands, err := n.loadCandidates(r.Hits)
+	cands, err := n.loadCandidates(r.Hits, req.K)
 	if err != nil {
 		return api.QueryResponse{}, false, nil, err
 	}
 	cands, conflicts := n.rankByTrust(req.Question, cands, req.K)
-	withheld := slices.ContainsFunc(cands, func(c candidate) bool { return c.flagged })
+	withheld := false
+	for _, c := range cands {
+		if c.flagged {
+			withheld = true
+			n.metrics.Withheld.Inc()
+		}
+	}
 	passages, cites := toPassages(cands)
 	retrieved := n.cfg.Now()
 	resp = api.QueryResponse{

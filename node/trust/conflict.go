@@ -146,6 +146,19 @@ type sentence struct {
 	span  chunk.Span
 	text  string
 	terms []string // distinct, without numbers and question words
+	// negs is how many negations text holds, plus one; 0 until counted.
+	// Counted on demand, once per sentence however many it is compared
+	// with: the expression is slow, and passages that restate each other
+	// compare every sentence pair.
+	negs int
+}
+
+// negations returns how many negations s.text holds.
+func (s *sentence) negations() int {
+	if s.negs == 0 {
+		s.negs = len(negRe.FindAllStringIndex(s.text, -1)) + 1
+	}
+	return s.negs - 1
 }
 
 // sentences returns the statements of text; questions assert nothing, so
@@ -226,8 +239,10 @@ func (c *Checker) Conflicts(question string, texts []string) []Conflict {
 // E-20 filter" and "the filter" are one subject; "the D-4 engine oil" and
 // "the L-8 transmission oil" are two).
 func firstDisagreement(q []string, as, bs []sentence) (Conflict, bool) {
-	for _, sa := range as {
-		for _, sb := range bs {
+	for ai := range as {
+		sa := &as[ai]
+		for bi := range bs {
+			sb := &bs[bi]
 			diff := 0
 			for _, t := range q {
 				if slices.Contains(sa.terms, t) != slices.Contains(sb.terms, t) {
@@ -250,11 +265,13 @@ func firstDisagreement(q []string, as, bs []sentence) (Conflict, bool) {
 // figures or the opposite polarity, and where in newText it does.
 func (c *Checker) Contradicts(newText, oldText string) (Conflict, bool) {
 	ns, os := c.sentences(newText), c.sentences(oldText)
-	for _, sn := range ns {
+	for ni := range ns {
+		sn := &ns[ni]
 		if len(sn.terms) < 3 {
 			continue
 		}
-		for _, so := range os {
+		for oi := range os {
+			so := &os[oi]
 			if k, ok := disagree(sn, so, 0.75); ok {
 				return k, true
 			}
@@ -271,7 +288,7 @@ func overlaps(x, y quantity) bool {
 
 // disagree compares two sentences about the same thing: they must share
 // at least the given part of the shorter one's content terms.
-func disagree(a, b sentence, part float64) (Conflict, bool) {
+func disagree(a, b *sentence, part float64) (Conflict, bool) {
 	small := min(len(a.terms), len(b.terms))
 	if small < 2 || float64(shared(a.terms, b.terms)) < part*float64(small) {
 		return Conflict{}, false
@@ -300,7 +317,7 @@ func disagree(a, b sentence, part float64) (Conflict, bool) {
 		}
 	}
 	if len(qa) == 0 && len(qb) == 0 && small >= 3 && float64(shared(a.terms, b.terms)) >= 0.8*float64(small) &&
-		len(negRe.FindAllString(a.text, -1))%2 != len(negRe.FindAllString(b.text, -1))%2 {
+		a.negations()%2 != b.negations()%2 {
 		k.Kind = ConflictYesNo
 		return k, true
 	}
