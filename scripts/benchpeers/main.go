@@ -481,7 +481,7 @@ func (p *phaseStats) read() (cpu time.Duration, gcs, pause uint64, minflt, majfl
 	runtime.ReadMemStats(&ms)
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), uint64(ms.NumGC), ms.PauseTotalNs, ru.Minflt, ru.Majflt
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), uint64(ms.NumGC), ms.PauseTotalNs, int64(ru.Minflt), int64(ru.Majflt) // int32 on 32-bit Linux
 }
 
 func (p *phaseStats) start() { p.cpu0, p.gc0, p.pause0, p.min0, p.maj0 = p.read() }
