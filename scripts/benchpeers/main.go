@@ -346,29 +346,10 @@ func query(args []string) error {
 	runtime.UnlockOSThread()
 	stopQuestions()
 
-	srv := httptest.NewServer(api.NewHandler(nd, nil))
-	defer srv.Close()
-	c := api.NewClient(srv.URL, srv.Client())
-	var hw []time.Duration
-	var hs phaseStats
-	for i, q := range append(questions[:min(200, len(questions)):min(200, len(questions))], questions...) {
-		if i == min(200, len(questions)) {
-			stopHTTP, err := cpuProfile(*hprof)
-			if err != nil {
-				return err
-			}
-			defer stopHTTP()
-			hs.start()
-		}
-		w0 := time.Now()
-		if _, err := c.Query(ctx, api.QueryRequest{Question: q}); err != nil {
-			return err
-		}
-		if i >= min(200, len(questions)) {
-			hw = append(hw, time.Since(w0))
-		}
+	hw, hs, err := askHTTP(ctx, nd, questions, *hprof)
+	if err != nil {
+		return err
 	}
-	hs.stop(len(hw))
 	st := procStatus()
 	if err := heapProfile(*heap); err != nil {
 		return err
@@ -386,6 +367,37 @@ func query(args []string) error {
 		"rss_mb": st["VmRSS"], "rss_anon_mb": st["RssAnon"], "rss_file_mb": st["RssFile"],
 		"peak_anon_mb": anon.stop(), "disk_mb": diskMB(*data),
 	})
+}
+
+// askHTTP asks the questions over HTTP on loopback, after the first 200 as
+// a warm-up, and returns each one's wall time and the phase's process
+// costs; a CPU profile of the timed questions goes to prof unless it is "".
+func askHTTP(ctx context.Context, nd *node.Node, questions []string, prof string) ([]time.Duration, phaseStats, error) {
+	srv := httptest.NewServer(api.NewHandler(nd, nil))
+	defer srv.Close()
+	c := api.NewClient(srv.URL, srv.Client())
+	warm := min(200, len(questions))
+	var hw []time.Duration
+	var hs phaseStats
+	for i, q := range append(questions[:warm:warm], questions...) {
+		if i == warm {
+			stop, err := cpuProfile(prof)
+			if err != nil {
+				return nil, hs, err
+			}
+			defer stop()
+			hs.start()
+		}
+		w0 := time.Now()
+		if _, err := c.Query(ctx, api.QueryRequest{Question: q}); err != nil {
+			return nil, hs, err
+		}
+		if i >= warm {
+			hw = append(hw, time.Since(w0))
+		}
+	}
+	hs.stop(len(hw))
+	return hw, hs, nil
 }
 
 // cpuProfile starts a CPU profile written to path (none when path is
@@ -469,7 +481,7 @@ func (p *phaseStats) read() (cpu time.Duration, gcs, pause uint64, minflt, majfl
 	runtime.ReadMemStats(&ms)
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), uint64(ms.NumGC), ms.PauseTotalNs, ru.Minflt, ru.Majflt
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), uint64(ms.NumGC), ms.PauseTotalNs, int64(ru.Minflt), int64(ru.Majflt) // int32 on 32-bit Linux
 }
 
 func (p *phaseStats) start() { p.cpu0, p.gc0, p.pause0, p.min0, p.maj0 = p.read() }
