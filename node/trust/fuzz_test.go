@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -18,6 +19,18 @@ func FuzzDetect(f *testing.F) {
 			}
 		}
 		_ = Withhold(s, Detect(s), "[w]")
+		// The one-pass key search finds what the per-key one does.
+		lower := asciiLower(s)
+		got := ruleWindows(lower)
+		for ri, r := range rules {
+			var g [][2]int
+			if got != nil {
+				g = got[ri]
+			}
+			if want := windows(lower, r.keys); !slices.Equal(g, want) {
+				t.Fatalf("rule %s: windows %v, want %v", r.name, g, want)
+			}
+		}
 	})
 }
 
@@ -64,5 +77,9 @@ func FuzzConflicts(f *testing.F) {
 		}
 		_, _ = c.Contradicts(a, b)
 		_, _ = LimitLinks(a, []string{b})
+		// LimitLinks skips text mayHoldLink refuses: nothing there matches.
+		if !mayHoldLink(a) && (mdLinkRe.MatchString(a) || urlRe.MatchString(a)) {
+			t.Fatalf("%q holds a link mayHoldLink misses", a)
+		}
 	})
 }
