@@ -72,14 +72,28 @@ func (h *HNSW) readCodes(d *decoder, n int) {
 	}
 	h.sums = make([]int32, 0, len(h.scales))
 	for i := range h.codes.len() {
-		var s int32
-		for _, w := range h.codes.at(i) {
-			for b := 0; b < 64; b += 8 {
-				s += int32(w>>b&0xFF) - codeBias
-			}
-		}
-		h.sums = append(h.sums, s)
+		h.sums = append(h.sums, codeSum(h.codes.at(i)))
 	}
+}
+
+// codeSum is the sum of the signed codes packed in words. It adds the
+// bytes four to a word in 16-bit lanes rather than one at a time: at 1M
+// vectors it runs over 384 MB while a node starts.
+func codeSum(words []uint64) int32 {
+	const lanes = 0x00FF00FF00FF00FF
+	var total int64
+	for len(words) > 0 {
+		// 64 words add at most 64 × 2 × 255 to a lane: no overflow.
+		chunk := words[:min(len(words), 64)]
+		words = words[len(chunk):]
+		var acc uint64
+		for _, w := range chunk {
+			acc += w&lanes + w>>8&lanes
+		}
+		total += int64(acc&0xFFFF + acc>>16&0xFFFF + acc>>32&0xFFFF + acc>>48)
+		total -= int64(len(chunk)) * 8 * codeBias
+	}
+	return int32(total)
 }
 
 // checkCodes rejects codes outside 1..127 and non-finite or negative

@@ -175,3 +175,26 @@ func TestRemap(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeSum: the lane-wise sum equals the byte-wise one, past the
+// 64-word chunks it adds in.
+func TestCodeSum(t *testing.T) {
+	for _, words := range []int{0, 1, 63, 64, 65, 200} {
+		ws := make([]uint64, words)
+		for i := range ws {
+			ws[i] = 0x7F7F7F7F7F7F7F7F
+			if i%3 == 1 {
+				ws[i] = 0x0102030405060708 * uint64(i%15+1)
+			}
+		}
+		var want int32
+		for _, w := range ws {
+			for b := 0; b < 64; b += 8 {
+				want += int32(w>>b&0xFF) - codeBias
+			}
+		}
+		if got := codeSum(ws); got != want {
+			t.Errorf("%d words: codeSum %d, want %d", words, got, want)
+		}
+	}
+}
