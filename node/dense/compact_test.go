@@ -147,6 +147,14 @@ func TestCompactShard(t *testing.T) {
 	}
 	before := search(t, m, qs[0], "big", 10)
 	stop()
+	idsPaths, _ := filepath.Glob(filepath.Join(vdir, "*.ids"))
+	if len(idsPaths) != 1 {
+		t.Fatalf("ids files %v", idsPaths)
+	}
+	firstIDs, err := os.ReadFile(idsPaths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	if files := vecFiles(t, vdir); len(files) != 1 {
 		t.Fatalf("vector files %v, want one", files)
 	}
@@ -232,7 +240,7 @@ func TestCompactShard(t *testing.T) {
 	if files := vecFiles(t, vdir); len(files) != 0 {
 		t.Errorf("the damaged graph's vector file was kept: %v", files)
 	}
-	startRun(t, m4)
+	stop4 := startRun(t, m4)
 	waitfor.Until(t, 60*time.Second, "rebuilt as compact", func() bool {
 		return settled(m4)() && m4.Progress().Kind["big"] == vector.KindHNSWInt8 && len(m4.unsavedParts()) == 0
 	})
@@ -240,4 +248,21 @@ func TestCompactShard(t *testing.T) {
 	if _, err := m4.Search(ctx, qs[1], "", 5); err != nil {
 		t.Fatal(err)
 	}
+	stop4()
+
+	// A crash between the two renames of a save: the new graph beside the
+	// ids record of an older one. It must not load as that graph.
+	if err := os.WriteFile(idsPaths[0], firstIDs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m5 := open()
+	load(t, m5, all)
+	if k := m5.Progress().Kind["big"]; k == vector.KindHNSWInt8 {
+		t.Fatal("a graph loaded with another save's ids record")
+	}
+	startRun(t, m5)
+	waitfor.Until(t, 60*time.Second, "rebuilt as compact", func() bool {
+		return settled(m5)() && m5.Progress().Kind["big"] == vector.KindHNSWInt8
+	})
+	check(m5, "after a save torn between its renames")
 }

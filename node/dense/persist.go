@@ -159,14 +159,62 @@ func (m *Manager) createVectorFile(shardName, model string) (*os.File, error) {
 	return os.CreateTemp(m.dir, fileBase(shardName, model)+".*.vec")
 }
 
-// save writes p's compact graph and its ids record. It holds p's read lock,
-// so searches go on but the graph cannot change while it is written.
+// save writes p's compact graph and its ids record. It holds p's read lock
+// while it writes the graph to a temporary file, so searches go on but
+// deletions wait (about a second at 1M vectors); the syncs, slower on a
+// small device's flash, come after it is released.
 func (m *Manager) save(p *part) error {
+	fail := func(err error) error {
+		m.mu.Lock()
+		p.unsaved = true
+		m.mu.Unlock()
+		return fmt.Errorf("dense: save the graph of shard %q: %w", p.shard, err)
+	}
+	rec, vf, tmpGraph, err := m.writeGraph(p)
+	if err != nil || rec == nil {
+		return err
+	}
+	defer os.Remove(tmpGraph) // fails harmlessly once renamed
+	// The graph must not name vectors that are not on disk.
+	if err := vf.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := syncPath(tmpGraph); err != nil {
+		return fail(err)
+	}
+	if rec.graphSize, rec.graphCRC, err = graphTail(tmpGraph); err != nil {
+		return fail(err)
+	}
+	tmpIDs, err := writeTemp(m.dir, func(w io.Writer) error { _, err := w.Write(rec.marshal()); return err })
+	if err == nil {
+		defer os.Remove(tmpIDs)
+		err = syncPath(tmpIDs)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	base := filepath.Join(m.dir, fileBase(p.shard, p.gen.model))
+	if err := os.Rename(tmpGraph, base+".graph"); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmpIDs, base+".ids"); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(m.dir); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// writeGraph writes p's graph to a temporary file, not yet synced, and
+// returns it with the ids record of the same moment and the vector file;
+// a nil record when p has no compact graph.
+func (m *Manager) writeGraph(p *part) (*idsFile, *os.File, string, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	h, ok := p.ix.(*vector.HNSW)
 	if !ok || p.vf == nil {
-		return nil
+		return nil, nil, "", nil
 	}
 	m.mu.Lock()
 	p.unsaved = false // changes from now on need another save
@@ -180,43 +228,18 @@ func (m *Manager) save(p *part) error {
 		}
 	}
 	m.mu.Unlock()
-	fail := func(err error) error {
+	tmp, err := writeTemp(m.dir, func(w io.Writer) error { _, err := h.WriteTo(w); return err })
+	if err != nil {
 		m.mu.Lock()
 		p.unsaved = true
 		m.mu.Unlock()
-		return fmt.Errorf("dense: save the graph of shard %q: %w", p.shard, err)
+		return nil, nil, "", fmt.Errorf("dense: save the graph of shard %q: %w", p.shard, err)
 	}
-	// The graph must not name vectors that are not on disk.
-	if err := p.vf.Sync(); err != nil {
-		return fail(err)
-	}
-	base := filepath.Join(m.dir, fileBase(p.shard, p.gen.model))
-	tmpGraph, err := writeTemp(m.dir, func(w io.Writer) error { _, err := h.WriteTo(w); return err })
-	if err != nil {
-		return fail(err)
-	}
-	defer os.Remove(tmpGraph) // fails harmlessly once renamed
-	if rec.graphSize, rec.graphCRC, err = graphTail(tmpGraph); err != nil {
-		return fail(err)
-	}
-	tmpIDs, err := writeTemp(m.dir, func(w io.Writer) error { _, err := w.Write(rec.marshal()); return err })
-	if err != nil {
-		return fail(err)
-	}
-	defer os.Remove(tmpIDs)
-	if err := os.Rename(tmpGraph, base+".graph"); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmpIDs, base+".ids"); err != nil {
-		return fail(err)
-	}
-	if err := syncDir(m.dir); err != nil {
-		return fail(err)
-	}
-	return nil
+	return rec, p.vf, tmp, nil
 }
 
-// writeTemp writes a synced temporary file in dir and returns its path.
+// writeTemp writes a temporary file in dir and returns its path; the
+// caller syncs it.
 func writeTemp(dir string, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, "tmp-*")
 	if err != nil {
@@ -227,9 +250,6 @@ func writeTemp(dir string, write func(io.Writer) error) (string, error) {
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -238,6 +258,18 @@ func writeTemp(dir string, write func(io.Writer) error) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+func syncPath(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // graphTail returns a graph file's size and its last four bytes, the
