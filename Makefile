@@ -56,16 +56,18 @@ test: ## every test, with the race detector (builds the Ollama server and the ve
 test-deps:
 	@scripts/test-deps.sh
 
-# test-side is the part of make test that runs beside go test, the quality
-# bars among it: they are left out of race builds
-# (node/evalrun/qualitybar_test.go) and reuse make build's compiled packages
-# (same CGO_ENABLED and -trimpath). It is named through a variable so that
+# test-side is the part of make test that runs beside go test, among it the
+# tests that are left out of race builds because they are single-goroutine
+# arithmetic the race detector only slows down: the quality bars
+# (node/evalrun/qualitybar_test.go) and the parsers' linear-time checks
+# (node/chunk/fast_test.go). They reuse make build's compiled packages (same
+# CGO_ENABLED and -trimpath). It is named through a variable so that
 # `make -n test` (which runs every recipe line naming $$(MAKE) literally)
 # prints the tests instead of running them.
 TEST_SIDE = $(MAKE) --no-print-directory test-side
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
-	CGO_ENABLED=0 $(GO) test -trimpath -run '^(TestQualityBar|TestFleetBarOneTopic)$$' ./node/evalrun
+	CGO_ENABLED=0 $(GO) test -trimpath -run '^(TestQualityBar|TestFleetBarOneTopic|Test[A-Za-z]*IsFast)$$' ./node/chunk ./node/evalrun
 	@$(MAKE) --no-print-directory install-test
 
 install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root
@@ -77,7 +79,7 @@ release: ## static binaries for amd64, arm64 and armv7 with SHA256SUMS, in dist/
 ollama: ## build the real Ollama server v0.24.0, its own engine only, once (about 5 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/ollama-server.sh
 
-versitygw: ## build the versitygw v1.8.0 POSIX S3 gateway (scripts/s3gateway) once (about 2-3 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
+versitygw: ## build the versitygw v1.8.0 POSIX S3 gateway (scripts/s3gateway) once (about 1-2 minutes; cached under $${EDGERAG_CACHE:-$$HOME/.cache/edgerag})
 	@scripts/versitygw-server.sh
 
 bench: ## benchmarks (medians: pipe through benchstat); results go in BENCHMARKS.md

@@ -2,9 +2,7 @@ package chunk
 
 import (
 	"reflect"
-	"strings"
 	"testing"
-	"time"
 )
 
 // sec builds a Section, keeping the expectations in the tables short.
@@ -202,46 +200,4 @@ func TestMarkdownHeadingMarkupIsStripped(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
-}
-
-func TestParseMarkdownHostileInputIsFast(t *testing.T) {
-	const mb = 1 << 20
-	inputs := map[string]string{
-		"one long line":          strings.Repeat("word *em* [link](u) `c` ", mb/24),
-		"open brackets":          strings.Repeat("[", mb),
-		"brackets and parens":    strings.Repeat("](", mb/2),
-		"link starts":            strings.Repeat("[a](b ", mb/6),
-		"unclosed titles":        strings.Repeat(`[a](b "`, mb/7),
-		"backtick runs":          backtickRuns(mb),
-		"autolink starts":        strings.Repeat("<http://", mb/8),
-		"comment starts":         strings.Repeat("<!--", mb/4),
-		"tag starts":             strings.Repeat("<a b=", mb/5),
-		"entity starts":          strings.Repeat("&amp", mb/4),
-		"emphasis":               strings.Repeat("*_~", mb/3),
-		"nested quotes":          strings.Repeat(">", mb),
-		"many headings":          strings.Repeat("# h\n", mb/4),
-		"deep heading path":      strings.Repeat("###### h\ntext\n", mb/14),
-		"many short list items":  strings.Repeat("- a\n", mb/4),
-		"fence opened each line": strings.Repeat("```\n", mb/4),
-	}
-	for name, body := range inputs {
-		t.Run(name, func(t *testing.T) {
-			within(t, 5*time.Second, func() {
-				if _, err := Chunk(FormatMarkdown, body, Options{}); err != nil {
-					t.Fatal(err)
-				}
-			})
-		})
-	}
-}
-
-// backtickRuns returns about n bytes of backtick runs of growing length,
-// none closed, which makes a naive search for closing runs quadratic.
-func backtickRuns(n int) string {
-	var b strings.Builder
-	for k := 1; b.Len() < n; k++ {
-		b.WriteString(strings.Repeat("`", k%2000+1))
-		b.WriteByte('x')
-	}
-	return b.String()
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // words returns "w1 w2 ... wn" (numbered from first), text whose every word
@@ -327,26 +326,5 @@ func TestSplitProperties(t *testing.T) {
 			t.Fatalf("trial %d: %v", trial, err)
 		}
 		checkSplit(t, sections, o, Split(sections, o))
-	}
-}
-
-func TestSplitLongInputIsFast(t *testing.T) {
-	inputs := map[string]string{
-		"one 1 MB sentence":   strings.Repeat("word ", 1<<20/5),
-		"many short ones":     strings.Repeat("A b. ", 1<<20/5),
-		"one word of 1 MB":    strings.Repeat("x", 1<<20),
-		"cranfield 1 MB line": strings.Repeat("flow . ", 1<<20/7),
-	}
-	for name, text := range inputs {
-		t.Run(name, func(t *testing.T) {
-			for _, o := range []Options{{}, {MaxTokens: 16, OverlapTokens: 7}, {MaxTokens: 4096, OverlapTokens: -1}} {
-				within(t, 5*time.Second, func() {
-					pieces := Split([]Section{{Paragraphs: []string{text}}}, o)
-					if len(pieces) == 0 {
-						t.Fatal("no pieces")
-					}
-				})
-			}
-		})
 	}
 }
