@@ -266,3 +266,78 @@ func TestCompactShard(t *testing.T) {
 	})
 	check(m5, "after a save torn between its renames")
 }
+
+// TestCompactModelSwitch: switching models builds the new model's compact
+// graph beside the old one's, serves it once complete, and deletes the old
+// model's files; a switch cancelled half-way deletes the new model's.
+func TestCompactModelSwitch(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	vdir := t.TempDir()
+	cs := wordy("big", 300, 3)
+	texts := make([]string, len(cs))
+	for i, c := range cs {
+		texts[i] = c.Text
+	}
+	// A model switch reads the texts back from the store.
+	storeDocs(t, st, "big", texts...)
+	m := newManager(st, newFake("fake-a", "a"))
+	m.choose = compactAbove(50)
+	m.SetDir(vdir)
+	m.saveEvery = 0
+	m.batch = 100
+	load(t, m, cs)
+	startRun(t, m)
+	files := func() []string {
+		ents, err := os.ReadDir(vdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	// A model's saved files: a graph, its ids and its vectors, and no
+	// temporary file of a save in progress.
+	savedOnly := func(model string) bool {
+		f := files()
+		tag := fmt.Sprintf("-%016x", fnv64(model))
+		n := 0
+		for _, name := range f {
+			if strings.Contains(name, tag) {
+				n++
+			}
+		}
+		return len(f) == 3 && n == 3
+	}
+	waitfor.Until(t, 60*time.Second, "model a compact and saved", func() bool { return settled(m)() && savedOnly("fake-a") })
+
+	m.SetEmbedder(newFake("fake-b", "b"))
+	// Run deletes the old model's files at its next step.
+	waitfor.Until(t, 60*time.Second, "switched to b, b saved, a's files deleted", func() bool {
+		p := m.Progress()
+		m.signal()
+		return settled(m)() && p.Model == "fake-b" && p.Kind["big"] == vector.KindHNSWInt8 && savedOnly("fake-b")
+	})
+	if h := search(t, m, cs[5].Text, "big", 1); len(h) != 1 || h[0].Slot != 5 {
+		t.Errorf("after the switch: %+v", h)
+	}
+
+	// A switch to c, cancelled by going back to b once c has a graph.
+	c := newFake("fake-c", "c")
+	c.set(false, 2)
+	m.SetEmbedder(c)
+	waitfor.Until(t, 30*time.Second, "c half built", func() bool {
+		p := m.Progress()
+		return p.Next != nil && p.Next.Err != "" && p.Next.Kind["big"] != ""
+	})
+	if f := files(); len(f) < 4 {
+		t.Fatalf("files while c is half built: %v, want c's vector file beside b's", f)
+	}
+	m.SetEmbedder(newFake("fake-b", "b"))
+	waitfor.Until(t, 30*time.Second, "c's files deleted", func() bool {
+		m.signal()
+		return savedOnly("fake-b")
+	})
+}

@@ -241,9 +241,10 @@ type Manager struct {
 	// no one holds mu across an index operation.
 	mu         sync.RWMutex
 	books      map[string]*book
-	cur        *gen // serves searches
-	next       *gen // being built after SetEmbedder; nil when none
-	queuedText int  // bytes of text held by queued items
+	cur        *gen   // serves searches
+	next       *gen   // being built after SetEmbedder; nil when none
+	queuedText int    // bytes of text held by queued items
+	retired    []*gen // dropped generations whose files Run deletes
 	dirty      map[*part]struct{}
 }
 
@@ -623,6 +624,7 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 		m.cur.retryAt, m.cur.downUntil = time.Time{}, time.Time{}
 		if m.next != nil {
 			m.log.Info("dense: model switch cancelled", "model", model, "abandoned", m.next.model)
+			m.retired = append(m.retired, m.next)
 			m.next = nil
 		}
 	case m.next != nil && model == m.next.model:
@@ -631,6 +633,7 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 	default:
 		if m.next != nil {
 			m.log.Info("dense: model switch replaced", "abandoned", m.next.model, "model", model)
+			m.retired = append(m.retired, m.next)
 		}
 		g := newGen(emb)
 		names := make([]string, 0, len(m.books))

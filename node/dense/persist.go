@@ -358,6 +358,35 @@ func (m *Manager) openGraph(base string, raw []byte, shardName, model string, di
 	return &loaded{h: h, vf: vf, rec: rec}, nil
 }
 
+// retire releases the indexes of generations a model switch dropped, and
+// deletes their compact graphs' files. Only Run calls it, between its own
+// steps: Run is the only one that creates those files, and it no longer
+// works for a dropped generation.
+func (m *Manager) retire() {
+	m.mu.Lock()
+	gens := m.retired
+	m.retired = nil
+	m.mu.Unlock()
+	for _, g := range gens {
+		for _, p := range g.parts {
+			p.mu.Lock() // waits for searches still in the index
+			vf := p.vf
+			p.ix, p.vf = nil, nil
+			p.mu.Unlock()
+			if vf == nil {
+				continue
+			}
+			m.dropFile(vf)
+			base := filepath.Join(m.dir, fileBase(p.shard, g.model))
+			for _, ext := range []string{".graph", ".ids"} {
+				if err := os.Remove(base + ext); err != nil && !errors.Is(err, os.ErrNotExist) {
+					m.log.Warn("dense: cannot delete a dropped model's graph", "file", base+ext, "err", err)
+				}
+			}
+		}
+	}
+}
+
 // sweep deletes the files in the directory that no part uses: graphs that
 // did not load, vector files of rebuilt graphs, of other models or of
 // shards that are gone, and temporary files a crash left. keep holds the

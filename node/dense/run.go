@@ -46,6 +46,7 @@ func (m *Manager) Run(ctx context.Context) {
 // step does one unit of work and returns 0, or returns how long to wait
 // for the next one when there is none.
 func (m *Manager) step(ctx context.Context) time.Duration {
+	m.retire()
 	if m.finish(ctx) || m.upgrade(ctx) {
 		return 0
 	}
@@ -420,6 +421,7 @@ func (m *Manager) finish(ctx context.Context) bool {
 			m.queuedText -= len(it.text)
 		}
 		m.cur, m.next = n, nil
+		m.retired = append(m.retired, old)
 		embedded := 0
 		for _, p := range n.parts {
 			embedded += p.done
