@@ -341,3 +341,28 @@ func TestCompactModelSwitch(t *testing.T) {
 		return savedOnly("fake-b")
 	})
 }
+
+// TestCompactDirUnusable: when the vector directory cannot hold a file, a
+// shard above the threshold is served by the in-memory graph instead of not
+// at all.
+func TestCompactDirUnusable(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cs := wordy("big", 200, 4)
+	m := newManager(st, newFake("fake-a", "a"))
+	m.choose = compactAbove(50)
+	m.SetDir(filepath.Join(notDir, "vectors")) // under a file: MkdirAll fails
+	m.batch = 100
+	load(t, m, cs)
+	startRun(t, m)
+	waitfor.Until(t, 30*time.Second, "embedded", settled(m))
+	if k := m.Progress().Kind["big"]; k != vector.KindHNSW {
+		t.Errorf("kind %q, want the in-memory graph", k)
+	}
+	if h := search(t, m, cs[9].Text, "big", 1); len(h) != 1 || h[0].Slot != 9 {
+		t.Errorf("search: %+v", h)
+	}
+}

@@ -230,6 +230,7 @@ type Manager struct {
 	choose     func(n, dim int) string
 	now        func() time.Time
 	dir        string        // compact graphs' files; "" keeps every index in memory
+	noDir      atomic.Bool   // dir refused a file: keep every index in memory
 	saveEvery  time.Duration // see defaultSaveEvery
 	lastSave   time.Time     // Run's own
 

@@ -15,10 +15,10 @@ import (
 func (m *Manager) SetDir(dir string) { m.dir = dir }
 
 // chooseKind is choose, less the compact graph when there is no directory
-// for its files.
+// for its files or it refused one.
 func (m *Manager) chooseKind(n, dims int) string {
 	k := m.choose(n, dims)
-	if k == vector.KindHNSWInt8 && m.dir == "" {
+	if k == vector.KindHNSWInt8 && (m.dir == "" || m.noDir.Load()) {
 		k = vector.KindHNSW
 	}
 	return k
@@ -42,9 +42,10 @@ func kindRank(kind string) int {
 // isGraph reports whether a kind keeps deleted vectors as dead nodes.
 func isGraph(kind string) bool { return kind == vector.KindHNSW || kind == vector.KindHNSWInt8 }
 
-// newIndex returns an empty index for a shard under model, and for a compact graph
-// the new vector file it writes (the caller closes and deletes it when the
-// index goes). The HNSW seed comes from the shard name, so a rebuilt graph
+// newIndex returns an empty index for a shard under model, and for a
+// compact graph the new vector file it writes (the caller closes and
+// deletes it when the index goes); the index's Kind may be KindHNSW where
+// KindHNSWInt8 was asked, when the file cannot be made. The HNSW seed comes from the shard name, so a rebuilt graph
 // is the same graph.
 func (m *Manager) newIndex(kind, shardName, model string, dims int) (vector.Index, *os.File, error) {
 	cfg := vector.Config{Dim: dims, Seed: fnv64(shardName)}
@@ -53,10 +54,15 @@ func (m *Manager) newIndex(kind, shardName, model string, dims int) (vector.Inde
 			return nil, nil, fmt.Errorf("dense: index for shard %q: %d dimensions, want 1..%d", shardName, dims, vector.MaxDim)
 		}
 		vf, err := m.createVectorFile(shardName, model)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dense: vector file for shard %q: %w", shardName, err)
+		if err == nil {
+			return vector.NewCompactHNSW(cfg, vf), vf, nil
 		}
-		return vector.NewCompactHNSW(cfg, vf), vf, nil
+		// Serving from memory beats not serving: the float graph, until
+		// a restart tries the directory again.
+		m.noDir.Store(true)
+		m.log.Error("dense: cannot create a vector file; large shards keep their vectors in memory until restart",
+			"dir", m.dir, "shard", shardName, "err", err)
+		kind = vector.KindHNSW
 	}
 	ix, err := vector.New(kind, cfg)
 	if err != nil {

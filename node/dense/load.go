@@ -66,7 +66,7 @@ func (m *Manager) loadVectors(ctx context.Context, g *gen, books map[string]*boo
 				if err != nil {
 					return err
 				}
-				p.ix, p.kind = ix, kind
+				p.ix, p.kind = ix, ix.Kind()
 			}
 			if err := p.ix.Add(r.vid, v); err != nil {
 				m.log.Warn("dense: stored vector cannot be indexed; the chunk will not be found by meaning", "shard", r.shard, "chunk", id, "err", err)
@@ -136,6 +136,8 @@ func (m *Manager) adopt(g *gen, name string, b *book, l *loaded, refs map[shard.
 	tuneEf(l.h)
 	p.ix, p.vf, p.kind = l.h, l.vf, vector.KindHNSWInt8
 	p.done, p.deleted = len(taken), l.h.Dead()
-	p.unsaved = l.h.Dead() > 0 || len(taken) != len(l.rec.vids)
+	// Saved again only if the chunks changed: renamed ids alone are what
+	// the record on disk already says.
+	p.unsaved = len(taken) != len(l.rec.vids)
 	return len(taken)
 }

@@ -386,7 +386,7 @@ func (m *Manager) index(g *gen, w batchWork, vecs [][]float32) {
 		if ok && p.ix == nil {
 			kind := m.chooseKind(b.live, g.dims)
 			if p.ix, p.vf, err = m.newIndex(kind, it.shard, g.model, g.dims); err == nil {
-				p.kind = kind
+				p.kind = p.ix.Kind()
 			}
 		}
 		if ok && err == nil {
@@ -542,7 +542,7 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 		}
 	}
 	oldFile := p.vf
-	p.ix, p.vf, p.kind, p.deleted = ix, vf, kind, 0
+	p.ix, p.vf, p.kind, p.deleted = ix, vf, ix.Kind(), 0
 	p.unsaved = vf != nil
 	done = true
 	m.mu.Unlock()
@@ -554,7 +554,7 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 		}
 	}
 	m.dropFile(oldFile)
-	m.log.Info("dense: index rebuilt", "shard", p.shard, "model", g.model, "kind", kind, "vectors", ix.Len(),
+	m.log.Info("dense: index rebuilt", "shard", p.shard, "model", g.model, "kind", ix.Kind(), "vectors", ix.Len(),
 		"ms", time.Since(start).Milliseconds())
 	return nil
 }
