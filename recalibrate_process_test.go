@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node/api"
 )
 
@@ -65,8 +66,10 @@ func TestEdgeRecalibratesFromCentralAndKeepsItAcrossKill9(t *testing.T) {
 	if _, ok := metricValue(t, edge.url, "edgerag_recalibration_labels"); !ok {
 		t.Fatal("the edge's /metrics has no edgerag_recalibration_labels")
 	}
-	if v, _ := metricValue(t, edge.url, "edgerag_escalation_threshold_raw"); v != 0.99 {
-		t.Fatalf("before any escalation the edge escalates below model confidence %v; want 0.99 (as set)", v)
+	// Before any label the edge routes on the fleet's prior map
+	// (confidence.OnlineOptions.Start), not on the model as fitted.
+	if v, _ := metricValue(t, edge.url, "edgerag_escalation_threshold_raw"); v != confidence.DefaultOnlineOptions().Initial().Threshold(0.99) {
+		t.Fatalf("before any escalation the edge escalates below model confidence %v; want %v (the prior at 0.99)", v, confidence.DefaultOnlineOptions().Initial().Threshold(0.99))
 	}
 
 	escalated, kept := 0, 0

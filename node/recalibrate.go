@@ -46,7 +46,7 @@ func (n *Node) recalibrates() bool { return n.cfg.Remote != nil && !n.cfg.NoReca
 // cannot be read or is out of bounds is logged and replaced by the
 // identity: the node answers as fitted rather than not at all.
 func (n *Node) loadRecalibration(st *shardstore.Store) {
-	on := confidence.NewOnline()
+	on := n.cfg.Recalibration.Initial()
 	b, err := st.RouteKV().Get(recalKey)
 	switch {
 	case errors.Is(err, shardstore.ErrNotFound):
@@ -71,7 +71,7 @@ func (n *Node) Recalibration() confidence.Online {
 	n.recal.mu.Lock()
 	defer n.recal.mu.Unlock()
 	if n.recal.on.Scale == 0 {
-		return confidence.NewOnline()
+		return n.cfg.Recalibration.Initial()
 	}
 	return n.recal.on
 }
@@ -117,9 +117,14 @@ func (n *Node) learnFromCentral(ctx context.Context, local, central api.QueryRes
 	}
 	// Central does not recalibrate: its confidence is the model's, the
 	// scale raw is on.
-	agreed := confidence.Settled(
-		confidence.Compared{Docs: docIDs(local.Citations), Support: raw, Abstained: local.Abstained},
-		confidence.Compared{Docs: docIDs(central.Citations), Support: central.Confidence, Abstained: central.Abstained})
+	lc := confidence.Compared{Docs: docIDs(local.Citations), Support: raw, Abstained: local.Abstained}
+	cc := confidence.Compared{Docs: docIDs(central.Citations), Support: central.Confidence, Abstained: central.Abstained}
+	if local.Retrieval == central.Retrieval && local.Retrieval == "bm25" {
+		// Both from BM25 over the fleet's term statistics: the scores of
+		// their first passages are on one scale.
+		lc.TopScore, cc.TopScore = local.Citations[0].Score, central.Citations[0].Score
+	}
+	agreed := confidence.Settled(lc, cc)
 	n.recal.persist.Lock()
 	defer n.recal.persist.Unlock()
 	// persist serialises learners, so the refit (a fraction of a

@@ -96,7 +96,7 @@ func TestRouteConfidenceDecidesWhereNotWhether(t *testing.T) {
 		learned      *confidence.Online
 		wantEscalate bool
 	}{
-		{"as fitted: a weak answer escalates", nil, true},
+		{"no label yet (the prior): a weak answer escalates", nil, true},
 		{"learned central would not do better: kept here", &confidence.Online{Scale: 1, Offset: 6, Labels: 256}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

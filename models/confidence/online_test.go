@@ -83,7 +83,7 @@ func TestOnlineThresholdStopsAtTheFloor(t *testing.T) {
 
 func TestOnlineStepsAreBounded(t *testing.T) {
 	opt := confidence.OnlineOptions{Step: 0.1, Window: 16}
-	o := confidence.NewOnline()
+	o := opt.Initial()
 	for i := range 40 {
 		next := o.Observe(confidence.Outcome{Raw: 0.05, Agreed: true}, 0.4, opt)
 		if ds, db := math.Abs(next.Scale-o.Scale), math.Abs(next.Offset-o.Offset); ds > 0.1+1e-12 || db > 0.1+1e-12 {
@@ -98,10 +98,15 @@ func TestOnlineStepsAreBounded(t *testing.T) {
 		o = next
 	}
 	// Few labels move the map little: Prior pseudo-labels pull it to the
-	// identity.
-	one := confidence.NewOnline().Observe(confidence.Outcome{Raw: 0.05, Agreed: true}, 0.4, confidence.OnlineOptions{Step: 10})
-	if c := one.Apply(0.05); c > 0.4 {
-		t.Errorf("one agreeing label lifted 0.05 to %.3f; one label should not decide the threshold", c)
+	// start, the identity or the fleet's prior alike.
+	lg := func(p float64) float64 { return math.Log(p / (1 - p)) }
+	for _, start := range []confidence.Online{confidence.NewOnline(), confidence.DefaultOnlineOptions().Start} {
+		opt := confidence.OnlineOptions{Step: 10, Start: start}
+		before := opt.Initial().Apply(0.05)
+		one := opt.Initial().Observe(confidence.Outcome{Raw: 0.05, Agreed: true}, 0.4, opt)
+		if after := one.Apply(0.05); lg(after)-lg(before) > 1.25 {
+			t.Errorf("start %+v: one agreeing label lifted 0.05 from %.3f to %.3f; one label should not decide the threshold", start, before, after)
+		}
 	}
 }
 
@@ -171,6 +176,7 @@ func TestSettled(t *testing.T) {
 	abst := func(support float64, docs ...string) confidence.Compared {
 		return confidence.Compared{Docs: docs, Support: support, Abstained: true}
 	}
+	scored := func(c confidence.Compared, top float64) confidence.Compared { c.TopScore = top; return c }
 	for _, tc := range []struct {
 		name          string
 		local, better confidence.Compared
@@ -190,6 +196,16 @@ func TestSettled(t *testing.T) {
 		{"the edge abstained, central answered elsewhere", abst(0.1, "a"), ans(0.7, "x"), false},
 		{"the edge abstained, central answered less surely", abst(0.25, "a"), ans(0.2, "x"), false},
 		{"central ranked nothing and answered", ans(0.5, "a"), ans(0.6), false},
+		// Central's first passage matches clearly better than anything the
+		// edge found: a passage the edge lacks, whatever central's support.
+		{"central abstained on a clearly better passage", scored(abst(0.1, "a"), 10), scored(abst(0.2, "x"), 13), false},
+		{"central abstained on a clearly better passage, the edge answered", scored(ans(0.4, "a"), 10), scored(abst(0.1, "x"), 13), false},
+		{"less supported but a clearly better passage", scored(ans(0.45, "a"), 10), scored(ans(0.40, "x"), 20), false},
+		{"central abstained on a passage no better matched", scored(abst(0.1, "a"), 10), scored(abst(0.2, "x"), 12.5), true},
+		{"less supported, passages alike", scored(ans(0.45, "a"), 10), scored(ans(0.40, "x"), 11), true},
+		{"ranked alike: the scores do not matter", scored(ans(0.3, "a"), 10), scored(ans(0.9, "a"), 30), true},
+		// Scores on different scales (one side unknown): the support rule.
+		{"scores not comparable", scored(ans(0.4, "a"), 0), scored(abst(0.1, "x"), 13), true},
 	} {
 		if got := confidence.Settled(tc.local, tc.better); got != tc.want {
 			t.Errorf("%s: Settled(%+v, %+v) = %v, want %v", tc.name, tc.local, tc.better, got, tc.want)
@@ -205,5 +221,33 @@ func BenchmarkOnlineObserve(b *testing.B) {
 	for b.Loop() {
 		i++
 		o = o.Observe(confidence.Outcome{Raw: float64(i%97) / 100, Agreed: i%3 == 0}, 0.5, confidence.OnlineOptions{})
+	}
+}
+
+// TestOnlineStartsFromThePrior: an edge that has heard nothing yet routes
+// on the fleet's prior (escalating below a raw 0.24 at escalate-below 0.5,
+// where the model as fitted would escalate below 0.5), and a start can be
+// set back to the model as fitted.
+func TestOnlineStartsFromThePrior(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opt      confidence.OnlineOptions
+		lo, hi   float64 // raw threshold at escalate-below 0.5
+		identity bool
+	}{
+		{"default: the prior", confidence.OnlineOptions{}, 0.2, 0.28, false},
+		{"the model as fitted", confidence.OnlineOptions{Start: confidence.NewOnline()}, 0.5, 0.5, true},
+		{"an invalid start: the default", confidence.OnlineOptions{Start: confidence.Online{Scale: 99}}, 0.2, 0.28, false},
+	} {
+		on := tc.opt.Initial()
+		if th := on.Threshold(0.5); th < tc.lo-1e-9 || th > tc.hi+1e-9 {
+			t.Errorf("%s: raw threshold %.3f, want %.2f..%.2f", tc.name, th, tc.lo, tc.hi)
+		}
+		if on.Labels != 0 || len(on.Outcomes) != 0 {
+			t.Errorf("%s: the start carries labels: %+v", tc.name, on)
+		}
+		if got := on.Apply(0.3) == 0.3; got != tc.identity {
+			t.Errorf("%s: Apply(0.3) = %.3f", tc.name, on.Apply(0.3))
+		}
 	}
 }

@@ -26,6 +26,7 @@ type Config struct {
 	Seed          uint64  // with Fleet and Abstain
 	Warmup        float64 // with Fleet
 	NoRecalibrate bool    // with Fleet
+	FromModel     bool    // with Fleet: recalibration starts from the model as fitted, not the prior
 	Recalibration confidence.OnlineOptions
 	Abstain       bool
 	PerSide       int     // with Abstain
@@ -52,7 +53,8 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	d := confidence.DefaultOnlineOptions()
 	fs.IntVar(&c.Recalibration.Window, "recal-window", d.Window, "with --fleet: labelled escalations each edge's recalibration keeps")
 	fs.Float64Var(&c.Recalibration.Step, "recal-step", d.Step, "with --fleet: largest move of the recalibration's scale or offset per label")
-	fs.Float64Var(&c.Recalibration.Prior, "recal-prior", d.Prior, "with --fleet: weight, in labels, of the recalibration's pull toward the model as fitted")
+	fs.Float64Var(&c.Recalibration.Prior, "recal-prior", d.Prior, "with --fleet: weight, in labels, of the recalibration's pull toward its start")
+	fs.BoolVar(&c.FromModel, "recal-from-model", false, "with --fleet: edges start from, and are pulled toward, the model as fitted instead of the fleet prior")
 	fs.BoolVar(&c.Abstain, "abstain", false, "index half of the collection (drawn with --seed), ask about both halves, report abstention and answer support")
 	fs.BoolVar(&c.AbstainEdge, "abstain-edge", false, "with --abstain: ask an edge whose central holds the whole collection; --warmup of the questions escalate first (unscored) so the edge recalibrates")
 	fs.IntVar(&c.PerSide, "per-side", 0, "with --abstain: ask at most N questions of each side (0: all)")
@@ -71,6 +73,9 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 // emb, when set, embeds every chunk first. Embedding progress goes to
 // stderr.
 func (c Config) Run(ctx context.Context, dir string, corpora []string, emb models.Embedder, stdout, stderr io.Writer) error {
+	if c.FromModel {
+		c.Recalibration.Start = confidence.NewOnline()
+	}
 	if !(c.Warmup >= 0 && c.Warmup < 1) {
 		return fmt.Errorf("--warmup %v: want the share of questions asked first, at least 0 and below 1", c.Warmup)
 	}

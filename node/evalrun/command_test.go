@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/edgerag/edgerag/models/confidence"
 	"github.com/edgerag/edgerag/node/evalrun"
 )
 
@@ -97,6 +99,34 @@ func TestFleetWarmup(t *testing.T) {
 	}
 	if rep, err := run("--no-recalibrate"); err != nil || rep.Recalibrated || rep.Edge != nil {
 		t.Errorf("--no-recalibrate: %+v %v", rep, err)
+	}
+	// Before any label an edge routes on the prior; --recal-from-model
+	// starts it from the model as fitted (escalate-below as set).
+	prior := confidence.DefaultOnlineOptions().Initial().Threshold(0.0001)
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{
+		{nil, prior},
+		{[]string{"--recal-from-model"}, 0.0001},
+	} {
+		rep, err := run(append([]string{"--warmup", "0", "--escalate-below", "0.0001"}, tc.args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlabelled := 0
+		for i, e := range rep.Edge {
+			if e.Labels > 0 {
+				continue
+			}
+			unlabelled++
+			if math.Abs(e.Threshold-tc.want) > 1e-12 {
+				t.Errorf("%v: edge %d escalates below raw %v before any label; want %v", tc.args, i, e.Threshold, tc.want)
+			}
+		}
+		if unlabelled == 0 {
+			t.Errorf("%v: every edge escalated below 0.0001 and learned; nothing shows where an edge starts", tc.args)
+		}
 	}
 	if _, err := run("--warmup", "1"); err == nil || !strings.Contains(err.Error(), "--warmup") {
 		t.Errorf("--warmup 1: %v; want an error naming the flag", err)
