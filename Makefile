@@ -57,17 +57,20 @@ test-deps:
 	@scripts/test-deps.sh
 
 # test-side is the part of make test that runs beside go test, among it the
-# tests that are left out of race builds because they are single-goroutine
-# arithmetic the race detector only slows down: the quality bars
-# (node/evalrun/qualitybar_test.go) and the parsers' linear-time checks
-# (node/chunk/fast_test.go). They reuse make build's compiled packages (same
+# tests that are left out of race builds (//go:build !race) because they are
+# arithmetic the race detector only slows down, five- to twentyfold: the
+# quality and fleet bars (node/evalrun/qualitybar_test.go, fleetbar_test.go),
+# the parsers' linear-time checks (node/chunk/fast_test.go) and pruning
+# checked against exhaustive scoring (node/lexical/exhaustive_test.go).
+# NORACE_TESTS names them. They reuse make build's compiled packages (same
 # CGO_ENABLED and -trimpath). It is named through a variable so that
 # `make -n test` (which runs every recipe line naming $$(MAKE) literally)
 # prints the tests instead of running them.
 TEST_SIDE = $(MAKE) --no-print-directory test-side
+NORACE_TESTS = ^(TestQualityBar|TestFleetBar|TestFleetBarOneTopic|Test[A-Za-z]*IsFast|Test[A-Za-z]*MatchesExhaustive[A-Za-z]*)$$
 test-side:
 	cd deploy/kubernetes && $(GO) vet -race ./... && $(GO) test -race ./...
-	CGO_ENABLED=0 $(GO) test -trimpath -run '^(TestQualityBar|TestFleetBarOneTopic|Test[A-Za-z]*IsFast)$$' ./node/chunk ./node/evalrun
+	CGO_ENABLED=0 $(GO) test -trimpath -run '$(NORACE_TESTS)' ./node/chunk ./node/lexical ./node/evalrun
 	@$(MAKE) --no-print-directory install-test
 
 install-test: build ## test scripts/install.sh and scripts/release.sh against bin/edgerag, in a scratch root

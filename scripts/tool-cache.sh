@@ -5,7 +5,7 @@
 # two concurrent builds apart, and installing the binary so an interrupted
 # build never leaves half of one at the cached path.
 #
-#   tool=ollama; tool_key=v0.24.0-engine; tool_bin=ollama
+#   tool=ollama; tool_key=v0.24.0-engine-O1; tool_bin=ollama
 #   source "$(dirname "$0")/tool-cache.sh"
 #   tool_cache_enter   # prints the cached binary and exits when there is one
 #   ... build into "$work/bin/$tool_bin" ...

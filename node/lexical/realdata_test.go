@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/edgerag/edgerag/node/analysis"
 )
 
 // textIndex indexes texts, one document of one chunk each, with terms
@@ -99,54 +97,6 @@ func readJSONLines(t testing.TB, path string, fn func(map[string]string)) {
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestSearchMatchesExhaustiveOnEvalSets checks the pruned search against
-// exhaustive scoring on real text: the cranfield and squad-v1.1-dev
-// corpora and their questions, analysed as the node analyses them, with
-// every list frozen and again with a heap tail after it.
-func TestSearchMatchesExhaustiveOnEvalSets(t *testing.T) {
-	dir := evalDir()
-	if dir == "" {
-		t.Skip("no shared/eval beside this checkout (set EDGERAG_EVAL_DIR): the real-text check did not run")
-	}
-	for _, set := range []string{"cranfield", "squad-v1.1-dev"} {
-		t.Run(set, func(t *testing.T) {
-			an := analysis.New()
-			x := newTextIndex()
-			var texts []string
-			readJSONLines(t, filepath.Join(dir, set, "corpus.jsonl"), func(m map[string]string) {
-				texts = append(texts, m["title"]+"\n"+m["text"])
-			})
-			// The first three quarters frozen, the rest in the tail.
-			for i, s := range texts {
-				x.add(t, "d"+itoa(i), an.Terms(s))
-				if i == len(texts)*3/4 {
-					must(t, x.ix.Freeze())
-				}
-			}
-			var queries [][]QueryTerm
-			readJSONLines(t, filepath.Join(dir, set, "queries.jsonl"), func(m map[string]string) {
-				if len(queries) < 400 {
-					queries = append(queries, x.query(an.Terms(m["text"])))
-				}
-			})
-			sc := new(Scratch)
-			check := func(stage string) {
-				for i, q := range queries {
-					k := []int{10, 100, 1}[i%3]
-					want := exhaustive(x.ix, x.raw, q, k, DefaultParams(), nil)
-					got := x.ix.Search(q, k, DefaultParams(), sc, nil)
-					if !slices.Equal(got, want) {
-						t.Fatalf("%s, question %d (k=%d): got %v\nwant %v", stage, i, k, got, want)
-					}
-				}
-			}
-			check("frozen and tail")
-			x.ix.Compact()
-			check("all frozen")
-		})
 	}
 }
 

@@ -85,45 +85,6 @@ func zipfCorpus(t testing.TB, rng *rand.Rand, docs, vocab int, freezeEvery int) 
 	return ix, raw
 }
 
-func TestSearchMatchesExhaustiveScoring(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		docs, vocab int
-		freezeEvery int
-	}{
-		{"heap tail only", 400, 300, 0},
-		{"frozen, small", 400, 300, 400},
-		{"frozen and tail", 3000, 2000, 700},
-		{"many blocks", 6000, 500, 1000},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(tc.docs), 3))
-			ix, raw := zipfCorpus(t, rng, tc.docs, tc.vocab, tc.freezeEvery)
-			sc := new(Scratch)
-			for q := range 200 {
-				var terms []QueryTerm
-				for i := range 1 + rng.IntN(8) {
-					id := uint32(rng.IntN(tc.vocab))
-					if q%3 == 0 {
-						id = uint32(rng.IntN(20)) // common terms: long lists, most pruning
-					}
-					terms = append(terms, QueryTerm{ID: id, Weight: float32(IDF(uint64(ix.Live()), uint64(ix.DF(id)))), Bit: uint8(i)})
-				}
-				k := []int{1, 5, 10, 50}[q%4]
-				var allow Filter
-				if q%5 == 0 {
-					allow = func(s uint32) bool { return s%3 != 0 }
-				}
-				want := exhaustive(ix, raw, terms, k, DefaultParams(), allow)
-				got := ix.SearchFiltered(terms, k, DefaultParams(), allow, sc, nil)
-				if !slices.Equal(got, want) {
-					t.Fatalf("query %d %+v k=%d:\n got %v\nwant %v", q, terms, k, got, want)
-				}
-			}
-		})
-	}
-}
-
 func TestFilterKeepsChunksOutOfRetrieval(t *testing.T) {
 	ix := New()
 	for _, d := range []string{"d0", "d1", "d2", "d3"} {
@@ -195,31 +156,4 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// TestPruningMatchesExhaustiveOnCommonTerms asks many corpora queries of
-// the commonest terms only, where the block bounds, the range skips and
-// the tf floor of a single essential list do most of the work; a skip
-// that outran the range its bound held for was caught here.
-func TestPruningMatchesExhaustiveOnCommonTerms(t *testing.T) {
-	for seed := range uint64(12) {
-		rng := rand.New(rand.NewPCG(seed, 5))
-		ix, raw := zipfCorpus(t, rng, 2000, 800, 600)
-		if seed%2 == 0 {
-			ix.Compact()
-		}
-		sc := new(Scratch)
-		for q := range 200 {
-			var terms []QueryTerm
-			for i := range 1 + rng.IntN(6) {
-				id := uint32(rng.IntN(60))
-				terms = append(terms, QueryTerm{ID: id, Weight: float32(IDF(uint64(ix.Live()), uint64(ix.DF(id)))), Bit: uint8(i)})
-			}
-			k := []int{10, 3, 30}[q%3]
-			want := exhaustive(ix, raw, terms, k, DefaultParams(), nil)
-			if got := ix.Search(terms, k, DefaultParams(), sc, nil); !slices.Equal(got, want) {
-				t.Fatalf("seed %d query %d %v k=%d: got %v want %v", seed, q, terms, k, got, want)
-			}
-		}
-	}
 }
