@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -365,6 +366,8 @@ func (n *Node) Open(ctx context.Context) error {
 	if n.cfg.Embedder != nil {
 		serving := n.servingEmbedder(ctx, st)
 		n.dense = dense.New(st, serving, n.log)
+		// Large shards' compact vector graphs live beside the postings.
+		n.dense.SetDir(filepath.Join(n.cfg.DataDir, "vectors"))
 		if err := n.dense.Load(ctx, n.liveChunks("")); err != nil {
 			cancel()
 			_ = st.Close()

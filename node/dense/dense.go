@@ -25,9 +25,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"iter"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -121,6 +121,13 @@ const (
 	idleWait = time.Hour
 )
 
+// ref is one occurrence of a chunk, while Load matches vectors to chunks.
+type ref struct {
+	b     *book
+	shard string
+	vid   uint32
+}
+
 // entry is one occurrence of a chunk in a shard. Its index in book.ents is
 // its vector id, the id the shard's vector index stores it under.
 type entry struct {
@@ -157,12 +164,14 @@ type part struct {
 
 	mu sync.RWMutex // guards ix: its pointer and its contents
 	ix vector.Index // nil until the shard's first vector
+	vf *os.File     // a compact graph's vector file (see persist.go), guarded by mu
 
 	// Guarded by Manager.mu.
 	kind    string // ix.Kind(), readable without the part's mu
 	has     []bool // vector id → has a vector in this generation
 	done    int    // live entries with a vector
 	deleted int    // vectors deleted since ix was built (HNSW keeps them as dead nodes)
+	unsaved bool   // a compact graph changed since it was last saved
 }
 
 func (p *part) hasVec(vid uint32) bool { return int(vid) < len(p.has) && p.has[vid] }
@@ -220,6 +229,10 @@ type Manager struct {
 	textBudget int
 	choose     func(n, dim int) string
 	now        func() time.Time
+	dir        string        // compact graphs' files; "" keeps every index in memory
+	noDir      atomic.Bool   // dir refused a file: keep every index in memory
+	saveEvery  time.Duration // see defaultSaveEvery
+	lastSave   time.Time     // Run's own
 
 	wake    chan struct{} // capacity 1: a pending wake-up for Run
 	running atomic.Bool
@@ -229,9 +242,10 @@ type Manager struct {
 	// no one holds mu across an index operation.
 	mu         sync.RWMutex
 	books      map[string]*book
-	cur        *gen // serves searches
-	next       *gen // being built after SetEmbedder; nil when none
-	queuedText int  // bytes of text held by queued items
+	cur        *gen   // serves searches
+	next       *gen   // being built after SetEmbedder; nil when none
+	queuedText int    // bytes of text held by queued items
+	retired    []*gen // dropped generations whose files Run deletes
 	dirty      map[*part]struct{}
 }
 
@@ -251,6 +265,7 @@ func New(st Store, emb models.Embedder, log *slog.Logger) *Manager {
 		textBudget: defaultTextBudget,
 		choose:     vector.Choose,
 		now:        time.Now,
+		saveEvery:  defaultSaveEvery,
 		wake:       make(chan struct{}, 1),
 		books:      make(map[string]*book),
 		cur:        newGen(emb),
@@ -264,31 +279,6 @@ func (m *Manager) signal() {
 	case m.wake <- struct{}{}:
 	default:
 	}
-}
-
-// kindRank orders the kinds by the shard sizes they suit, so the manager
-// only ever upgrades an index and a shard near a threshold cannot make it
-// flip back and forth.
-func kindRank(kind string) int {
-	switch kind {
-	case vector.KindInt8:
-		return 1
-	case vector.KindHNSW:
-		return 2
-	}
-	return 0
-}
-
-// newIndex returns an empty index for a shard. The HNSW seed comes from the
-// shard name, so a rebuilt graph is the same graph.
-func newIndex(kind, shardName string, dims int) (vector.Index, error) {
-	h := fnv.New64a()
-	h.Write([]byte(shardName))
-	ix, err := vector.New(kind, vector.Config{Dim: dims, Seed: h.Sum64()})
-	if err != nil {
-		return nil, fmt.Errorf("dense: index for shard %q: %w", shardName, err)
-	}
-	return ix, nil
 }
 
 // partOf returns g's part for a shard, creating it. The caller holds mu.
@@ -348,11 +338,6 @@ func (m *Manager) Load(ctx context.Context, chunks iter.Seq[Chunk]) error {
 		return err
 	}
 
-	type ref struct {
-		b     *book
-		shard string
-		vid   uint32
-	}
 	books := make(map[string]*book)
 	refs := make(map[shard.ChunkID][]ref)
 	texts := make(map[ref]string)
@@ -377,48 +362,9 @@ func (m *Manager) Load(ctx context.Context, chunks iter.Seq[Chunk]) error {
 		}
 	}
 
-	// Stream the model's vectors once and give each to every live
-	// occurrence of its chunk. Indexes are private to Load until published,
-	// so no part lock is needed.
-	vectors := 0
-	err := m.st.Embeddings(ctx, g.model, func(id shard.ChunkID, v []float32) error {
-		rs := refs[id]
-		if len(rs) == 0 {
-			return nil // a vector of a chunk the node no longer holds
-		}
-		if g.dims == 0 {
-			g.dims = len(v)
-		}
-		if len(v) != g.dims {
-			return fmt.Errorf("chunk %s has a %d-dimensional vector, the model %d: the stored set is inconsistent; delete it to re-embed", id, len(v), g.dims)
-		}
-		for _, r := range rs {
-			if !r.b.ents[r.vid].live {
-				continue
-			}
-			p := m.partOf(g, r.shard)
-			if p.ix == nil {
-				kind := m.choose(r.b.live, g.dims)
-				if kindRank(kind) > kindRank(vector.KindInt8) {
-					kind = vector.KindInt8
-				}
-				ix, err := newIndex(kind, r.shard, g.dims)
-				if err != nil {
-					return err
-				}
-				p.ix, p.kind = ix, kind
-			}
-			if err := p.ix.Add(r.vid, v); err != nil {
-				m.log.Warn("dense: stored vector cannot be indexed; the chunk will not be found by meaning", "shard", r.shard, "chunk", id, "err", err)
-			}
-			p.setHas(r.vid, true)
-			p.done++
-			vectors++
-		}
-		return nil
-	})
+	vectors, keep, err := m.loadVectors(ctx, g, books, refs)
 	if err != nil {
-		return fmt.Errorf("dense: load vectors of model %q: %w", g.model, err)
+		return err
 	}
 
 	// Queue what has no vector, shards and slots in order so the order of
@@ -447,6 +393,14 @@ func (m *Manager) Load(ctx context.Context, chunks iter.Seq[Chunk]) error {
 	}
 
 	m.mu.Lock()
+	var old []*part
+	for _, c := range []*gen{m.cur, m.next} {
+		if c != nil {
+			for _, p := range c.parts {
+				old = append(old, p)
+			}
+		}
+	}
 	m.books = books
 	m.cur = g
 	m.next = nil
@@ -456,6 +410,15 @@ func (m *Manager) Load(ctx context.Context, chunks iter.Seq[Chunk]) error {
 		m.dirty[p] = struct{}{} // Run upgrades what Load built as int8
 	}
 	m.mu.Unlock()
+	for _, p := range old {
+		p.mu.Lock()
+		if p.vf != nil {
+			p.vf.Close()
+			p.vf, p.ix = nil, nil
+		}
+		p.mu.Unlock()
+	}
+	m.sweep(keep)
 	m.signal()
 	m.log.Info("dense: index loaded", "model", g.model, "dims", g.dims, "shards", len(books), "vectors", vectors,
 		"pending", pending, "load_ms", time.Since(start).Milliseconds())
@@ -534,6 +497,7 @@ func (m *Manager) kill(dels []deletion, shardName string, b *book, vid uint32) [
 		p.setHas(vid, false)
 		p.done--
 		p.deleted++
+		p.unsaved = p.kind == vector.KindHNSWInt8
 		m.dirty[p] = struct{}{}
 		dels = append(dels, deletion{p, vid})
 	}
@@ -661,6 +625,7 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 		m.cur.retryAt, m.cur.downUntil = time.Time{}, time.Time{}
 		if m.next != nil {
 			m.log.Info("dense: model switch cancelled", "model", model, "abandoned", m.next.model)
+			m.retired = append(m.retired, m.next)
 			m.next = nil
 		}
 	case m.next != nil && model == m.next.model:
@@ -669,6 +634,7 @@ func (m *Manager) SetEmbedder(emb models.Embedder) {
 	default:
 		if m.next != nil {
 			m.log.Info("dense: model switch replaced", "abandoned", m.next.model, "model", model)
+			m.retired = append(m.retired, m.next)
 		}
 		g := newGen(emb)
 		names := make([]string, 0, len(m.books))

@@ -40,11 +40,13 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		t.Stop()
 	}
+	m.saveAll()
 }
 
 // step does one unit of work and returns 0, or returns how long to wait
 // for the next one when there is none.
 func (m *Manager) step(ctx context.Context) time.Duration {
+	m.retire()
 	if m.finish(ctx) || m.upgrade(ctx) {
 		return 0
 	}
@@ -68,10 +70,64 @@ func (m *Manager) step(ctx context.Context) time.Duration {
 	}
 	m.mu.RUnlock()
 	if g == nil {
+		// Idle: a good time to write a changed graph.
+		saved, w := m.saveIdle()
+		if saved {
+			return 0
+		}
+		if w > 0 {
+			wait = min(wait, w)
+		}
 		return wait
 	}
 	m.embedBatch(ctx, g)
 	return 0
+}
+
+// unsavedParts returns the parts whose compact graph changed since it was
+// saved.
+func (m *Manager) unsavedParts() []*part {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*part
+	for _, g := range []*gen{m.cur, m.next} {
+		if g == nil {
+			continue
+		}
+		for _, p := range g.parts {
+			if p.unsaved {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// saveIdle saves one changed graph unless one was saved less than
+// saveEvery ago; it reports whether it saved, or how long until it may.
+func (m *Manager) saveIdle() (bool, time.Duration) {
+	ps := m.unsavedParts()
+	if len(ps) == 0 {
+		return false, 0
+	}
+	now := m.now()
+	if d := m.lastSave.Add(m.saveEvery).Sub(now); d > 0 {
+		return false, d
+	}
+	m.lastSave = now
+	if err := m.save(ps[0]); err != nil {
+		m.log.Warn("dense: graph not saved; a restart rebuilds what it lacks from the stored vectors", "shard", ps[0].shard, "err", err)
+	}
+	return true, 0
+}
+
+// saveAll saves every changed graph, as Run stops.
+func (m *Manager) saveAll() {
+	for _, p := range m.unsavedParts() {
+		if err := m.save(p); err != nil {
+			m.log.Warn("dense: graph not saved at stop; the next start rebuilds what it lacks", "shard", p.shard, "err", err)
+		}
+	}
 }
 
 // fail records a failure of g's work and schedules the retry. The caller
@@ -328,19 +384,22 @@ func (m *Manager) index(g *gen, w batchWork, vecs [][]float32) {
 		ok := b != nil && int(it.vid) < len(b.ents) && b.ents[it.vid].live && !p.hasVec(it.vid)
 		var err error
 		if ok && p.ix == nil {
-			kind := m.choose(b.live, g.dims)
-			if p.ix, err = newIndex(kind, it.shard, g.dims); err == nil {
-				p.kind = kind
+			kind := m.chooseKind(b.live, g.dims)
+			if p.ix, p.vf, err = m.newIndex(kind, it.shard, g.model, g.dims); err == nil {
+				p.kind = p.ix.Kind()
 			}
 		}
 		if ok && err == nil {
 			p.setHas(it.vid, true)
 			p.done++
+			p.unsaved = p.vf != nil
 			m.dirty[p] = struct{}{}
 		}
 		m.mu.Unlock()
 		if ok && err == nil {
-			err = p.ix.Add(it.vid, v)
+			if err = p.ix.Add(it.vid, v); err == nil {
+				tuneEf(p.ix)
+			}
 		}
 		p.mu.Unlock()
 		if err != nil {
@@ -362,6 +421,7 @@ func (m *Manager) finish(ctx context.Context) bool {
 			m.queuedText -= len(it.text)
 		}
 		m.cur, m.next = n, nil
+		m.retired = append(m.retired, old)
 		embedded := 0
 		for _, p := range n.parts {
 			embedded += p.done
@@ -408,12 +468,12 @@ func (m *Manager) upgrade(ctx context.Context) bool {
 		if b == nil || d.kind == "" {
 			continue
 		}
-		want := m.choose(b.live, d.gen.dims)
+		want := m.chooseKind(b.live, d.gen.dims)
 		switch {
 		case kindRank(want) > kindRank(d.kind):
 			p, kind = d, want
-		case d.kind == vector.KindHNSW && d.deleted > max(256, b.live/5):
-			p, kind = d, vector.KindHNSW
+		case isGraph(d.kind) && d.deleted > max(256, b.live/5):
+			p, kind = d, d.kind
 		}
 		if p != nil {
 			break
@@ -446,10 +506,16 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 	}
 	dims := g.dims
 	m.mu.RUnlock()
-	ix, err := newIndex(kind, p.shard, dims)
+	ix, vf, err := m.newIndex(kind, p.shard, g.model, dims)
 	if err != nil {
 		return err
 	}
+	done := false
+	defer func() {
+		if !done {
+			m.dropFile(vf)
+		}
+	}()
 	found := make([]bool, len(ids))
 	err = m.st.EmbeddingsFor(ctx, g.model, ids, func(i int, v []float32) error {
 		found[i] = true
@@ -461,6 +527,7 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 	if err != nil {
 		return err
 	}
+	tuneEf(ix)
 	p.mu.Lock()
 	m.mu.Lock()
 	for i, vid := range vids {
@@ -474,10 +541,20 @@ func (m *Manager) rebuild(ctx context.Context, p *part, kind string) error {
 			g.queue = append(g.queue, item{shard: p.shard, vid: vid})
 		}
 	}
-	p.ix, p.kind, p.deleted = ix, kind, 0
+	oldFile := p.vf
+	p.ix, p.vf, p.kind, p.deleted = ix, vf, ix.Kind(), 0
+	p.unsaved = vf != nil
+	done = true
 	m.mu.Unlock()
 	p.mu.Unlock()
-	m.log.Info("dense: index rebuilt", "shard", p.shard, "model", g.model, "kind", kind, "vectors", ix.Len(),
+	if vf != nil {
+		// Saved at once: a restart would otherwise rebuild it again.
+		if err := m.save(p); err != nil {
+			m.log.Warn("dense: rebuilt graph not saved; Run tries again when idle", "shard", p.shard, "err", err)
+		}
+	}
+	m.dropFile(oldFile)
+	m.log.Info("dense: index rebuilt", "shard", p.shard, "model", g.model, "kind", ix.Kind(), "vectors", ix.Len(),
 		"ms", time.Since(start).Milliseconds())
 	return nil
 }

@@ -45,6 +45,8 @@ type HNSW struct {
 	entry   uint32
 	top     int // level of entry, -1 while empty
 
+	mapping *mapping // the file codes and links0 point into, if loaded mapped
+
 	pool  pool[hnswScratch]
 	build hnswScratch // Add's own; Add is never concurrent with anything
 	sel   []Hit       // neighbours chosen for the node being inserted
@@ -119,6 +121,30 @@ func (h *HNSW) Delete(id uint32) {
 	}
 	delete(h.pos, id)
 	h.kill(node)
+}
+
+// Remap renames the live ids: f returns the new id of each, or false to
+// delete it. A node's caller may number its ids afresh on every start (the
+// node's dense manager does); a graph saved under the old numbers is
+// renamed instead of rebuilt. Two ids renamed to one keep the later node.
+// Like Add it must not run concurrently with anything.
+func (h *HNSW) Remap(f func(id uint32) (uint32, bool)) {
+	clear(h.pos)
+	for node, id := range h.ids {
+		if h.isDead(uint32(node)) {
+			continue
+		}
+		nid, ok := f(id)
+		if !ok {
+			h.kill(uint32(node))
+			continue
+		}
+		if old, dup := h.pos[nid]; dup {
+			h.kill(old)
+		}
+		h.ids[node] = nid
+		h.pos[nid] = uint32(node)
+	}
 }
 
 // list returns node's link list on a layer: a count, then the neighbours.

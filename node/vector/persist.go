@@ -128,6 +128,7 @@ func (e *encoder) rows(r *rows[float32]) {
 // Its first error sticks; later reads return zeros.
 type decoder struct {
 	r   io.Reader
+	mem []byte // read from here instead of r when set (see loadCompactBytes)
 	tab *crc32.Table
 	buf []byte
 	crc uint32
@@ -145,6 +146,15 @@ func (d *decoder) read(n int) []byte {
 		clear(p)
 		return p
 	}
+	if d.mem != nil {
+		if int64(n) > int64(len(d.mem))-d.n {
+			d.n = int64(len(d.mem))
+			d.err = fmt.Errorf("vector: stored index ends after %d bytes: %w (it is truncated; rebuild it)", d.n, io.ErrUnexpectedEOF)
+			clear(p)
+			return p
+		}
+		return d.view(n)
+	}
 	m, err := io.ReadFull(d.r, p)
 	d.n += int64(m)
 	if err != nil {
@@ -156,6 +166,15 @@ func (d *decoder) read(n int) []byte {
 		clear(p)
 		return p
 	}
+	d.crc = crc32.Update(d.crc, d.tab, p)
+	return p
+}
+
+// view returns the next n bytes of a decoder over memory in place; the
+// caller has checked they are there.
+func (d *decoder) view(n int) []byte {
+	p := d.mem[d.n : d.n+int64(n) : d.n+int64(n)]
+	d.n += int64(n)
 	d.crc = crc32.Update(d.crc, d.tab, p)
 	return p
 }
@@ -439,6 +458,9 @@ func (h *HNSW) WriteTo(w io.Writer) (int64, error) {
 		e.u64(w)
 	}
 	if h.store != nil {
+		for range codesPad(n) {
+			e.u8(0)
+		}
 		for _, b := range h.codes.blocks {
 			e.u64s(b)
 		}
@@ -499,11 +521,18 @@ func (h *HNSW) readBody(d *decoder, hd header) error {
 	h.levels = d.growBytes(n)
 	h.dead = d.growU64s((n + 63) / 64)
 	if h.store != nil {
+		for range codesPad(n) {
+			if d.u8() != 0 && d.err == nil {
+				return fmt.Errorf("vector: stored padding before the codes is not zero: %s", corrupt)
+			}
+		}
 		h.readCodes(d, n)
 	} else {
 		growRows(d, &h.vecs, n)
 	}
-	growRows(d, &h.links0, n)
+	if !viewRows(d, &h.links0, n) {
+		growRows(d, &h.links0, n)
+	}
 	h.upper = d.growU32s(upperLen)
 	if err := d.checksum(); err != nil {
 		return err
@@ -536,6 +565,7 @@ func (h *HNSW) validate(upperLen int) error {
 	for _, w := range h.dead {
 		h.nDead += bits.OnesCount64(w)
 	}
+	h.pos = make(map[uint32]uint32, n-h.nDead) // sized once: 1M inserts into a growing map cost 0.2 s
 	for i, id := range h.ids {
 		if h.isDead(uint32(i)) {
 			continue

@@ -6,9 +6,10 @@
 // HNSW over the 7-bit codes and keeps the float vectors in a file read only
 // to rerank, for shards whose vectors do not fit in a device's memory. The
 // package does no I/O of its own but through the compact graph's
-// VectorStore; every index writes and reads a compact checksummed form
-// through io.Writer and io.Reader so the node can keep it in Badger and load
-// it at start instead of rebuilding. The dot products run in assembly on
+// VectorStore and LoadCompactFile, which maps a saved compact graph instead
+// of reading it; every index writes and reads a compact checksummed form
+// through io.Writer and io.Reader, so the node can save it and load it at
+// start instead of rebuilding. The dot products run in assembly on
 // amd64 (AVX2, FMA) and arm64 (NEON) and in portable Go elsewhere.
 // Only the node and its tests import it.
 //
@@ -160,14 +161,25 @@ func New(kind string, cfg Config) (Index, error) {
 
 // Thresholds of Choose, in stored float32 components (vectors × dimension),
 // so that a model with twice the dimension moves to the next kind at half the
-// vectors. Measured one core, AMD EPYC, 384 dimensions (bench_test.go): the
-// exact scan takes 370 µs p50 at 4096 vectors, the int8 scan 450 µs at
-// 12288; past those the next kind keeps queries under 0.5 ms. The int8 scan
-// is 2.5× faster than the exact one at any size but holds 25% more memory,
-// which small shards need not spend; HNSW needs no scan at all but costs
-// about 0.5 ms per insert to build, which mid-size shards need not pay. A
-// Raspberry Pi is several times slower, so it reaches the kinds' limits
-// sooner but in the same order.
+// vectors. Measured one core, AMD EPYC, 384 dimensions, AVX2 kernels, CPU
+// p50 under load 6–11 (BenchmarkCrossover, BENCHMARKS.md 2026-12-06):
+//
+//	vectors  exact    int8     hnsw     hnsw-int8
+//	10k      0.50 ms  0.20 ms  0.24 ms  0.14 ms
+//	30k      1.79 ms  0.39 ms  0.23 ms  0.21 ms
+//	100k     8.8 ms   2.6 ms   0.24 ms  0.44 ms
+//	1M       see BENCHMARKS.md   —      0.6–0.7 ms at recall 0.96–0.97
+//
+// The exact scan stays under half a millisecond to about 10k vectors but
+// the int8 one is 2.5× faster at any size; it holds 25% more memory, which
+// small shards need not spend, so the exact kind keeps them to 4k. A graph
+// beats the int8 scan from about 12k, where building it (0.5–1 ms an insert)
+// starts to pay. The compact graph is as fast as the float one up to some
+// 30k vectors and within 2× of it at 100k, holds a third of its memory (561
+// against 1,707 bytes a vector) and builds faster, so it is the graph
+// Choose picks; the float graph (KindHNSW) serves where there is no file for
+// the vectors. A Raspberry Pi is several times slower, so it reaches the
+// kinds' limits sooner but in the same order.
 const (
 	exactMaxComponents = 4096 * 384
 	int8MaxComponents  = 12288 * 384
@@ -175,7 +187,8 @@ const (
 
 // Choose returns the kind of index suited to a shard of n vectors of the
 // given dimension: exact below about 4k vectors of 384 dimensions, int8
-// below about 12k, HNSW above.
+// below about 12k, the compact graph (KindHNSWInt8) above. A caller that
+// cannot give the compact graph a vector file uses KindHNSW instead.
 func Choose(n, dim int) string {
 	c := int64(n) * int64(max(dim, 1))
 	switch {
@@ -184,8 +197,27 @@ func Choose(n, dim int) string {
 	case c < int8MaxComponents:
 		return KindInt8
 	}
-	return KindHNSW
+	return KindHNSWInt8
 }
+
+// EfSearchFor returns the HNSW search width that keeps recall@10 at or
+// above 0.95 in a graph of n vectors. A wider graph needs a wider search:
+// on the benchmarks' clustered 384-d vectors (BENCHMARKS.md, 2026-12-06)
+// ef 64 gives 1.000 at 100k, while 1M needs 200 for 0.956 and 250 for
+// 0.971. It is DefaultEfSearch up to 100k and grows as n^0.6 beyond, which
+// gives 255 at 1M, with the cap maxDefaultEf for larger graphs.
+func EfSearchFor(n int) int {
+	const base = 100_000
+	if n <= base {
+		return DefaultEfSearch
+	}
+	ef := float64(DefaultEfSearch) * math.Pow(float64(n)/base, 0.6)
+	return min(int(math.Ceil(ef)), maxDefaultEf)
+}
+
+// maxDefaultEf caps EfSearchFor: past it a query costs several
+// milliseconds, and a shard that large is better split.
+const maxDefaultEf = 512
 
 // Normalize scales v in place to unit length, leaving a zero vector alone.
 func Normalize(v []float32) {

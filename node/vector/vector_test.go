@@ -44,8 +44,8 @@ func TestChoose(t *testing.T) {
 		{4095, 384, KindExact},
 		{4096, 384, KindInt8},
 		{12287, 384, KindInt8},
-		{12288, 384, KindHNSW},
-		{1_000_000, 384, KindHNSW},
+		{12288, 384, KindHNSWInt8},
+		{1_000_000, 384, KindHNSWInt8},
 		{3000, 768, KindInt8}, // twice the dimension, half the vectors
 		{10000, 96, KindExact},
 		{100, 0, KindExact},
@@ -53,6 +53,22 @@ func TestChoose(t *testing.T) {
 	for _, tt := range tests {
 		if got := Choose(tt.n, tt.dim); got != tt.want {
 			t.Errorf("Choose(%d, %d) = %q, want %q", tt.n, tt.dim, got, tt.want)
+		}
+	}
+}
+
+func TestEfSearchFor(t *testing.T) {
+	tests := []struct{ n, want int }{
+		{0, DefaultEfSearch},
+		{100_000, DefaultEfSearch},
+		{200_000, 98},
+		{1_000_000, 255},
+		{10_000_000, maxDefaultEf},
+		{MaxLen, maxDefaultEf},
+	}
+	for _, tt := range tests {
+		if got := EfSearchFor(tt.n); got != tt.want {
+			t.Errorf("EfSearchFor(%d) = %d, want %d", tt.n, got, tt.want)
 		}
 	}
 }
