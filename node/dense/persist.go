@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgerag/edgerag/node/mapfile"
 	"github.com/edgerag/edgerag/node/shard"
 	"github.com/edgerag/edgerag/node/vector"
 )
@@ -350,7 +351,7 @@ func (m *Manager) openGraph(base string, raw []byte, shardName, model string, di
 	if err != nil {
 		return nil, err
 	}
-	h, err := vector.LoadCompactFile(base+".graph", vf, vector.Config{Dim: rec.dims})
+	h, err := openGraph(base+".graph", vf, vector.Config{Dim: rec.dims})
 	if err != nil {
 		vf.Close()
 		return nil, err
@@ -413,4 +414,20 @@ func (m *Manager) sweep(keep map[string]bool) {
 			m.log.Warn("dense: cannot delete an unused vector file", "file", name, "err", err)
 		}
 	}
+}
+
+// openGraph maps a shard's saved compact graph and loads it in place: the
+// graph's pages stay page cache instead of the node's anonymous memory
+// (vector.LoadCompactMapped), and the mapping is released with the graph.
+func openGraph(path string, store vector.VectorStore, cfg vector.Config) (*vector.HNSW, error) {
+	data, err := mapfile.OpenPrivate(path)
+	if err != nil {
+		return nil, fmt.Errorf("open compact graph: %w", err)
+	}
+	h, err := vector.LoadCompactMapped(data, func(b []byte) { _ = mapfile.Unmap(b) }, store, cfg)
+	if err != nil {
+		_ = mapfile.Unmap(data)
+		return nil, fmt.Errorf("%w (file %s)", err, path)
+	}
+	return h, nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/edgerag/edgerag/node/lexical"
+	"github.com/edgerag/edgerag/node/mapfile"
 )
 
 // PostingsArena returns where the shards' frozen postings live: memory
@@ -54,7 +55,7 @@ func (a fileArena) Alloc(size int) ([]byte, error) {
 	if err := allocate(f, int64(size)); err != nil {
 		return nil, fmt.Errorf("postings file of %d bytes: %w", size, a.s.diskErr(err))
 	}
-	b, err := mapFile(f, size)
+	b, err := mapfile.Shared(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("map postings file of %d bytes: %w", size, err)
 	}
@@ -65,7 +66,7 @@ func (a fileArena) Free(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if err := unmap(b); err != nil {
+	if err := mapfile.Unmap(b); err != nil {
 		a.s.log.Warn("unmap postings", "err", err)
 	}
 }
@@ -147,12 +148,12 @@ func (s *Store) OpenIndexSnapshot(shardName string) (b []byte, release func(), e
 	if fi.Size() == 0 || fi.Size() > math.MaxInt32*8 {
 		return nil, nil, fmt.Errorf("index snapshot of shard %q: size %d: %w", shardName, fi.Size(), ErrNotFound)
 	}
-	b, err = mapReadOnly(f, int(fi.Size()))
+	b, err = mapfile.ReadOnly(f, int(fi.Size()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("map index snapshot: %w", err)
 	}
 	return b, func() {
-		if err := unmap(b); err != nil {
+		if err := mapfile.Unmap(b); err != nil {
 			s.log.Warn("unmap index snapshot", "err", err)
 		}
 	}, nil

@@ -16,7 +16,7 @@ import (
 
 // BenchmarkCompactOpen measures what a restart costs with a saved compact
 // graph: opening the cached graph of EDGERAG_DENSE_N vectors (see
-// BenchmarkCompactHNSW, which builds the cache) with LoadCompactFile, from
+// BenchmarkCompactHNSW, which builds the cache) with LoadCompactMapped over a private mapping, from
 // the page cache ("warm") and with the graph file's pages first dropped
 // from it ("cold", posix_fadvise DONTNEED on that file only), then serving
 // the queries at EfSearchFor(n). It reports the opening's seconds (wall
@@ -62,7 +62,7 @@ func BenchmarkCompactOpen(b *testing.B) {
 			anon0, file0 := rss(b)
 			runtime.LockOSThread() // so the thread's CPU clock is the opening's
 			t0, c0 := time.Now(), threadCPU()
-			x, err := LoadCompactFile(graph, vf, Config{})
+			x, err := loadCompactFile(graph, vf, Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -56,7 +56,7 @@ func (h *HNSW) checkStore() error {
 
 // codesPad is the number of zero bytes the stored form of a compact graph
 // of n nodes has before its codes, so that they start 8-byte aligned and a
-// mapped file can be used in place (see LoadCompactFile). What precedes
+// mapped file can be used in place (see LoadCompactMapped). What precedes
 // them is 48 bytes of header, 5 bytes a node and 8 per 64 nodes.
 func codesPad(n int) int { return (8 - 5*n%8) % 8 }
 

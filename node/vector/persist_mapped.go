@@ -3,47 +3,31 @@ package vector
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
-	"os"
 	"runtime"
 	"unsafe"
 )
 
-// LoadCompactFile opens the compact graph stored at path (by WriteTo), with
-// store holding its vectors, as LoadCompact does, but maps the file instead
-// of reading it: the codes and the layer-0 links, nearly all of the graph,
-// stay the file's pages, which the kernel reads in as the graph is walked
-// and may drop again under memory pressure, so they count as page cache
-// rather than as the process's anonymous memory. Opening checks the
-// checksum and every link, which touches each page once, but allocates and
-// copies only the small per-node arrays. The mapping is private: links the
-// graph changes later, as vectors are added, are copied into the process
-// page by page and never written back to the file. It is released when the
-// graph is garbage.
-func LoadCompactFile(path string, store VectorStore, cfg Config) (*HNSW, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("vector: open compact graph: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("vector: open compact graph: %w", err)
-	}
-	if fi.Size() > math.MaxInt || fi.Size() <= 0 {
-		return nil, fmt.Errorf("vector: compact graph %s has %d bytes, which this machine cannot map: rebuild it", path, fi.Size())
-	}
-	data, err := mapPrivate(f, int(fi.Size()))
-	if err != nil {
-		return nil, fmt.Errorf("vector: map compact graph %s: %w", path, err)
-	}
+// LoadCompactMapped loads the compact graph stored (by WriteTo) in data, with
+// store holding its vectors, as LoadCompact does, but uses data in place
+// instead of copying it: the codes and the layer-0 links, nearly all of the
+// graph. data is meant to be a private mapping of the graph's file (see
+// node/mapfile), whose pages the kernel reads in as the graph is walked and
+// may drop again under memory pressure, so that they count as page cache
+// rather than as the process's anonymous memory; links the graph changes
+// later, as vectors are added, are then copied into the process page by
+// page and never written back. Loading checks the checksum and every link,
+// which touches each page once, but allocates and copies only the small
+// per-node arrays. release is called with data once the graph is garbage
+// (nil: nothing to release); on an error the caller still owns data.
+func LoadCompactMapped(data []byte, release func([]byte), store VectorStore, cfg Config) (*HNSW, error) {
 	h, err := loadCompactBytes(data, store, cfg)
 	if err != nil {
-		_ = unmap(data)
-		return nil, fmt.Errorf("%w (file %s)", err, path)
+		return nil, err
 	}
 	h.mapping = &mapping{data}
-	runtime.AddCleanup(h.mapping, func(b []byte) { _ = unmap(b) }, data)
+	if release != nil {
+		runtime.AddCleanup(h.mapping, release, data)
+	}
 	return h, nil
 }
 

@@ -29,7 +29,7 @@ func TestLoadCompactFile(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		y, err := LoadCompactFile(path, st, Config{})
+		y, err := loadCompactFile(path, st, Config{})
 		if err != nil {
 			t.Fatalf("n=%d: %v", n, err)
 		}
@@ -85,7 +85,7 @@ func TestLoadCompactFileRejects(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadCompactFile(path, st, Config{}); err == nil || !strings.Contains(err.Error(), "rebuild") {
+		if _, err := loadCompactFile(path, st, Config{}); err == nil || !strings.Contains(err.Error(), "rebuild") {
 			t.Errorf("%s: %v, want an error saying to rebuild", name, err)
 		}
 	}
@@ -93,10 +93,10 @@ func TestLoadCompactFileRejects(t *testing.T) {
 	if err := os.WriteFile(path, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCompactFile(path, &memStore{b: st.b[:len(st.b)-1]}, Config{}); err == nil || !strings.Contains(err.Error(), "does not hold") {
+	if _, err := loadCompactFile(path, &memStore{b: st.b[:len(st.b)-1]}, Config{}); err == nil || !strings.Contains(err.Error(), "does not hold") {
 		t.Errorf("short vector file: %v", err)
 	}
-	if _, err := LoadCompactFile(filepath.Join(dir, "absent"), st, Config{}); err == nil {
+	if _, err := loadCompactFile(filepath.Join(dir, "absent"), st, Config{}); err == nil {
 		t.Error("a missing file loaded")
 	}
 }

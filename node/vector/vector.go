@@ -6,8 +6,8 @@
 // HNSW over the 7-bit codes and keeps the float vectors in a file read only
 // to rerank, for shards whose vectors do not fit in a device's memory. The
 // package does no I/O of its own but through the compact graph's
-// VectorStore and LoadCompactFile, which maps a saved compact graph instead
-// of reading it; every index writes and reads a compact checksummed form
+// VectorStore; LoadCompactMapped uses a saved compact graph in place in
+// memory its caller mapped (node/dense, with node/mapfile); every index writes and reads a compact checksummed form
 // through io.Writer and io.Reader, so the node can save it and load it at
 // start instead of rebuilding. The dot products run in assembly on
 // amd64 (AVX2, FMA) and arm64 (NEON) and in portable Go elsewhere.
