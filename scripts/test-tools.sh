@@ -52,7 +52,7 @@ start)
 		# of BENCHMARKS.md, "make test on a fresh machine".
 		if kill -0 "$pid" 2>/dev/null && [[ -z $(find "$said" -mmin -60 2>/dev/null) ]]; then
 			: >"$said"
-			echo "make test: building Ollama and the S3 gateway for the integration tests in the background, beside the tests (progress in $cache_root/build-*.log); a first make test takes 16-19 minutes on a 2-core machine, longer on a busy one; later runs 5-11"
+			echo "make test: building Ollama and the S3 gateway for the integration tests in the background, beside the tests (progress in $cache_root/build-*.log); a first make test takes 15-17 minutes on a 2-core machine, longer on a busy one; later runs 5-11"
 		fi
 	done
 	;;
