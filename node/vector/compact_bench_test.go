@@ -17,6 +17,20 @@ import (
 	"time"
 )
 
+// denseN is the vector count the compact benchmarks run at: benchN, or
+// EDGERAG_DENSE_N.
+func denseN(b *testing.B) int {
+	s := os.Getenv("EDGERAG_DENSE_N")
+	if s == "" {
+		return benchN
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1000 {
+		b.Fatalf("EDGERAG_DENSE_N=%q: give a vector count of at least 1000", s)
+	}
+	return n
+}
+
 // BenchmarkCompactHNSW measures the compact graph (codes in RAM, vectors
 // in a file) at EDGERAG_DENSE_N vectors of 384 dimensions (default 100k;
 // the goal is at 1M), from the same clustered generator as the
@@ -34,13 +48,7 @@ import (
 // search scratch) per vector, the process's anonymous RSS, the build's
 // seconds and the seconds LoadCompact took to read the cached graph.
 func BenchmarkCompactHNSW(b *testing.B) {
-	n := benchN
-	if s := os.Getenv("EDGERAG_DENSE_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 1000 {
-			b.Fatalf("EDGERAG_DENSE_N=%q: give a vector count of at least 1000", s)
-		}
-	}
+	n := denseN(b)
 	c := compactCache(b, n)
 	for _, p := range compactSweep(b) {
 		b.Run(fmt.Sprintf("n=%d/ef=%d/rerank=%d", n, p.ef, p.rerank), func(b *testing.B) {

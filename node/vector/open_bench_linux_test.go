@@ -26,13 +26,7 @@ import (
 //
 //	EDGERAG_DENSE_N=1000000 go test -run XXX -bench CompactOpen -cpu 1 -benchtime 2000x -timeout 1h ./node/vector/
 func BenchmarkCompactOpen(b *testing.B) {
-	n := benchN
-	if s := os.Getenv("EDGERAG_DENSE_N"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatalf("EDGERAG_DENSE_N=%q: give a vector count", s)
-		}
-	}
+	n := denseN(b)
 	home, err := os.UserHomeDir()
 	if err != nil {
 		b.Fatal(err)
