@@ -122,18 +122,10 @@ func FuzzLoadCompactBytes(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			q := make([]float32, y.Dim())
-			q[0] = 1
-			if _, err := y.Search(q, 5, nil); err != nil && !strings.Contains(err.Error(), "vector file") {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			if _, err := y.WriteTo(&out); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := loadCompactBytes(out.Bytes(), st, Config{}); err != nil {
-				t.Fatalf("re-loading a loaded graph: %v", err)
-			}
+			checkLoadedGraph(t, y, func(b []byte) error {
+				_, err := loadCompactBytes(b, st, Config{})
+				return err
+			})
 		}
 	})
 }
