@@ -35,7 +35,13 @@ Replace the mechanical seal every 4,000 operating hours.`},
 // newNode opens a node in a temporary directory; it is closed at cleanup.
 func newNode(t *testing.T, dir string) *node.Node {
 	t.Helper()
-	n, err := node.New(node.Config{Name: "test", DataDir: dir, NoSync: true})
+	return openNode(t, node.Config{Name: "test", DataDir: dir, NoSync: true})
+}
+
+// openNode opens a node with cfg; it is closed at cleanup.
+func openNode(t *testing.T, cfg node.Config) *node.Node {
+	t.Helper()
+	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

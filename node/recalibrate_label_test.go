@@ -36,14 +36,7 @@ func TestEdgeLabelsByCentralsFirstPassage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			central := &scriptedCentral{}
-			n, err := node.New(node.Config{Name: "edge", DataDir: t.TempDir(), NoSync: true, Remote: central})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := n.Open(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
+			n := openNode(t, node.Config{Name: "edge", DataDir: t.TempDir(), NoSync: true, Remote: central})
 			if _, err := n.Ingest(ctx, manuals); err != nil {
 				t.Fatal(err)
 			}
