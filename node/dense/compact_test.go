@@ -100,7 +100,13 @@ func meanRecall(t *testing.T, m, ref *Manager, shardName string, qs []string, k 
 
 func vecFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "*.vec"))
+	return filesOf(t, dir, "*.vec")
+}
+
+// filesOf lists the files in dir that match pattern.
+func filesOf(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +153,7 @@ func TestCompactShard(t *testing.T) {
 	}
 	before := search(t, m, qs[0], "big", 10)
 	stop()
-	idsPaths, _ := filepath.Glob(filepath.Join(vdir, "*.ids"))
+	idsPaths := filesOf(t, vdir, "*.ids")
 	if len(idsPaths) != 1 {
 		t.Fatalf("ids files %v", idsPaths)
 	}
@@ -221,7 +227,7 @@ func TestCompactShard(t *testing.T) {
 
 	// A torn graph file: the shard is rebuilt from the stored vectors, and
 	// the files of the damaged graph are swept.
-	graphs, _ := filepath.Glob(filepath.Join(vdir, "*.graph"))
+	graphs := filesOf(t, vdir, "*.graph")
 	if len(graphs) != 1 {
 		t.Fatalf("graph files %v", graphs)
 	}
